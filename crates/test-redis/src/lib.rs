@@ -1,0 +1,191 @@
+//! Throwaway `redis-server` processes for tests.
+//!
+//! Each [`RedisServer`] runs on its own free loopback port, without persistence, in its own
+//! temporary directory, and is killed when dropped. Tests never touch a server they did not
+//! start. When `redis-server` is missing the harness panics with an install hint rather
+//! than letting a test pass silently.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` child process on a loopback port.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+}
+
+const INSTALL_HINT: &str = "redis-server was not found on PATH. Install it: \
+     `sudo apt-get install -y redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)";
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before returning).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (for example
+    /// `["--cluster-enabled", "yes"]`).
+    pub fn start_with(extra_args: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "test-redis-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory for redis-server");
+        let mut server = RedisServer {
+            port: 0,
+            dir,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        // The port is free when picked but may be taken before redis binds it: try again.
+        for _ in 0..5 {
+            server.port = free_port();
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on a free loopback port after 5 attempts");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--loglevel", "warning"])
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+            Err(e) => panic!("could not start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let _ = status;
+                self.child = None;
+                return false;
+            }
+            if self.command(&["PING"]).is_ok_and(|r| r == "+PONG") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL): an outage as clients see it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty (no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Sends one command over a fresh connection and returns the reply as RESP text
+    /// (`+PONG`, `:3`, `$5\r\nhello`, `*2...`), for assertions in tests.
+    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        }
+        stream.write_all(req.as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        read_reply(&mut reader)
+    }
+}
+
+fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let line = line.trim_end().to_owned();
+    match line.as_bytes().first() {
+        Some(b'$') => {
+            let len: i64 = line[1..].parse().unwrap_or(-1);
+            if len < 0 {
+                return Ok("$-1".into());
+            }
+            let mut buf = vec![0; len as usize + 2];
+            reader.read_exact(&mut buf)?;
+            buf.truncate(len as usize);
+            Ok(format!("${}", String::from_utf8_lossy(&buf)))
+        }
+        Some(b'*') => {
+            let n: i64 = line[1..].parse().unwrap_or(0);
+            let mut out = line.clone();
+            for _ in 0..n.max(0) {
+                out.push('\n');
+                out.push_str(&read_reply(reader)?);
+            }
+            Ok(out)
+        }
+        _ => Ok(line),
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,204 @@
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use crate::outcome::{RotationEvent, RotationEventKind};
+use crate::seal::SealingKey;
+
+type EventHook = Arc<dyn Fn(&RotationEvent<'_>) + Send + Sync>;
+
+/// Settings shared by every store.
+///
+/// ```
+/// use std::time::Duration;
+/// use token_core::{SealingKey, StoreConfig};
+///
+/// let config = StoreConfig::default()
+///     .key_prefix("myapp:rt:")
+///     .grace(Duration::from_secs(10))
+///     .absolute_lifetime(Duration::from_secs(30 * 24 * 3600))
+///     .idle_lifetime(Duration::from_secs(7 * 24 * 3600))
+///     .sealing_key(SealingKey::from_bytes([7; 32]));
+/// assert_eq!(config.grace_window(), Duration::from_secs(10));
+/// ```
+#[derive(Clone)]
+pub struct StoreConfig {
+    pub(crate) key_prefix: String,
+    pub(crate) grace: Duration,
+    pub(crate) max_grace_replays: Option<u32>,
+    pub(crate) absolute_lifetime: Duration,
+    pub(crate) idle_lifetime: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) spent_history: u32,
+    pub(crate) revoke_all_on_reuse: bool,
+    pub(crate) sealing_key: SealingKey,
+    pub(crate) clock: ClockOffset,
+    pub(crate) on_event: Option<EventHook>,
+}
+
+impl Default for StoreConfig {
+    /// Prefix `rt:`, grace 10 s with no replay cap, absolute lifetime 30 days, idle lifetime
+    /// 14 days, timeout 500 ms, 128 remembered spent tokens per family, reuse revokes the
+    /// family only, and a random sealing key (fine for one process; share one key between
+    /// app instances so grace replays work across them).
+    fn default() -> Self {
+        StoreConfig {
+            key_prefix: "rt:".to_owned(),
+            grace: Duration::from_secs(10),
+            max_grace_replays: None,
+            absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
+            idle_lifetime: Duration::from_secs(14 * 24 * 3600),
+            timeout: Duration::from_millis(500),
+            spent_history: 128,
+            revoke_all_on_reuse: false,
+            sealing_key: SealingKey::random(),
+            clock: ClockOffset::default(),
+            on_event: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The prefix of every Redis key the store writes.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// How long after a rotation the spent token still gets the same successor back
+    /// (lost responses, parallel tabs). `Duration::ZERO` turns grace off: any second use is
+    /// reuse. The window starts at the first rotation and retries never extend it.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Caps the grace replays per rotation; one more counts as reuse. `None`: no cap.
+    pub fn max_grace_replays(mut self, cap: Option<u32>) -> Self {
+        self.max_grace_replays = cap;
+        self
+    }
+
+    /// The lifetime of a family from its login; rotation never extends it.
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// The lifetime of a family without rotation; each rotation renews it (never past the
+    /// absolute end).
+    pub fn idle_lifetime(mut self, lifetime: Duration) -> Self {
+        self.idle_lifetime = lifetime;
+        self
+    }
+
+    /// The bound on every store call, connection checkout included. Past it the call fails
+    /// with [`StoreError::Timeout`](crate::StoreError::Timeout) (or `PoolTimedOut`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many spent tokens before the immediate predecessor a family remembers (as
+    /// digests). Reuse of one of them revokes the family; an older one is only refused as
+    /// unknown. Bounds the record of a family that rotates for a long time.
+    pub fn spent_history(mut self, count: u32) -> Self {
+        self.spent_history = count;
+        self
+    }
+
+    /// On reuse, revoke every session of the user instead of the affected family alone.
+    pub fn revoke_all_on_reuse(mut self, enabled: bool) -> Self {
+        self.revoke_all_on_reuse = enabled;
+        self
+    }
+
+    /// The AEAD key that seals the successor kept for grace replays. App instances that
+    /// share a store must share it.
+    pub fn sealing_key(mut self, key: SealingKey) -> Self {
+        self.sealing_key = key;
+        self
+    }
+
+    /// A shift applied to the store's clock; lets tests and simulations move time forward
+    /// without sleeping. Leave it alone in production.
+    pub fn clock(mut self, clock: ClockOffset) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A hook called for each [`RotationEvent`]. Events are also logged with `tracing`.
+    pub fn on_event(mut self, hook: impl Fn(&RotationEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    /// The configured grace window.
+    pub fn grace_window(&self) -> Duration {
+        self.grace
+    }
+
+    /// The configured per-call timeout.
+    pub fn call_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The configured key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    pub(crate) fn emit(&self, kind: RotationEventKind, user: &str, family: Option<&crate::FamilyId>) {
+        let family_id = family.map(crate::FamilyId::as_str);
+        match kind {
+            RotationEventKind::ReuseDetected => {
+                tracing::warn!(?kind, family = family_id, "refresh token reuse detected")
+            }
+            _ => tracing::debug!(?kind, family = family_id, "rotation event"),
+        }
+        if let Some(hook) = &self.on_event {
+            hook(&RotationEvent { kind, user, family });
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("key_prefix", &self.key_prefix)
+            .field("grace", &self.grace)
+            .field("max_grace_replays", &self.max_grace_replays)
+            .field("absolute_lifetime", &self.absolute_lifetime)
+            .field("idle_lifetime", &self.idle_lifetime)
+            .field("timeout", &self.timeout)
+            .field("spent_history", &self.spent_history)
+            .field("revoke_all_on_reuse", &self.revoke_all_on_reuse)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shared, adjustable shift of a store's clock, in milliseconds.
+///
+/// Clones share the same offset: keep one and [`advance`](ClockOffset::advance) it to let
+/// lifetimes and grace windows pass instantly in tests. The Redis store adds it to the Redis
+/// server's `TIME` inside its scripts.
+#[derive(Clone, Debug, Default)]
+pub struct ClockOffset(Arc<AtomicI64>);
+
+impl ClockOffset {
+    /// Moves the store's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    /// The current shift in milliseconds.
+    pub fn millis(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}

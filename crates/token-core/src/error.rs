@@ -1,0 +1,47 @@
+use std::time::Duration;
+
+/// Why a store operation failed.
+///
+/// Outcomes the rotation protocol expects (a reused or unknown token) are not errors: they
+/// are [`RotationOutcome`](crate::RotationOutcome)s. An error means the store could not give
+/// an answer, or was asked something it must refuse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis answered with an error, or the connection to it failed.
+    #[error("redis error")]
+    Redis(#[source] redis::RedisError),
+    /// No pooled connection became available in time (Redis is down or the pool exhausted).
+    #[error("no redis connection available within {0:?}")]
+    PoolTimedOut(Duration),
+    /// The operation did not complete within the configured timeout.
+    #[error("store call timed out after {0:?}")]
+    Timeout(Duration),
+    /// The jti is already recorded for this user: token ids must be unique per user.
+    #[error("jti is already recorded for this user")]
+    DuplicateJti,
+    /// A successor kept for grace replay could not be opened: the sealing key differs
+    /// between app instances, or the stored value was altered.
+    #[error("sealed successor could not be opened")]
+    Unseal,
+    /// The store returned data this version cannot read.
+    #[error("unexpected data from the store: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the store could not be reached or did not answer in time: the caller should
+    /// fail closed and ask the client to retry later (HTTP 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Redis(_) | StoreError::PoolTimedOut(_) | StoreError::Timeout(_)
+        )
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(err: redis::RedisError) -> Self {
+        StoreError::Redis(err)
+    }
+}

@@ -1,0 +1,174 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The id of a token family: every token descended from one login (a session, a device).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FamilyId(String);
+
+impl FamilyId {
+    /// A fresh random family id (96 bits, URL-safe base64).
+    pub fn random() -> Self {
+        let bytes: [u8; 12] = rand::random();
+        FamilyId(crate::keys::b64(&bytes))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for FamilyId {
+    fn from(id: String) -> Self {
+        FamilyId(id)
+    }
+}
+
+impl From<&str> for FamilyId {
+    fn from(id: &str) -> Self {
+        FamilyId(id.to_owned())
+    }
+}
+
+impl fmt::Display for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FamilyId({})", self.0)
+    }
+}
+
+/// What [`rotate`](crate::RotationStore::rotate) decided for a presented token.
+///
+/// This enum and the Lua scripts in `src/redis/scripts` are the rotation state machine.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The presented token was current and its family live: it is spent now and the
+    /// successor is the family's current token.
+    Rotated {
+        /// The family the tokens belong to.
+        family: FamilyId,
+    },
+    /// The presented token is the immediate predecessor of the current one and was rotated
+    /// at most `grace` ago: an idempotent retry. The client must get `successor` again.
+    GraceReplay {
+        /// The family the tokens belong to.
+        family: FamilyId,
+        /// The successor handed out at the first rotation, byte for byte.
+        successor: String,
+    },
+    /// The presented token was spent before and came back outside the grace window: a copy
+    /// exists. The family (or, by policy, every family of the user) is revoked.
+    ReuseDetected {
+        /// The family that was revoked.
+        family: FamilyId,
+    },
+    /// The family was revoked earlier.
+    Revoked {
+        /// The revoked family.
+        family: FamilyId,
+    },
+    /// The family outlived its absolute or idle lifetime.
+    Expired {
+        /// The expired family.
+        family: FamilyId,
+    },
+    /// The token was never recorded, or its family is gone.
+    Unknown,
+}
+
+impl RotationOutcome {
+    /// True for the outcomes that grant a refresh (`Rotated` and `GraceReplay`).
+    pub fn is_granted(&self) -> bool {
+        matches!(
+            self,
+            RotationOutcome::Rotated { .. } | RotationOutcome::GraceReplay { .. }
+        )
+    }
+
+    /// A short, stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RotationOutcome::Rotated { .. } => "rotated",
+            RotationOutcome::GraceReplay { .. } => "grace_replay",
+            RotationOutcome::ReuseDetected { .. } => "reuse_detected",
+            RotationOutcome::Revoked { .. } => "revoked",
+            RotationOutcome::Expired { .. } => "expired",
+            RotationOutcome::Unknown => "unknown",
+        }
+    }
+
+    /// The family concerned, when the token was found.
+    pub fn family(&self) -> Option<&FamilyId> {
+        match self {
+            RotationOutcome::Rotated { family }
+            | RotationOutcome::GraceReplay { family, .. }
+            | RotationOutcome::ReuseDetected { family }
+            | RotationOutcome::Revoked { family }
+            | RotationOutcome::Expired { family } => Some(family),
+            RotationOutcome::Unknown => None,
+        }
+    }
+}
+
+// Hand-written so the successor token never reaches a log through `{:?}`.
+impl fmt::Debug for RotationOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.family() {
+            Some(family) => write!(f, "{}({family})", self.name()),
+            None => f.write_str(self.name()),
+        }
+    }
+}
+
+/// One live session (token family) of a user, as [`list`](crate::RotationStore::list) shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The family id; pass it to [`revoke_family`](crate::RotationStore::revoke_family).
+    pub family: FamilyId,
+    /// When the family was registered (the login).
+    pub created_at: DateTime<Utc>,
+    /// When its token was last rotated (equal to `created_at` before the first rotation).
+    pub last_rotated_at: DateTime<Utc>,
+    /// When the family ends unless rotated again: the earlier of its absolute and idle ends.
+    pub expires_at: DateTime<Utc>,
+    /// The jti of the family's current token.
+    pub current_jti: String,
+    /// Metadata recorded at login (for example a user agent), if any.
+    pub metadata: Option<String>,
+}
+
+/// What happened, for the event hook and for `tracing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotationEventKind {
+    /// A new family was registered (a login).
+    Registered,
+    /// A token was rotated.
+    Rotated,
+    /// A retry inside the grace window got the same successor again.
+    GraceReplay,
+    /// A spent token came back: its family was revoked.
+    ReuseDetected,
+    /// A family was revoked on request (`revoke`, `revoke_family`, `revoke_all`).
+    FamilyRevoked,
+}
+
+/// An event reported to the hook set with
+/// [`StoreConfig::on_event`](crate::StoreConfig::on_event). Carries ids, never tokens.
+#[derive(Clone, Copy, Debug)]
+pub struct RotationEvent<'a> {
+    /// What happened.
+    pub kind: RotationEventKind,
+    /// The user concerned.
+    pub user: &'a str,
+    /// The family concerned (`None` for a `revoke_all` that found several).
+    pub family: Option<&'a FamilyId>,
+}

@@ -1,0 +1,216 @@
+//! Where the Redis store gets its connections: one small enum over the supported sources,
+//! each configured so that an operation costs exactly one round trip and never waits past
+//! the store's timeout.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, RedisError, ScriptInvocation, Value};
+
+use crate::StoreError;
+
+/// A source of Redis connections for [`RedisStore`](crate::RedisStore).
+///
+/// All sources multiplex requests over their connections. The default,
+/// [`ConnectionSource::connection_manager`], was the fastest in `BENCHMARKS.md`.
+#[derive(Clone)]
+pub enum ConnectionSource {
+    /// `redis::aio::ConnectionManager`: one multiplexed connection that reconnects by itself.
+    Manager(ConnectionManager),
+    /// A bb8 pool over `bb8-redis`'s connection manager.
+    Bb8Redis(bb8::Pool<Checked<bb8_redis::RedisConnectionManager>>),
+    /// A bb8 pool over `redis::Client` (redis's own `bb8` support).
+    Bb8Client(bb8::Pool<Checked<redis::Client>>),
+    /// A Redis Cluster connection (redis's cluster client): routes each script by its key's
+    /// slot and follows `MOVED` / `ASK` when slots migrate.
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl std::fmt::Debug for ConnectionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnectionSource::Manager(_) => "ConnectionSource::Manager",
+            ConnectionSource::Bb8Redis(_) => "ConnectionSource::Bb8Redis",
+            ConnectionSource::Bb8Client(_) => "ConnectionSource::Bb8Client",
+            ConnectionSource::Cluster(_) => "ConnectionSource::Cluster",
+        })
+    }
+}
+
+impl ConnectionSource {
+    /// A `ConnectionManager` for `url`. Its own response and connection timeouts are set to
+    /// `timeout` (redis's default response timeout is 500 ms whatever the store's is). The
+    /// first connection is made lazily, so this succeeds while Redis is still down.
+    pub fn connection_manager(
+        url: impl IntoConnectionInfo,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(timeout);
+        Ok(ConnectionSource::Manager(
+            ConnectionManager::new_lazy_with_config(client, config)?,
+        ))
+    }
+
+    /// A bb8 pool of `size` connections over `bb8-redis`.
+    pub fn bb8_redis(
+        url: impl IntoConnectionInfo,
+        size: u32,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let manager = bb8_redis::RedisConnectionManager::new(url)?;
+        Ok(ConnectionSource::Bb8Redis(pool(manager, size, timeout)))
+    }
+
+    /// A bb8 pool of `size` connections over `redis::Client`.
+    pub fn bb8_client(
+        url: impl IntoConnectionInfo,
+        size: u32,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        Ok(ConnectionSource::Bb8Client(pool(client, size, timeout)))
+    }
+
+    /// A Redis Cluster connection from the addresses of some of its nodes.
+    pub async fn cluster<T: IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::cluster::ClusterClientBuilder::new(nodes)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()?;
+        Ok(ConnectionSource::Cluster(
+            client.get_async_connection().await?,
+        ))
+    }
+
+    /// Runs one call (a script through `EVALSHA`, with a one-time `SCRIPT LOAD` after a Redis
+    /// restart, or a plain command) within `timeout`, connection checkout included.
+    pub(crate) async fn run(&self, call: Call<'_>, timeout: Duration) -> Result<Value, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        match self {
+            ConnectionSource::Manager(manager) => {
+                bounded(deadline, timeout, call.run(&mut manager.clone())).await
+            }
+            ConnectionSource::Cluster(cluster) => {
+                bounded(deadline, timeout, call.run(&mut cluster.clone())).await
+            }
+            ConnectionSource::Bb8Redis(pool) => run_pooled(pool, call, deadline, timeout).await,
+            ConnectionSource::Bb8Client(pool) => run_pooled(pool, call, deadline, timeout).await,
+        }
+    }
+}
+
+/// What to send in one round trip.
+pub(crate) enum Call<'a> {
+    Script(&'a ScriptInvocation<'a>),
+    Command(&'a redis::Cmd),
+}
+
+impl Call<'_> {
+    async fn run<C: ConnectionLike + Send>(&self, conn: &mut C) -> Result<Value, RedisError> {
+        match self {
+            Call::Script(script) => script.invoke_async(conn).await,
+            Call::Command(cmd) => cmd.query_async(conn).await,
+        }
+    }
+}
+
+async fn bounded(
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    call: impl Future<Output = Result<Value, RedisError>>,
+) -> Result<Value, StoreError> {
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    }
+}
+
+fn pool<M>(manager: M, size: u32, timeout: Duration) -> bb8::Pool<Checked<M>>
+where
+    M: bb8::ManageConnection<Error = RedisError>,
+{
+    bb8::Pool::builder()
+        .max_size(size)
+        // bb8 PINGs on every checkout by default: a second round trip per operation. A dead
+        // connection is caught by `has_broken` instead.
+        .test_on_check_out(false)
+        // bb8 waits 30 s for a connection by default.
+        .connection_timeout(timeout)
+        .retry_connection(false)
+        .build_unchecked(Checked(manager))
+}
+
+async fn run_pooled<M>(
+    pool: &bb8::Pool<Checked<M>>,
+    call: Call<'_>,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Value, StoreError>
+where
+    M: bb8::ManageConnection<Error = RedisError>,
+    M::Connection: ConnectionLike + Send,
+{
+    let mut conn = match tokio::time::timeout_at(deadline, pool.get()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(bb8::RunError::User(err))) => return Err(StoreError::Redis(err)),
+        Ok(Err(bb8::RunError::TimedOut)) | Err(_) => return Err(StoreError::PoolTimedOut(timeout)),
+    };
+    let checked = &mut *conn;
+    match tokio::time::timeout_at(deadline, call.run(&mut checked.conn)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => {
+            checked.broken |= err.is_unrecoverable_error() || err.is_io_error();
+            Err(StoreError::Redis(err))
+        }
+        Err(_) => {
+            // The late reply would still arrive on this connection; start afresh instead.
+            checked.broken = true;
+            Err(StoreError::Timeout(timeout))
+        }
+    }
+}
+
+/// Wraps a bb8 connection manager so a connection that failed at the I/O level, or timed
+/// out, is dropped instead of being handed out again (bb8-redis and redis's `bb8` support
+/// never report a connection as broken, so after a Redis restart a pool would return
+/// "broken pipe" forever).
+#[derive(Debug, Clone)]
+pub struct Checked<M>(M);
+
+/// A pooled connection with a flag set when it must not be reused.
+#[derive(Debug)]
+pub struct CheckedConnection<C> {
+    conn: C,
+    broken: bool,
+}
+
+impl<M> bb8::ManageConnection for Checked<M>
+where
+    M: bb8::ManageConnection<Error = RedisError>,
+{
+    type Connection = CheckedConnection<M::Connection>;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(CheckedConnection {
+            conn: self.0.connect().await?,
+            broken: false,
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        self.0.is_valid(&mut conn.conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        conn.broken
+    }
+}

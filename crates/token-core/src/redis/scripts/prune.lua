@@ -1,0 +1,12 @@
+-- prune: drop the ended families of one user's record (housekeeping; writes prune as well).
+--
+-- KEYS[1]  the user's record
+-- ARGV[1]  clock offset (ms)
+--
+-- Returns the number of families pruned.
+local now = now_ms(ARGV[1])
+local fams = load(KEYS[1])
+if next(fams) == nil then
+  return 0
+end
+return save(KEYS[1], fams, now)
