@@ -5,7 +5,7 @@
 //! start. When `redis-server` is missing the harness panics with an install hint rather
 //! than letting a test pass silently.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
