@@ -149,7 +149,12 @@ impl StoreConfig {
         &self.key_prefix
     }
 
-    pub(crate) fn emit(&self, kind: RotationEventKind, user: &str, family: Option<&crate::FamilyId>) {
+    pub(crate) fn emit(
+        &self,
+        kind: RotationEventKind,
+        user: &str,
+        family: Option<&crate::FamilyId>,
+    ) {
         let family_id = family.map(crate::FamilyId::as_str);
         match kind {
             RotationEventKind::ReuseDetected => {

@@ -57,7 +57,10 @@ mod tests {
             let tag = &key[key.find('{').unwrap() + 1..key.find('}').unwrap()];
             assert_eq!(format!("rt:{{{tag}}}"), key, "user {user:?}");
             assert!(!tag.is_empty());
-            assert!(tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            assert!(
+                tag.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            );
         }
     }
 

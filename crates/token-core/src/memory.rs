@@ -40,6 +40,8 @@ pub struct MemoryStore {
     config: Arc<StoreConfig>,
 }
 
+const SWEEP_EVERY: usize = 4096;
+
 #[derive(Debug, Default)]
 struct State {
     records: HashMap<String, Record>,
@@ -82,6 +84,7 @@ fn revoke(f: &mut Family, now: i64) -> bool {
 impl State {
     /// Like the scripts' `save`: prunes ended families, drops an empty record.
     fn save(&mut self, key: &str, mut record: Record, now: i64) -> u64 {
+        self.note_write(now);
         let before = record.len();
         record.retain(|_, f| f.ends_at() > now);
         let pruned = (before - record.len()) as u64;
@@ -93,25 +96,28 @@ impl State {
         pruned
     }
 
-    /// Like `GET` on a key with a TTL: a record whose families all ended is gone.
-    fn load(&mut self, key: &str, now: i64) -> Record {
+    /// Like the scripts' `load`: a record whose families have all ended reads as empty.
+    fn load(&self, key: &str, now: i64) -> Record {
         match self.records.get(key) {
             Some(record) if record.values().any(|f| f.ends_at() > now) => record.clone(),
-            Some(_) => {
-                self.records.remove(key);
-                Record::new()
-            }
-            None => Record::new(),
+            _ => Record::new(),
         }
     }
 
-    fn set_grace(&mut self, key: String, sealed: Vec<u8>, end: i64, now: i64) {
+    fn set_grace(&mut self, key: String, sealed: Vec<u8>, end: i64) {
+        self.grace.insert(key, (sealed, end));
+    }
+
+    /// Redis drops keys when their TTL fires; here, every few thousand writes drop what has
+    /// ended since, so idle users do not accumulate.
+    fn note_write(&mut self, now: i64) {
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= 1024 {
+        if self.writes_since_sweep >= SWEEP_EVERY {
             self.writes_since_sweep = 0;
+            self.records
+                .retain(|_, record| record.values().any(|f| f.ends_at() > now));
             self.grace.retain(|_, (_, end)| *end > now);
         }
-        self.grace.insert(key, (sealed, end));
     }
 
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
@@ -142,7 +148,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-written record (every write
         // replaces a whole record), so a poisoned lock is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn rotate_now(
@@ -190,7 +198,7 @@ impl MemoryStore {
             f.idle_end = f.absolute_end.min(now + millis(cfg.idle_lifetime) as i64);
             if grace > 0 {
                 let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
-                state.set_grace(slot, sealed, now + grace, now);
+                state.set_grace(slot, sealed, now + grace);
             }
             state.save(&key, record, now);
             return Ok(RotationOutcome::Rotated { family });
@@ -319,14 +327,19 @@ impl RotationStore for MemoryStore {
         let count = {
             let mut state = self.lock();
             let mut record = state.load(&key, now);
-            let count = record.values_mut().map(|f| revoke(f, now)).filter(|&r| r).count() as u64;
+            let count = record
+                .values_mut()
+                .map(|f| revoke(f, now))
+                .filter(|&r| r)
+                .count() as u64;
             if count > 0 {
                 state.save(&key, record, now);
             }
             count
         };
         if count > 0 {
-            self.config.emit(RotationEventKind::FamilyRevoked, user, None);
+            self.config
+                .emit(RotationEventKind::FamilyRevoked, user, None);
         }
         Ok(count)
     }

@@ -68,10 +68,8 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     fn revoke_all(&self, user: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The user's live sessions, oldest first.
-    fn list(
-        &self,
-        user: &str,
-    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+    fn list(&self, user: &str)
+    -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
 
     /// Removes ended families everywhere and returns how many. Optional housekeeping: keys
     /// carry TTLs and writes prune, so nothing grows without it.

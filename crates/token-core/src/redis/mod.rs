@@ -181,7 +181,8 @@ impl RotationStore for RedisStore {
         let outcome = match (tag.as_str(), family) {
             ("rotated", Some(family)) => RotationOutcome::Rotated { family },
             ("grace", Some(family)) => {
-                let sealed = sealed.ok_or_else(|| StoreError::Corrupt("grace without successor".into()))?;
+                let sealed =
+                    sealed.ok_or_else(|| StoreError::Corrupt("grace without successor".into()))?;
                 let successor = cfg.sealing_key.open(&sealed, slot.as_bytes())?;
                 RotationOutcome::GraceReplay { family, successor }
             }
@@ -242,13 +243,16 @@ impl RotationStore for RedisStore {
             .await?;
         let count = int(&value)?;
         if count > 0 {
-            self.config.emit(RotationEventKind::FamilyRevoked, user, None);
+            self.config
+                .emit(RotationEventKind::FamilyRevoked, user, None);
         }
         Ok(count)
     }
 
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        let value = self.run(LIST.key(self.key(user)).arg(self.offset())).await?;
+        let value = self
+            .run(LIST.key(self.key(user)).arg(self.offset()))
+            .await?;
         let Value::Array(items) = value else {
             return Err(StoreError::Corrupt("list reply".into()));
         };
@@ -265,8 +269,13 @@ impl RotationStore for RedisStore {
         let mut pruned = 0;
         loop {
             let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000);
-            let reply = self.source
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let reply = self
+                .source
                 .run(Call::Command(&scan), self.config.timeout)
                 .await?;
             let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)

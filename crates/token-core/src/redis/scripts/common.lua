@@ -22,16 +22,24 @@ local function now_ms(offset)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
 end
 
-local function load(key)
+local function ends_at(f)
+  return math.min(f.a, f.i)
+end
+
+-- The user's record as of `now`. A record whose families have all ended counts as gone,
+-- exactly as when its TTL fires (the TTL runs on real time, `now` may be shifted in tests).
+local function load(key, now)
   local raw = redis.call('GET', key)
   if not raw then
     return {}
   end
-  return cmsgpack.unpack(raw)
-end
-
-local function ends_at(f)
-  return math.min(f.a, f.i)
+  local fams = cmsgpack.unpack(raw)
+  for _, f in pairs(fams) do
+    if ends_at(f) > now then
+      return fams
+    end
+  end
+  return {}
 end
 
 -- The family holding `jti` (raw, for the current token) or its digest (for spent ones),

@@ -5,8 +5,8 @@
 --
 -- Returns the number of families pruned.
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
-if next(fams) == nil then
+local raw = redis.call('GET', KEYS[1])
+if not raw then
   return 0
 end
-return save(KEYS[1], fams, now)
+return save(KEYS[1], cmsgpack.unpack(raw), now)

@@ -9,7 +9,7 @@
 --
 -- Returns {'registered', family} or {'duplicate'} when the jti is already known for this user.
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
+local fams = load(KEYS[1], now)
 if find(fams, ARGV[2], ARGV[3]) then
   return {'duplicate'}
 end

@@ -6,7 +6,7 @@
 --
 -- Returns the family id when a live family was revoked, or false.
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
+local fams = load(KEYS[1], now)
 local id, f = find(fams, ARGV[2], ARGV[3])
 if not id or not revoke(f, now) then
   return false

@@ -5,7 +5,7 @@
 --
 -- Returns the number of live families revoked.
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
+local fams = load(KEYS[1], now)
 local count = 0
 for _, f in pairs(fams) do
   if revoke(f, now) then

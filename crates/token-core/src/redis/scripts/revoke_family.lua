@@ -6,7 +6,7 @@
 --
 -- Returns 1 when a live family was revoked, else 0.
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
+local fams = load(KEYS[1], now)
 local f = fams[ARGV[2]]
 if not f or not revoke(f, now) then
   return 0

@@ -22,7 +22,7 @@
 --   {'unknown'}                  never recorded, or gone
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1])
+local fams = load(KEYS[1], now)
 local id, f, role = find(fams, ARGV[2], ARGV[3])
 if not id then
   return {'unknown'}

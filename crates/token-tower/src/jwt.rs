@@ -1,0 +1,257 @@
+//! Refresh-token validation.
+//!
+//! Signatures are checked through jsonwebtoken's `rust_crypto` provider called directly,
+//! never through the process-wide default provider: jsonwebtoken 11 panics at the first
+//! verify when an application enables both of its backends (or none) without installing a
+//! provider, and which backend the process default resolves to depends on feature
+//! unification in the final binary. Calling the provider this crate compiled in keeps the
+//! layer deterministic whatever the application enables or installs. The claim checks
+//! follow jsonwebtoken's `Validation` semantics, with configurable claim names.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::signature::Verifier as _;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+use crate::rejection::RejectReason;
+
+/// The claim names the layer reads.
+#[derive(Clone, Debug)]
+pub(crate) struct ClaimNames {
+    pub(crate) user: String,
+    pub(crate) jti: String,
+    pub(crate) exp: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            user: "sub".to_owned(),
+            jti: "jti".to_owned(),
+            exp: "exp".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct JwtRules {
+    pub(crate) key: DecodingKey,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) leeway: Duration,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) claims: ClaimNames,
+    pub(crate) token_type: Option<(String, String)>,
+    pub(crate) max_token_len: usize,
+}
+
+/// The facts the layer needs from a token that passed validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VerifiedToken {
+    pub(crate) user: String,
+    pub(crate) jti: String,
+}
+
+fn decode_segment(segment: &str) -> Result<Vec<u8>, RejectReason> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| RejectReason::MalformedToken)
+}
+
+fn decode_object(segment: &str) -> Result<Map<String, Value>, RejectReason> {
+    match serde_json::from_slice(&decode_segment(segment)?) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(RejectReason::MalformedToken),
+    }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+fn non_empty_string<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+impl JwtRules {
+    pub(crate) fn verify(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
+        if token.len() > self.max_token_len {
+            return Err(RejectReason::TokenTooLarge);
+        }
+        let mut segments = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(RejectReason::MalformedToken);
+        };
+
+        // The algorithm is only looked up in the allow-list, so `none` and anything the
+        // key was not configured for are refused before any cryptography runs.
+        let header = decode_object(header)?;
+        let algorithm = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|alg| Algorithm::from_str(alg).ok())
+            .filter(|alg| self.algorithms.contains(alg))
+            .ok_or(RejectReason::AlgorithmNotAllowed)?;
+        if algorithm.family() != self.key.family() {
+            return Err(RejectReason::AlgorithmNotAllowed);
+        }
+
+        let verifier =
+            (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
+                &algorithm, &self.key,
+            )
+            .map_err(|_| RejectReason::InvalidSignature)?;
+        let signature = decode_segment(signature)?;
+        let message = &token[..token.len() - signature_len(token)];
+        verifier
+            .verify(message.as_bytes(), &signature)
+            .map_err(|_| RejectReason::InvalidSignature)?;
+
+        let claims = decode_object(payload)?;
+        self.check_claims(&claims)
+    }
+
+    fn check_claims(&self, claims: &Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
+        let now = now_secs();
+        let leeway = self.leeway.as_secs_f64();
+        let exp = match claims.get(&self.claims.exp) {
+            None => return Err(RejectReason::MissingClaim),
+            Some(exp) => exp.as_f64().ok_or(RejectReason::MalformedToken)?,
+        };
+        if exp < now - leeway {
+            return Err(RejectReason::Expired);
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = nbf.as_f64().ok_or(RejectReason::MalformedToken)?;
+            if nbf > now + leeway {
+                return Err(RejectReason::NotYetValid);
+            }
+        }
+
+        if let Some(expected) = &self.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(expected.as_str())
+        {
+            return Err(RejectReason::WrongIssuer);
+        }
+        // As RFC 7519 §4.1.3 asks: a token addressed to an audience is refused by a
+        // recipient that is not configured as one of them.
+        let audience_ok = match (claims.get("aud"), &self.audience) {
+            (None, None) => true,
+            (None, Some(_)) | (Some(_), None) => false,
+            (Some(Value::String(aud)), Some(expected)) => aud == expected,
+            (Some(Value::Array(auds)), Some(expected)) => {
+                auds.iter().any(|aud| aud.as_str() == Some(expected.as_str()))
+            }
+            (Some(_), Some(_)) => false,
+        };
+        if !audience_ok {
+            return Err(RejectReason::WrongAudience);
+        }
+
+        let user = non_empty_string(claims, &self.claims.user).ok_or(RejectReason::MissingClaim)?;
+        let jti = non_empty_string(claims, &self.claims.jti).ok_or(RejectReason::MissingClaim)?;
+
+        if let Some((name, value)) = &self.token_type
+            && claims.get(name).and_then(Value::as_str) != Some(value.as_str())
+        {
+            return Err(RejectReason::WrongTokenType);
+        }
+
+        Ok(VerifiedToken {
+            user: user.to_owned(),
+            jti: jti.to_owned(),
+        })
+    }
+}
+
+/// The length of the signature segment plus its leading dot.
+fn signature_len(token: &str) -> usize {
+    token.rsplit('.').next().map_or(0, |s| s.len() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> JwtRules {
+        JwtRules {
+            key: DecodingKey::from_secret(b"secret"),
+            algorithms: vec![Algorithm::HS256],
+            leeway: Duration::from_secs(30),
+            issuer: None,
+            audience: None,
+            claims: ClaimNames::default(),
+            token_type: None,
+            max_token_len: 4096,
+        }
+    }
+
+    fn sign(claims: &Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+        let message = format!("{header}.{payload}");
+        let key = jsonwebtoken::EncodingKey::from_secret(b"secret");
+        let signer = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+            &Algorithm::HS256,
+            &key,
+        )
+        .unwrap();
+        let signature = jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn accepts_a_valid_token_and_reads_user_and_jti() {
+        let exp = now_secs() as u64 + 60;
+        let token = sign(&serde_json::json!({"sub": "alice", "jti": "j1", "exp": exp}));
+        assert_eq!(
+            rules().verify(&token),
+            Ok(VerifiedToken {
+                user: "alice".into(),
+                jti: "j1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn leeway_admits_a_just_expired_token() {
+        let exp = now_secs() as u64 - 10;
+        let token = sign(&serde_json::json!({"sub": "alice", "jti": "j1", "exp": exp}));
+        assert!(rules().verify(&token).is_ok());
+        let exp = now_secs() as u64 - 40;
+        let token = sign(&serde_json::json!({"sub": "alice", "jti": "j1", "exp": exp}));
+        assert_eq!(rules().verify(&token), Err(RejectReason::Expired));
+    }
+
+    #[test]
+    fn an_audience_claim_needs_a_configured_audience() {
+        let exp = now_secs() as u64 + 60;
+        let token = sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp, "aud": ["x", "y"]}));
+        assert_eq!(rules().verify(&token), Err(RejectReason::WrongAudience));
+        let mut with_aud = rules();
+        with_aud.audience = Some("y".into());
+        assert!(with_aud.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for token in ["", ".", "..", "a.b.c", "a.b.c.d", "é.é.é"] {
+            assert!(rules().verify(token).is_err(), "{token}");
+        }
+    }
+}

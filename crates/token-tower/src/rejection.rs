@@ -1,0 +1,262 @@
+//! Rejection responses and their customisation.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// Why the layer answered instead of (or in place of) the inner service.
+///
+/// Each reason has a fixed status class: see [`Rejection::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The request body is larger than the configured cap (413).
+    BodyTooLarge,
+    /// The request body is not valid JSON, not a JSON object, or could not be read (400).
+    MalformedBody,
+    /// The token is expected in a JSON body and the request is not `application/json` (400).
+    UnsupportedContentType,
+    /// No token where the layer is configured to read it (400).
+    MissingToken,
+    /// The token is longer than the configured maximum.
+    TokenTooLarge,
+    /// The token is not a well-formed JWT.
+    MalformedToken,
+    /// The token's `alg` is not in the allow-list (this includes `none`).
+    AlgorithmNotAllowed,
+    /// The signature does not verify with the configured key.
+    InvalidSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` does not name the configured audience.
+    WrongAudience,
+    /// The user, id or expiry claim is missing.
+    MissingClaim,
+    /// The type claim is not the required one (for example an access token on `/refresh`).
+    WrongTokenType,
+    /// The store never recorded the token, or its family is gone.
+    UnknownToken,
+    /// The token was spent before, outside the grace window: its family is revoked now.
+    ReuseDetected,
+    /// The token's family was revoked.
+    Revoked,
+    /// The token's family outlived its lifetime.
+    FamilyExpired,
+    /// The store could not be reached or did not answer in time (503, fail closed).
+    StoreUnavailable,
+    /// The inner service answered 2xx without a usable token in its response, with a token
+    /// of another user, or with a response the layer could not read; or the store refused
+    /// the operation for a reason other than the token (500). Nothing was consumed.
+    InvalidResponse,
+}
+
+impl RejectReason {
+    /// A short, stable name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::BodyTooLarge => "body_too_large",
+            RejectReason::MalformedBody => "malformed_body",
+            RejectReason::UnsupportedContentType => "unsupported_content_type",
+            RejectReason::MissingToken => "missing_token",
+            RejectReason::TokenTooLarge => "token_too_large",
+            RejectReason::MalformedToken => "malformed_token",
+            RejectReason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            RejectReason::InvalidSignature => "invalid_signature",
+            RejectReason::Expired => "expired",
+            RejectReason::NotYetValid => "not_yet_valid",
+            RejectReason::WrongIssuer => "wrong_issuer",
+            RejectReason::WrongAudience => "wrong_audience",
+            RejectReason::MissingClaim => "missing_claim",
+            RejectReason::WrongTokenType => "wrong_token_type",
+            RejectReason::UnknownToken => "unknown_token",
+            RejectReason::ReuseDetected => "reuse_detected",
+            RejectReason::Revoked => "revoked",
+            RejectReason::FamilyExpired => "family_expired",
+            RejectReason::StoreUnavailable => "store_unavailable",
+            RejectReason::InvalidResponse => "invalid_response",
+        }
+    }
+
+    /// A human-readable description, safe to send to clients.
+    pub fn description(self) -> &'static str {
+        match self {
+            RejectReason::BodyTooLarge => "request body too large",
+            RejectReason::MalformedBody => "request body is not a JSON object",
+            RejectReason::UnsupportedContentType => "expected an application/json body",
+            RejectReason::MissingToken => "no refresh token in the request",
+            RejectReason::TokenTooLarge => "refresh token too large",
+            RejectReason::MalformedToken => "refresh token is malformed",
+            RejectReason::AlgorithmNotAllowed => "refresh token algorithm is not allowed",
+            RejectReason::InvalidSignature => "refresh token signature is invalid",
+            RejectReason::Expired => "refresh token expired",
+            RejectReason::NotYetValid => "refresh token is not valid yet",
+            RejectReason::WrongIssuer => "refresh token issuer is not accepted",
+            RejectReason::WrongAudience => "refresh token audience is not accepted",
+            RejectReason::MissingClaim => "refresh token lacks a required claim",
+            RejectReason::WrongTokenType => "token is not a refresh token",
+            RejectReason::UnknownToken => "refresh token is not recognised",
+            RejectReason::ReuseDetected => "refresh token was already used; session revoked",
+            RejectReason::Revoked => "refresh token was revoked",
+            RejectReason::FamilyExpired => "session expired",
+            RejectReason::StoreUnavailable => "token store unavailable, retry later",
+            RejectReason::InvalidResponse => "the server could not issue a token",
+        }
+    }
+
+    /// True for the reasons that refuse the presented token itself; these take the
+    /// configured rejection status (401 by default).
+    pub fn is_token_refusal(self) -> bool {
+        !matches!(
+            self,
+            RejectReason::BodyTooLarge
+                | RejectReason::MalformedBody
+                | RejectReason::UnsupportedContentType
+                | RejectReason::MissingToken
+                | RejectReason::StoreUnavailable
+                | RejectReason::InvalidResponse
+        )
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rejection the layer is about to send: the reason, the status and, for 503, the
+/// `Retry-After` delay. Passed to the [`RejectionResponse`] customiser.
+#[derive(Clone, Copy, Debug)]
+pub struct Rejection {
+    reason: RejectReason,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+}
+
+impl Rejection {
+    pub(crate) fn new(reason: RejectReason, refusal_status: StatusCode, retry_after: Duration) -> Self {
+        let status = match reason {
+            RejectReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectReason::MalformedBody
+            | RejectReason::UnsupportedContentType
+            | RejectReason::MissingToken => StatusCode::BAD_REQUEST,
+            RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectReason::InvalidResponse => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => refusal_status,
+        };
+        Rejection {
+            reason,
+            status,
+            retry_after: (reason == RejectReason::StoreUnavailable).then_some(retry_after),
+        }
+    }
+
+    /// Why the request was rejected.
+    pub fn reason(&self) -> RejectReason {
+        self.reason
+    }
+
+    /// The status: 413 for an oversized body, 400 for a malformed request, 503 when the
+    /// store is unavailable, 500 for an unusable inner response, and the configured status
+    /// (401 by default) for a refused token.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The OAuth 2.0 error code (RFC 6749 §5.2): `invalid_grant` for a refused token,
+    /// `invalid_request` for a malformed request, `temporarily_unavailable` and
+    /// `server_error` otherwise.
+    pub fn error_code(&self) -> &'static str {
+        match self.reason {
+            RejectReason::StoreUnavailable => "temporarily_unavailable",
+            RejectReason::InvalidResponse => "server_error",
+            reason if reason.is_token_refusal() => "invalid_grant",
+            _ => "invalid_request",
+        }
+    }
+
+    /// The delay sent in `Retry-After` (only for [`RejectReason::StoreUnavailable`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The response the layer sends unless customised: JSON
+    /// `{"error": "...", "error_description": "..."}`, `Cache-Control: no-store`,
+    /// `WWW-Authenticate` on 4xx and `Retry-After` on 503.
+    pub fn default_response(&self) -> Response<Bytes> {
+        let body = serde_json::json!({
+            "error": self.error_code(),
+            "error_description": self.reason.description(),
+        });
+        let mut response = Response::new(Bytes::from(body.to_string()));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status.is_client_error() {
+            let challenge = format!(
+                "Bearer error=\"{}\", error_description=\"{}\"",
+                self.error_code(),
+                self.reason.description()
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Some(delay) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs().max(1)));
+        }
+        response
+    }
+}
+
+/// Builds the response for a [`Rejection`]. Implemented for closures
+/// `Fn(&Rejection) -> http::Response<Bytes>`, so a customiser can be a closure that
+/// starts from [`Rejection::default_response`] and changes what it needs.
+///
+/// ```
+/// use bytes::Bytes;
+/// use token_tower::{RejectReason, Rejection};
+///
+/// let customise = |rejection: &Rejection| {
+///     let mut response = rejection.default_response();
+///     if rejection.reason() == RejectReason::ReuseDetected {
+///         response.headers_mut().insert("x-session-revoked", "1".parse().unwrap());
+///     }
+///     response
+/// };
+/// # fn takes(_: impl token_tower::RejectionResponse) {}
+/// # takes(customise);
+/// ```
+pub trait RejectionResponse: Send + Sync + 'static {
+    /// The response to send for `rejection`.
+    fn rejection_response(&self, rejection: &Rejection) -> Response<Bytes>;
+}
+
+impl<F> RejectionResponse for F
+where
+    F: Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn rejection_response(&self, rejection: &Rejection) -> Response<Bytes> {
+        self(rejection)
+    }
+}
+
+/// The default customiser: [`Rejection::default_response`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultRejection;
+
+impl RejectionResponse for DefaultRejection {
+    fn rejection_response(&self, rejection: &Rejection) -> Response<Bytes> {
+        rejection.default_response()
+    }
+}
