@@ -1,0 +1,341 @@
+//! What only the Redis store can show: what Redis holds (no raw token, a TTL on every key,
+//! one hash tag per user), round trips per operation, separate connections racing, and
+//! behaviour when Redis is down or restarted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Backend, MakeStore, Redis, redis_contents};
+use test_redis::RedisServer;
+use token_core::{
+    ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError,
+    Successor,
+};
+
+const BACKENDS: [Backend; 3] = [
+    Backend::RedisManager,
+    Backend::RedisBb8Redis,
+    Backend::RedisBb8Client,
+];
+
+fn tok(jti: &str) -> String {
+    format!("eyJhbGciOiJIUzI1NiJ9.secret-payload-{jti}.c2lnbmF0dXJl")
+}
+
+fn next<'a>(jti: &'a str, token: &'a str) -> Successor<'a> {
+    Successor { jti, token }
+}
+
+/// A scenario touching every operation: logins, rotations, a grace replay, reuse, revocations.
+async fn scenario(store: &RedisStore, user: &str) {
+    store.register(user, "a0", Some("agent")).await.unwrap();
+    store.register(user, "b0", None).await.unwrap();
+    store.register(user, "c0", None).await.unwrap();
+    for i in 1..=5 {
+        let (prev, jti) = (format!("a{}", i - 1), format!("a{i}"));
+        store
+            .rotate(user, &prev, next(&jti, &tok(&jti)))
+            .await
+            .unwrap();
+    }
+    store
+        .rotate(user, "a4", next("zz", &tok("zz")))
+        .await
+        .unwrap(); // grace replay
+    store
+        .rotate(user, "b0", next("b1", &tok("b1")))
+        .await
+        .unwrap();
+    store
+        .rotate(user, "c0", next("c1", &tok("c1")))
+        .await
+        .unwrap();
+    store
+        .rotate(user, "a1", next("zz", &tok("zz")))
+        .await
+        .unwrap(); // reuse
+    store.revoke(user, "b1").await.unwrap();
+    store.list(user).await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
+    for backend in BACKENDS {
+        let f = Redis(backend).make(|c| c);
+        let server = f.server.as_ref().unwrap();
+        scenario(&f.store, "alice").await;
+        scenario(&f.store, "bob").await;
+        let contents = redis_contents(server);
+        assert!(contents.len() >= 4, "records and grace slots: {contents:?}");
+        let absolute = 3600 * 1000;
+        for (key, value, ttl) in &contents {
+            assert!(ttl > &0 && ttl <= &absolute, "{key} has TTL {ttl}");
+            for jti in ["a0", "a1", "a2", "a3", "a4", "a5", "b1", "c1", "zz"] {
+                assert!(
+                    !value.contains(&tok(jti)),
+                    "{key} holds the raw token {jti}"
+                );
+                assert!(
+                    !value.contains("secret-payload"),
+                    "{key} holds token material"
+                );
+            }
+            if key.contains(":g:") {
+                assert!(
+                    *ttl <= 1000,
+                    "grace slot {key} outlives the window: {ttl} ms"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn grace_slots_vanish_with_the_window() {
+    let f = Redis(Backend::RedisManager).make(|c| c.grace(Duration::from_millis(200)));
+    let server = f.server.as_ref().unwrap();
+    f.store.register("alice", "t0", None).await.unwrap();
+    f.store
+        .rotate("alice", "t0", next("t1", &tok("t1")))
+        .await
+        .unwrap();
+    assert!(
+        redis_contents(server)
+            .iter()
+            .any(|(k, _, _)| k.contains(":g:"))
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let keys: Vec<_> = redis_contents(server)
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 1, "only the user's record is left: {keys:?}");
+}
+
+#[tokio::test]
+async fn keys_of_one_user_share_one_hash_tag() {
+    let f = Redis(Backend::RedisManager).make(|c| c);
+    let server = f.server.as_ref().unwrap();
+    for user in ["alice", "a}b{c", "{x}", "*:*"] {
+        f.store.register(user, "t0", None).await.unwrap();
+        f.store
+            .rotate(user, "t0", next("t1", &tok("t1")))
+            .await
+            .unwrap();
+    }
+    let contents = redis_contents(server);
+    assert_eq!(contents.len(), 8);
+    let mut tags = std::collections::HashMap::<String, usize>::new();
+    for (key, _, _) in contents {
+        let open = key.find('{').unwrap();
+        let close = open + key[open..].find('}').unwrap();
+        let tag = &key[open + 1..close];
+        assert!(
+            tag.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert!(key.starts_with("rt:{u"), "{key}");
+        *tags.entry(tag.to_owned()).or_default() += 1;
+    }
+    assert!(
+        tags.values().all(|&n| n == 2),
+        "record and grace slot per user: {tags:?}"
+    );
+}
+
+fn commandstats(server: &RedisServer) -> Vec<(String, u64)> {
+    let info = server.command(&["INFO", "commandstats"]).unwrap();
+    info.lines()
+        .filter_map(|line| line.strip_prefix("cmdstat_"))
+        .map(|line| {
+            let (name, rest) = line.split_once(':').unwrap();
+            let calls = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))
+                .unwrap()
+                .parse()
+                .unwrap();
+            (name.to_owned(), calls)
+        })
+        .filter(|(name, _)| !matches!(name.as_str(), "info" | "config|resetstat"))
+        .collect()
+}
+
+/// `INFO commandstats` also counts the commands a script runs inside Redis (`time`, `get`,
+/// `set`, `del`); those are not round trips. Everything else a client sent is.
+fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
+    let inside_scripts = ["time", "get", "set", "del"];
+    let sent: Vec<_> = stats
+        .iter()
+        .filter(|(name, _)| !inside_scripts.contains(&name.as_str()))
+        .collect();
+    assert_eq!(sent, [&("evalsha".to_owned(), 1)], "{what}: {stats:?}");
+}
+
+#[tokio::test]
+async fn register_and_rotate_cost_one_evalsha_each_on_every_source() {
+    for backend in BACKENDS {
+        let f = Redis(backend).make(|c| c);
+        let server = f.server.as_ref().unwrap();
+        // Warm up: connect and load the scripts once.
+        f.store.register("warm", "w0", None).await.unwrap();
+        f.store
+            .rotate("warm", "w0", next("w1", &tok("w1")))
+            .await
+            .unwrap();
+        server.command(&["CONFIG", "RESETSTAT"]).unwrap();
+        f.store.register("alice", "t0", None).await.unwrap();
+        assert_one_round_trip(commandstats(server), &format!("{backend:?} register"));
+        server.command(&["CONFIG", "RESETSTAT"]).unwrap();
+        f.store
+            .rotate("alice", "t0", next("t1", &tok("t1")))
+            .await
+            .unwrap();
+        assert_one_round_trip(commandstats(server), &format!("{backend:?} rotate"));
+    }
+}
+
+#[tokio::test]
+async fn rotations_racing_on_separate_connections_store_one_successor() {
+    let server = RedisServer::start();
+    let config = StoreConfig::default().grace(Duration::from_secs(5));
+    let stores: Vec<RedisStore> = (0..64)
+        .map(|_| RedisStore::open(&server.url(), config.clone()).unwrap())
+        .collect();
+    for store in &stores {
+        store.ping().await.unwrap();
+    }
+    let clients: u64 = server
+        .command(&["INFO", "clients"])
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        clients >= 64,
+        "each store has its own connection: {clients}"
+    );
+    stores[0].register("alice", "t0", None).await.unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
+    let tasks: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, store)| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let jti = format!("s{i}");
+                barrier.wait().await;
+                store
+                    .rotate("alice", "t0", next(&jti, &tok(&jti)))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut successors = std::collections::HashSet::new();
+    let mut rotated = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            RotationOutcome::Rotated { .. } => rotated += 1,
+            RotationOutcome::GraceReplay { successor, .. } => {
+                successors.insert(successor);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1);
+    assert_eq!(successors.len(), 1, "one successor for all replays");
+    let current = &stores[0].list("alice").await.unwrap()[0].current_jti;
+    assert_eq!(&tok(current), successors.iter().next().unwrap());
+}
+
+#[tokio::test]
+async fn calls_fail_within_the_timeout_when_redis_is_down() {
+    for backend in BACKENDS {
+        let mut server = RedisServer::start();
+        let timeout = Duration::from_millis(300);
+        let source = support::source(backend, &server.url(), timeout);
+        let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
+        store.register("alice", "t0", None).await.unwrap();
+        server.kill();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let err = store
+                .rotate("alice", "t0", next("t1", &tok("t1")))
+                .await
+                .unwrap_err();
+            assert!(err.is_unavailable(), "{backend:?}: {err:?}");
+            assert!(
+                started.elapsed() < timeout + Duration::from_millis(250),
+                "{backend:?} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_source_recovers_after_a_redis_restart() {
+    for backend in BACKENDS {
+        let mut server = RedisServer::start();
+        let timeout = Duration::from_millis(500);
+        let source = support::source(backend, &server.url(), timeout);
+        let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
+        store.register("alice", "t0", None).await.unwrap();
+        server.restart();
+        // Without persistence the restarted Redis knows nothing: fail closed.
+        let mut outcome = None;
+        for _ in 0..20 {
+            match store.rotate("alice", "t0", next("t1", &tok("t1"))).await {
+                Ok(o) => {
+                    outcome = Some(o);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.is_unavailable(), "{e:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        assert_eq!(outcome, Some(RotationOutcome::Unknown), "{backend:?}");
+        store.register("alice", "n0", None).await.unwrap();
+        let outcome = store
+            .rotate("alice", "n0", next("n1", &tok("n1")))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_sealing_key_cannot_open_a_grace_replay() {
+    let server = RedisServer::start();
+    let one = RedisStore::open(&server.url(), StoreConfig::default()).unwrap();
+    let other = RedisStore::open(&server.url(), StoreConfig::default()).unwrap();
+    one.register("alice", "t0", None).await.unwrap();
+    one.rotate("alice", "t0", next("t1", &tok("t1")))
+        .await
+        .unwrap();
+    let err = other
+        .rotate("alice", "t0", next("t2", &tok("t2")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unseal), "{err:?}");
+    assert!(!err.is_unavailable());
+}
+
+#[tokio::test]
+async fn cluster_source_is_reported_by_debug_without_secrets() {
+    let server = RedisServer::start();
+    let source =
+        ConnectionSource::connection_manager(server.url().as_str(), Duration::from_secs(1))
+            .unwrap();
+    assert_eq!(format!("{source:?}"), "ConnectionSource::Manager");
+}

@@ -1,0 +1,139 @@
+//! Where the layer looks: routes, and where tokens sit in requests and responses.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode, Uri};
+
+use crate::event::LayerEvent;
+use crate::jwt::JwtRules;
+use crate::rejection::RejectionResponse;
+
+type Predicate = Arc<dyn Fn(&Method, &Uri) -> bool + Send + Sync>;
+
+/// A route the layer acts on: a method and an exact path, or a predicate.
+///
+/// ```
+/// use http::Method;
+/// use token_tower::Route;
+///
+/// let refresh = Route::new(Method::POST, "/auth/refresh");
+/// let any_token_endpoint = Route::matching(|method, uri| {
+///     method == Method::POST && uri.path().starts_with("/oauth/")
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Route(RouteKind);
+
+#[derive(Clone)]
+enum RouteKind {
+    Exact(Method, String),
+    Predicate(Predicate),
+}
+
+impl Route {
+    /// Requests with this method and exactly this path (the query is ignored).
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Route(RouteKind::Exact(method, path.into()))
+    }
+
+    /// Requests for which `predicate` returns true.
+    pub fn matching(predicate: impl Fn(&Method, &Uri) -> bool + Send + Sync + 'static) -> Self {
+        Route(RouteKind::Predicate(Arc::new(predicate)))
+    }
+
+    /// Every request. Useful under `axum::Router::route_layer` on a single route, where
+    /// the router already did the matching.
+    pub fn any() -> Self {
+        Route::matching(|_, _| true)
+    }
+
+    pub(crate) fn matches(&self, method: &Method, uri: &Uri) -> bool {
+        match &self.0 {
+            RouteKind::Exact(m, path) => m == method && uri.path() == path,
+            RouteKind::Predicate(predicate) => predicate(method, uri),
+        }
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            RouteKind::Exact(method, path) => write!(f, "Route({method} {path})"),
+            RouteKind::Predicate(_) => f.write_str("Route(<predicate>)"),
+        }
+    }
+}
+
+/// Where a refresh request carries the presented token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PresentedToken {
+    /// A top-level string field of an `application/json` body (the default:
+    /// `refresh_token`). The body is buffered up to the cap and handed on unchanged.
+    JsonField(String),
+    /// A cookie of this name. The body is not buffered.
+    Cookie(String),
+    /// A header of this name, either the bare token or `Bearer <token>`. The body is not
+    /// buffered.
+    Header(HeaderName),
+}
+
+impl Default for PresentedToken {
+    fn default() -> Self {
+        PresentedToken::JsonField("refresh_token".to_owned())
+    }
+}
+
+/// Where a 2xx response of a refresh or issuing route carries the new refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssuedToken {
+    /// A top-level string field of a JSON body (the default: `refresh_token`). The body is
+    /// buffered up to the response cap.
+    JsonField(String),
+    /// A `Set-Cookie` header setting a cookie of this name. The body is not buffered.
+    SetCookie(String),
+}
+
+impl Default for IssuedToken {
+    fn default() -> Self {
+        IssuedToken::JsonField("refresh_token".to_owned())
+    }
+}
+
+pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
+
+/// Everything the service needs, shared by all clones.
+pub(crate) struct Shared<St> {
+    pub(crate) store: St,
+    pub(crate) jwt: JwtRules,
+    pub(crate) refresh_route: Route,
+    pub(crate) issuing_routes: Vec<Route>,
+    pub(crate) presented: PresentedToken,
+    pub(crate) issued: IssuedToken,
+    pub(crate) max_request_body: usize,
+    pub(crate) max_response_body: usize,
+    pub(crate) rejection_status: StatusCode,
+    pub(crate) retry_after: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) customiser: Arc<dyn RejectionResponse>,
+    pub(crate) on_event: Option<EventHook>,
+}
+
+impl<St> fmt::Debug for Shared<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotationConfig")
+            .field("refresh_route", &self.refresh_route)
+            .field("issuing_routes", &self.issuing_routes)
+            .field("presented", &self.presented)
+            .field("issued", &self.issued)
+            .field("algorithms", &self.jwt.algorithms)
+            .field("leeway", &self.jwt.leeway)
+            .field("max_request_body", &self.max_request_body)
+            .field("max_response_body", &self.max_response_body)
+            .field("rejection_status", &self.rejection_status)
+            .finish_non_exhaustive()
+    }
+}

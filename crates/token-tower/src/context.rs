@@ -1,0 +1,69 @@
+//! What the inner service learns about a validated refresh request.
+
+use token_core::FamilyId;
+
+/// Inserted into the request extensions of a refresh request once the presented token has
+/// passed validation, before the inner service is called.
+///
+/// With the `axum` feature it is also an extractor; its rejection (500) names the missing
+/// layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshContext {
+    /// The user (the token's user claim, `sub` by default).
+    pub user: String,
+    /// The presented token's id (its `jti`).
+    pub jti: String,
+    /// The token's family when known before the rotation. The layer asks the store once,
+    /// after the inner service answered (`rotate` is a single round trip), so it is `None`
+    /// on refresh requests today; the field is here so handlers need not change when a
+    /// store can tell it up front.
+    pub family: Option<FamilyId>,
+}
+
+#[cfg(feature = "axum")]
+mod extractor {
+    use axum::extract::FromRequestParts;
+    use axum::response::{IntoResponse, Response};
+    use http::StatusCode;
+    use http::request::Parts;
+
+    use super::RefreshContext;
+
+    /// The rejection of the [`RefreshContext`] extractor: the request did not pass through
+    /// a [`RotationLayer`](crate::RotationLayer) refresh route.
+    #[derive(Clone, Copy, Debug)]
+    pub struct MissingRefreshContext;
+
+    impl std::fmt::Display for MissingRefreshContext {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(
+                "RefreshContext missing: is `RotationLayer` enabled on this route, and does \
+                 the route match its refresh route?",
+            )
+        }
+    }
+
+    impl std::error::Error for MissingRefreshContext {}
+
+    impl IntoResponse for MissingRefreshContext {
+        fn into_response(self) -> Response {
+            (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+        }
+    }
+
+    impl<S: Send + Sync> FromRequestParts<S> for RefreshContext {
+        type Rejection = MissingRefreshContext;
+
+        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+            parts
+                .extensions
+                .get::<RefreshContext>()
+                .cloned()
+                .ok_or(MissingRefreshContext)
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use extractor::MissingRefreshContext;

@@ -1,0 +1,36 @@
+//! Events the layer reports to a user-supplied hook (and to `tracing`).
+
+use token_core::FamilyId;
+
+use crate::rejection::RejectReason;
+
+/// What the layer did with a request on a refresh or issuing route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayerEventKind {
+    /// A token from an issuing route was recorded as a new family.
+    Registered,
+    /// A refresh token was rotated and the client got the new one.
+    Rotated,
+    /// A retry inside the grace window got the stored successor again.
+    GraceReplay,
+    /// A spent token came back outside the grace window: its family is revoked. A
+    /// [`Rejected`](LayerEventKind::Rejected) event follows.
+    ReuseDetected,
+    /// The layer answered with a rejection instead of the inner response.
+    Rejected(RejectReason),
+}
+
+/// One event, for the hook set with
+/// [`RotationLayerBuilder::on_event`](crate::RotationLayerBuilder::on_event). Carries ids,
+/// never tokens.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct LayerEvent<'a> {
+    /// What happened.
+    pub kind: LayerEventKind,
+    /// The user, once a token was validated.
+    pub user: Option<&'a str>,
+    /// The family, once the store named it.
+    pub family: Option<&'a FamilyId>,
+}

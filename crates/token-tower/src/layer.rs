@@ -1,0 +1,315 @@
+//! [`RotationLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use token_core::RotationStore;
+use tower_layer::Layer;
+
+use crate::config::{IssuedToken, PresentedToken, Route, Shared};
+use crate::event::LayerEvent;
+use crate::jwt::{ClaimNames, JwtRules};
+use crate::rejection::{DefaultRejection, RejectionResponse};
+use crate::service::Rotation;
+
+/// A [`Layer`] that enforces refresh-token rotation with a [`RotationStore`]. Build it with
+/// [`RotationLayer::builder`]; it only wraps services in [`Rotation`].
+pub struct RotationLayer<St> {
+    shared: Arc<Shared<St>>,
+}
+
+impl<St> Clone for RotationLayer<St> {
+    fn clone(&self) -> Self {
+        RotationLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<St> fmt::Debug for RotationLayer<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotationLayer")
+            .field("config", &self.shared)
+            .finish()
+    }
+}
+
+impl<St: RotationStore> RotationLayer<St> {
+    /// Starts a builder. The algorithm allow-list is required and is the only source of
+    /// truth: a token's `alg` header only selects among these.
+    pub fn builder(
+        store: St,
+        key: DecodingKey,
+        algorithms: impl IntoIterator<Item = Algorithm>,
+    ) -> RotationLayerBuilder<St> {
+        let store_timeout = store.config().call_timeout() + Duration::from_millis(100);
+        RotationLayerBuilder {
+            store,
+            jwt: JwtRules {
+                key,
+                algorithms: algorithms.into_iter().collect(),
+                leeway: Duration::from_secs(30),
+                issuer: None,
+                audience: None,
+                claims: ClaimNames::default(),
+                token_type: None,
+                max_token_len: 4096,
+            },
+            refresh_route: Route::new(Method::POST, "/refresh"),
+            issuing_routes: vec![Route::new(Method::POST, "/login")],
+            presented: PresentedToken::default(),
+            issued: IssuedToken::default(),
+            max_request_body: 16 * 1024,
+            max_response_body: 64 * 1024,
+            rejection_status: StatusCode::UNAUTHORIZED,
+            retry_after: Duration::from_secs(1),
+            store_timeout,
+            customiser: Arc::new(DefaultRejection),
+            on_event: None,
+        }
+    }
+}
+
+impl<S, St> Layer<S> for RotationLayer<St> {
+    type Service = Rotation<S, St>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Rotation::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+/// Why [`RotationLayerBuilder::build`] refused a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// An allowed algorithm does not fit the decoding key (for example `HS256` with an RSA
+    /// public key: the classic key-confusion attack).
+    AlgorithmDoesNotFitKey(Algorithm),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoAlgorithms => f.write_str("the JWT algorithm allow-list is empty"),
+            BuildError::AlgorithmDoesNotFitKey(alg) => {
+                write!(f, "algorithm {alg:?} does not fit the decoding key")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Configures a [`RotationLayer`]. Defaults: refresh route `POST /refresh`, issuing route
+/// `POST /login`, token in the JSON field `refresh_token` of both the request and the
+/// response, claims `sub` / `jti` / `exp`, no type claim, leeway 30 s, token at most 4 KiB,
+/// request body at most 16 KiB (413 above), response body at most 64 KiB, rejections with
+/// status 401, `Retry-After: 1` on 503, and a store timeout of the store's own call timeout
+/// plus 100 ms.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::Method;
+/// use jsonwebtoken::{Algorithm, DecodingKey};
+/// use token_core::{MemoryStore, StoreConfig};
+/// use token_tower::{IssuedToken, PresentedToken, Route, RotationLayer};
+///
+/// let layer = RotationLayer::builder(
+///     MemoryStore::new(StoreConfig::default()),
+///     DecodingKey::from_secret(b"secret"),
+///     [Algorithm::HS256],
+/// )
+/// .refresh_route(Route::new(Method::POST, "/auth/refresh"))
+/// .issuing_routes([Route::new(Method::POST, "/auth/login")])
+/// .presented_token(PresentedToken::Cookie("rt".into()))
+/// .issued_token(IssuedToken::SetCookie("rt".into()))
+/// .required_type("typ", "refresh")
+/// .issuer("https://auth.example")
+/// .leeway(Duration::from_secs(5))
+/// .build()
+/// .expect("a valid configuration");
+/// ```
+pub struct RotationLayerBuilder<St> {
+    store: St,
+    jwt: JwtRules,
+    refresh_route: Route,
+    issuing_routes: Vec<Route>,
+    presented: PresentedToken,
+    issued: IssuedToken,
+    max_request_body: usize,
+    max_response_body: usize,
+    rejection_status: StatusCode,
+    retry_after: Duration,
+    store_timeout: Duration,
+    customiser: Arc<dyn RejectionResponse>,
+    on_event: Option<crate::config::EventHook>,
+}
+
+impl<St> fmt::Debug for RotationLayerBuilder<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotationLayerBuilder")
+            .field("refresh_route", &self.refresh_route)
+            .field("issuing_routes", &self.issuing_routes)
+            .field("algorithms", &self.jwt.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<St: RotationStore> RotationLayerBuilder<St> {
+    /// The route whose requests present a refresh token and whose 2xx responses carry its
+    /// successor.
+    pub fn refresh_route(mut self, route: Route) -> Self {
+        self.refresh_route = route;
+        self
+    }
+
+    /// The routes whose 2xx responses carry a fresh refresh token to register (logins).
+    /// Replaces the default `POST /login`; pass nothing to register nowhere.
+    pub fn issuing_routes(mut self, routes: impl IntoIterator<Item = Route>) -> Self {
+        self.issuing_routes = routes.into_iter().collect();
+        self
+    }
+
+    /// Where refresh requests carry the presented token.
+    pub fn presented_token(mut self, source: PresentedToken) -> Self {
+        self.presented = source;
+        self
+    }
+
+    /// Where 2xx responses of refresh and issuing routes carry the new refresh token.
+    pub fn issued_token(mut self, location: IssuedToken) -> Self {
+        self.issued = location;
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.jwt.leeway = leeway;
+        self
+    }
+
+    /// Requires `iss` to equal `issuer`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.jwt.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` to name `audience`. Without it, tokens carrying any `aud` are refused.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.jwt.audience = Some(audience.into());
+        self
+    }
+
+    /// The claim holding the user id (default `sub`).
+    pub fn user_claim(mut self, name: impl Into<String>) -> Self {
+        self.jwt.claims.user = name.into();
+        self
+    }
+
+    /// The claim holding the token id (default `jti`).
+    pub fn jti_claim(mut self, name: impl Into<String>) -> Self {
+        self.jwt.claims.jti = name.into();
+        self
+    }
+
+    /// The claim holding the expiry (default `exp`), in seconds since the epoch.
+    pub fn exp_claim(mut self, name: impl Into<String>) -> Self {
+        self.jwt.claims.exp = name.into();
+        self
+    }
+
+    /// Requires the string claim `claim` to equal `value` (for example `typ` = `refresh`),
+    /// so that access tokens are refused where a refresh token is expected.
+    pub fn required_type(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
+        self.jwt.token_type = Some((claim.into(), value.into()));
+        self
+    }
+
+    /// The longest token accepted, in bytes.
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.jwt.max_token_len = bytes;
+        self
+    }
+
+    /// The largest refresh request body the layer buffers; above it the answer is 413.
+    pub fn max_request_body(mut self, bytes: usize) -> Self {
+        self.max_request_body = bytes;
+        self
+    }
+
+    /// The largest response body the layer buffers to find a token; above it the response
+    /// is replaced with a 500 and nothing is consumed.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
+        self
+    }
+
+    /// The status of token refusals (default 401).
+    pub fn rejection_status(mut self, status: StatusCode) -> Self {
+        self.rejection_status = status;
+        self
+    }
+
+    /// The `Retry-After` sent with 503 when the store is unavailable (whole seconds, at
+    /// least 1).
+    pub fn retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = delay;
+        self
+    }
+
+    /// A bound on each store call, on top of the store's own timeout.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// Builds the rejection responses (a closure `Fn(&Rejection) -> Response<Bytes>` or a
+    /// [`RejectionResponse`] type).
+    pub fn rejection_response(mut self, customiser: impl RejectionResponse) -> Self {
+        self.customiser = Arc::new(customiser);
+        self
+    }
+
+    /// A hook called for each [`LayerEvent`]. Events are also logged with `tracing`.
+    pub fn on_event(mut self, hook: impl Fn(&LayerEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    pub fn build(self) -> Result<RotationLayer<St>, BuildError> {
+        if self.jwt.algorithms.is_empty() {
+            return Err(BuildError::NoAlgorithms);
+        }
+        if let Some(alg) = self
+            .jwt
+            .algorithms
+            .iter()
+            .find(|alg| alg.family() != self.jwt.key.family())
+        {
+            return Err(BuildError::AlgorithmDoesNotFitKey(*alg));
+        }
+        Ok(RotationLayer {
+            shared: Arc::new(Shared {
+                store: self.store,
+                jwt: self.jwt,
+                refresh_route: self.refresh_route,
+                issuing_routes: self.issuing_routes,
+                presented: self.presented,
+                issued: self.issued,
+                max_request_body: self.max_request_body,
+                max_response_body: self.max_response_body,
+                rejection_status: self.rejection_status,
+                retry_after: self.retry_after,
+                store_timeout: self.store_timeout,
+                customiser: self.customiser,
+                on_event: self.on_event,
+            }),
+        })
+    }
+}
