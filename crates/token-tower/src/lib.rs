@@ -1,1 +1,100 @@
-//! stub
+//! A Tower layer that enforces refresh-token rotation in front of an existing app.
+//!
+//! The app keeps minting its own JWTs. [`RotationLayer`] watches two kinds of routes:
+//!
+//! - **Issuing routes** (default `POST /login`): on a 2xx response the layer finds the
+//!   refresh token in it, validates it and [`register`](token_core::RotationStore::register)s
+//!   it as a new family before the response leaves. If the store cannot record it, the
+//!   client gets 503 instead of the token.
+//! - **The refresh route** (default `POST /refresh`): the layer reads the presented token
+//!   (JSON body field, cookie or header), validates it (explicit algorithm allow-list,
+//!   signature, `exp`/`nbf` with leeway, optional `iss`/`aud`, required claims, optional
+//!   type claim) and only then calls the app, with a [`RefreshContext`] in the request
+//!   extensions. On a 2xx response it finds the successor (JSON body field or
+//!   `Set-Cookie`), checks it belongs to the same user, and runs
+//!   [`rotate`](token_core::RotationStore::rotate) once. `Rotated` lets the response
+//!   through; `GraceReplay` swaps the successor for the one stored at the first rotation,
+//!   byte for byte; anything else replaces the whole response with a rejection, so a token
+//!   the store refused never reaches the client. A non-2xx response consumes nothing.
+//!
+//! Every other request goes straight to the app: no buffering, no store call.
+//!
+//! # Rejections
+//!
+//! Rejections are responses, never service errors: JSON
+//! `{"error": "invalid_grant", "error_description": "…"}` with `WWW-Authenticate`, status 401
+//! (configurable) for a refused token, 400 (`invalid_request`) for a malformed body, a wrong
+//! content type or a missing token, 413 for a body over the cap, 503
+//! (`temporarily_unavailable`, with `Retry-After`) when the store is down or slow (fail
+//! closed), and 500 (`server_error`) when the app answered 2xx with no usable token. See
+//! [`RejectReason`] and [`Rejection`]; customise with
+//! [`RotationLayerBuilder::rejection_response`].
+//!
+//! # jsonwebtoken's crypto backend
+//!
+//! jsonwebtoken 11 picks a process-wide crypto provider from its cargo features and panics
+//! at the first verify when an application enables both `rust_crypto` and `aws_lc_rs` (or
+//! neither) without installing one. The layer never goes through that process default: it
+//! verifies with the `rust_crypto` provider it is compiled with, so it works whatever else
+//! the application enables or installs.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Extension, Json, Router, routing::post};
+//! use jsonwebtoken::{Algorithm, DecodingKey};
+//! use serde_json::{Value, json};
+//! use token_core::{MemoryStore, StoreConfig};
+//! use token_tower::{RefreshContext, RotationLayer};
+//!
+//! // With the `axum` feature, `context: RefreshContext` works as an extractor too.
+//! async fn refresh(Extension(context): Extension<RefreshContext>) -> Json<Value> {
+//!     // `context.user` passed validation; mint the next pair for it here.
+//!     # let _ = context;
+//!     Json(json!({ "refresh_token": "<new refresh jwt>" }))
+//! }
+//!
+//! # async fn login() -> Json<Value> { Json(json!({})) }
+//! let store = MemoryStore::new(StoreConfig::default());
+//! let rotation = RotationLayer::builder(store, DecodingKey::from_secret(b"secret"), [Algorithm::HS256])
+//!     .required_type("typ", "refresh")
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/refresh", post(refresh))
+//!     .layer(rotation);
+//! # let _ = app;
+//! ```
+//!
+//! The same layer works in a plain `tower::ServiceBuilder` served by hyper; the inner
+//! service then receives `Request<`[`RequestBody`]`<Incoming>>`.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod config;
+mod context;
+mod event;
+mod flow;
+mod future;
+mod jwt;
+mod layer;
+mod rejection;
+mod service;
+
+pub use crate::body::{RequestBody, ResponseBody};
+pub use crate::config::{IssuedToken, PresentedToken, Route};
+#[cfg(feature = "axum")]
+pub use crate::context::MissingRefreshContext;
+pub use crate::context::RefreshContext;
+pub use crate::event::{LayerEvent, LayerEventKind};
+pub use crate::future::ResponseFuture;
+pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
+pub use crate::rejection::{DefaultRejection, RejectReason, Rejection, RejectionResponse};
+pub use crate::service::Rotation;
+
+/// Re-exported so applications configure keys and algorithms with the same jsonwebtoken
+/// the layer verifies with.
+pub use jsonwebtoken;

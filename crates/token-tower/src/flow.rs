@@ -1,0 +1,482 @@
+//! The refresh and issuing flows of DESIGN section 5. The rotation state machine itself is
+//! in the store; this module is the HTTP plumbing around its single `rotate` / `register`
+//! call.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cookie::Cookie;
+use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
+use tower_service::Service;
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::config::{IssuedToken, PresentedToken, Shared};
+use crate::context::RefreshContext;
+use crate::event::{LayerEvent, LayerEventKind};
+use crate::jwt::VerifiedToken;
+use crate::rejection::{RejectReason, Rejection};
+use crate::service::BoxError;
+
+type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
+
+pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Reply<ResBody, S::Error>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    St: RotationStore,
+    ReqBody: Body<Data = Bytes>,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    let (mut parts, body) = request.into_parts();
+    let (token, body) = match read_presented(&shared, &parts.headers, body).await {
+        Ok(found) => found,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    let presented = match shared.jwt.verify(&token) {
+        Ok(verified) => verified,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    drop(token);
+
+    parts.extensions.insert(RefreshContext {
+        user: presented.user.clone(),
+        jti: presented.jti.clone(),
+        family: None,
+    });
+    let response = inner.call(Request::from_parts(parts, body)).await?;
+    if !response.status().is_success() {
+        // The app refused the refresh itself: nothing is consumed.
+        return Ok(response.map(ResponseBody::passed_through));
+    }
+
+    let user = Some(presented.user.as_str());
+    let mut inspected = match inspect(&shared, response).await {
+        Ok(inspected) => inspected,
+        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+    };
+    let Some(successor_token) = inspected.token.take() else {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route answered 2xx without a refresh token in its response; \
+             nothing was consumed"
+        );
+        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+    };
+    let successor = match verify_issued(&shared, &successor_token, "refresh") {
+        Ok(successor) => successor,
+        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+    };
+    if successor.user != presented.user {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor for another user; nothing was consumed"
+        );
+        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+    }
+
+    let rotation = shared.store.rotate(
+        &presented.user,
+        &presented.jti,
+        Successor {
+            jti: &successor.jti,
+            token: &successor_token,
+        },
+    );
+    let outcome = match call_store(&shared, rotation).await {
+        Ok(outcome) => outcome,
+        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+    };
+    let family = outcome.family().cloned();
+    match outcome {
+        RotationOutcome::Rotated { .. } => {
+            emit(&shared, LayerEventKind::Rotated, user, family.as_ref());
+            Ok(inspected.into_response())
+        }
+        RotationOutcome::GraceReplay {
+            successor: stored, ..
+        } => {
+            emit(&shared, LayerEventKind::GraceReplay, user, family.as_ref());
+            match inspected.replace_token(&shared.issued, &stored) {
+                Ok(()) => Ok(inspected.into_response()),
+                Err(reason) => Ok(reject(&shared, reason, user, family.as_ref())),
+            }
+        }
+        RotationOutcome::ReuseDetected { .. } => {
+            tracing::warn!(
+                user = presented.user,
+                family = family.as_ref().map(FamilyId::as_str),
+                "refresh token reuse detected; family revoked"
+            );
+            emit(&shared, LayerEventKind::ReuseDetected, user, family.as_ref());
+            Ok(reject(&shared, RejectReason::ReuseDetected, user, family.as_ref()))
+        }
+        RotationOutcome::Revoked { .. } => Ok(reject(
+            &shared,
+            RejectReason::Revoked,
+            user,
+            family.as_ref(),
+        )),
+        RotationOutcome::Expired { .. } => Ok(reject(
+            &shared,
+            RejectReason::FamilyExpired,
+            user,
+            family.as_ref(),
+        )),
+        RotationOutcome::Unknown => Ok(reject(&shared, RejectReason::UnknownToken, user, None)),
+    }
+}
+
+pub(crate) async fn issue<S, St, ReqBody, ResBody>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    request: Request<RequestBody<ReqBody>>,
+) -> Reply<ResBody, S::Error>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    St: RotationStore,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok())
+        .map(str::to_owned);
+    let response = inner.call(request).await?;
+    if !response.status().is_success() {
+        return Ok(response.map(ResponseBody::passed_through));
+    }
+    let mut inspected = match inspect(&shared, response).await {
+        Ok(inspected) => inspected,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    let Some(token) = inspected.token.take() else {
+        // A 2xx without a refresh token (a second factor pending, say) issues nothing.
+        return Ok(inspected.into_response());
+    };
+    let issued = match verify_issued(&shared, &token, "issuing") {
+        Ok(issued) => issued,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    drop(token);
+    let user = Some(issued.user.as_str());
+    let registration = shared
+        .store
+        .register(&issued.user, &issued.jti, user_agent.as_deref());
+    match call_store(&shared, registration).await {
+        Ok(family) => {
+            emit(&shared, LayerEventKind::Registered, user, Some(&family));
+            Ok(inspected.into_response())
+        }
+        Err(reason) => Ok(reject(&shared, reason, user, None)),
+    }
+}
+
+/// Validates a token the inner service minted. A token the layer itself would refuse is
+/// the app's bug, not the client's: 500, and the client does not get it.
+fn verify_issued<St>(
+    shared: &Shared<St>,
+    token: &str,
+    route: &'static str,
+) -> Result<VerifiedToken, RejectReason> {
+    shared.jwt.verify(token).map_err(|reason| {
+        tracing::error!(
+            route,
+            reason = reason.name(),
+            "the app issued a refresh token the layer would refuse; not handed out"
+        );
+        RejectReason::InvalidResponse
+    })
+}
+
+async fn call_store<St, T>(
+    shared: &Shared<St>,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, RejectReason> {
+    match tokio::time::timeout(shared.store_timeout, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if error.is_unavailable() => {
+            tracing::warn!(error = %error, "token store unavailable; failing closed");
+            Err(RejectReason::StoreUnavailable)
+        }
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, "token store refused the operation");
+            Err(RejectReason::InvalidResponse)
+        }
+        Err(_elapsed) => {
+            tracing::warn!(timeout = ?shared.store_timeout, "token store call timed out; failing closed");
+            Err(RejectReason::StoreUnavailable)
+        }
+    }
+}
+
+fn emit<St>(
+    shared: &Shared<St>,
+    kind: LayerEventKind,
+    user: Option<&str>,
+    family: Option<&FamilyId>,
+) {
+    if let Some(hook) = &shared.on_event {
+        hook(&LayerEvent { kind, user, family });
+    }
+}
+
+fn reject<St, B>(
+    shared: &Shared<St>,
+    reason: RejectReason,
+    user: Option<&str>,
+    family: Option<&FamilyId>,
+) -> Response<ResponseBody<B>> {
+    let rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
+    tracing::info!(
+        reason = reason.name(),
+        status = rejection.status().as_u16(),
+        user,
+        family = family.map(FamilyId::as_str),
+        "refresh-token request rejected"
+    );
+    emit(shared, LayerEventKind::Rejected(reason), user, family);
+    shared
+        .customiser
+        .rejection_response(&rejection)
+        .map(ResponseBody::replaced)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence.starts_with("application/")
+            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, RejectReason> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map.get(field).and_then(Value::as_str).map(str::to_owned)),
+        _ => Err(RejectReason::MalformedBody),
+    }
+}
+
+async fn read_presented<St, B>(
+    shared: &Shared<St>,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<(String, RequestBody<B>), RejectReason>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let found = match &shared.presented {
+        PresentedToken::JsonField(field) => {
+            if !is_json(headers) {
+                return Err(RejectReason::UnsupportedContentType);
+            }
+            // Refuse before reading a byte when the client announces too much.
+            if content_length(headers).is_some_and(|len| len > shared.max_request_body as u64) {
+                return Err(RejectReason::BodyTooLarge);
+            }
+            let bytes = collect(body, shared.max_request_body)
+                .await
+                .map_err(|too_large| {
+                    if too_large {
+                        RejectReason::BodyTooLarge
+                    } else {
+                        RejectReason::MalformedBody
+                    }
+                })?;
+            let token = json_string_field(&bytes, field)?;
+            return token
+                .map(|token| (token, RequestBody::buffered(bytes)))
+                .ok_or(RejectReason::MissingToken);
+        }
+        PresentedToken::Cookie(name) => request_cookie(headers, name),
+        PresentedToken::Header(name) => headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| strip_bearer(v).to_owned()),
+    };
+    found
+        .filter(|token| !token.is_empty())
+        .map(|token| (token, RequestBody::passed_through(body)))
+        .ok_or(RejectReason::MissingToken)
+}
+
+fn strip_bearer(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => value,
+    }
+}
+
+fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
+/// could not be read.
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, bool>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(error.downcast_ref::<LengthLimitError>().is_some()),
+    }
+}
+
+/// A 2xx response the layer looked into.
+struct Inspected<B> {
+    parts: http::response::Parts,
+    body: InspectedBody<B>,
+    token: Option<String>,
+}
+
+enum InspectedBody<B> {
+    Untouched(B),
+    Buffered(Bytes),
+}
+
+async fn inspect<St, B>(shared: &Shared<St>, response: Response<B>) -> Result<Inspected<B>, RejectReason>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = response.into_parts();
+    match &shared.issued {
+        IssuedToken::JsonField(field) => {
+            let bytes = collect(body, shared.max_response_body)
+                .await
+                .map_err(|too_large| {
+                    tracing::error!(
+                        too_large,
+                        limit = shared.max_response_body,
+                        "could not read the response that should carry a refresh token"
+                    );
+                    RejectReason::InvalidResponse
+                })?;
+            let token = json_string_field(&bytes, field).map_err(|_| {
+                tracing::error!("the response that should carry a refresh token is not a JSON object");
+                RejectReason::InvalidResponse
+            })?;
+            Ok(Inspected {
+                parts,
+                body: InspectedBody::Buffered(bytes),
+                token,
+            })
+        }
+        IssuedToken::SetCookie(name) => {
+            let token = parts
+                .headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| Cookie::parse(v).ok())
+                .find(|c| c.name() == name)
+                .map(|c| c.value().to_owned());
+            Ok(Inspected {
+                parts,
+                body: InspectedBody::Untouched(body),
+                token,
+            })
+        }
+    }
+}
+
+impl<B> Inspected<B> {
+    /// Puts `stored` where the inner service put its successor, byte for byte.
+    fn replace_token(&mut self, issued: &IssuedToken, stored: &str) -> Result<(), RejectReason> {
+        match issued {
+            IssuedToken::JsonField(field) => {
+                let InspectedBody::Buffered(bytes) = &self.body else {
+                    return Err(RejectReason::InvalidResponse);
+                };
+                let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(bytes) else {
+                    return Err(RejectReason::InvalidResponse);
+                };
+                map.insert(field.clone(), Value::String(stored.to_owned()));
+                let bytes = serde_json::to_vec(&Value::Object(map))
+                    .map_err(|_| RejectReason::InvalidResponse)?;
+                self.body = InspectedBody::Buffered(Bytes::from(bytes));
+                Ok(())
+            }
+            IssuedToken::SetCookie(name) => {
+                let headers = &mut self.parts.headers;
+                let mut rewritten = Vec::new();
+                for value in headers.get_all(header::SET_COOKIE) {
+                    let replaced = value
+                        .to_str()
+                        .ok()
+                        .and_then(|v| Cookie::parse(v).ok())
+                        .filter(|c| c.name() == name)
+                        .map(|mut c| {
+                            c.set_value(stored);
+                            c.to_string()
+                        });
+                    match replaced {
+                        Some(text) => rewritten.push(
+                            HeaderValue::from_str(&text)
+                                .map_err(|_| RejectReason::InvalidResponse)?,
+                        ),
+                        None => rewritten.push(value.clone()),
+                    }
+                }
+                headers.remove(header::SET_COOKIE);
+                for value in rewritten {
+                    headers.append(header::SET_COOKIE, value);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The response to send. A buffered body has a known length, whether or not it was
+    /// rewritten, so the framing headers are set from it.
+    fn into_response(self) -> Response<ResponseBody<B>> {
+        let Inspected {
+            mut parts, body, ..
+        } = self;
+        let body = match body {
+            InspectedBody::Untouched(body) => ResponseBody::passed_through(body),
+            InspectedBody::Buffered(bytes) => {
+                parts.headers.remove(header::TRANSFER_ENCODING);
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                ResponseBody::replaced(bytes)
+            }
+        };
+        Response::from_parts(parts, body)
+    }
+}

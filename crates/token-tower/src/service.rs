@@ -1,0 +1,118 @@
+//! The [`Rotation`] service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::config::Shared;
+use crate::flow;
+use crate::future::ResponseFuture;
+use token_core::RotationStore;
+
+/// Boxed errors from request and response bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The service built by [`RotationLayer`](crate::RotationLayer).
+///
+/// On the refresh route it validates the presented token, calls the inner service with a
+/// [`RefreshContext`](crate::RefreshContext), and rotates in the store before the response
+/// leaves; on issuing routes it registers the issued token; other requests go straight to
+/// the inner service. Rejections are responses: the error type is the inner one.
+pub struct Rotation<S, St> {
+    inner: S,
+    shared: Arc<Shared<St>>,
+}
+
+impl<S, St> Rotation<S, St> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<St>>) -> Self {
+        Rotation { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, St> Clone for Rotation<S, St> {
+    fn clone(&self) -> Self {
+        Rotation {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, St> fmt::Debug for Rotation<S, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rotation")
+            .field("inner", &self.inner)
+            .field("config", &self.shared)
+            .finish()
+    }
+}
+
+impl<S, St, ReqBody, ResBody> Service<Request<ReqBody>> for Rotation<S, St>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    St: RotationStore,
+    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone goes back into `self`; the instance that was polled ready is the one
+        // that gets called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = &self.shared;
+        let (method, uri) = (request.method(), request.uri());
+
+        if shared.refresh_route.matches(method, uri) {
+            ResponseFuture::flow(Box::pin(flow::refresh(
+                Arc::clone(shared),
+                inner,
+                request,
+            )))
+        } else if shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
+            let request = request.map(RequestBody::passed_through);
+            ResponseFuture::flow(Box::pin(flow::issue(
+                Arc::clone(shared),
+                inner,
+                request,
+            )))
+        } else {
+            ResponseFuture::passed_through(inner.call(request.map(RequestBody::passed_through)))
+        }
+    }
+}
