@@ -206,13 +206,12 @@ impl MemoryStore {
 
         let in_window = f.rotated_at.is_some_and(|at| now - at <= grace);
         let under_cap = cfg.max_grace_replays.is_none_or(|cap| f.replays < cap);
-        if role == Role::Previous && grace > 0 && in_window && under_cap {
-            if let Some(sealed) = state.grace(&slot, now) {
-                let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
-                f.replays += 1;
-                state.save(&key, record, now);
-                return Ok(RotationOutcome::GraceReplay { family, successor });
-            }
+        let replayable = role == Role::Previous && grace > 0 && in_window && under_cap;
+        if let Some(sealed) = state.grace(&slot, now).filter(|_| replayable) {
+            let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
+            f.replays += 1;
+            state.save(&key, record, now);
+            return Ok(RotationOutcome::GraceReplay { family, successor });
         }
 
         revoke(f, now);

@@ -55,7 +55,10 @@ mod extractor {
     impl<S: Send + Sync> FromRequestParts<S> for RefreshContext {
         type Rejection = MissingRefreshContext;
 
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
             parts
                 .extensions
                 .get::<RefreshContext>()

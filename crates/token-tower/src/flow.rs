@@ -117,8 +117,18 @@ where
                 family = family.as_ref().map(FamilyId::as_str),
                 "refresh token reuse detected; family revoked"
             );
-            emit(&shared, LayerEventKind::ReuseDetected, user, family.as_ref());
-            Ok(reject(&shared, RejectReason::ReuseDetected, user, family.as_ref()))
+            emit(
+                &shared,
+                LayerEventKind::ReuseDetected,
+                user,
+                family.as_ref(),
+            );
+            Ok(reject(
+                &shared,
+                RejectReason::ReuseDetected,
+                user,
+                family.as_ref(),
+            ))
         }
         RotationOutcome::Revoked { .. } => Ok(reject(
             &shared,
@@ -368,7 +378,10 @@ enum InspectedBody<B> {
     Buffered(Bytes),
 }
 
-async fn inspect<St, B>(shared: &Shared<St>, response: Response<B>) -> Result<Inspected<B>, RejectReason>
+async fn inspect<St, B>(
+    shared: &Shared<St>,
+    response: Response<B>,
+) -> Result<Inspected<B>, RejectReason>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -387,7 +400,9 @@ where
                     RejectReason::InvalidResponse
                 })?;
             let token = json_string_field(&bytes, field).map_err(|_| {
-                tracing::error!("the response that should carry a refresh token is not a JSON object");
+                tracing::error!(
+                    "the response that should carry a refresh token is not a JSON object"
+                );
                 RejectReason::InvalidResponse
             })?;
             Ok(Inspected {

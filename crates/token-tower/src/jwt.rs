@@ -110,11 +110,10 @@ impl JwtRules {
             return Err(RejectReason::AlgorithmNotAllowed);
         }
 
-        let verifier =
-            (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
-                &algorithm, &self.key,
-            )
-            .map_err(|_| RejectReason::InvalidSignature)?;
+        let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
+            &algorithm, &self.key,
+        )
+        .map_err(|_| RejectReason::InvalidSignature)?;
         let signature = decode_segment(signature)?;
         let message = &token[..token.len() - signature_len(token)];
         verifier
@@ -153,9 +152,9 @@ impl JwtRules {
             (None, None) => true,
             (None, Some(_)) | (Some(_), None) => false,
             (Some(Value::String(aud)), Some(expected)) => aud == expected,
-            (Some(Value::Array(auds)), Some(expected)) => {
-                auds.iter().any(|aud| aud.as_str() == Some(expected.as_str()))
-            }
+            (Some(Value::Array(auds)), Some(expected)) => auds
+                .iter()
+                .any(|aud| aud.as_str() == Some(expected.as_str())),
             (Some(_), Some(_)) => false,
         };
         if !audience_ok {
@@ -240,7 +239,8 @@ mod tests {
     #[test]
     fn an_audience_claim_needs_a_configured_audience() {
         let exp = now_secs() as u64 + 60;
-        let token = sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp, "aud": ["x", "y"]}));
+        let token =
+            sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp, "aud": ["x", "y"]}));
         assert_eq!(rules().verify(&token), Err(RejectReason::WrongAudience));
         let mut with_aud = rules();
         with_aud.audience = Some("y".into());

@@ -140,7 +140,11 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub(crate) fn new(reason: RejectReason, refusal_status: StatusCode, retry_after: Duration) -> Self {
+    pub(crate) fn new(
+        reason: RejectReason,
+        refusal_status: StatusCode,
+        retry_after: Duration,
+    ) -> Self {
         let status = match reason {
             RejectReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RejectReason::MalformedBody
@@ -213,7 +217,10 @@ impl Rejection {
             }
         }
         if let Some(delay) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs().max(1)));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(delay.as_secs().max(1)),
+            );
         }
         response
     }

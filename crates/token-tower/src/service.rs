@@ -99,18 +99,10 @@ where
         let (method, uri) = (request.method(), request.uri());
 
         if shared.refresh_route.matches(method, uri) {
-            ResponseFuture::flow(Box::pin(flow::refresh(
-                Arc::clone(shared),
-                inner,
-                request,
-            )))
+            ResponseFuture::flow(Box::pin(flow::refresh(Arc::clone(shared), inner, request)))
         } else if shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
             let request = request.map(RequestBody::passed_through);
-            ResponseFuture::flow(Box::pin(flow::issue(
-                Arc::clone(shared),
-                inner,
-                request,
-            )))
+            ResponseFuture::flow(Box::pin(flow::issue(Arc::clone(shared), inner, request)))
         } else {
             ResponseFuture::passed_through(inner.call(request.map(RequestBody::passed_through)))
         }

@@ -90,8 +90,11 @@ impl RedisStore {
     }
 }
 
-/// The script reply `{tag, family?, sealed?}` as strings and bytes.
-fn reply(value: Value) -> Result<(String, Option<String>, Option<Vec<u8>>), StoreError> {
+/// A script reply `{tag, family?, sealed?}`.
+type Reply = (String, Option<String>, Option<Vec<u8>>);
+
+/// Reads a script reply as strings and bytes.
+fn reply(value: Value) -> Result<Reply, StoreError> {
     let corrupt = || StoreError::Corrupt("unexpected script reply".to_owned());
     let Value::Array(items) = value else {
         return Err(corrupt());

@@ -1,0 +1,375 @@
+//! Shared test helpers: token minting, a small axum app that mints its own tokens, a
+//! counting store wrapper and Redis helpers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use token_core::{
+    ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo,
+    StoreConfig, StoreError, Successor,
+};
+use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use token_tower::{IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder};
+
+pub const SECRET: &[u8] = b"token-tower test secret, 32 bytes+";
+pub const ISSUER: &str = "token-rotation-tests";
+pub const AUDIENCE: &str = "token-tower-tests";
+pub const RSA_PRIVATE: &[u8] = include_bytes!("../fixtures/rs256-test-private.pem");
+pub const RSA_PUBLIC: &[u8] = include_bytes!("../fixtures/rs256-test-public.pem");
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub fn fresh_jti() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Signs with jsonwebtoken's `rust_crypto` provider directly, so that these helpers work
+/// even in a process whose default crypto provider panics.
+pub fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
+    let header = json!({"alg": format!("{alg:?}"), "typ": "JWT"});
+    let message = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signer = (token_tower::jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+        .signer_factory)(&alg, key)
+    .expect("signer");
+    let signature = token_tower::jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+    format!("{message}.{}", b64(&signature))
+}
+
+pub fn hs256(claims: &Value) -> String {
+    sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), claims)
+}
+
+pub fn claims(user: &str, typ: &str) -> Value {
+    json!({
+        "sub": user,
+        "jti": fresh_jti(),
+        "exp": now() + 3600,
+        "iat": now(),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "typ": typ,
+    })
+}
+
+pub fn refresh_token(user: &str) -> String {
+    hs256(&claims(user, "refresh"))
+}
+
+pub fn access_token(user: &str) -> String {
+    hs256(&claims(user, "access"))
+}
+
+/// The layer as the tests configure it (HS256, type claim, issuer, audience).
+pub fn layer<St: RotationStore>(store: St) -> RotationLayerBuilder<St> {
+    RotationLayer::builder(store, DecodingKey::from_secret(SECRET), [Algorithm::HS256])
+        .required_type("typ", "refresh")
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .leeway(Duration::from_secs(5))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Json,
+    Cookie,
+}
+
+pub fn with_mode<St: RotationStore>(builder: RotationLayerBuilder<St>, mode: Mode) -> RotationLayerBuilder<St> {
+    match mode {
+        Mode::Json => builder,
+        Mode::Cookie => builder
+            .presented_token(PresentedToken::Cookie("rt".into()))
+            .issued_token(IssuedToken::SetCookie("rt".into())),
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub mode: Mode,
+    /// Calls that reached the refresh handler.
+    pub refresh_calls: Arc<AtomicUsize>,
+    /// Calls that reached the unmatched echo handler, with the body bytes it read.
+    pub echo_calls: Arc<AtomicUsize>,
+}
+
+fn token_response(mode: Mode, user: &str) -> Response {
+    let refresh = refresh_token(user);
+    let access = access_token(user);
+    match mode {
+        Mode::Json => Json(json!({
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": 900,
+        }))
+        .into_response(),
+        Mode::Cookie => {
+            let mut response = Json(json!({"access_token": access, "token_type": "Bearer"})).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&format!(
+                    "rt={refresh}; HttpOnly; Secure; SameSite=Strict; Path=/refresh"
+                ))
+                .unwrap(),
+            );
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/"));
+            response
+        }
+    }
+}
+
+async fn login(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let user = body["username"].as_str().unwrap_or("anonymous").to_owned();
+    token_response(state.mode, &user)
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Extension(context): Extension<RefreshContext>,
+    headers: HeaderMap,
+) -> Response {
+    state.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    if headers.contains_key("x-app-fail") {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "app failure").into_response();
+    }
+    if headers.contains_key("x-app-no-token") {
+        return Json(json!({"ok": true})).into_response();
+    }
+    let user = if headers.contains_key("x-app-other-user") {
+        "mallory".to_owned()
+    } else {
+        context.user.clone()
+    };
+    token_response(state.mode, &user)
+}
+
+async fn echo(State(state): State<AppState>, body: axum::body::Bytes) -> String {
+    state.echo_calls.fetch_add(1, Ordering::SeqCst);
+    body.len().to_string()
+}
+
+pub fn router(mode: Mode) -> (Router<AppState>, AppState) {
+    let state = AppState {
+        mode,
+        refresh_calls: Arc::default(),
+        echo_calls: Arc::default(),
+    };
+    let router = Router::new()
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/echo", post(echo));
+    (router, state)
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+}
+
+/// Serves the test app behind `layer` on a loopback socket.
+pub async fn serve<St: RotationStore>(mode: Mode, layer: RotationLayer<St>) -> TestApp {
+    let (router, state) = router(mode);
+    let app = router.layer(layer).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        url,
+        state,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    pub fn refresh_calls(&self) -> usize {
+        self.state.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    /// Logs in and returns the refresh token (from the JSON body or the cookie).
+    pub async fn login(&self, user: &str) -> String {
+        let response = self.login_response(user).await;
+        assert_eq!(response.status(), 200, "login");
+        self.token_of(response).await.expect("a refresh token")
+    }
+
+    pub async fn login_response(&self, user: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/login", self.url))
+            .header("user-agent", "token-tower-tests/1.0")
+            .json(&json!({"username": user, "password": "demo"}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh_response(&self, token: &str) -> reqwest::Response {
+        self.refresh_with(token, &[]).await
+    }
+
+    pub async fn refresh_with(&self, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}/refresh", self.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        match self.state.mode {
+            Mode::Json => request.json(&json!({ "refresh_token": token })),
+            Mode::Cookie => request.header("cookie", format!("theme=dark; rt={token}")),
+        }
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Refreshes and returns the successor, asserting success.
+    pub async fn refresh(&self, token: &str) -> String {
+        let response = self.refresh_response(token).await;
+        assert_eq!(response.status(), 200, "refresh");
+        self.token_of(response).await.expect("a successor")
+    }
+
+    pub async fn token_of(&self, response: reqwest::Response) -> Option<String> {
+        match self.state.mode {
+            Mode::Json => {
+                let body: Value = response.json().await.ok()?;
+                body["refresh_token"].as_str().map(str::to_owned)
+            }
+            Mode::Cookie => response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("rt="))
+                .map(|v| v.split(';').next().unwrap().to_owned()),
+        }
+    }
+}
+
+/// The rejection body's `error` field and the status.
+pub async fn rejection(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub fn redis_store(server: &test_redis::RedisServer, config: StoreConfig) -> RedisStore {
+    RedisStore::open(&server.url(), config.timeout(Duration::from_millis(300))).unwrap()
+}
+
+pub fn clock() -> ClockOffset {
+    ClockOffset::default()
+}
+
+pub fn memory_store(config: StoreConfig) -> MemoryStore {
+    MemoryStore::new(config)
+}
+
+/// Total commands Redis has run, `INFO` itself excluded: the round trips the app made.
+pub fn redis_commands(server: &test_redis::RedisServer) -> u64 {
+    let info = server.command(&["INFO", "commandstats"]).unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_") && !line.starts_with("cmdstat_info:"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// A store that counts calls, around another store.
+#[derive(Clone)]
+pub struct CountingStore<St> {
+    pub inner: St,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl<St> CountingStore<St> {
+    pub fn new(inner: St) -> Self {
+        CountingStore {
+            inner,
+            calls: Arc::default(),
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl<St: RotationStore> RotationStore for CountingStore<St> {
+    async fn register(&self, user: &str, jti: &str, metadata: Option<&str>) -> Result<FamilyId, StoreError> {
+        self.count();
+        self.inner.register(user, jti, metadata).await
+    }
+
+    async fn rotate(&self, user: &str, presented_jti: &str, successor: Successor<'_>) -> Result<RotationOutcome, StoreError> {
+        self.count();
+        self.inner.rotate(user, presented_jti, successor).await
+    }
+
+    async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
+        self.count();
+        self.inner.revoke(user, jti).await
+    }
+
+    async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
+        self.count();
+        self.inner.revoke_family(user, family).await
+    }
+
+    async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.revoke_all(user).await
+    }
+
+    async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.count();
+        self.inner.list(user).await
+    }
+
+    async fn cleanup_expired(&self) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.cleanup_expired().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.count();
+        self.inner.ping().await
+    }
+
+    fn config(&self) -> &StoreConfig {
+        self.inner.config()
+    }
+}

@@ -1,0 +1,304 @@
+//! The main rotation flows over real HTTP against a real `redis-server`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use test_redis::RedisServer;
+use token_core::StoreConfig;
+use token_tower::{LayerEventKind, RejectReason};
+
+const GRACE: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn login_then_100_rotations_refuse_every_spent_token() {
+    let server = RedisServer::start();
+    let clock = clock();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+
+    let mut spent = Vec::new();
+    let mut token = app.login("alice").await;
+    for _ in 0..100 {
+        let next = app.refresh(&token).await;
+        assert_ne!(next, token);
+        spent.push(std::mem::replace(&mut token, next));
+    }
+
+    // Only the most recent spent token is inside a grace window; move past it.
+    clock.advance(GRACE + Duration::from_secs(1));
+    let calls_before = app.refresh_calls();
+    for old in spent.iter().rev().skip(1) {
+        let (status, body) = rejection(app.refresh_response(old).await).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "invalid_grant");
+    }
+    // The handler ran for each (validation passed), but the store refused every one.
+    assert_eq!(app.refresh_calls(), calls_before + 99);
+}
+
+#[tokio::test]
+async fn reuse_after_grace_revokes_family() {
+    let server = RedisServer::start();
+    let clock = clock();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let layer = layer(store)
+        .on_event(move |event| seen.lock().unwrap().push(event.kind))
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+
+    let phone = app.login("bob").await;
+    let laptop = app.login("bob").await;
+    let current = app.refresh(&phone).await;
+
+    clock.advance(GRACE + Duration::from_secs(1));
+    let (status, body) = rejection(app.refresh_response(&phone).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(events.lock().unwrap().contains(&LayerEventKind::ReuseDetected));
+
+    // The thief's copy killed the whole family, the legitimate current token included.
+    let (status, _) = rejection(app.refresh_response(&current).await).await;
+    assert_eq!(status, 401);
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .contains(&LayerEventKind::Rejected(RejectReason::Revoked))
+    );
+
+    // Bob's other session is untouched.
+    let next = app.refresh(&laptop).await;
+    app.refresh(&next).await;
+}
+
+async fn parallel_refreshes(grace: Duration) -> (Vec<u16>, HashSet<String>) {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default().grace(grace));
+    let app = Arc::new(serve(Mode::Json, layer(store).build().unwrap()).await);
+    let token = app.login("carol").await;
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            let token = token.clone();
+            tokio::spawn(async move {
+                let response = app.refresh_response(&token).await;
+                let status = response.status().as_u16();
+                let successor = if status == 200 { app.token_of(response).await } else { None };
+                (status, successor)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    let mut successors = HashSet::new();
+    for task in tasks {
+        let (status, successor) = task.await.unwrap();
+        statuses.push(status);
+        successors.extend(successor);
+    }
+    (statuses, successors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_refreshes_with_grace_all_get_the_same_successor() {
+    let (statuses, successors) = parallel_refreshes(GRACE).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(successors.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_refreshes_without_grace_let_exactly_one_through() {
+    let (statuses, successors) = parallel_refreshes(Duration::ZERO).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+    assert_eq!(successors.len(), 1);
+}
+
+async fn grace_replay_is_byte_identical(mode: Mode) {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE));
+    let app = serve(mode, with_mode(layer(store), mode).build().unwrap()).await;
+
+    let token = app.login("dave").await;
+    let first = app.refresh(&token).await;
+    // The app mints a different successor for the retry; the client must not see it.
+    let retry = app.refresh_response(&token).await;
+    assert_eq!(retry.status(), 200);
+    if mode == Mode::Cookie {
+        let cookies: Vec<_> = retry
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(cookies.iter().any(|c| c == "theme=dark; Path=/"), "{cookies:?}");
+        let rt = cookies.iter().find(|c| c.starts_with("rt=")).unwrap();
+        assert!(rt.contains("HttpOnly") && rt.contains("Path=/refresh"), "{rt}");
+    }
+    let replayed = app.token_of(retry).await.unwrap();
+    assert_eq!(replayed.as_bytes(), first.as_bytes());
+    // And the replayed successor is the family's usable current token.
+    app.refresh(&replayed).await;
+}
+
+#[tokio::test]
+async fn grace_replay_returns_byte_identical_token_in_json_body() {
+    grace_replay_is_byte_identical(Mode::Json).await;
+}
+
+#[tokio::test]
+async fn grace_replay_returns_byte_identical_token_in_set_cookie() {
+    grace_replay_is_byte_identical(Mode::Cookie).await;
+}
+
+#[tokio::test]
+async fn rotation_works_with_tokens_in_cookies() {
+    let server = RedisServer::start();
+    let clock = clock();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let app = serve(Mode::Cookie, with_mode(layer(store), Mode::Cookie).build().unwrap()).await;
+    let first = app.login("erin").await;
+    let second = app.refresh(&first).await;
+    app.refresh(&second).await;
+    clock.advance(GRACE * 2);
+    assert_eq!(app.refresh_response(&first).await.status(), 401);
+}
+
+#[tokio::test]
+async fn handler_error_consumes_nothing() {
+    let server = RedisServer::start();
+    let clock = clock();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    let token = app.login("frank").await;
+
+    let response = app.refresh_with(&token, &[("x-app-fail", "1")]).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.text().await.unwrap(), "app failure");
+
+    // Outside any grace window, so a consumed token would count as reuse.
+    clock.advance(GRACE * 2);
+    app.refresh(&token).await;
+}
+
+#[tokio::test]
+async fn successor_for_another_user_is_a_server_error_and_consumes_nothing() {
+    let server = RedisServer::start();
+    let clock = clock();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    let token = app.login("grace").await;
+
+    let response = app.refresh_with(&token, &[("x-app-other-user", "1")]).await;
+    let (status, body) = rejection(response).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["error"], "server_error");
+    assert!(body.get("refresh_token").is_none());
+
+    let response = app.refresh_with(&token, &[("x-app-no-token", "1")]).await;
+    assert_eq!(response.status(), 500);
+
+    clock.advance(GRACE * 2);
+    app.refresh(&token).await;
+}
+
+#[tokio::test]
+async fn store_outage_fails_closed_with_retry_after_then_recovers() {
+    let mut server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE));
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    let token = app.login("heidi").await;
+
+    server.kill();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = app.refresh_response(&token).await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        // Store timeout 300 ms, plus the layer's 100 ms backstop and HTTP.
+        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        let (_, body) = rejection(response).await;
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(body.get("refresh_token").is_none());
+    }
+    // A login whose token cannot be recorded does not hand the token out.
+    let response = app.login_response("heidi").await;
+    assert_eq!(response.status(), 503);
+    assert!(app.token_of(response).await.is_none());
+
+    // Redis comes back empty (no persistence): log in again, without restarting the app.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let token = loop {
+        let response = app.login_response("heidi").await;
+        if response.status() == 200 {
+            break app.token_of(response).await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "the store did not reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    app.refresh(&token).await;
+}
+
+#[tokio::test]
+async fn unmatched_route_is_not_buffered_and_never_reaches_the_store() {
+    let server = RedisServer::start();
+    let store = CountingStore::new(redis_store(&server, StoreConfig::default()));
+    let app = serve(Mode::Json, layer(store.clone()).build().unwrap()).await;
+    app.login("ivan").await; // warms up the connection and loads the script
+    let (calls, commands) = (store.calls(), redis_commands(&server));
+
+    // Four times the refresh body cap: a buffering layer would answer 413.
+    let body = vec![b'x'; 64 * 1024];
+    for _ in 0..5 {
+        let response = app
+            .client
+            .post(format!("{}/echo", app.url))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), body.len().to_string());
+    }
+    assert_eq!(store.calls(), calls);
+    assert_eq!(redis_commands(&server), commands);
+}
+
+#[tokio::test]
+async fn login_and_refresh_cost_one_redis_round_trip_each() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default());
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    // Warm-up: the first use of each script may cost a NOSCRIPT + EVAL.
+    let token = app.login("judy").await;
+    app.refresh(&token).await;
+
+    let before = redis_commands(&server);
+    let token = app.login("judy").await;
+    assert_eq!(redis_commands(&server) - before, 1, "per login");
+    let before = redis_commands(&server);
+    app.refresh(&token).await;
+    assert_eq!(redis_commands(&server) - before, 1, "per refresh");
+}
+
+#[tokio::test]
+async fn memory_store_runs_the_same_flow() {
+    let clock = clock();
+    let store = memory_store(StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    let first = app.login("kim").await;
+    let second = app.refresh(&first).await;
+    assert_eq!(app.refresh(&first).await, second);
+    clock.advance(GRACE * 2);
+    assert_eq!(app.refresh_response(&first).await.status(), 401);
+    assert_eq!(app.refresh_response(&second).await.status(), 401);
+}
