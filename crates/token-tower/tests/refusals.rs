@@ -1,0 +1,295 @@
+//! Every refusal: the documented status, the handler never reached, no panic. Over real
+//! HTTP against a real `redis-server`.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use test_redis::RedisServer;
+use token_core::StoreConfig;
+use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use token_tower::{BuildError, RotationLayer};
+
+struct Refusals {
+    _server: RedisServer,
+    app: TestApp,
+}
+
+async fn app() -> Refusals {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default());
+    let app = serve(Mode::Json, layer(store).build().unwrap()).await;
+    Refusals {
+        _server: server,
+        app,
+    }
+}
+
+/// Posts `body` as JSON to /refresh and checks status and error code, and that the handler
+/// was never called.
+async fn assert_refused(app: &TestApp, token: &str, status: u16, error: &str) {
+    let response = app.refresh_response(token).await;
+    assert_refused_response(app, response, status, error).await;
+}
+
+async fn assert_refused_response(app: &TestApp, response: reqwest::Response, status: u16, error: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    if status == 401 {
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    let (_, body) = rejection(response).await;
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string());
+    assert_eq!(app.refresh_calls(), 0, "the handler must not run");
+}
+
+fn with(mut claims: Value, field: &str, value: Value) -> Value {
+    claims[field] = value;
+    claims
+}
+
+fn without(mut claims: Value, field: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(field);
+    claims
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let r = app().await;
+    let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = b64(claims("alice", "refresh").to_string().as_bytes());
+    assert_refused(&r.app, &format!("{header}.{payload}."), 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn hs256_token_signed_with_the_rs256_public_key_is_refused() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default());
+    let layer = RotationLayer::builder(
+        store,
+        DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
+        [Algorithm::RS256],
+    )
+    .issuer(ISSUER)
+    .audience(AUDIENCE)
+    .build()
+    .unwrap();
+    let app = serve(Mode::Json, layer).await;
+
+    // The classic key confusion: the public key's PEM bytes used as an HMAC secret.
+    let forged = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(RSA_PUBLIC),
+        &claims("alice", "refresh"),
+    );
+    assert_refused(&app, &forged, 401, "invalid_grant").await;
+
+    // The same claims properly signed with the private key pass validation and reach the
+    // store, which has never seen them.
+    let genuine = sign(
+        Algorithm::RS256,
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap(),
+        &claims("alice", "refresh"),
+    );
+    let response = app.refresh_response(&genuine).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(app.refresh_calls(), 1);
+}
+
+#[test]
+fn an_algorithm_that_does_not_fit_the_key_is_a_build_error() {
+    let store = memory_store(StoreConfig::default());
+    let built = RotationLayer::builder(
+        store.clone(),
+        DecodingKey::from_rsa_pem(RSA_PUBLIC).unwrap(),
+        [Algorithm::RS256, Algorithm::HS256],
+    )
+    .build();
+    assert_eq!(built.unwrap_err(), BuildError::AlgorithmDoesNotFitKey(Algorithm::HS256));
+    let built = RotationLayer::builder(store, DecodingKey::from_secret(SECRET), []).build();
+    assert_eq!(built.unwrap_err(), BuildError::NoAlgorithms);
+}
+
+#[tokio::test]
+async fn tampered_payload_is_refused() {
+    let r = app().await;
+    let token = refresh_token("alice");
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = b64(claims("root", "refresh").to_string().as_bytes());
+    assert_refused(&r.app, &parts.join("."), 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn expired_token_is_refused() {
+    let r = app().await;
+    let token = hs256(&with(claims("alice", "refresh"), "exp", json!(now() - 60)));
+    assert_refused(&r.app, &token, 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_not_valid_before_a_future_nbf_is_refused() {
+    let r = app().await;
+    let token = hs256(&with(claims("alice", "refresh"), "nbf", json!(now() + 600)));
+    assert_refused(&r.app, &token, 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn wrong_issuer_is_refused() {
+    let r = app().await;
+    let token = hs256(&with(claims("alice", "refresh"), "iss", json!("https://evil.example")));
+    assert_refused(&r.app, &token, 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn wrong_audience_is_refused() {
+    let r = app().await;
+    let token = hs256(&with(claims("alice", "refresh"), "aud", json!(["another-api"])));
+    assert_refused(&r.app, &token, 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn missing_jti_sub_or_exp_is_refused() {
+    let r = app().await;
+    for claim in ["jti", "sub", "exp"] {
+        let token = hs256(&without(claims("alice", "refresh"), claim));
+        assert_refused(&r.app, &token, 401, "invalid_grant").await;
+    }
+}
+
+#[tokio::test]
+async fn access_token_on_refresh_is_refused() {
+    let r = app().await;
+    assert_refused(&r.app, &access_token("alice"), 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn validly_signed_but_never_recorded_token_is_refused() {
+    let r = app().await;
+    let response = r.app.refresh_response(&refresh_token("alice")).await;
+    assert_eq!(response.status(), 401);
+    let (_, body) = rejection(response).await;
+    assert_eq!(body["error"], "invalid_grant");
+    // It passed validation, so the app minted a successor; the client never sees it.
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(r.app.refresh_calls(), 1);
+}
+
+#[tokio::test]
+async fn one_mebibyte_body_is_refused_with_413() {
+    let r = app().await;
+    let padding = "x".repeat(1024 * 1024);
+    let response = r
+        .app
+        .client
+        .post(format!("{}/refresh", r.app.url))
+        .json(&json!({"refresh_token": refresh_token("alice"), "padding": padding}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&r.app, response, 413, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn oversized_chunked_body_without_content_length_is_refused_with_413() {
+    let r = app().await;
+    let chunks = (0..64).map(|_| {
+        Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from(vec![b' '; 1024])))
+    });
+    let response = r
+        .app
+        .client
+        .post(format!("{}/refresh", r.app.url))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(
+            futures_util::stream::iter(chunks),
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&r.app, response, 413, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn non_json_body_is_refused_with_400() {
+    let r = app().await;
+    let response = r
+        .app
+        .client
+        .post(format!("{}/refresh", r.app.url))
+        .header("content-type", "application/json")
+        .body("refresh_token=abc{")
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&r.app, response, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_refused_with_400() {
+    let r = app().await;
+    let response = r
+        .app
+        .client
+        .post(format!("{}/refresh", r.app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("refresh_token={}", refresh_token("alice")))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&r.app, response, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn token_in_the_wrong_place_is_refused_with_400() {
+    let r = app().await;
+    let token = refresh_token("alice");
+    let response = r
+        .app
+        .client
+        .post(format!("{}/refresh", r.app.url))
+        .header("authorization", format!("Bearer {token}"))
+        .header("cookie", format!("refresh_token={token}"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&r.app, response, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn ten_kib_token_is_refused() {
+    let r = app().await;
+    let token = hs256(&with(claims("alice", "refresh"), "pad", json!("p".repeat(10 * 1024))));
+    assert!(token.len() > 10 * 1024);
+    assert_refused(&r.app, &token, 401, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn garbage_tokens_are_refused_without_panicking() {
+    let r = app().await;
+    for token in ["", "abc", "a.b", "a.b.c", "....", "é.é.é", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"] {
+        let response = r.app.refresh_response(token).await;
+        assert!(matches!(response.status().as_u16(), 400 | 401), "{token:?}");
+    }
+    assert_eq!(r.app.refresh_calls(), 0);
+}
+
+#[tokio::test]
+async fn rejection_status_and_body_can_be_customised() {
+    let store = memory_store(StoreConfig::default());
+    let layer = layer(store)
+        .rejection_status(axum::http::StatusCode::FORBIDDEN)
+        .rejection_response(|rejection: &token_tower::Rejection| {
+            let mut response = rejection.default_response();
+            response
+                .headers_mut()
+                .insert("x-reject-reason", rejection.reason().name().parse().unwrap());
+            response
+        })
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+    let response = app.refresh_response(&access_token("alice")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-reject-reason"], "wrong_token_type");
+}
