@@ -85,14 +85,15 @@ async fn hs256_token_signed_with_the_rs256_public_key_is_refused() {
     assert_refused(&app, &forged, 401, "invalid_grant").await;
 
     // The same claims properly signed with the private key pass validation and reach the
-    // store, which has never seen them.
+    // handler; the test app then mints an HS256 successor, which this layer refuses to hand
+    // out (500), as it would any token it could not accept back.
     let genuine = sign(
         Algorithm::RS256,
         &EncodingKey::from_rsa_pem(RSA_PRIVATE).unwrap(),
         &claims("alice", "refresh"),
     );
     let response = app.refresh_response(&genuine).await;
-    assert_eq!(response.status(), 401);
+    assert_eq!(response.status(), 500);
     assert_eq!(app.refresh_calls(), 1);
 }
 
