@@ -1,0 +1,274 @@
+//! The Axum example: an app that mints its own JWTs, with refresh-token rotation added by
+//! one layer. Run it with `cargo run --example axum_app` (in-memory store) or with
+//! `REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_app`.
+//!
+//! Routes: `POST /login`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
+//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README).
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::{Minter, Settings, TokenResponse, password_ok};
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde_json::json;
+use token_rotation::core::{MemoryStore, RedisStore, RotationStore};
+use token_rotation::tower::{RefreshContext, RotationLayer};
+
+/// The request body cap of every route (the layer applies the same cap on `/refresh`).
+const MAX_BODY: usize = 16 * 1024;
+
+struct AppState<S> {
+    store: S,
+    minter: Minter,
+}
+
+type Shared<S> = State<Arc<AppState<S>>>;
+
+/// An error answer in the same shape as the layer's rejections.
+fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// `Json`, with every malformed body answered 400 (and an oversized one 413).
+struct JsonBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(error(
+                    status,
+                    "invalid_request",
+                    &rejection_text(&rejection),
+                ))
+            }
+        }
+    }
+}
+
+fn rejection_text(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected Content-Type: application/json".into()
+        }
+        other => other.body_text(),
+    }
+}
+
+/// The user of a valid access token in `Authorization: Bearer`.
+struct AccessUser(String);
+
+impl<S: RotationStore> FromRequestParts<Arc<AppState<S>>> for AccessUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match token.and_then(|t| state.minter.verify(t, "access")) {
+            Some(claims) => Ok(AccessUser(claims.sub)),
+            None => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a valid access token is required",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login<S: RotationStore>(
+    State(app): Shared<S>,
+    JsonBody(body): JsonBody<Login>,
+) -> Response {
+    if !password_ok(&body.username, &body.password) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "wrong username or password",
+        );
+    }
+    // The layer records the refresh token in this response before it leaves.
+    Json(app.minter.issue(&body.username)).into_response()
+}
+
+/// Reached only once the layer has validated the presented token; the layer then rotates
+/// it to the refresh token in this response.
+async fn refresh<S: RotationStore>(
+    State(app): Shared<S>,
+    context: RefreshContext,
+) -> Json<TokenResponse> {
+    Json(app.minter.issue(&context.user))
+}
+
+#[derive(Deserialize)]
+struct Logout {
+    refresh_token: String,
+}
+
+async fn logout<S: RotationStore>(
+    State(app): Shared<S>,
+    JsonBody(body): JsonBody<Logout>,
+) -> Response {
+    let Some(claims) = app.minter.verify(&body.refresh_token, "refresh") else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "invalid refresh token",
+        );
+    };
+    match app.store.revoke(&claims.sub, &claims.jti).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn logout_all<S: RotationStore>(State(app): Shared<S>, user: AccessUser) -> Response {
+    match app.store.revoke_all(&user.0).await {
+        Ok(revoked) => Json(json!({ "revoked": revoked })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn sessions<S: RotationStore>(State(app): Shared<S>, user: AccessUser) -> Response {
+    match app.store.list(&user.0).await {
+        Ok(sessions) => Json(sessions).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn me(user: AccessUser) -> Json<serde_json::Value> {
+    Json(json!({ "sub": user.0 }))
+}
+
+async fn healthz<S: RotationStore>(State(app): Shared<S>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn store_error(e: token_rotation::core::StoreError) -> Response {
+    tracing::error!(error = %e, "store call failed");
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the session store is unavailable",
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 1.into());
+    response
+}
+
+/// The whole app: the routes an app already has, plus one layer.
+fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
+    let rotation =
+        RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .max_request_body(MAX_BODY)
+            .build()
+            .expect("valid rotation layer configuration");
+
+    Router::new()
+        .route("/login", post(login::<S>))
+        .route("/refresh", post(refresh::<S>))
+        .route("/logout", post(logout::<S>))
+        .route("/logout-all", post(logout_all::<S>))
+        .route("/sessions", get(sessions::<S>))
+        .route("/me", get(me))
+        .route("/healthz", get(healthz::<S>))
+        .layer(rotation)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(AppState { store, minter }))
+}
+
+async fn serve(router: Router, bind_addr: &str) {
+    let listener = tokio::net::TcpListener::bind(bind_addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {bind_addr}: {e}"));
+    let local = listener.local_addr().expect("bound address");
+    println!("listening on http://{local}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .expect("server error");
+    println!("shut down");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::from_env();
+    let minter = settings.minter();
+    match &settings.redis_url {
+        Some(url) => {
+            let store = RedisStore::open(url, settings.store_config())
+                .unwrap_or_else(|e| panic!("invalid REDIS_URL {url:?}: {e}"));
+            println!("store: Redis at {url}");
+            serve(app(store, minter), &settings.bind_addr).await;
+        }
+        None => {
+            println!(
+                "store: IN-MEMORY (REDIS_URL is not set). Sessions live in this process only: \
+                 they are lost on restart and not shared with other instances."
+            );
+            let store = MemoryStore::new(settings.store_config());
+            serve(app(store, minter), &settings.bind_addr).await;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! What both example apps share: settings from the environment and the app's own token
+//! minting. Nothing here is part of the library: it stands for the code an app already has.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use token_rotation::core::{SealingKey, StoreConfig};
+
+/// Settings read from the environment (see the README's configuration table).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind_addr: String,
+    pub redis_url: Option<String>,
+    pub jwt_secret: Vec<u8>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub grace: Duration,
+}
+
+fn secs(name: &str, default: u64) -> Duration {
+    match std::env::var(name) {
+        Ok(v) => Duration::from_secs(
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} must be a number of seconds, got {v:?}")),
+        ),
+        Err(_) => Duration::from_secs(default),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let jwt_secret = match std::env::var("JWT_SECRET") {
+            Ok(secret) if !secret.is_empty() => secret.into_bytes(),
+            _ => {
+                eprintln!(
+                    "JWT_SECRET is not set: using a random secret. Tokens will not survive a \
+                     restart, and other instances will not accept them."
+                );
+                rand::random::<[u8; 32]>().to_vec()
+            }
+        };
+        Settings {
+            bind_addr: std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into()),
+            redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
+            jwt_secret,
+            access_ttl: secs("ACCESS_TTL_SECS", 900),
+            refresh_ttl: secs("REFRESH_TTL_SECS", 30 * 24 * 3600),
+            grace: secs("ROTATION_GRACE_SECS", 10),
+        }
+    }
+
+    /// The store configuration: families live as long as a refresh token, and the sealing
+    /// key is derived from the JWT secret so every instance sharing the secret can open
+    /// the successors kept for grace replays.
+    pub fn store_config(&self) -> StoreConfig {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(b"token-rotation example sealing key\0")
+            .chain_update(&self.jwt_secret)
+            .finalize()
+            .into();
+        StoreConfig::default()
+            .grace(self.grace)
+            .absolute_lifetime(self.refresh_ttl)
+            .idle_lifetime(self.refresh_ttl)
+            .sealing_key(SealingKey::from_bytes(key))
+    }
+
+    pub fn minter(&self) -> Minter {
+        Minter {
+            encoding: EncodingKey::from_secret(&self.jwt_secret),
+            decoding: DecodingKey::from_secret(&self.jwt_secret),
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+        }
+    }
+}
+
+/// The claims of both kinds of token the example apps mint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub jti: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub typ: String,
+}
+
+/// The JSON every successful `/login` and `/refresh` returns.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// The app's own JWT minting and checking (HS256), as an app has it before adding rotation.
+#[derive(Clone)]
+pub struct Minter {
+    encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Minter {
+    fn mint(&self, user: &str, typ: &str, ttl: Duration) -> String {
+        let iat = now();
+        let claims = Claims {
+            sub: user.to_owned(),
+            jti: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()),
+            iat,
+            exp: iat + ttl.as_secs(),
+            typ: typ.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key")
+    }
+
+    /// A fresh access and refresh token pair for `user`.
+    pub fn issue(&self, user: &str) -> TokenResponse {
+        TokenResponse {
+            access_token: self.mint(user, "access", self.access_ttl),
+            refresh_token: self.mint(user, "refresh", self.refresh_ttl),
+            token_type: "Bearer".to_owned(),
+            expires_in: self.access_ttl.as_secs(),
+        }
+    }
+
+    /// Checks a token's signature, expiry and type.
+    pub fn verify(&self, token: &str, typ: &str) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub", "jti"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        (data.claims.typ == typ).then_some(data.claims)
+    }
+}
+
+/// The stand-in credential check of the examples: any username, password `demo`.
+pub fn password_ok(username: &str, password: &str) -> bool {
+    !username.is_empty() && username.len() <= 256 && password == "demo"
+}
