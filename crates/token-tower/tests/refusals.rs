@@ -32,7 +32,12 @@ async fn assert_refused(app: &TestApp, token: &str, status: u16, error: &str) {
     assert_refused_response(app, response, status, error).await;
 }
 
-async fn assert_refused_response(app: &TestApp, response: reqwest::Response, status: u16, error: &str) {
+async fn assert_refused_response(
+    app: &TestApp,
+    response: reqwest::Response,
+    status: u16,
+    error: &str,
+) {
     assert_eq!(response.status().as_u16(), status);
     if status == 401 {
         assert!(response.headers().contains_key("www-authenticate"));
@@ -58,7 +63,13 @@ async fn alg_none_is_refused() {
     let r = app().await;
     let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = b64(claims("alice", "refresh").to_string().as_bytes());
-    assert_refused(&r.app, &format!("{header}.{payload}."), 401, "invalid_grant").await;
+    assert_refused(
+        &r.app,
+        &format!("{header}.{payload}."),
+        401,
+        "invalid_grant",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -106,7 +117,10 @@ fn an_algorithm_that_does_not_fit_the_key_is_a_build_error() {
         [Algorithm::RS256, Algorithm::HS256],
     )
     .build();
-    assert_eq!(built.unwrap_err(), BuildError::AlgorithmDoesNotFitKey(Algorithm::HS256));
+    assert_eq!(
+        built.unwrap_err(),
+        BuildError::AlgorithmDoesNotFitKey(Algorithm::HS256)
+    );
     let built = RotationLayer::builder(store, DecodingKey::from_secret(SECRET), []).build();
     assert_eq!(built.unwrap_err(), BuildError::NoAlgorithms);
 }
@@ -137,14 +151,22 @@ async fn token_not_valid_before_a_future_nbf_is_refused() {
 #[tokio::test]
 async fn wrong_issuer_is_refused() {
     let r = app().await;
-    let token = hs256(&with(claims("alice", "refresh"), "iss", json!("https://evil.example")));
+    let token = hs256(&with(
+        claims("alice", "refresh"),
+        "iss",
+        json!("https://evil.example"),
+    ));
     assert_refused(&r.app, &token, 401, "invalid_grant").await;
 }
 
 #[tokio::test]
 async fn wrong_audience_is_refused() {
     let r = app().await;
-    let token = hs256(&with(claims("alice", "refresh"), "aud", json!(["another-api"])));
+    let token = hs256(&with(
+        claims("alice", "refresh"),
+        "aud",
+        json!(["another-api"]),
+    ));
     assert_refused(&r.app, &token, 401, "invalid_grant").await;
 }
 
@@ -260,7 +282,11 @@ async fn token_in_the_wrong_place_is_refused_with_400() {
 #[tokio::test]
 async fn ten_kib_token_is_refused() {
     let r = app().await;
-    let token = hs256(&with(claims("alice", "refresh"), "pad", json!("p".repeat(10 * 1024))));
+    let token = hs256(&with(
+        claims("alice", "refresh"),
+        "pad",
+        json!("p".repeat(10 * 1024)),
+    ));
     assert!(token.len() > 10 * 1024);
     assert_refused(&r.app, &token, 401, "invalid_grant").await;
 }
@@ -268,7 +294,15 @@ async fn ten_kib_token_is_refused() {
 #[tokio::test]
 async fn garbage_tokens_are_refused_without_panicking() {
     let r = app().await;
-    for token in ["", "abc", "a.b", "a.b.c", "....", "é.é.é", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"] {
+    for token in [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c",
+        "....",
+        "é.é.é",
+        "eyJhbGciOiJIUzI1NiJ9.e30.AAAA",
+    ] {
         let response = r.app.refresh_response(token).await;
         assert!(matches!(response.status().as_u16(), 400 | 401), "{token:?}");
     }
@@ -282,9 +316,10 @@ async fn rejection_status_and_body_can_be_customised() {
         .rejection_status(axum::http::StatusCode::FORBIDDEN)
         .rejection_response(|rejection: &token_tower::Rejection| {
             let mut response = rejection.default_response();
-            response
-                .headers_mut()
-                .insert("x-reject-reason", rejection.reason().name().parse().unwrap());
+            response.headers_mut().insert(
+                "x-reject-reason",
+                rejection.reason().name().parse().unwrap(),
+            );
             response
         })
         .build()

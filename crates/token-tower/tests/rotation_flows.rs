@@ -17,7 +17,10 @@ const GRACE: Duration = Duration::from_secs(10);
 async fn login_then_100_rotations_refuse_every_spent_token() {
     let server = RedisServer::start();
     let clock = clock();
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let store = redis_store(
+        &server,
+        StoreConfig::default().grace(GRACE).clock(clock.clone()),
+    );
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
 
     let mut spent = Vec::new();
@@ -46,7 +49,10 @@ async fn reuse_after_grace_revokes_family() {
     let clock = clock();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&events);
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let store = redis_store(
+        &server,
+        StoreConfig::default().grace(GRACE).clock(clock.clone()),
+    );
     let layer = layer(store)
         .on_event(move |event| seen.lock().unwrap().push(event.kind))
         .build()
@@ -61,7 +67,12 @@ async fn reuse_after_grace_revokes_family() {
     let (status, body) = rejection(app.refresh_response(&phone).await).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_grant");
-    assert!(events.lock().unwrap().contains(&LayerEventKind::ReuseDetected));
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .contains(&LayerEventKind::ReuseDetected)
+    );
 
     // The thief's copy killed the whole family, the legitimate current token included.
     let (status, _) = rejection(app.refresh_response(&current).await).await;
@@ -91,7 +102,11 @@ async fn parallel_refreshes(grace: Duration) -> (Vec<u16>, HashSet<String>) {
             tokio::spawn(async move {
                 let response = app.refresh_response(&token).await;
                 let status = response.status().as_u16();
-                let successor = if status == 200 { app.token_of(response).await } else { None };
+                let successor = if status == 200 {
+                    app.token_of(response).await
+                } else {
+                    None
+                };
                 (status, successor)
             })
         })
@@ -116,8 +131,15 @@ async fn parallel_refreshes_with_grace_all_get_the_same_successor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_refreshes_without_grace_let_exactly_one_through() {
     let (statuses, successors) = parallel_refreshes(Duration::ZERO).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
     assert_eq!(successors.len(), 1);
 }
 
@@ -138,9 +160,15 @@ async fn grace_replay_is_byte_identical(mode: Mode) {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        assert!(cookies.iter().any(|c| c == "theme=dark; Path=/"), "{cookies:?}");
+        assert!(
+            cookies.iter().any(|c| c == "theme=dark; Path=/"),
+            "{cookies:?}"
+        );
         let rt = cookies.iter().find(|c| c.starts_with("rt=")).unwrap();
-        assert!(rt.contains("HttpOnly") && rt.contains("Path=/refresh"), "{rt}");
+        assert!(
+            rt.contains("HttpOnly") && rt.contains("Path=/refresh"),
+            "{rt}"
+        );
     }
     let replayed = app.token_of(retry).await.unwrap();
     assert_eq!(replayed.as_bytes(), first.as_bytes());
@@ -162,8 +190,15 @@ async fn grace_replay_returns_byte_identical_token_in_set_cookie() {
 async fn rotation_works_with_tokens_in_cookies() {
     let server = RedisServer::start();
     let clock = clock();
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
-    let app = serve(Mode::Cookie, with_mode(layer(store), Mode::Cookie).build().unwrap()).await;
+    let store = redis_store(
+        &server,
+        StoreConfig::default().grace(GRACE).clock(clock.clone()),
+    );
+    let app = serve(
+        Mode::Cookie,
+        with_mode(layer(store), Mode::Cookie).build().unwrap(),
+    )
+    .await;
     let first = app.login("erin").await;
     let second = app.refresh(&first).await;
     app.refresh(&second).await;
@@ -175,7 +210,10 @@ async fn rotation_works_with_tokens_in_cookies() {
 async fn handler_error_consumes_nothing() {
     let server = RedisServer::start();
     let clock = clock();
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let store = redis_store(
+        &server,
+        StoreConfig::default().grace(GRACE).clock(clock.clone()),
+    );
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
     let token = app.login("frank").await;
 
@@ -192,7 +230,10 @@ async fn handler_error_consumes_nothing() {
 async fn successor_for_another_user_is_a_server_error_and_consumes_nothing() {
     let server = RedisServer::start();
     let clock = clock();
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE).clock(clock.clone()));
+    let store = redis_store(
+        &server,
+        StoreConfig::default().grace(GRACE).clock(clock.clone()),
+    );
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
     let token = app.login("grace").await;
 

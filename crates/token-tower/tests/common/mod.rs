@@ -19,7 +19,9 @@ use token_core::{
     StoreConfig, StoreError, Successor,
 };
 use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use token_tower::{IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder};
+use token_tower::{
+    IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder,
+};
 
 pub const SECRET: &[u8] = b"token-tower test secret, 32 bytes+";
 pub const ISSUER: &str = "token-rotation-tests";
@@ -28,12 +30,18 @@ pub const RSA_PRIVATE: &[u8] = include_bytes!("../fixtures/rs256-test-private.pe
 pub const RSA_PUBLIC: &[u8] = include_bytes!("../fixtures/rs256-test-public.pem");
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn fresh_jti() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -50,10 +58,12 @@ pub fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let signer = (token_tower::jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
-        .signer_factory)(&alg, key)
+    let signer = (token_tower::jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+        &alg, key,
+    )
     .expect("signer");
-    let signature = token_tower::jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+    let signature =
+        token_tower::jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
     format!("{message}.{}", b64(&signature))
 }
 
@@ -96,7 +106,10 @@ pub enum Mode {
     Cookie,
 }
 
-pub fn with_mode<St: RotationStore>(builder: RotationLayerBuilder<St>, mode: Mode) -> RotationLayerBuilder<St> {
+pub fn with_mode<St: RotationStore>(
+    builder: RotationLayerBuilder<St>,
+    mode: Mode,
+) -> RotationLayerBuilder<St> {
     match mode {
         Mode::Json => builder,
         Mode::Cookie => builder
@@ -126,7 +139,8 @@ fn token_response(mode: Mode, user: &str) -> Response {
         }))
         .into_response(),
         Mode::Cookie => {
-            let mut response = Json(json!({"access_token": access, "token_type": "Bearer"})).into_response();
+            let mut response =
+                Json(json!({"access_token": access, "token_type": "Bearer"})).into_response();
             response.headers_mut().append(
                 header::SET_COOKIE,
                 HeaderValue::from_str(&format!(
@@ -134,9 +148,10 @@ fn token_response(mode: Mode, user: &str) -> Response {
                 ))
                 .unwrap(),
             );
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/"));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static("theme=dark; Path=/"),
+            );
             response
         }
     }
@@ -336,12 +351,22 @@ impl<St> CountingStore<St> {
 }
 
 impl<St: RotationStore> RotationStore for CountingStore<St> {
-    async fn register(&self, user: &str, jti: &str, metadata: Option<&str>) -> Result<FamilyId, StoreError> {
+    async fn register(
+        &self,
+        user: &str,
+        jti: &str,
+        metadata: Option<&str>,
+    ) -> Result<FamilyId, StoreError> {
         self.count();
         self.inner.register(user, jti, metadata).await
     }
 
-    async fn rotate(&self, user: &str, presented_jti: &str, successor: Successor<'_>) -> Result<RotationOutcome, StoreError> {
+    async fn rotate(
+        &self,
+        user: &str,
+        presented_jti: &str,
+        successor: Successor<'_>,
+    ) -> Result<RotationOutcome, StoreError> {
         self.count();
         self.inner.rotate(user, presented_jti, successor).await
     }

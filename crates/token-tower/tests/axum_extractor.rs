@@ -1,0 +1,61 @@
+//! The `RefreshContext` extractor and `route_layer` (feature `axum`).
+#![cfg(feature = "axum")]
+
+mod common;
+
+use axum::body::Body;
+use axum::routing::post;
+use axum::{Json, Router};
+use common::*;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use token_core::StoreConfig;
+use token_tower::{RefreshContext, Route};
+use tower::ServiceExt;
+
+async fn rotate(context: RefreshContext) -> Json<Value> {
+    Json(json!({"refresh_token": refresh_token(&context.user), "user": context.user}))
+}
+
+fn post_json(path: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn extractor_works_under_route_layer_and_names_the_missing_layer() {
+    let store = memory_store(StoreConfig::default());
+    let layer = layer(store)
+        .refresh_route(Route::any())
+        .issuing_routes([])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/v2/token/refresh", post(rotate))
+        .route_layer(layer)
+        .route("/unprotected", post(rotate));
+
+    // Never recorded: the handler runs (validation passed) but the store refuses.
+    let response = app
+        .clone()
+        .oneshot(post_json(
+            "/v2/token/refresh",
+            json!({"refresh_token": refresh_token("alice")}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = app
+        .oneshot(post_json("/unprotected", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let message = String::from_utf8(body.to_vec()).unwrap();
+    assert!(message.contains("RefreshContext missing"), "{message}");
+    assert!(message.contains("RotationLayer"), "{message}");
+}
