@@ -1,0 +1,114 @@
+//! Runs the example apps as real processes on free loopback ports.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub use test_redis::{RedisServer, free_port};
+
+/// The path of an example binary built by `cargo test` (it builds examples beside the tests).
+fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// A running example app.
+pub struct App {
+    name: &'static str,
+    env: Vec<(String, String)>,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl App {
+    /// Starts `name` (`axum_app` or `hyper_app`) with these environment variables and waits
+    /// until it listens.
+    pub fn start(name: &'static str, env: &[(&str, &str)]) -> App {
+        let mut app = App {
+            name,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            port: free_port(),
+            child: None,
+        };
+        app.spawn();
+        app
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(example_path(self.name))
+            .envs(self.env.iter().cloned())
+            .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the example");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("listening on") => return,
+                Ok(_) => continue,
+                Err(_) => panic!(
+                    "{} did not start listening on port {}",
+                    self.name, self.port
+                ),
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kills the process at once (SIGKILL): nothing is flushed or shut down cleanly.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the process and starts it again on the same port with the same environment.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client")
+}
