@@ -40,6 +40,10 @@ impl RedisServer {
     /// Starts a server with extra `redis-server` arguments (for example
     /// `["--cluster-enabled", "yes"]`).
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_on(free_port, extra_args)
+    }
+
+    fn start_on(pick_port: fn() -> u16, extra_args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "test-redis-{}-{}",
             std::process::id(),
@@ -57,7 +61,7 @@ impl RedisServer {
         };
         // The port is free when picked but may be taken before redis binds it: try again.
         for _ in 0..5 {
-            server.port = free_port();
+            server.port = pick_port();
             if server.spawn() {
                 return server;
             }
@@ -184,6 +188,148 @@ fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
             Ok(out)
         }
         _ => Ok(line),
+    }
+}
+
+/// A free port `p` whose cluster bus port `p + 10000` is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A local Redis Cluster of three masters (no replicas) on loopback ports, created with
+/// `redis-cli --cluster create`; every node is killed when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The masters.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled servers, joins them and waits for `cluster_state:ok`.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_on(
+                    free_cluster_port,
+                    &["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+                )
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for node in &nodes {
+            create.arg(node.addr());
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = match create.output() {
+            Ok(output) => output,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-cli was not found on PATH. Install it: \
+                 `sudo apt-get install -y redis-tools` (Debian/Ubuntu) or `brew install redis`"
+            ),
+            Err(e) => panic!("could not run redis-cli: {e}"),
+        };
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Waits until every node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = self.nodes.iter().all(|n| {
+                n.command(&["CLUSTER", "INFO"])
+                    .is_ok_and(|info| info.contains("cluster_state:ok"))
+            });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok");
+    }
+
+    /// `redis://127.0.0.1:<port>/` of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The node id of a node (`CLUSTER MYID`).
+    pub fn node_id(&self, index: usize) -> String {
+        let reply = self.nodes[index].command(&["CLUSTER", "MYID"]).unwrap();
+        reply.trim_start_matches('$').to_owned()
+    }
+
+    /// The index of the node that owns `slot`, from `CLUSTER NODES`.
+    pub fn owner_of(&self, slot: u16) -> usize {
+        let reply = self.nodes[0].command(&["CLUSTER", "NODES"]).unwrap();
+        for line in reply.trim_start_matches('$').lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let owns = fields.iter().skip(8).any(|range| {
+                let mut bounds = range.split('-').map(|b| b.parse::<u16>().ok());
+                match (bounds.next().flatten(), bounds.next().flatten()) {
+                    (Some(start), Some(end)) => (start..=end).contains(&slot),
+                    (Some(only), None) => only == slot,
+                    _ => false,
+                }
+            });
+            if owns {
+                let port: u16 = fields[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+                return self.nodes.iter().position(|n| n.port() == port).unwrap();
+            }
+        }
+        panic!("no owner for slot {slot}");
+    }
+
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let reply = self.nodes[0].command(&["CLUSTER", "KEYSLOT", key]).unwrap();
+        reply.trim_start_matches(':').parse().unwrap()
+    }
+
+    /// Moves `slot` with its keys from node `from` to node `to`, the way `redis-cli
+    /// --cluster reshard` does: IMPORTING / MIGRATING, `MIGRATE` of every key, then
+    /// `SETSLOT NODE` on every node.
+    pub fn move_slot(&self, slot: u16, from: usize, to: usize) {
+        let slot_s = slot.to_string();
+        let (from_id, to_id) = (self.node_id(from), self.node_id(to));
+        let ok = |r: std::io::Result<String>| {
+            let r = r.unwrap();
+            assert!(r.starts_with('+') || r.starts_with(':'), "{r}");
+        };
+        ok(self.nodes[to].command(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &from_id]));
+        ok(self.nodes[from].command(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &to_id]));
+        loop {
+            let keys = self.nodes[from]
+                .command(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"])
+                .unwrap();
+            let keys: Vec<String> = keys
+                .lines()
+                .skip(1)
+                .map(|k| k.trim_start_matches('$').to_owned())
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let port = self.nodes[to].port().to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            args.extend(keys.iter().map(String::as_str));
+            ok(self.nodes[from].command(&args));
+        }
+        for node in &self.nodes {
+            ok(node.command(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id]));
+        }
     }
 }
 

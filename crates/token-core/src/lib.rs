@@ -44,6 +44,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod config;
 mod error;
 mod keys;

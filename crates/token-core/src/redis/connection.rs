@@ -111,6 +111,7 @@ impl ConnectionSource {
 pub(crate) enum Call<'a> {
     Script(&'a ScriptInvocation<'a>),
     Command(&'a redis::Cmd),
+    Pipeline(&'a redis::Pipeline),
 }
 
 impl Call<'_> {
@@ -118,6 +119,61 @@ impl Call<'_> {
         match self {
             Call::Script(script) => script.invoke_async(conn).await,
             Call::Command(cmd) => cmd.query_async(conn).await,
+            Call::Pipeline(pipe) => pipe.query_async(conn).await,
+        }
+    }
+}
+
+impl ConnectionSource {
+    /// The nodes a keyspace walk must visit: `None` for the one server of a standalone
+    /// source, the address of every master that serves slots for a cluster.
+    pub(crate) async fn scan_targets(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<Option<(String, u16)>>, StoreError> {
+        let ConnectionSource::Cluster(_) = self else {
+            return Ok(vec![None]);
+        };
+        let nodes = self
+            .run(Call::Command(&redis::cmd("CLUSTER").arg("NODES")), timeout)
+            .await?;
+        let text: String = redis::from_redis_value(nodes)
+            .map_err(|e| StoreError::Corrupt(format!("CLUSTER NODES: {e}")))?;
+        Ok(text
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 8 && f[2].contains("master") && !f[2].contains("fail"))
+            .filter_map(|f| {
+                let addr = f[1].split('@').next()?;
+                let (host, port) = addr.rsplit_once(':')?;
+                Some(Some((host.to_owned(), port.parse().ok()?)))
+            })
+            .collect())
+    }
+
+    /// Runs `cmd` on one node of a cluster (`Some` target) or on the standalone server.
+    pub(crate) async fn run_on(
+        &self,
+        target: &Option<(String, u16)>,
+        cmd: &redis::Cmd,
+        timeout: Duration,
+    ) -> Result<Value, StoreError> {
+        match (self, target) {
+            (ConnectionSource::Cluster(cluster), Some((host, port))) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                let deadline = tokio::time::Instant::now() + timeout;
+                bounded(
+                    deadline,
+                    timeout,
+                    cluster.clone().route_command(cmd.clone(), routing),
+                )
+                .await
+            }
+            _ => self.run(Call::Command(cmd), timeout).await,
         }
     }
 }

@@ -8,6 +8,7 @@ use redis::{Script, Value};
 
 use self::connection::Call;
 pub use self::connection::{Checked, CheckedConnection, ConnectionSource};
+use crate::admin::CleanupProgress;
 use crate::config::millis;
 use crate::keys::{grace_key, jti_digest, record_key, record_pattern};
 use crate::store::{Record, clip_metadata, report_rotation, sessions};
@@ -81,6 +82,41 @@ impl RedisStore {
 
     fn offset(&self) -> i64 {
         self.config.clock.millis()
+    }
+
+    /// [`cleanup_expired`](RotationStore::cleanup_expired), reporting after each `SCAN`
+    /// batch how far it got, for operators' progress bars on large keyspaces.
+    pub async fn cleanup_expired_with_progress(
+        &self,
+        mut progress: impl FnMut(CleanupProgress) + Send,
+    ) -> Result<u64, StoreError> {
+        let pattern = record_pattern(&self.config.key_prefix);
+        let mut cursor = 0u64;
+        let mut done = CleanupProgress::default();
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let reply = self
+                .source
+                .run(Call::Command(&scan), self.config.timeout)
+                .await?;
+            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
+                .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
+            for key in keys {
+                done.pruned += int(&self.run(PRUNE.key(key).arg(self.offset())).await?)?;
+                done.records += 1;
+            }
+            done.batches += 1;
+            progress(done);
+            if next == 0 {
+                return Ok(done.pruned);
+            }
+            cursor = next;
+        }
     }
 
     async fn run(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
@@ -267,30 +303,7 @@ impl RotationStore for RedisStore {
     }
 
     async fn cleanup_expired(&self) -> Result<u64, StoreError> {
-        let pattern = record_pattern(&self.config.key_prefix);
-        let mut cursor = 0u64;
-        let mut pruned = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let reply = self
-                .source
-                .run(Call::Command(&scan), self.config.timeout)
-                .await?;
-            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
-                .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
-            for key in keys {
-                pruned += int(&self.run(PRUNE.key(key).arg(self.offset())).await?)?;
-            }
-            if next == 0 {
-                return Ok(pruned);
-            }
-            cursor = next;
-        }
+        self.cleanup_expired_with_progress(|_| {}).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

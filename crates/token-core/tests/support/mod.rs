@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use test_redis::RedisServer;
+use test_redis::{RedisCluster, RedisServer};
 use token_core::{ClockOffset, ConnectionSource, MemoryStore, RedisStore, StoreConfig};
 
 /// A store under test, the clock it runs on and the server behind it (if any).
@@ -12,6 +12,7 @@ pub struct Fixture<S> {
     pub store: S,
     pub clock: ClockOffset,
     pub server: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
 }
 
 /// A test configuration: a 1 s grace window and lifetimes the tests move past with the clock.
@@ -31,6 +32,7 @@ pub enum Backend {
     RedisManager,
     RedisBb8Redis,
     RedisBb8Client,
+    RedisCluster,
 }
 
 pub fn memory(config: StoreConfig, clock: ClockOffset) -> Fixture<MemoryStore> {
@@ -38,6 +40,7 @@ pub fn memory(config: StoreConfig, clock: ClockOffset) -> Fixture<MemoryStore> {
         store: MemoryStore::new(config),
         clock,
         server: None,
+        cluster: None,
     }
 }
 
@@ -48,6 +51,7 @@ pub fn source(backend: Backend, url: &str, timeout: Duration) -> ConnectionSourc
         }
         Backend::RedisBb8Redis => ConnectionSource::bb8_redis(url, 8, timeout).unwrap(),
         Backend::RedisBb8Client => ConnectionSource::bb8_client(url, 8, timeout).unwrap(),
+        Backend::RedisCluster => unreachable!("a cluster source is built by `redis_cluster`"),
     }
 }
 
@@ -58,6 +62,26 @@ pub fn redis(backend: Backend, config: StoreConfig, clock: ClockOffset) -> Fixtu
         store: RedisStore::with_source(source, config),
         clock,
         server: Some(server),
+        cluster: None,
+    }
+}
+
+/// A store on a fresh local three-master Redis Cluster.
+pub fn redis_cluster(config: StoreConfig, clock: ClockOffset) -> Fixture<RedisStore> {
+    let cluster = RedisCluster::start();
+    let timeout = config.call_timeout();
+    let urls = cluster.urls();
+    // The fixture is built from synchronous test code inside a multi-threaded runtime.
+    let source = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current()
+            .block_on(ConnectionSource::cluster(urls, timeout))
+            .unwrap()
+    });
+    Fixture {
+        store: RedisStore::with_source(source, config),
+        clock,
+        server: None,
+        cluster: Some(cluster),
     }
 }
 
@@ -110,6 +134,9 @@ impl MakeStore for Redis {
     type Store = RedisStore;
     fn make(&self, tune: impl FnOnce(StoreConfig) -> StoreConfig) -> Fixture<RedisStore> {
         let clock = ClockOffset::default();
-        redis(self.0, tune(config(&clock)), clock)
+        match self.0 {
+            Backend::RedisCluster => redis_cluster(tune(config(&clock)), clock),
+            backend => redis(backend, tune(config(&clock)), clock),
+        }
     }
 }
