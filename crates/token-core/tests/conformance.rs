@@ -518,10 +518,17 @@ async fn cleanup_removes_ended_families<M: MakeStore>(m: M) {
     let f = m.make(|c| c.idle_lifetime(Duration::from_secs(60)));
     f.store.register("alice", "a0", None).await.unwrap();
     f.store.register("bob", "b0", None).await.unwrap();
+    // Users spread over every node of a cluster.
+    for i in 0..16 {
+        f.store
+            .register(&format!("carol{i}"), "c0", None)
+            .await
+            .unwrap();
+    }
     f.clock.advance(Duration::from_secs(30));
     f.store.register("alice", "a1", None).await.unwrap();
     f.clock.advance(Duration::from_secs(31));
-    assert_eq!(f.store.cleanup_expired().await.unwrap(), 2);
+    assert_eq!(f.store.cleanup_expired().await.unwrap(), 18);
     assert_eq!(f.store.cleanup_expired().await.unwrap(), 0);
     assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
 }

@@ -91,32 +91,34 @@ impl RedisStore {
         mut progress: impl FnMut(CleanupProgress) + Send,
     ) -> Result<u64, StoreError> {
         let pattern = record_pattern(&self.config.key_prefix);
-        let mut cursor = 0u64;
+        let timeout = self.config.timeout;
         let mut done = CleanupProgress::default();
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let reply = self
-                .source
-                .run(Call::Command(&scan), self.config.timeout)
-                .await?;
-            let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
-                .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
-            for key in keys {
-                done.pruned += int(&self.run(PRUNE.key(key).arg(self.offset())).await?)?;
-                done.records += 1;
+        // A cursor walk (`SCAN`, never `KEYS`) over every master, a batch at a time.
+        for target in self.source.scan_targets(timeout).await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let reply = self.source.run_on(&target, &scan, timeout).await?;
+                let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
+                    .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
+                for key in keys {
+                    done.pruned += int(&self.run(PRUNE.key(key).arg(self.offset())).await?)?;
+                    done.records += 1;
+                }
+                done.batches += 1;
+                progress(done);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            done.batches += 1;
-            progress(done);
-            if next == 0 {
-                return Ok(done.pruned);
-            }
-            cursor = next;
         }
+        Ok(done.pruned)
     }
 
     async fn run(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
