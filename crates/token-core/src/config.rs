@@ -35,6 +35,17 @@ pub struct StoreConfig {
     pub(crate) sealing_key: SealingKey,
     pub(crate) clock: ClockOffset,
     pub(crate) on_event: Option<EventHook>,
+    pub(crate) replica_ack: Option<ReplicaAck>,
+}
+
+/// How many replicas must acknowledge a write before the store reports it done (Redis
+/// `WAIT`). See [`StoreConfig::wait_for_replicas`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaAck {
+    /// Replicas that must acknowledge.
+    pub replicas: u32,
+    /// How long Redis waits for them (keep it below the call timeout).
+    pub timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +66,7 @@ impl Default for StoreConfig {
             sealing_key: SealingKey::random(),
             clock: ClockOffset::default(),
             on_event: None,
+            replica_ack: None,
         }
     }
 }
@@ -134,6 +146,18 @@ impl StoreConfig {
         self
     }
 
+    /// Opt-in durability: after each write (register, rotate, revoke) wait until `replicas`
+    /// replicas acknowledged it (Redis `WAIT`, pipelined with the script: still one round
+    /// trip), and fail with [`StoreError::NotReplicated`](crate::StoreError::NotReplicated)
+    /// (HTTP 503) when fewer did within `timeout`. A failover to an acknowledged replica
+    /// then loses no rotation. The write itself stays applied on the primary: a client that
+    /// retries inside the grace window gets its successor. Redis standalone or
+    /// primary/replica only; the memory store ignores it.
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replica_ack = Some(ReplicaAck { replicas, timeout });
+        self
+    }
+
     /// The configured grace window.
     pub fn grace_window(&self) -> Duration {
         self.grace
@@ -179,6 +203,7 @@ impl fmt::Debug for StoreConfig {
             .field("timeout", &self.timeout)
             .field("spent_history", &self.spent_history)
             .field("revoke_all_on_reuse", &self.revoke_all_on_reuse)
+            .field("replica_ack", &self.replica_ack)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }

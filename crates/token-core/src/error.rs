@@ -17,6 +17,15 @@ pub enum StoreError {
     /// The operation did not complete within the configured timeout.
     #[error("store call timed out after {0:?}")]
     Timeout(Duration),
+    /// Fewer replicas than configured acknowledged a write in time (see
+    /// [`StoreConfig::wait_for_replicas`](crate::StoreConfig::wait_for_replicas)).
+    #[error("only {acked} of {wanted} replicas acknowledged the write")]
+    NotReplicated {
+        /// Replicas that acknowledged.
+        acked: u32,
+        /// Replicas required.
+        wanted: u32,
+    },
     /// The jti is already recorded for this user: token ids must be unique per user.
     #[error("jti is already recorded for this user")]
     DuplicateJti,
@@ -35,7 +44,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Redis(_) | StoreError::PoolTimedOut(_) | StoreError::Timeout(_)
+            StoreError::Redis(_)
+                | StoreError::PoolTimedOut(_)
+                | StoreError::Timeout(_)
+                | StoreError::NotReplicated { .. }
         )
     }
 }

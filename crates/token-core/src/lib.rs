@@ -54,7 +54,7 @@ mod redis;
 mod seal;
 mod store;
 
-pub use crate::config::{ClockOffset, StoreConfig};
+pub use crate::config::{ClockOffset, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{

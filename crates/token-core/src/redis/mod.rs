@@ -4,7 +4,7 @@ mod connection;
 
 use std::sync::{Arc, LazyLock};
 
-use redis::{Script, Value};
+use redis::{ErrorKind, Script, ServerErrorKind, ToRedisArgs, Value};
 
 use self::connection::Call;
 pub use self::connection::{Checked, CheckedConnection, ConnectionSource};
@@ -17,24 +17,87 @@ use crate::{
     StoreError, Successor,
 };
 
-macro_rules! script {
+/// A Lua script and its source (kept to `SCRIPT LOAD` it before a pipelined `EVALSHA`).
+struct Lua {
+    script: Script,
+    source: &'static str,
+}
+
+macro_rules! lua {
     ($file:literal) => {
         LazyLock::new(|| {
-            Script::new(concat!(
+            let source = concat!(
                 include_str!("scripts/common.lua"),
                 include_str!(concat!("scripts/", $file))
-            ))
+            );
+            Lua {
+                script: Script::new(source),
+                source,
+            }
         })
     };
 }
 
-static REGISTER: LazyLock<Script> = script!("register.lua");
-static ROTATE: LazyLock<Script> = script!("rotate.lua");
-static REVOKE: LazyLock<Script> = script!("revoke.lua");
-static REVOKE_FAMILY: LazyLock<Script> = script!("revoke_family.lua");
-static REVOKE_ALL: LazyLock<Script> = script!("revoke_all.lua");
-static LIST: LazyLock<Script> = script!("list.lua");
-static PRUNE: LazyLock<Script> = script!("prune.lua");
+static REGISTER: LazyLock<Lua> = lua!("register.lua");
+static ROTATE: LazyLock<Lua> = lua!("rotate.lua");
+static REVOKE: LazyLock<Lua> = lua!("revoke.lua");
+static REVOKE_FAMILY: LazyLock<Lua> = lua!("revoke_family.lua");
+static REVOKE_ALL: LazyLock<Lua> = lua!("revoke_all.lua");
+static LIST: LazyLock<Lua> = lua!("list.lua");
+static PRUNE: LazyLock<Lua> = lua!("prune.lua");
+
+/// One script call with its keys and arguments. It goes out as one `EVALSHA`, or, for a
+/// write when the store waits for replicas, as `EVALSHA` + `WAIT` in one pipeline: still
+/// one round trip.
+struct Op {
+    lua: &'static Lua,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+    writes: bool,
+}
+
+impl Op {
+    fn read(lua: &'static Lua) -> Self {
+        Op {
+            lua,
+            keys: Vec::new(),
+            args: Vec::new(),
+            writes: false,
+        }
+    }
+
+    fn write(lua: &'static Lua) -> Self {
+        Op {
+            writes: true,
+            ..Op::read(lua)
+        }
+    }
+
+    fn key(&mut self, key: impl ToRedisArgs) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    fn invocation(&self) -> redis::ScriptInvocation<'static> {
+        let mut invocation = self.lua.script.prepare_invoke();
+        invocation.key(&self.keys).arg(&self.args);
+        invocation
+    }
+
+    fn evalsha(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.lua.script.get_hash())
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        cmd
+    }
+}
 
 /// A [`RotationStore`] on Redis (standalone or Cluster).
 ///
@@ -107,7 +170,9 @@ impl RedisStore {
                 let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
                     .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
                 for key in keys {
-                    done.pruned += int(&self.run(PRUNE.key(key).arg(self.offset())).await?)?;
+                    done.pruned += int(&self
+                        .run(Op::write(&PRUNE).key(key).arg(self.offset()))
+                        .await?)?;
                     done.records += 1;
                 }
                 done.batches += 1;
@@ -121,10 +186,40 @@ impl RedisStore {
         Ok(done.pruned)
     }
 
-    async fn run(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        self.source
-            .run(Call::Script(invocation), self.config.timeout)
-            .await
+    async fn run(&self, op: &Op) -> Result<Value, StoreError> {
+        let timeout = self.config.timeout;
+        let Some(wait) = self.config.replica_ack.filter(|_| op.writes) else {
+            return self
+                .source
+                .run(Call::Script(&op.invocation()), timeout)
+                .await;
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(op.evalsha())
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(millis(wait.timeout));
+        let replies = match self.source.run(Call::Pipeline(&pipe), timeout).await {
+            Err(StoreError::Redis(e))
+                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
+            {
+                // After a Redis restart: load the script once, then send the pair again.
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(op.lua.source);
+                self.source.run(Call::Command(&load), timeout).await?;
+                self.source.run(Call::Pipeline(&pipe), timeout).await?
+            }
+            other => other?,
+        };
+        let (reply, acked): (Value, u32) = redis::from_redis_value(replies)
+            .map_err(|e| StoreError::Corrupt(format!("EVALSHA + WAIT reply: {e}")))?;
+        if acked < wait.replicas {
+            return Err(StoreError::NotReplicated {
+                acked,
+                wanted: wait.replicas,
+            });
+        }
+        Ok(reply)
     }
 }
 
@@ -163,7 +258,7 @@ impl RotationStore for RedisStore {
         let cfg = &self.config;
         let value = self
             .run(
-                REGISTER
+                Op::write(&REGISTER)
                     .key(self.key(user))
                     .arg(self.offset())
                     .arg(jti)
@@ -201,7 +296,7 @@ impl RotationStore for RedisStore {
         };
         let value = self
             .run(
-                ROTATE
+                Op::write(&ROTATE)
                     .key(&key)
                     .key(&slot)
                     .arg(self.offset())
@@ -241,7 +336,7 @@ impl RotationStore for RedisStore {
     async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
         let value = self
             .run(
-                REVOKE
+                Op::write(&REVOKE)
                     .key(self.key(user))
                     .arg(self.offset())
                     .arg(jti)
@@ -264,7 +359,7 @@ impl RotationStore for RedisStore {
     async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
         let value = self
             .run(
-                REVOKE_FAMILY
+                Op::write(&REVOKE_FAMILY)
                     .key(self.key(user))
                     .arg(self.offset())
                     .arg(family.as_str()),
@@ -280,7 +375,11 @@ impl RotationStore for RedisStore {
 
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
         let value = self
-            .run(REVOKE_ALL.key(self.key(user)).arg(self.offset()))
+            .run(
+                Op::write(&REVOKE_ALL)
+                    .key(self.key(user))
+                    .arg(self.offset()),
+            )
             .await?;
         let count = int(&value)?;
         if count > 0 {
@@ -292,7 +391,7 @@ impl RotationStore for RedisStore {
 
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let value = self
-            .run(LIST.key(self.key(user)).arg(self.offset()))
+            .run(Op::read(&LIST).key(self.key(user)).arg(self.offset()))
             .await?;
         let Value::Array(items) = value else {
             return Err(StoreError::Corrupt("list reply".into()));
