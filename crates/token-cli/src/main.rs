@@ -1,0 +1,316 @@
+//! `token-admin`: the operator's view of the refresh-token rotation store in Redis.
+//!
+//! List a user's sessions, revoke one or all of them, prune ended sessions, and report how
+//! many sessions and keys the store holds and what memory they take. Every command works on
+//! a live Redis without blocking it: records are found with `SCAN`, never `KEYS`, and each
+//! change is the store's own atomic script.
+//!
+//! Exit codes: 0 success, 1 any other failure, 2 usage error or invalid Redis URL,
+//! 3 unknown user, 4 session not found, 5 Redis unreachable.
+
+mod failure;
+mod stats;
+mod table;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use redis::aio::MultiplexedConnection;
+use serde_json::json;
+use token_core::{FamilyId, RedisStore, RotationStore, SessionInfo, StoreConfig, admin};
+
+use crate::failure::Failure;
+use crate::table::{Table, time};
+
+/// Inspect and revoke refresh-token sessions kept by token-rotation in Redis.
+#[derive(Debug, Parser)]
+#[command(name = "token-admin", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 other failure, 2 usage error or invalid Redis URL, \
+                        3 unknown user, 4 session not found, 5 Redis unreachable."
+)]
+struct Cli {
+    /// Redis to use, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS).
+    #[arg(long, env = "REDIS_URL", value_name = "URL", global = true)]
+    redis_url: Option<String>,
+
+    /// Key prefix the app's store was configured with.
+    #[arg(long, default_value = "rt:", value_name = "PREFIX", global = true)]
+    prefix: String,
+
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Bound on connecting and on each Redis call, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS", global = true)]
+    timeout_ms: u64,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List a user's live sessions (devices).
+    List {
+        /// The user id (the token's `sub`).
+        user: String,
+    },
+    /// Revoke one session of a user (its refresh tokens stop working at once).
+    Revoke {
+        /// The user id.
+        user: String,
+        /// The session (family) id, as `list` shows it.
+        session: String,
+    },
+    /// Revoke every session of a user (log out everywhere).
+    RevokeAll {
+        /// The user id.
+        user: String,
+    },
+    /// Remove ended sessions from every record now. Optional: TTLs and pruning on write
+    /// already bound what Redis holds.
+    Cleanup {
+        /// Never draw a progress bar (it is drawn only on a terminal anyway).
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Count users, sessions and keys under the prefix and estimate their memory.
+    Stats {
+        /// How many keys to measure with `MEMORY USAGE` (the rest is extrapolated).
+        #[arg(long, default_value_t = 1000, value_name = "KEYS")]
+        sample: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help and version itself, with exit code 0; usage errors get 2.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(failure::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return Failure::Other(format!("cannot start the runtime: {e}")).report(),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+/// A connection for plain commands (`SCAN`, `EXISTS`, `MEMORY USAGE`) and the store for
+/// everything that changes a record.
+struct Target {
+    url: String,
+    prefix: String,
+    conn: MultiplexedConnection,
+    store: RedisStore,
+}
+
+async fn connect(cli: &Cli) -> Result<Target, Failure> {
+    let Some(url) = cli.redis_url.clone() else {
+        return Err(Failure::Usage(
+            "no Redis to talk to: set REDIS_URL or pass --redis-url redis://HOST:PORT".into(),
+        ));
+    };
+    let shown = failure::redact(&url);
+    let timeout = Duration::from_millis(cli.timeout_ms.max(1));
+    let client = redis::Client::open(url.as_str())
+        .map_err(|e| Failure::Usage(format!("invalid Redis URL {shown}: {e}")))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| Failure::unreachable(&shown, &e))?;
+    let _: String = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| Failure::unreachable(&shown, &e))?;
+    let store = RedisStore::open(
+        &url,
+        StoreConfig::default()
+            .key_prefix(cli.prefix.clone())
+            .timeout(timeout),
+    )
+    .map_err(|e| Failure::Usage(format!("invalid Redis URL {shown}: {e}")))?;
+    Ok(Target {
+        url: shown,
+        prefix: cli.prefix.clone(),
+        conn,
+        store,
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let mut target = connect(&cli).await?;
+    match &cli.command {
+        Command::List { user } => list(&mut target, user, cli.json).await,
+        Command::Revoke { user, session } => revoke(&mut target, user, session, cli.json).await,
+        Command::RevokeAll { user } => revoke_all(&mut target, user, cli.json).await,
+        Command::Cleanup { no_progress } => cleanup(&mut target, *no_progress, cli.json).await,
+        Command::Stats { sample } => {
+            let report = stats::collect(&mut target.conn, &target.prefix, *sample)
+                .await
+                .map_err(|e| Failure::from_redis(&target.url, &e))?;
+            report.print(cli.json);
+            Ok(())
+        }
+    }
+}
+
+/// Fails with exit code 3 when the user has no record at all: a typo in a user id should
+/// not read as "no sessions".
+async fn require_user(target: &mut Target, user: &str) -> Result<(), Failure> {
+    let key = admin::record_key(&target.prefix, user);
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut target.conn)
+        .await
+        .map_err(|e| Failure::from_redis(&target.url, &e))?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Failure::UnknownUser(format!(
+            "unknown user {user:?}: no sessions are recorded for it under prefix {:?}",
+            target.prefix
+        )))
+    }
+}
+
+async fn list(target: &mut Target, user: &str, json: bool) -> Result<(), Failure> {
+    require_user(target, user).await?;
+    let sessions = target
+        .store
+        .list(user)
+        .await
+        .map_err(|e| Failure::from_store(target, &e))?;
+    if json {
+        println!("{}", json!(sessions));
+        return Ok(());
+    }
+    if sessions.is_empty() {
+        println!("user {user:?} has no live sessions (only revoked or ended ones)");
+        return Ok(());
+    }
+    let mut table = Table::new(["SESSION", "CREATED", "LAST ROTATED", "EXPIRES", "DEVICE"]);
+    for SessionInfo {
+        family,
+        created_at,
+        last_rotated_at,
+        expires_at,
+        metadata,
+        ..
+    } in &sessions
+    {
+        table.row([
+            family.to_string(),
+            time(created_at),
+            time(last_rotated_at),
+            time(expires_at),
+            metadata.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    print!("{table}");
+    Ok(())
+}
+
+async fn revoke(target: &mut Target, user: &str, session: &str, json: bool) -> Result<(), Failure> {
+    require_user(target, user).await?;
+    let revoked = target
+        .store
+        .revoke_family(user, &FamilyId::from(session))
+        .await
+        .map_err(|e| Failure::from_store(target, &e))?;
+    if !revoked {
+        return Err(Failure::NotFound(format!(
+            "user {user:?} has no live session {session:?} (see `token-admin list {user}`)"
+        )));
+    }
+    if json {
+        println!(
+            "{}",
+            json!({"user": user, "session": session, "revoked": true})
+        );
+    } else {
+        println!("revoked session {session} of user {user:?}");
+    }
+    Ok(())
+}
+
+async fn revoke_all(target: &mut Target, user: &str, json: bool) -> Result<(), Failure> {
+    require_user(target, user).await?;
+    let revoked = target
+        .store
+        .revoke_all(user)
+        .await
+        .map_err(|e| Failure::from_store(target, &e))?;
+    if json {
+        println!("{}", json!({"user": user, "revoked": revoked}));
+    } else {
+        println!("revoked {revoked} session(s) of user {user:?}");
+    }
+    Ok(())
+}
+
+async fn cleanup(target: &mut Target, no_progress: bool, json: bool) -> Result<(), Failure> {
+    // The bar's length is the whole keyspace (DBSIZE): SCAN walks all of it, ~1000 keys a
+    // batch, whatever the prefix matches.
+    let keyspace: u64 = redis::cmd("DBSIZE")
+        .query_async(&mut target.conn)
+        .await
+        .map_err(|e| Failure::from_redis(&target.url, &e))?;
+    let bar = if no_progress {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(keyspace.max(1));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} scanning {bar:40} ~{pos}/{len} keys, {msg} [{elapsed}]",
+            )
+            .expect("a valid progress template"),
+        );
+        bar
+    };
+    let started = std::time::Instant::now();
+    let result = target
+        .store
+        .cleanup_expired_with_progress(|progress| {
+            bar.set_position((progress.batches * 1000).min(keyspace));
+            bar.set_message(format!(
+                "{} records, {} pruned",
+                progress.records, progress.pruned
+            ));
+        })
+        .await;
+    bar.finish_and_clear();
+    let pruned = result.map_err(|e| Failure::from_store(target, &e))?;
+    let elapsed = started.elapsed();
+    if json {
+        println!(
+            "{}",
+            json!({"pruned": pruned, "keyspace": keyspace, "seconds": elapsed.as_secs_f64()})
+        );
+    } else {
+        println!(
+            "pruned {pruned} ended session(s) in {:.1} s (keyspace: {keyspace} keys)",
+            elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}

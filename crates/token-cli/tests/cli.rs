@@ -1,0 +1,324 @@
+//! `token-admin` as operators run it: the real binary against a real `redis-server`, with
+//! sessions written by the real store.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use test_redis::RedisServer;
+use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor};
+
+fn admin(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_token-admin"))
+        .env("REDIS_URL", url)
+        .args(args)
+        .output()
+        .expect("run token-admin")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(output));
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+fn store(server: &RedisServer, config: StoreConfig) -> RedisStore {
+    RedisStore::open(&server.url(), config).expect("store")
+}
+
+#[tokio::test]
+async fn list_shows_live_sessions_as_table_and_json() {
+    let server = RedisServer::start();
+    let store = store(&server, StoreConfig::default());
+    let (laptop, phone) = {
+        let laptop = store
+            .register("alice", "a1", Some("Firefox on Linux"))
+            .await;
+        let phone = store.register("alice", "a2", Some("Safari on iOS")).await;
+        (laptop.unwrap(), phone.unwrap())
+    };
+
+    let table = admin(&server.url(), &["list", "alice"]);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("SESSION"), "{text}");
+    assert!(lines[0].contains("LAST ROTATED") && lines[0].contains("DEVICE"));
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(text.contains(laptop.as_str()) && text.contains("Firefox on Linux"));
+    assert!(text.contains(phone.as_str()) && text.contains("Safari on iOS"));
+
+    let listed = json(&admin(&server.url(), &["list", "alice", "--json"]));
+    let families: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(families.len(), 2);
+    assert!(families.contains(&laptop.as_str()) && families.contains(&phone.as_str()));
+    assert!(listed[0]["expires_at"].is_string());
+}
+
+#[test]
+fn unknown_user_exits_3() {
+    let server = RedisServer::start();
+    for args in [
+        &["list", "nobody"][..],
+        &["revoke", "nobody", "some-session"],
+        &["revoke-all", "nobody"],
+    ] {
+        let output = admin(&server.url(), args);
+        assert_eq!(output.status.code(), Some(3), "{args:?}");
+        assert!(
+            stderr(&output).contains("unknown user \"nobody\""),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoke_one_session_and_refuse_an_unknown_one_with_4() {
+    let server = RedisServer::start();
+    let store = store(&server, StoreConfig::default());
+    let (laptop, phone) = {
+        (
+            store.register("bob", "b1", None).await.unwrap(),
+            store.register("bob", "b2", None).await.unwrap(),
+        )
+    };
+
+    let revoked = json(&admin(
+        &server.url(),
+        &["revoke", "bob", laptop.as_str(), "--json"],
+    ));
+    assert_eq!(revoked["revoked"], true);
+    let left = store.list("bob").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].family, phone);
+
+    // The same session again, and one that never existed: not found.
+    for session in [laptop.as_str(), "no-such-session"] {
+        let output = admin(&server.url(), &["revoke", "bob", session]);
+        assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+        assert!(stderr(&output).contains("has no live session"));
+    }
+    // The revoked token is refused by the store from now on.
+    let next = Successor {
+        jti: "b1-next",
+        token: "t",
+    };
+    let outcome = store.rotate("bob", "b1", next).await.unwrap();
+    assert_eq!(outcome.family(), Some(&laptop));
+    assert!(!outcome.is_granted());
+}
+
+#[tokio::test]
+async fn revoke_all_reports_how_many() {
+    let server = RedisServer::start();
+    let store = store(&server, StoreConfig::default());
+    {
+        for jti in ["c1", "c2", "c3"] {
+            store.register("carol", jti, None).await.unwrap();
+        }
+    };
+    let output = admin(&server.url(), &["revoke-all", "carol"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).trim(),
+        "revoked 3 session(s) of user \"carol\""
+    );
+    assert!(store.list("carol").await.unwrap().is_empty());
+    assert_eq!(
+        json(&admin(&server.url(), &["revoke-all", "carol", "--json"]))["revoked"],
+        0
+    );
+}
+
+#[test]
+fn unreachable_redis_exits_5() {
+    let port = test_redis::free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    for args in [&["list", "alice"][..], &["stats"], &["cleanup"]] {
+        let output = admin(&url, args);
+        assert_eq!(
+            output.status.code(),
+            Some(5),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stderr(&output).contains("cannot reach Redis at"));
+    }
+}
+
+#[tokio::test]
+async fn redis_that_dies_mid_session_exits_5() {
+    let mut server = RedisServer::start();
+    store(&server, StoreConfig::default())
+        .register("dora", "d1", None)
+        .await
+        .unwrap();
+    let url = server.url();
+    server.kill();
+    let output = admin(&url, &["revoke-all", "dora"]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+}
+
+#[test]
+fn bad_url_and_usage_errors_exit_2() {
+    let output = admin("not a url", &["stats"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("invalid Redis URL"),
+        "{}",
+        stderr(&output)
+    );
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_token-admin"))
+        .env_remove("REDIS_URL")
+        .arg("stats")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("set REDIS_URL"));
+
+    for args in [&["frobnicate"][..], &["list"], &["revoke", "only-user"]] {
+        assert_eq!(
+            admin("redis://127.0.0.1:1/", args).status.code(),
+            Some(2),
+            "{args:?}"
+        );
+    }
+    let help = admin("redis://127.0.0.1:1/", &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("Exit codes"));
+}
+
+#[test]
+fn passwords_in_the_url_never_reach_the_output() {
+    let port = test_redis::free_port();
+    let output = admin(&format!("redis://:hunter2@127.0.0.1:{port}/"), &["stats"]);
+    assert_eq!(output.status.code(), Some(5));
+    assert!(!stderr(&output).contains("hunter2"), "{}", stderr(&output));
+    assert!(stderr(&output).contains(":***@"));
+}
+
+#[tokio::test]
+async fn cleanup_prunes_ended_sessions_that_share_a_record_with_live_ones() {
+    let server = RedisServer::start();
+    let short = store(
+        &server,
+        StoreConfig::default()
+            .absolute_lifetime(Duration::from_secs(1))
+            .idle_lifetime(Duration::from_secs(1)),
+    );
+    let long = store(&server, StoreConfig::default());
+    {
+        for user in ["erin", "finn"] {
+            short
+                .register(user, &format!("{user}-old"), None)
+                .await
+                .unwrap();
+            long.register(user, &format!("{user}-new"), None)
+                .await
+                .unwrap();
+        }
+    };
+    std::thread::sleep(Duration::from_millis(1300));
+
+    let before = json(&admin(&server.url(), &["stats", "--json"]));
+    assert_eq!(before["ended_sessions"], 2, "{before}");
+    assert_eq!(before["live_sessions"], 2);
+
+    let cleaned = json(&admin(&server.url(), &["cleanup", "--json"]));
+    assert_eq!(cleaned["pruned"], 2, "{cleaned}");
+    let text = admin(&server.url(), &["cleanup"]);
+    assert!(stdout(&text).starts_with("pruned 0 ended session(s)"));
+
+    let after = json(&admin(&server.url(), &["stats", "--json"]));
+    assert_eq!(after["ended_sessions"], 0);
+    assert_eq!(after["live_sessions"], 2);
+    assert_eq!(after["users"], 2);
+}
+
+#[tokio::test]
+async fn stats_counts_users_sessions_keys_and_memory() {
+    let server = RedisServer::start();
+    // A key of another app in the same Redis: counted under no prefix of ours.
+    server.command(&["SET", "other-app:key", "x"]).unwrap();
+    let store = store(&server, StoreConfig::default());
+    let revoked = {
+        store.register("gus", "g1", None).await.unwrap();
+        store.register("gus", "g2", None).await.unwrap();
+        store.register("hal", "h1", None).await.unwrap();
+        let revoked = store.register("hal", "h2", None).await.unwrap();
+        store.register("ivy", "i1", None).await.unwrap();
+        // A fresh rotation leaves a grace slot behind for the window.
+        let next = Successor {
+            jti: "i2",
+            token: "successor",
+        };
+        assert!(store.rotate("ivy", "i1", next).await.unwrap().is_granted());
+        revoked
+    };
+    assert!(store.revoke_family("hal", &revoked).await.unwrap());
+
+    let stats = json(&admin(&server.url(), &["stats", "--json"]));
+    assert_eq!(stats["users"], 3, "{stats}");
+    assert_eq!(stats["live_sessions"], 4);
+    assert_eq!(stats["revoked_sessions"], 1);
+    assert_eq!(stats["record_keys"], 3);
+    assert_eq!(stats["grace_keys"], 1);
+    assert_eq!(stats["other_keys"], 0);
+    assert_eq!(stats["sampled_keys"], 4);
+    let estimated = stats["estimated_memory_bytes"].as_u64().unwrap();
+    assert!((200..64 * 1024).contains(&estimated), "{stats}");
+    assert!(stats["redis_used_memory_bytes"].as_u64().unwrap() > estimated);
+
+    // Sampling one key extrapolates to all four.
+    let sampled = json(&admin(&server.url(), &["stats", "--json", "--sample", "1"]));
+    assert_eq!(sampled["sampled_keys"], 1);
+    assert!(sampled["estimated_memory_bytes"].as_u64().unwrap() > 0);
+
+    let table = stdout(&admin(&server.url(), &["stats"]));
+    assert!(
+        table.contains("live sessions") && table.contains("4"),
+        "{table}"
+    );
+    assert!(
+        table.contains("4 (3 records, 1 grace slots, 0 other)"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn prefix_selects_the_app() {
+    let server = RedisServer::start();
+    let app_a = store(&server, StoreConfig::default().key_prefix("a:rt:"));
+    let app_b = store(&server, StoreConfig::default().key_prefix("b:rt:"));
+    let family: FamilyId = {
+        app_b.register("jo", "j2", None).await.unwrap();
+        app_a.register("jo", "j1", None).await.unwrap()
+    };
+    let listed = json(&admin(
+        &server.url(),
+        &["--prefix", "a:rt:", "list", "jo", "--json"],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["family"], family.as_str());
+    assert_eq!(admin(&server.url(), &["list", "jo"]).status.code(), Some(3));
+    let stats = json(&admin(
+        &server.url(),
+        &["stats", "--prefix", "b:rt:", "--json"],
+    ));
+    assert_eq!(stats["users"], 1);
+    assert_eq!(stats["record_keys"], 1);
+}
