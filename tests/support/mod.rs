@@ -1,6 +1,8 @@
 //! Runs the example apps as real processes on free loopback ports.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod inproc;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,415 @@
+//! Fault tests: Redis killed under load, a slow Redis, the app killed mid-flight, Redis
+//! answering errors. Every loop is bounded in time and count and talks to loopback only.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::inproc;
+use support::{App, RedisServer, client};
+use token_rotation::core::{ConnectionSource, RedisStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+const STORE_TIMEOUT: Duration = Duration::from_millis(300);
+
+async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/login"))
+        .json(&json!({"username": user, "password": "demo"}))
+        .send()
+        .await
+}
+
+async fn refresh(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{base}/refresh"))
+        .json(&json!({ "refresh_token": token }))
+        .send()
+        .await
+}
+
+fn token_of(body: &Value) -> String {
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    sent: u64,
+    answered: u64,
+    ok: u64,
+    unavailable: u64,
+    refused: u64,
+    hung: u64,
+    slowest_503: Duration,
+    /// Every presented token and the distinct successors it was answered with.
+    successors: HashMap<String, HashSet<String>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_under_load_fails_closed_and_recovers() {
+    let mut redis = RedisServer::start();
+    let settings = inproc::settings(Duration::from_secs(5));
+    let store =
+        RedisStore::open(&redis.url(), settings.store_config().timeout(STORE_TIMEOUT)).unwrap();
+    let base = inproc::serve(store, &settings).await;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let phase = Arc::new(AtomicU64::new(0)); // 0 up, 1 down, 2 back up
+    let ok_by_phase: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+    let started = Instant::now();
+    let run_for = Duration::from_secs(20);
+
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (base, tally, phase, ok_by_phase) = (
+                base.clone(),
+                tally.clone(),
+                phase.clone(),
+                ok_by_phase.clone(),
+            );
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(STORE_TIMEOUT + Duration::from_secs(2))
+                    .build()
+                    .unwrap();
+                let user = format!("user{c}");
+                let mut token: Option<String> = None;
+                while started.elapsed() < run_for {
+                    let sent_at = Instant::now();
+                    let at_phase = phase.load(Ordering::SeqCst) as usize;
+                    let result = match &token {
+                        None => login(&http, &base, &user).await,
+                        Some(t) => refresh(&http, &base, t).await,
+                    };
+                    let elapsed = sent_at.elapsed();
+                    let mut t = tally.lock().await;
+                    t.sent += 1;
+                    let Ok(response) = result else {
+                        t.hung += 1;
+                        continue;
+                    };
+                    t.answered += 1;
+                    match response.status() {
+                        StatusCode::OK => {
+                            t.ok += 1;
+                            ok_by_phase[at_phase].fetch_add(1, Ordering::SeqCst);
+                            let body: Value = response.json().await.unwrap();
+                            let next = token_of(&body);
+                            if let Some(presented) = token.replace(next.clone()) {
+                                t.successors.entry(presented).or_default().insert(next);
+                            }
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            t.unavailable += 1;
+                            t.slowest_503 = t.slowest_503.max(elapsed);
+                            assert!(response.headers().contains_key("retry-after"));
+                            drop(t);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        StatusCode::UNAUTHORIZED => {
+                            // Redis came back empty: sign in again.
+                            t.refused += 1;
+                            token = None;
+                        }
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    phase.store(1, Ordering::SeqCst);
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    redis.restart();
+    phase.store(2, Ordering::SeqCst);
+    for client in clients {
+        client.await.expect("no client panicked");
+    }
+
+    let t = tally.lock().await;
+    let double_spent = t.successors.values().filter(|s| s.len() > 1).count();
+    eprintln!(
+        "redis killed under load: sent {} answered {} ok {} (up {}, down {}, back {}) \
+         503 {} 401 {} hung {} double-spent {} slowest 503 {:?}",
+        t.sent,
+        t.answered,
+        t.ok,
+        ok_by_phase[0].load(Ordering::SeqCst),
+        ok_by_phase[1].load(Ordering::SeqCst),
+        ok_by_phase[2].load(Ordering::SeqCst),
+        t.unavailable,
+        t.refused,
+        t.hung,
+        double_spent,
+        t.slowest_503
+    );
+    assert_eq!(t.hung, 0, "every request was answered");
+    assert_eq!(t.sent, t.answered);
+    assert_eq!(double_spent, 0, "no token yielded two different successors");
+    assert!(
+        ok_by_phase[0].load(Ordering::SeqCst) > 0,
+        "successes before the outage"
+    );
+    assert!(t.unavailable > 0, "503 during the outage");
+    assert!(
+        ok_by_phase[2].load(Ordering::SeqCst) > 0,
+        "successes after the restart"
+    );
+    assert!(
+        t.slowest_503 < STORE_TIMEOUT + Duration::from_millis(700),
+        "503 within the timeout: {:?}",
+        t.slowest_503
+    );
+}
+
+/// A TCP proxy in front of Redis that delays every reply by an adjustable amount.
+async fn slow_proxy(upstream: u16, delay_ms: Arc<AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let delay_ms = delay_ms.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.split();
+                let (mut server_read, mut server_write) = server.split();
+                let requests = tokio::io::copy(&mut client_read, &mut server_write);
+                let replies = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = server_read.read(&mut buf).await?;
+                        if n == 0 {
+                            return Ok::<_, std::io::Error>(());
+                        }
+                        let delay = delay_ms.load(Ordering::SeqCst);
+                        if delay > 0 {
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                        }
+                        client_write.write_all(&buf[..n]).await?;
+                    }
+                };
+                let _ = tokio::join!(requests, replies);
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_redis_gets_503_not_a_hang_and_every_source_recovers() {
+    let redis = RedisServer::start();
+    let sources: [(&str, fn(&str) -> ConnectionSource); 3] = [
+        ("connection manager", |url| {
+            ConnectionSource::connection_manager(url, STORE_TIMEOUT).unwrap()
+        }),
+        ("bb8 over bb8-redis", |url| {
+            ConnectionSource::bb8_redis(url, 4, STORE_TIMEOUT).unwrap()
+        }),
+        ("bb8 over redis::Client", |url| {
+            ConnectionSource::bb8_client(url, 4, STORE_TIMEOUT).unwrap()
+        }),
+    ];
+    for (name, source) in sources {
+        let delay = Arc::new(AtomicU64::new(0));
+        let port = slow_proxy(redis.port(), delay.clone()).await;
+        let settings = inproc::settings(Duration::from_secs(10));
+        let store = RedisStore::with_source(
+            source(&format!("redis://127.0.0.1:{port}/")),
+            settings.store_config().timeout(STORE_TIMEOUT),
+        );
+        let base = inproc::serve(store, &settings).await;
+        let http = client();
+        let user = format!("slow-{}", name.replace(' ', "-"));
+        let mut token = token_of(
+            &login(&http, &base, &user)
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
+
+        delay.store(1_000, Ordering::SeqCst);
+        for _ in 0..3 {
+            let started = Instant::now();
+            let response = refresh(&http, &base, &token).await.unwrap();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+            assert!(
+                started.elapsed() < STORE_TIMEOUT + Duration::from_millis(400),
+                "{name}: 503 after {:?}",
+                started.elapsed()
+            );
+        }
+        delay.store(0, Ordering::SeqCst);
+        // The delayed scripts may have run in Redis after the layer gave up: the retry with
+        // the same token then gets the successor as a grace replay. Either way it works.
+        let mut status = StatusCode::SERVICE_UNAVAILABLE;
+        for _ in 0..20 {
+            let response = refresh(&http, &base, &token).await.unwrap();
+            status = response.status();
+            if status == StatusCode::OK {
+                token = token_of(&response.json().await.unwrap());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{name}: recovered once the delay stopped"
+        );
+        let response = refresh(&http, &base, &token).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{name}: the chain goes on"
+        );
+    }
+}
+
+#[tokio::test]
+async fn app_killed_mid_flight_every_client_can_still_refresh() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut app = App::start(
+        "axum_app",
+        &[
+            ("JWT_SECRET", "fault-secret"),
+            ("REDIS_URL", &url),
+            ("ROTATION_GRACE_SECS", "10"),
+        ],
+    );
+    let http = client();
+    let base = app.url("");
+    let mut tokens = Vec::new();
+    for c in 0..16 {
+        let body: Value = login(&http, &base, &format!("user{c}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(token_of(&body));
+    }
+    let in_flight: Vec<_> = tokens
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, token)| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                // Spread over the moment of the kill: some answered, some cut off.
+                tokio::time::sleep(Duration::from_millis(i as u64)).await;
+                let answer = match refresh(&http, &base, &token).await {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        r.json::<Value>().await.ok().map(|b| token_of(&b))
+                    }
+                    _ => None,
+                };
+                (token, answer)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(8)).await;
+    app.kill();
+    let mut outcomes = Vec::new();
+    for task in in_flight {
+        outcomes.push(task.await.unwrap());
+    }
+    app.restart();
+    let (mut with_successor, mut with_old) = (0, 0);
+    for (old, answer) in outcomes {
+        let token = match answer {
+            Some(successor) => {
+                with_successor += 1;
+                successor
+            }
+            None => {
+                with_old += 1;
+                old
+            }
+        };
+        let response = refresh(&http, &base, &token).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "every client can refresh after the restart"
+        );
+    }
+    eprintln!(
+        "app killed mid-flight: {with_successor} clients had their successor, {with_old} retried their old token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_errors_are_refused_cleanly_with_nothing_half_written() {
+    let redis = RedisServer::start();
+    let settings = inproc::settings(Duration::from_secs(10));
+    let store =
+        RedisStore::open(&redis.url(), settings.store_config().timeout(STORE_TIMEOUT)).unwrap();
+    let base = inproc::serve(store, &settings).await;
+    let http = client();
+    let token = token_of(
+        &login(&http, &base, "alice")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
+
+    // Out of memory with no eviction: Redis refuses the script before it runs.
+    redis
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .unwrap();
+    redis.command(&["CONFIG", "SET", "maxmemory", "1"]).unwrap();
+    let response = refresh(&http, &base, &token).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let response = login(&http, &base, "bob").await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no unrecorded token handed out"
+    );
+    redis.command(&["CONFIG", "SET", "maxmemory", "0"]).unwrap();
+    // Nothing was half-written: the presented token is still the current one.
+    let response = refresh(&http, &base, &token).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = token_of(&response.json().await.unwrap());
+
+    // Writes paused past the timeout: 503; the paused script runs when the pause ends, and
+    // the retry with the same token is then a grace replay of that rotation.
+    redis
+        .command(&["CLIENT", "PAUSE", "1000", "WRITE"])
+        .unwrap();
+    let response = refresh(&http, &base, &token).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = refresh(&http, &base, &token).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let successor = token_of(&first.json().await.unwrap());
+    let again = refresh(&http, &base, &token).await.unwrap();
+    assert_eq!(
+        token_of(&again.json().await.unwrap()),
+        successor,
+        "one successor only"
+    );
+    let next = refresh(&http, &base, &successor).await.unwrap();
+    assert_eq!(next.status(), StatusCode::OK, "the chain goes on");
+}

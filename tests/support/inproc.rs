@@ -1,0 +1,57 @@
+//! The example's minting and routes, served in this test process on a bound socket, so a
+//! fault test can pick the store and count every answer.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::{Json, Router};
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+use token_rotation::core::RotationStore;
+use token_rotation::tower::{RefreshContext, RotationLayer};
+
+#[path = "../../examples/common/mod.rs"]
+mod common;
+
+pub use common::Settings;
+
+/// Settings for an in-process app: a fixed secret, the given grace window.
+pub fn settings(grace: Duration) -> Settings {
+    Settings {
+        bind_addr: "127.0.0.1:0".into(),
+        redis_url: None,
+        jwt_secret: b"in-process test secret".to_vec(),
+        access_ttl: Duration::from_secs(900),
+        refresh_ttl: Duration::from_secs(3600),
+        grace,
+    }
+}
+
+/// Serves `/login` and `/refresh` behind the rotation layer; returns the base URL.
+pub async fn serve<S: RotationStore>(store: S, settings: &Settings) -> String {
+    let minter = settings.minter();
+    let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
+        .required_type("typ", "refresh")
+        .build()
+        .unwrap();
+    let (login_minter, refresh_minter) = (minter.clone(), minter);
+    let app = Router::new()
+        .route(
+            "/login",
+            post(move |Json(body): Json<Value>| async move {
+                Json(login_minter.issue(body["username"].as_str().unwrap_or("anonymous")))
+            }),
+        )
+        .route(
+            "/refresh",
+            post(move |context: RefreshContext| async move {
+                Json(refresh_minter.issue(&context.user))
+            }),
+        )
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
