@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use test_redis::{RedisServer, free_port};
 
 /// The path of an example binary built by `cargo test` (it builds examples beside the tests).
