@@ -1,0 +1,93 @@
+//! Tokens never reach the logs: a full scenario (login, rotation, grace replay, reuse,
+//! rejections) runs with every `tracing` event at TRACE captured, and no token appears.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{RedisServer, client, inproc};
+use token_rotation::core::RedisStore;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread: the server's tasks run where the capturing subscriber is installed.
+#[tokio::test(flavor = "current_thread")]
+async fn tokens_never_appear_in_logs() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let redis = RedisServer::start();
+    let settings = inproc::settings(Duration::from_millis(500));
+    let store = RedisStore::open(&redis.url(), settings.store_config()).unwrap();
+    let base = inproc::serve(store, &settings).await;
+    let http = client();
+    let mut tokens = Vec::new();
+    let post = |path: &str, body: Value| http.post(format!("{base}{path}")).json(&body).send();
+    let login: Value = post("/login", json!({"username": "alice"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens.push(login["refresh_token"].as_str().unwrap().to_owned());
+    tokens.push(login["access_token"].as_str().unwrap().to_owned());
+    let rotated: Value = post("/refresh", json!({"refresh_token": tokens[0]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens.push(rotated["refresh_token"].as_str().unwrap().to_owned());
+    post("/refresh", json!({"refresh_token": tokens[0]}))
+        .await
+        .unwrap(); // grace replay
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    post("/refresh", json!({"refresh_token": tokens[0]}))
+        .await
+        .unwrap(); // reuse
+    post("/refresh", json!({"refresh_token": tokens[1]}))
+        .await
+        .unwrap(); // access token
+    post("/refresh", json!({"refresh_token": "garbage.token.here"}))
+        .await
+        .unwrap();
+    drop(redis);
+    post("/refresh", json!({"refresh_token": tokens[2]}))
+        .await
+        .unwrap(); // store down
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    for expected in ["reuse detected", "rejected", "store"] {
+        assert!(
+            logs.contains(expected),
+            "the scenario was logged ({expected}): {logs}"
+        );
+    }
+    for token in &tokens {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!logs.contains(token.as_str()), "a token reached the logs");
+        assert!(
+            !logs.contains(signature),
+            "a token signature reached the logs"
+        );
+    }
+}
