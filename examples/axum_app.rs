@@ -3,11 +3,16 @@
 //! `REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_app`.
 //!
 //! Routes: `POST /login`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
-//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README).
+//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README), `GET /metrics` (Prometheus
+//! text format), and the sessions page at `GET /` with its `/web/*` routes (see
+//! `common/web.rs`).
 
 mod common;
+#[path = "common/web.rs"]
+mod web;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -18,6 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Minter, Settings, TokenResponse, password_ok};
 use jsonwebtoken::Algorithm;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::json;
 use token_rotation::core::{MemoryStore, RedisStore, RotationStore};
@@ -191,14 +197,24 @@ fn store_error(e: token_rotation::core::StoreError) -> Response {
     response
 }
 
-/// The whole app: the routes an app already has, plus one layer.
-fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
+/// The whole app: the routes an app already has, plus one layer (and a second one, in
+/// cookie mode, for the sessions page).
+fn app<S: RotationStore>(
+    store: S,
+    minter: Minter,
+    refresh_ttl: Duration,
+    metrics: PrometheusHandle,
+) -> Router {
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
             .max_request_body(MAX_BODY)
+            .metrics(true)
             .build()
             .expect("valid rotation layer configuration");
+    let page = web::router(store.clone(), minter.clone(), refresh_ttl, |layer| {
+        layer.max_request_body(MAX_BODY).metrics(true)
+    });
 
     Router::new()
         .route("/login", post(login::<S>))
@@ -208,9 +224,14 @@ fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
         .route("/sessions", get(sessions::<S>))
         .route("/me", get(me))
         .route("/healthz", get(healthz::<S>))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
+        .with_state(Arc::new(AppState { store, minter }))
+        .merge(page)
         .layer(rotation)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Arc::new(AppState { store, minter }))
 }
 
 async fn serve(router: Router, bind_addr: &str) {
@@ -255,12 +276,17 @@ async fn main() {
         .init();
     let settings = Settings::from_env();
     let minter = settings.minter();
+    let metrics = install_metrics_recorder();
     match &settings.redis_url {
         Some(url) => {
             let store = RedisStore::open(url, settings.store_config())
                 .unwrap_or_else(|e| panic!("invalid REDIS_URL {url:?}: {e}"));
             println!("store: Redis at {url}");
-            serve(app(store, minter), &settings.bind_addr).await;
+            serve(
+                app(store, minter, settings.refresh_ttl, metrics),
+                &settings.bind_addr,
+            )
+            .await;
         }
         None => {
             println!(
@@ -268,7 +294,27 @@ async fn main() {
                  they are lost on restart and not shared with other instances."
             );
             let store = MemoryStore::new(settings.store_config());
-            serve(app(store, minter), &settings.bind_addr).await;
+            serve(
+                app(store, minter, settings.refresh_ttl, metrics),
+                &settings.bind_addr,
+            )
+            .await;
         }
     }
+}
+
+/// The process-wide recorder behind the `metrics` facade; `GET /metrics` renders it. Store
+/// latency gets histogram buckets (rather than the exporter's default summary) so it can be
+/// aggregated across instances.
+fn install_metrics_recorder() -> PrometheusHandle {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("token_rotation_store_duration_seconds".into()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ],
+        )
+        .expect("non-empty buckets")
+        .install_recorder()
+        .expect("the only metrics recorder of the process")
 }

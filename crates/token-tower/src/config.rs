@@ -120,6 +120,9 @@ pub(crate) struct Shared<St> {
     pub(crate) store_timeout: Duration,
     pub(crate) customiser: Arc<dyn RejectionResponse>,
     pub(crate) on_event: Option<EventHook>,
+    /// Record metrics (feature `metrics`); always false without the feature.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) metrics: bool,
 }
 
 impl<St> fmt::Debug for Shared<St> {

@@ -19,6 +19,7 @@ use crate::config::{IssuedToken, PresentedToken, Shared};
 use crate::context::RefreshContext;
 use crate::event::{LayerEvent, LayerEventKind};
 use crate::jwt::VerifiedToken;
+use crate::metrics::{self, StoreCall};
 use crate::rejection::{RejectReason, Rejection};
 use crate::service::BoxError;
 
@@ -92,10 +93,11 @@ where
             token: &successor_token,
         },
     );
-    let outcome = match call_store(&shared, rotation).await {
+    let outcome = match call_store(&shared, "rotate", rotation).await {
         Ok(outcome) => outcome,
         Err(reason) => return Ok(reject(&shared, reason, user, None)),
     };
+    metrics::rotation(&shared, outcome.name());
     let family = outcome.family().cloned();
     match outcome {
         RotationOutcome::Rotated { .. } => {
@@ -183,8 +185,9 @@ where
     let registration = shared
         .store
         .register(&issued.user, &issued.jti, user_agent.as_deref());
-    match call_store(&shared, registration).await {
+    match call_store(&shared, "register", registration).await {
         Ok(family) => {
+            metrics::registration(&shared);
             emit(&shared, LayerEventKind::Registered, user, Some(&family));
             Ok(inspected.into_response())
         }
@@ -211,9 +214,19 @@ fn verify_issued<St>(
 
 async fn call_store<St, T>(
     shared: &Shared<St>,
+    operation: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, RejectReason> {
-    match tokio::time::timeout(shared.store_timeout, call).await {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(shared.store_timeout, call).await;
+    let ended = match &result {
+        Ok(Ok(_)) => StoreCall::Answered,
+        Ok(Err(error)) if error.is_unavailable() => StoreCall::Unavailable,
+        Ok(Err(_)) => StoreCall::Refused,
+        Err(_elapsed) => StoreCall::TimedOut,
+    };
+    metrics::store_call(shared, operation, started.elapsed(), ended);
+    match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) if error.is_unavailable() => {
             tracing::warn!(error = %error, "token store unavailable; failing closed");
@@ -255,6 +268,7 @@ fn reject<St, B>(
         family = family.map(FamilyId::as_str),
         "refresh-token request rejected"
     );
+    metrics::rejection(shared, reason);
     emit(shared, LayerEventKind::Rejected(reason), user, family);
     shared
         .customiser

@@ -69,6 +69,7 @@ impl<St: RotationStore> RotationLayer<St> {
             store_timeout,
             customiser: Arc::new(DefaultRejection),
             on_event: None,
+            metrics: false,
         }
     }
 }
@@ -148,6 +149,7 @@ pub struct RotationLayerBuilder<St> {
     store_timeout: Duration,
     customiser: Arc<dyn RejectionResponse>,
     on_event: Option<crate::config::EventHook>,
+    metrics: bool,
 }
 
 impl<St> fmt::Debug for RotationLayerBuilder<St> {
@@ -281,6 +283,16 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
+    /// Records rotations by outcome, rejections by reason, registrations, store latency
+    /// and store errors through the `metrics` facade (names in the crate's `metrics`
+    /// feature docs: `token_rotation_*`). Off by default.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     pub fn build(self) -> Result<RotationLayer<St>, BuildError> {
         if self.jwt.algorithms.is_empty() {
@@ -309,6 +321,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
                 store_timeout: self.store_timeout,
                 customiser: self.customiser,
                 on_event: self.on_event,
+                metrics: self.metrics,
             }),
         })
     }

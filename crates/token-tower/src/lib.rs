@@ -81,6 +81,7 @@ mod flow;
 mod future;
 mod jwt;
 mod layer;
+mod metrics;
 mod rejection;
 mod service;
 

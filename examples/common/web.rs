@@ -1,0 +1,274 @@
+//! The sessions page of the Axum example (`GET /`): sign in, see your sessions (devices),
+//! revoke one, log out everywhere.
+//!
+//! The browser never sees its refresh token: it lives in an `HttpOnly`, `SameSite=Strict`
+//! cookie scoped to `/web`, and a second [`RotationLayer`] in cookie mode rotates it on
+//! `POST /web/refresh`. The page keeps the access token in memory only and renews it on its
+//! own before it expires; two tabs renewing at once present the same cookie, and the grace
+//! window hands both the same successor.
+//!
+//! | route | request | success |
+//! |---|---|---|
+//! | `GET /` | – | the page (HTML; its script at `GET /assets/sessions.js`) |
+//! | `POST /web/login` | `{"username", "password"}` | 200 `{"access_token", "token_type", "expires_in", "user"}` + refresh cookie |
+//! | `POST /web/refresh` | refresh cookie | 200, same shape, a new refresh cookie |
+//! | `POST /web/logout` | refresh cookie | 204, that session revoked, cookie cleared |
+//! | `GET /web/sessions` | Bearer access (+ cookie to mark this device) | 200 `[{"family", "created_at", "last_rotated_at", "expires_at", "device", "this_device"}]` |
+//! | `DELETE /sessions/{family}` | Bearer access | 204, or 404 when no such live session |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde_json::json;
+use token_rotation::core::{FamilyId, RotationStore};
+use token_rotation::tower::{
+    IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder, Route,
+};
+
+use crate::common::{Minter, password_ok};
+
+/// The refresh cookie. Scoped to `/web` so it travels only to the routes that use it.
+const COOKIE_NAME: &str = "rt";
+const COOKIE_PATH: &str = "/web";
+
+const PAGE: &str = include_str!("../assets/sessions.html");
+const SCRIPT: &str = include_str!("../assets/sessions.js");
+
+struct WebState<S> {
+    store: S,
+    minter: Minter,
+    refresh_ttl: Duration,
+}
+
+type Shared<S> = State<Arc<WebState<S>>>;
+
+/// The page's routes with their own rotation layer (cookie in, `Set-Cookie` out), ready to
+/// merge into the app. `configure` adds the app's common layer settings (metrics, caps).
+pub(crate) fn router<S: RotationStore>(
+    store: S,
+    minter: Minter,
+    refresh_ttl: Duration,
+    configure: impl FnOnce(RotationLayerBuilder<S>) -> RotationLayerBuilder<S>,
+) -> Router {
+    let builder =
+        RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .refresh_route(Route::new(Method::POST, "/web/refresh"))
+            .issuing_routes([Route::new(Method::POST, "/web/login")])
+            .presented_token(PresentedToken::Cookie(COOKIE_NAME.into()))
+            .issued_token(IssuedToken::SetCookie(COOKIE_NAME.into()));
+    let rotation = configure(builder)
+        .build()
+        .expect("valid web rotation layer configuration");
+    Router::new()
+        .route("/", get(page))
+        .route("/assets/sessions.js", get(script))
+        .route("/web/login", post(login::<S>))
+        .route("/web/refresh", post(refresh::<S>))
+        .route("/web/logout", post(logout::<S>))
+        .route("/web/sessions", get(sessions::<S>))
+        .route("/sessions/{family}", delete(revoke_session::<S>))
+        .layer(rotation)
+        .with_state(Arc::new(WebState {
+            store,
+            minter,
+            refresh_ttl,
+        }))
+}
+
+async fn page() -> impl IntoResponse {
+    ([(CACHE_CONTROL, "no-store")], Html(PAGE))
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        SCRIPT,
+    )
+}
+
+fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn unavailable(e: token_rotation::core::StoreError) -> Response {
+    tracing::error!(error = %e, "store call failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the session store is unavailable",
+    )
+}
+
+/// The refresh cookie. `HttpOnly` keeps it from scripts (an XSS cannot steal it),
+/// `SameSite=Strict` keeps other sites from sending it (no CSRF on `/web/refresh`). Serve
+/// the page over HTTPS and add `Secure` in production; it is left out here so the example
+/// also works on plain HTTP beyond localhost.
+fn refresh_cookie(token: &str, max_age: Duration) -> String {
+    format!(
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path={COOKIE_PATH}; Max-Age={}",
+        max_age.as_secs()
+    )
+}
+
+/// A token answer for the page: the access token in the body, the refresh token only in
+/// the cookie (the layer records or rotates it from the `Set-Cookie` header).
+fn signed_in<S>(web: &WebState<S>, user: &str) -> Response {
+    let tokens = web.minter.issue(user);
+    let body = json!({
+        "access_token": tokens.access_token,
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in,
+        "user": user,
+    });
+    (
+        [
+            (
+                SET_COOKIE,
+                refresh_cookie(&tokens.refresh_token, web.refresh_ttl),
+            ),
+            (CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login<S: RotationStore>(State(web): Shared<S>, body: Option<Json<Login>>) -> Response {
+    let Some(Json(body)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "expected a JSON body with username and password",
+        );
+    };
+    if !password_ok(&body.username, &body.password) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "wrong username or password",
+        );
+    }
+    signed_in(&web, &body.username)
+}
+
+/// Reached only with a valid refresh cookie; the layer rotates it to the new one.
+async fn refresh<S: RotationStore>(State(web): Shared<S>, context: RefreshContext) -> Response {
+    signed_in(&web, &context.user)
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
+    if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh")) {
+        if let Err(e) = web.store.revoke(&claims.sub, &claims.jti).await {
+            return unavailable(e);
+        }
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            SET_COOKIE,
+            format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path={COOKIE_PATH}; Max-Age=0"),
+        )],
+    )
+        .into_response()
+}
+
+fn access_user<S>(web: &WebState<S>, headers: &HeaderMap) -> Result<String, Response> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| web.minter.verify(t, "access"))
+        .map(|claims| claims.sub)
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a valid access token is required",
+            )
+        })
+}
+
+async fn sessions<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
+    let user = match access_user(&web, &headers) {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    // The cookie's jti names this browser's session; it is compared here and never sent
+    // to the page, which has no use for token ids.
+    let this_jti = cookie_token(&headers)
+        .and_then(|t| web.minter.verify(&t, "refresh"))
+        .filter(|claims| claims.sub == user)
+        .map(|claims| claims.jti);
+    match web.store.list(&user).await {
+        Ok(list) => Json(
+            list.into_iter()
+                .map(|s| {
+                    json!({
+                        "family": s.family,
+                        "created_at": s.created_at,
+                        "last_rotated_at": s.last_rotated_at,
+                        "expires_at": s.expires_at,
+                        "device": s.metadata,
+                        "this_device": this_jti.as_deref() == Some(s.current_jti.as_str()),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn revoke_session<S: RotationStore>(
+    State(web): Shared<S>,
+    Path(family): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match access_user(&web, &headers) {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    // Scoped to the caller's own record: another user's family id finds nothing here.
+    match web
+        .store
+        .revoke_family(&user, &FamilyId::from(family))
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
+        Err(e) => unavailable(e),
+    }
+}
