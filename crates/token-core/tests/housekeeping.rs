@@ -1,0 +1,163 @@
+//! Expiry housekeeping without a background task: TTLs and pruning on write alone bring a
+//! real Redis back to its baseline once every session has ended.
+
+use std::time::{Duration, Instant};
+
+use test_redis::RedisServer;
+use token_core::{RedisStore, RotationStore, StoreConfig, Successor, admin};
+
+fn info_field(server: &RedisServer, field: &str) -> Option<u64> {
+    let info = server.command(&["INFO", "memory"]).expect("INFO memory");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn dbsize(server: &RedisServer) -> u64 {
+    let reply = server.command(&["DBSIZE"]).expect("DBSIZE");
+    reply.trim_start_matches(':').parse().expect("an integer")
+}
+
+/// `used_memory` without what Lua itself holds (the script cache, the VM heap), which is
+/// warm-up, not session data.
+fn data_memory(server: &RedisServer) -> u64 {
+    let lua = info_field(server, "used_memory_vm_eval").or(info_field(server, "used_memory_lua"));
+    info_field(server, "used_memory")
+        .expect("used_memory in INFO memory")
+        .saturating_sub(lua.unwrap_or(0))
+}
+
+fn short_lived() -> StoreConfig {
+    StoreConfig::default()
+        .absolute_lifetime(Duration::from_secs(2))
+        .idle_lifetime(Duration::from_millis(1500))
+        .grace(Duration::from_millis(500))
+}
+
+/// Logs in `users` users with `sessions` sessions each and rotates every session twice, so
+/// records, spent digests and grace slots all exist.
+async fn load(store: &RedisStore, tag: &str, users: usize, sessions: usize) {
+    for u in 0..users {
+        let user = format!("{tag}-user-{u}");
+        for s in 0..sessions {
+            let jti = |n: usize| format!("{tag}-{u}-{s}-{n}");
+            store
+                .register(&user, &jti(0), Some("Firefox on Linux"))
+                .await
+                .unwrap();
+            for n in 1..=2 {
+                let next = jti(n);
+                let successor = Successor {
+                    jti: &next,
+                    token: "a refresh token of a few hundred bytes, sealed for the grace window",
+                };
+                assert!(
+                    store
+                        .rotate(&user, &jti(n - 1), successor)
+                        .await
+                        .unwrap()
+                        .is_granted()
+                );
+            }
+        }
+    }
+}
+
+async fn wait_for_baseline(server: &RedisServer, baseline: u64, slack: u64) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (keys, memory) = (dbsize(server), data_memory(server));
+        if keys == 0 && memory <= baseline + slack {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "Redis did not return to its baseline: {keys} keys, {memory} bytes of data \
+             against a baseline of {baseline}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn memory_returns_to_baseline_after_every_session_expires() {
+    let server = RedisServer::start();
+    let store = RedisStore::open(&server.url(), short_lived()).unwrap();
+
+    // Warm up: scripts loaded, connection open, allocator settled; then the baseline.
+    load(&store, "warmup", 2, 1).await;
+    wait_for_baseline(&server, u64::MAX / 2, 0).await;
+    let baseline = data_memory(&server);
+
+    load(&store, "load", 200, 3).await;
+    let loaded_keys = dbsize(&server);
+    let loaded = data_memory(&server);
+    assert!(
+        loaded_keys >= 200,
+        "200 records (plus grace slots) expected, got {loaded_keys}"
+    );
+    assert!(
+        loaded > baseline + 100 * 1024,
+        "600 sessions should take visible memory: {loaded} vs baseline {baseline}"
+    );
+
+    // No cleanup call, no background task: only TTLs run from here.
+    let took = wait_for_baseline(&server, baseline, 16 * 1024).await;
+    assert!(
+        took >= Duration::from_millis(500),
+        "sessions outlived their TTL"
+    );
+}
+
+#[tokio::test]
+async fn writes_prune_ended_sessions_of_a_user_who_stays() {
+    let server = RedisServer::start();
+    let store = RedisStore::open(&server.url(), short_lived()).unwrap();
+    let key = admin::record_key("rt:", "nora");
+    let client = token_core::redis_crate::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // One session that will end, then one that is kept alive by rotating.
+    store.register("nora", "old", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    store.register("nora", "kept-0", None).await.unwrap();
+    let mut current = "kept-0".to_owned();
+    for n in 1..=3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let next = format!("kept-{n}");
+        let successor = Successor {
+            jti: &next,
+            token: "t",
+        };
+        assert!(
+            store
+                .rotate("nora", &current, successor)
+                .await
+                .unwrap()
+                .is_granted()
+        );
+        current = next;
+    }
+    // 2.2 s in: "old" has passed its idle end, and the last rotation's write pruned it.
+    let raw: Vec<u8> = token_core::redis_crate::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (secs, micros): (i64, i64) = token_core::redis_crate::cmd("TIME")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let after = admin::summarize_record(&raw, secs * 1000 + micros / 1000).unwrap();
+    assert_eq!((after.live, after.ended), (1, 0), "{after:?}");
+    assert_eq!(store.list("nora").await.unwrap().len(), 1);
+
+    // Once the last session ends, the record and its grace slots expire on their own.
+    let started = Instant::now();
+    while dbsize(&server) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "keys outlived their sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
