@@ -95,6 +95,17 @@ async function api(method, path) {
 
 const when = (iso) => new Date(iso).toLocaleString();
 
+// "Chrome on Linux" from a user agent; the full string stays in the cell's tooltip.
+function describe(ua) {
+  if (!ua) return "unknown device";
+  const browser = [["Edg/", "Edge"], ["Firefox/", "Firefox"], ["HeadlessChrome/", "Headless Chrome"],
+    ["Chrome/", "Chrome"], ["Safari/", "Safari"], ["curl/", "curl"]].find(([token]) => ua.includes(token));
+  const os = [["Android", "Android"], ["iPhone", "iOS"], ["iPad", "iPadOS"], ["Windows", "Windows"],
+    ["Mac OS", "macOS"], ["Linux", "Linux"]].find(([token]) => ua.includes(token));
+  if (!browser) return ua.slice(0, 40);
+  return browser[1] + (os ? " on " + os[1] : "");
+}
+
 async function loadSessions() {
   const response = await api("GET", "/web/sessions");
   if (!response || !response.ok) return;
@@ -104,7 +115,8 @@ async function loadSessions() {
     row.dataset.family = s.family;
     if (s.this_device) row.dataset.thisDevice = "true";
     const device = document.createElement("td");
-    device.textContent = s.device || "unknown device";
+    device.textContent = describe(s.device);
+    device.title = s.device || "";
     if (s.this_device) {
       const badge = document.createElement("span");
       badge.className = "badge";

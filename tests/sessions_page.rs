@@ -1,0 +1,222 @@
+//! The sessions page of the Axum example in headless Chromium: sign in, automatic renewal,
+//! two tabs renewing at once, and a session revoked from another device.
+
+mod browser_support;
+mod support;
+
+use std::time::Duration;
+
+use browser_support::{Driver, eval, sign_in, wait_until};
+use fantoccini::Locator;
+use support::{App, RedisServer, client};
+
+const SIGNED_IN: &str = "document.body.dataset.state === 'signed-in'";
+const SIGNED_OUT: &str = "document.body.dataset.state === 'signed-out'";
+
+fn refreshes() -> &'static str {
+    "Number(document.getElementById('renewal').dataset.refreshes)"
+}
+
+async fn grace_replays(app: &App) -> f64 {
+    let text = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"token_rotation_rotations_total{outcome="grace_replay"} "#))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocation() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "axum_app",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", "sessions-page-secret"),
+            // The page renews at 3/4 of the access token's life: every 3 s here.
+            ("ACCESS_TTL_SECS", "4"),
+            ("ROTATION_GRACE_SECS", "5"),
+        ],
+    );
+    let base = app.url("/");
+    let mut driver = Driver::start();
+
+    // Sign in on the laptop.
+    let laptop = driver.browser().await;
+    sign_in(&laptop, &base, "ana").await;
+    assert_eq!(
+        eval(&laptop, "document.querySelectorAll('#sessions tr').length").await,
+        1
+    );
+    assert_eq!(
+        eval(
+            &laptop,
+            "document.querySelectorAll('#sessions tr[data-this-device]').length"
+        )
+        .await,
+        1
+    );
+
+    // The refresh token is in an HttpOnly, SameSite=Strict cookie scoped to /web, where
+    // scripts cannot read it (a page under /web shows what the browser keeps there).
+    laptop.goto(&app.url("/web/sessions")).await.unwrap();
+    let cookies = laptop.get_all_cookies().await.unwrap();
+    let rt = cookies
+        .iter()
+        .find(|c| c.name() == "rt")
+        .expect("the refresh cookie");
+    assert_eq!(rt.http_only(), Some(true));
+    assert_eq!(format!("{:?}", rt.same_site()), "Some(Strict)");
+    assert_eq!(rt.path(), Some("/web"));
+    assert_eq!(
+        eval(&laptop, "document.cookie.includes('rt=')").await,
+        false
+    );
+    // Back on the page, the cookie signs it in again without a password.
+    laptop.goto(&base).await.unwrap();
+    wait_until(&laptop, SIGNED_IN, Duration::from_secs(10)).await;
+
+    // The page renews on its own before the access token expires, and stays one session.
+    wait_until(
+        &laptop,
+        &format!("{} >= 2", refreshes()),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        eval(&laptop, "document.querySelectorAll('#sessions tr').length").await,
+        1
+    );
+
+    // A second tab of the same browser shares the cookie: it signs in by renewing.
+    let first_tab = laptop.window().await.unwrap();
+    let second_tab = laptop.new_window(true).await.unwrap().handle;
+    laptop.switch_to_window(second_tab.clone()).await.unwrap();
+    laptop.goto(&base).await.unwrap();
+    wait_until(&laptop, SIGNED_IN, Duration::from_secs(10)).await;
+
+    // Both tabs renew at the same instant with the same cookie: one rotation, one grace
+    // replay of the same successor, and both stay signed in.
+    let replays_before = grace_replays(&app).await;
+    let at = eval(&laptop, "Date.now() + 1200").await.as_f64().unwrap();
+    let mut counts = Vec::new();
+    for tab in [&first_tab, &second_tab] {
+        laptop.switch_to_window(tab.clone()).await.unwrap();
+        counts.push(eval(&laptop, refreshes()).await.as_f64().unwrap());
+        laptop
+            .execute(
+                "setTimeout(() => document.getElementById('renew').click(), arguments[0] - Date.now());",
+                vec![serde_json::json!(at)],
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    for (tab, before) in [&first_tab, &second_tab].into_iter().zip(&counts) {
+        laptop.switch_to_window(tab.clone()).await.unwrap();
+        wait_until(
+            &laptop,
+            &format!("{} > {before}", refreshes()),
+            Duration::from_secs(5),
+        )
+        .await;
+        wait_until(&laptop, SIGNED_IN, Duration::from_secs(1)).await;
+    }
+    assert!(
+        grace_replays(&app).await > replays_before,
+        "the simultaneous renewals should meet in the grace window"
+    );
+    // ... and both keep renewing afterwards with the cookie they share.
+    for tab in [&first_tab, &second_tab] {
+        laptop.switch_to_window(tab.clone()).await.unwrap();
+        let now = eval(&laptop, refreshes()).await.as_f64().unwrap();
+        wait_until(
+            &laptop,
+            &format!("{} > {now}", refreshes()),
+            Duration::from_secs(8),
+        )
+        .await;
+        wait_until(&laptop, SIGNED_IN, Duration::from_secs(1)).await;
+    }
+
+    // A phone (another browser profile) signs in and sees both devices.
+    let phone = driver.browser().await;
+    sign_in(&phone, &base, "ana").await;
+    wait_until(
+        &phone,
+        "document.querySelectorAll('#sessions tr').length === 2",
+        Duration::from_secs(5),
+    )
+    .await;
+    let png = phone.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let shot = if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/sessions-page.png")
+    } else {
+        std::env::temp_dir().join("sessions-page.png")
+    };
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    std::fs::write(&shot, png).unwrap();
+
+    // The phone revokes the laptop's session ...
+    phone
+        .find(Locator::Css(
+            "#sessions tr:not([data-this-device]) button.revoke",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &phone,
+        "document.querySelectorAll('#sessions tr').length === 1",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        eval(
+            &phone,
+            "document.querySelectorAll('#sessions tr[data-this-device]').length"
+        )
+        .await,
+        1
+    );
+
+    // ... and the laptop is signed out at its next renewal, in every tab.
+    for tab in [&first_tab, &second_tab] {
+        laptop.switch_to_window(tab.clone()).await.unwrap();
+        wait_until(&laptop, SIGNED_OUT, Duration::from_secs(8)).await;
+        let message = eval(&laptop, "document.getElementById('message').textContent").await;
+        assert!(
+            message.as_str().unwrap().contains("signed out"),
+            "{message}"
+        );
+    }
+    // Reloading does not bring it back: the revoked cookie is refused.
+    laptop.goto(&base).await.unwrap();
+    wait_until(&laptop, SIGNED_OUT, Duration::from_secs(10)).await;
+
+    // The phone logs out everywhere.
+    phone
+        .find(Locator::Id("logout-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(&phone, SIGNED_OUT, Duration::from_secs(5)).await;
+    let message = eval(&phone, "document.getElementById('message').textContent").await;
+    assert_eq!(message, "Logged out everywhere (1 session).");
+    phone.goto(&base).await.unwrap();
+    wait_until(&phone, SIGNED_OUT, Duration::from_secs(10)).await;
+
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
+}
