@@ -190,10 +190,10 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
-    if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh")) {
-        if let Err(e) = web.store.revoke(&claims.sub, &claims.jti).await {
-            return unavailable(e);
-        }
+    if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh"))
+        && let Err(e) = web.store.revoke(&claims.sub, &claims.jti).await
+    {
+        return unavailable(e);
     }
     (
         StatusCode::NO_CONTENT,
@@ -205,26 +205,26 @@ async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> 
         .into_response()
 }
 
-fn access_user<S>(web: &WebState<S>, headers: &HeaderMap) -> Result<String, Response> {
+fn access_user<S>(web: &WebState<S>, headers: &HeaderMap) -> Option<String> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| web.minter.verify(t, "access"))
         .map(|claims| claims.sub)
-        .ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "a valid access token is required",
-            )
-        })
+}
+
+fn invalid_token() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "a valid access token is required",
+    )
 }
 
 async fn sessions<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
-    let user = match access_user(&web, &headers) {
-        Ok(user) => user,
-        Err(response) => return response,
+    let Some(user) = access_user(&web, &headers) else {
+        return invalid_token();
     };
     // The cookie's jti names this browser's session; it is compared here and never sent
     // to the page, which has no use for token ids.
@@ -257,9 +257,8 @@ async fn revoke_session<S: RotationStore>(
     Path(family): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let user = match access_user(&web, &headers) {
-        Ok(user) => user,
-        Err(response) => return response,
+    let Some(user) = access_user(&web, &headers) else {
+        return invalid_token();
     };
     // Scoped to the caller's own record: another user's family id finds nothing here.
     match web
