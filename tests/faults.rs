@@ -214,7 +214,8 @@ async fn slow_proxy(upstream: u16, delay_ms: Arc<AtomicU64>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_redis_gets_503_not_a_hang_and_every_source_recovers() {
     let redis = RedisServer::start();
-    let sources: [(&str, fn(&str) -> ConnectionSource); 3] = [
+    type MakeSource = fn(&str) -> ConnectionSource;
+    let sources: [(&str, MakeSource); 3] = [
         ("connection manager", |url| {
             ConnectionSource::connection_manager(url, STORE_TIMEOUT).unwrap()
         }),

@@ -135,7 +135,7 @@ impl ConnectionSource {
             return Ok(vec![None]);
         };
         let nodes = self
-            .run(Call::Command(&redis::cmd("CLUSTER").arg("NODES")), timeout)
+            .run(Call::Command(redis::cmd("CLUSTER").arg("NODES")), timeout)
             .await?;
         let text: String = redis::from_redis_value(nodes)
             .map_err(|e| StoreError::Corrupt(format!("CLUSTER NODES: {e}")))?;
