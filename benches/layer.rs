@@ -1,0 +1,205 @@
+//! Criterion benchmarks of the rotation layer's hot path without the network: one request
+//! through `RotationLayer` on a `MemoryStore` (token extraction, JWT validation, the inner
+//! service, response inspection, the store call) beside the same inner service alone.
+//!
+//! The inner service stands for an app: it mints a real HS256 pair (the examples' `Minter`)
+//! on `/login` and `/refresh` and checks the access token on `GET /me`. The difference
+//! between `with_layer` and `without_layer` is what the layer adds to a request.
+//!
+//! `cargo bench --bench layer` measures; `cargo bench --bench layer -- --test` runs each
+//! benchmark once.
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use std::convert::Infallible;
+use std::future::Ready;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Minter, Settings};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+use token_rotation::core::{MemoryStore, StoreConfig};
+use token_rotation::tower::RotationLayer;
+use tower::{Layer, Service, ServiceExt};
+
+const USER: &str = "bench-user";
+
+/// The app behind the layer: mints pairs, checks access tokens. Remembers the last refresh
+/// token it minted, so the benchmark can present it next (a chain of refreshes).
+#[derive(Clone)]
+struct App {
+    minter: Arc<Minter>,
+    last_refresh: Arc<Mutex<String>>,
+}
+
+impl App {
+    fn issue(&self, user: &str) -> Response<Full<Bytes>> {
+        let pair = self.minter.issue(user);
+        *self.last_refresh.lock().expect("lock") = pair.refresh_token.clone();
+        json_response(StatusCode::OK, &serde_json::to_vec(&pair).expect("json"))
+    }
+}
+
+fn json_response(status: StatusCode, body: &[u8]) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .expect("a response")
+}
+
+impl<B> Service<Request<B>> for App {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let response = match req.uri().path() {
+            // `/login?u=<user>`: a new user each time, so families do not pile up on one.
+            "/login" => {
+                let user = req.uri().query().and_then(|q| q.strip_prefix("u="));
+                self.issue(user.unwrap_or(USER))
+            }
+            "/refresh" => self.issue(USER),
+            "/me" => {
+                let token = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                match token.and_then(|t| self.minter.verify(t, "access")) {
+                    Some(claims) => json_response(
+                        StatusCode::OK,
+                        json!({ "sub": claims.sub }).to_string().as_bytes(),
+                    ),
+                    None => json_response(StatusCode::UNAUTHORIZED, b"{}"),
+                }
+            }
+            _ => json_response(StatusCode::NOT_FOUND, b"{}"),
+        };
+        std::future::ready(Ok(response))
+    }
+}
+
+fn post(path: &str, body: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a request")
+}
+
+fn get_me(access: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .uri("/me")
+        .header(header::AUTHORIZATION, format!("Bearer {access}"))
+        .body(Full::new(Bytes::new()))
+        .expect("a request")
+}
+
+/// Sends one request and reads the whole response body; panics on a non-2xx answer.
+async fn send<S, B>(service: S, request: Request<Full<Bytes>>) -> Bytes
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let response = service.oneshot(request).await.expect("a response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    assert!(status.is_success(), "{status}: {body:?}");
+    body
+}
+
+fn layer_benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let settings = Settings {
+        bind_addr: String::new(),
+        redis_url: None,
+        jwt_secret: b"criterion benchmark secret, 32 bytes or more".to_vec(),
+        access_ttl: Duration::from_secs(900),
+        refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+        grace: Duration::from_secs(10),
+    };
+    let minter = Arc::new(settings.minter());
+    let app = App {
+        minter: minter.clone(),
+        last_refresh: Arc::default(),
+    };
+    let store = MemoryStore::new(StoreConfig::default().grace(settings.grace));
+    let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
+        .required_type("typ", "refresh")
+        .build()
+        .expect("a valid layer");
+    let layered = layer.layer(app.clone());
+
+    // Start the chain: a login through the layer registers the first refresh token.
+    rt.block_on(send(layered.clone(), post("/login", String::new())));
+    let access = minter.issue(USER).access_token;
+    let refresh_body = || json!({ "refresh_token": *app.last_refresh.lock().expect("lock") });
+
+    let mut group = c.benchmark_group("layer/refresh");
+    group.bench_function("with_layer", |b| {
+        b.to_async(&rt).iter(|| {
+            let request = post("/refresh", refresh_body().to_string());
+            send(layered.clone(), request)
+        });
+    });
+    group.bench_function("without_layer", |b| {
+        b.to_async(&rt).iter(|| {
+            let request = post("/refresh", refresh_body().to_string());
+            send(app.clone(), request)
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("layer/login");
+    let n = std::cell::Cell::new(0u64);
+    let login = || {
+        let i = n.get();
+        n.set(i + 1);
+        post(&format!("/login?u=login-{i}"), String::new())
+    };
+    group.bench_function("with_layer", |b| {
+        b.to_async(&rt).iter(|| send(layered.clone(), login()));
+    });
+    group.bench_function("without_layer", |b| {
+        b.to_async(&rt).iter(|| send(app.clone(), login()));
+    });
+    group.finish();
+
+    // A route the layer does not match: it should cost (almost) nothing.
+    let mut group = c.benchmark_group("layer/me");
+    group.bench_function("with_layer", |b| {
+        b.to_async(&rt)
+            .iter(|| send(layered.clone(), get_me(&access)));
+    });
+    group.bench_function("without_layer", |b| {
+        b.to_async(&rt).iter(|| send(app.clone(), get_me(&access)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layer_benches);
+criterion_main!(benches);

@@ -1,0 +1,449 @@
+//! The server the load generator measures: `/login`, `/refresh` and `/me` of the Axum
+//! example, in one of four modes so that the rotation layer can be compared with what an
+//! app would run without it, in one run, on the same machine and the same Redis.
+//!
+//! ```text
+//! BENCH_MODE=layer|none|handrolled|layer-memory  (or --mode ...; default layer)
+//! REDIS_SOURCE=manager|bb8-redis|bb8-client      (or --source ...; default manager)
+//! POOL_SIZE=16                                   bb8 pool size (bb8 sources only)
+//! BENCH_MAX_SECS=900                             exits by itself after this long
+//! SPENT_HISTORY=128                              the store's spent_history (default: 128)
+//! BIND_ADDR, REDIS_URL, JWT_SECRET, ROTATION_GRACE_SECS, ...  as in the Axum example
+//! ```
+//!
+//! - `layer`: the Axum example's routes behind `RotationLayer` on a `RedisStore` over the
+//!   chosen connection source. `/refresh` mints a pair for the user the layer validated.
+//! - `layer-memory`: the same layer on a `MemoryStore` (no network: the layer's own cost).
+//! - `none`: the layer removed. The `/refresh` handler verifies the refresh JWT itself
+//!   (signature, expiry, type) and mints the next pair; nothing is stored.
+//! - `handrolled`: what apps do today without the product. `/login` stores a JSON record
+//!   under `refresh_token:<user>:<jti>` with `SETEX`; `/refresh` verifies the JWT, `GET`s
+//!   that key, `DEL`etes it and `SETEX`es a record for the new token: three round trips,
+//!   and two requests presenting the same token can both pass the `GET` before either
+//!   `DEL` (the double spend the load generator's `race` scenario shows). It talks to
+//!   Redis through the same kind of connection source as `layer`.
+//!
+//! The server prints `listening on http://<addr>` once bound (`BIND_ADDR=127.0.0.1:0`
+//! picks a free port) and stops on SIGTERM, Ctrl-C or after `BENCH_MAX_SECS`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::{Minter, Settings, password_ok};
+use jsonwebtoken::Algorithm;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Deserialize;
+use serde_json::json;
+use token_rotation::core::{ConnectionSource, MemoryStore, RedisStore, RotationStore, StoreConfig};
+use token_rotation::tower::{RefreshContext, RotationLayer};
+
+/// The request body cap of every route, as in the Axum example.
+const MAX_BODY: usize = 16 * 1024;
+/// The bound on every Redis call of the hand-rolled mode (the store's default timeout).
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Layer,
+    LayerMemory,
+    None,
+    Handrolled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Manager,
+    Bb8Redis,
+    Bb8Client,
+}
+
+/// The setting `name`: `--name value` on the command line, else the environment variable
+/// `env`, else `default`.
+fn setting(name: &str, env: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = format!("--{name}");
+    args.iter()
+        .position(|a| *a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the session store is unavailable",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, 1.into());
+    response
+}
+
+fn invalid_grant() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_grant",
+        "invalid refresh token",
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Refresh {
+    refresh_token: String,
+}
+
+fn check_login(body: &Login) -> Result<(), Response> {
+    if password_ok(&body.username, &body.password) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "wrong username or password",
+        ))
+    }
+}
+
+/// `GET /me`, the same in every mode: checks the access token, answers its user.
+async fn me(State(minter): State<Arc<Minter>>, headers: HeaderMap) -> Response {
+    check_access(&minter, &headers)
+}
+
+fn check_access(minter: &Minter, headers: &HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| minter.verify(t, "access")) {
+        Some(claims) => Json(json!({ "sub": claims.sub })).into_response(),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a valid access token is required",
+        ),
+    }
+}
+
+/// `POST /login` in the `layer` and `none` modes: mint a pair (the layer, when present,
+/// registers the refresh token before the response leaves).
+async fn login(State(minter): State<Arc<Minter>>, Json(body): Json<Login>) -> Response {
+    if let Err(response) = check_login(&body) {
+        return response;
+    }
+    Json(minter.issue(&body.username)).into_response()
+}
+
+/// `POST /refresh` behind the layer: the layer validated the token and rotates it.
+async fn refresh_behind_layer(
+    State(minter): State<Arc<Minter>>,
+    context: RefreshContext,
+) -> Response {
+    Json(minter.issue(&context.user)).into_response()
+}
+
+/// `POST /refresh` without the layer: the app checks the JWT itself and mints the next pair.
+async fn refresh_unchecked(
+    State(minter): State<Arc<Minter>>,
+    Json(body): Json<Refresh>,
+) -> Response {
+    match minter.verify(&body.refresh_token, "refresh") {
+        Some(claims) => Json(minter.issue(&claims.sub)).into_response(),
+        None => invalid_grant(),
+    }
+}
+
+fn base_routes(router: Router<Arc<Minter>>) -> Router<Arc<Minter>> {
+    router.route("/me", get(me))
+}
+
+fn layer_app<S: RotationStore>(store: S, minter: Minter) -> Router {
+    let rotation = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
+        .required_type("typ", "refresh")
+        .max_request_body(MAX_BODY)
+        .build()
+        .expect("valid rotation layer configuration");
+    base_routes(Router::new())
+        .route("/login", post(login))
+        .route("/refresh", post(refresh_behind_layer))
+        .layer(rotation)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(minter))
+}
+
+fn none_app(minter: Minter) -> Router {
+    base_routes(Router::new())
+        .route("/login", post(login))
+        .route("/refresh", post(refresh_unchecked))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(minter))
+}
+
+/// The hand-rolled mode's Redis connection: the same kinds of source as the store's.
+#[derive(Clone)]
+enum Redis {
+    Manager(ConnectionManager),
+    Bb8Redis(bb8::Pool<bb8_redis::RedisConnectionManager>),
+    Bb8Client(bb8::Pool<redis::Client>),
+}
+
+impl Redis {
+    fn open(url: &str, source: Source, pool_size: u32) -> Self {
+        // The same settings as token-core's sources: no PING on checkout, bounded waits.
+        fn pool<M: bb8::ManageConnection>(manager: M, size: u32) -> bb8::Pool<M> {
+            bb8::Pool::builder()
+                .max_size(size)
+                .test_on_check_out(false)
+                .connection_timeout(REDIS_TIMEOUT)
+                .build_unchecked(manager)
+        }
+        match source {
+            Source::Manager => {
+                let client = redis::Client::open(url).expect("valid REDIS_URL");
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(REDIS_TIMEOUT))
+                    .set_connection_timeout(Some(REDIS_TIMEOUT))
+                    .set_number_of_retries(1);
+                Redis::Manager(
+                    ConnectionManager::new_lazy_with_config(client, config)
+                        .expect("a connection manager"),
+                )
+            }
+            Source::Bb8Redis => Redis::Bb8Redis(pool(
+                bb8_redis::RedisConnectionManager::new(url).expect("valid REDIS_URL"),
+                pool_size,
+            )),
+            Source::Bb8Client => Redis::Bb8Client(pool(
+                redis::Client::open(url).expect("valid REDIS_URL"),
+                pool_size,
+            )),
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        let call = async {
+            match self {
+                Redis::Manager(manager) => cmd.query_async(&mut manager.clone()).await.ok(),
+                Redis::Bb8Redis(pool) => {
+                    let mut conn = pool.get().await.ok()?;
+                    cmd.query_async(&mut *conn).await.ok()
+                }
+                Redis::Bb8Client(pool) => {
+                    let mut conn = pool.get().await.ok()?;
+                    cmd.query_async(&mut *conn).await.ok()
+                }
+            }
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, call)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+struct Handrolled {
+    redis: Redis,
+    minter: Minter,
+    refresh_ttl: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Handrolled {
+    fn key(user: &str, jti: &str) -> String {
+        format!("refresh_token:{user}:{jti}")
+    }
+
+    /// Mints a pair and stores the refresh token's record; `family` continues a session.
+    async fn issue(&self, user: &str, family: Option<&str>) -> Response {
+        let pair = self.minter.issue(user);
+        let Some(claims) = self.minter.verify(&pair.refresh_token, "refresh") else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "mint");
+        };
+        let family = family.map_or_else(|| claims.jti.clone(), str::to_owned);
+        let record = json!({
+            "user": user,
+            "jti": claims.jti,
+            "family": family,
+            "issued_at": now_secs(),
+            "expires_at": claims.exp,
+        })
+        .to_string();
+        let stored: Option<()> = self
+            .redis
+            .query(
+                redis::cmd("SETEX")
+                    .arg(Self::key(user, &claims.jti))
+                    .arg(self.refresh_ttl)
+                    .arg(record),
+            )
+            .await;
+        match stored {
+            Some(()) => Json(pair).into_response(),
+            None => unavailable(),
+        }
+    }
+}
+
+async fn handrolled_login(State(app): State<Arc<Handrolled>>, Json(body): Json<Login>) -> Response {
+    if let Err(response) = check_login(&body) {
+        return response;
+    }
+    app.issue(&body.username, None).await
+}
+
+/// The original method: verify, `GET`, `DEL`, `SETEX`. Not atomic: concurrent requests with
+/// one token can all read the record before any of them deletes it.
+async fn handrolled_refresh(
+    State(app): State<Arc<Handrolled>>,
+    Json(body): Json<Refresh>,
+) -> Response {
+    let Some(claims) = app.minter.verify(&body.refresh_token, "refresh") else {
+        return invalid_grant();
+    };
+    let key = Handrolled::key(&claims.sub, &claims.jti);
+    let record: Option<Option<String>> = app.redis.query(redis::cmd("GET").arg(&key)).await;
+    let record = match record {
+        None => return unavailable(),
+        Some(None) => return invalid_grant(),
+        Some(Some(record)) => record,
+    };
+    let family = serde_json::from_str::<serde_json::Value>(&record)
+        .ok()
+        .and_then(|r| r.get("family").and_then(|f| f.as_str()).map(str::to_owned));
+    let deleted: Option<i64> = app.redis.query(redis::cmd("DEL").arg(&key)).await;
+    if deleted.is_none() {
+        return unavailable();
+    }
+    app.issue(&claims.sub, family.as_deref()).await
+}
+
+async fn handrolled_me(State(app): State<Arc<Handrolled>>, headers: HeaderMap) -> Response {
+    check_access(&app.minter, &headers)
+}
+
+fn handrolled_app(app: Handrolled) -> Router {
+    Router::new()
+        .route("/login", post(handrolled_login))
+        .route("/refresh", post(handrolled_refresh))
+        .route("/me", get(handrolled_me))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new(app))
+}
+
+async fn serve(router: Router, bind_addr: &str, max: Duration) {
+    let listener = tokio::net::TcpListener::bind(bind_addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {bind_addr}: {e}"));
+    let local = listener.local_addr().expect("bound address");
+    println!("listening on http://{local}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        term.recv().await;
+                    }
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                () = term => {},
+                () = tokio::time::sleep(max) => println!("BENCH_MAX_SECS reached"),
+            }
+        })
+        .await
+        .expect("server error");
+}
+
+/// The Axum example's store configuration; `SPENT_HISTORY` (or `--spent-history`) overrides
+/// how many spent tokens a family remembers, to show what that memory costs per rotation.
+fn store_config(settings: &Settings) -> StoreConfig {
+    let config = settings.store_config();
+    match setting("spent-history", "SPENT_HISTORY", "").as_str() {
+        "" => config,
+        n => config.spent_history(n.parse().expect("SPENT_HISTORY is a number")),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let settings = Settings::from_env();
+    let mode = match setting("mode", "BENCH_MODE", "layer").as_str() {
+        "layer" => Mode::Layer,
+        "layer-memory" => Mode::LayerMemory,
+        "none" => Mode::None,
+        "handrolled" => Mode::Handrolled,
+        other => panic!("unknown mode {other:?}: layer, layer-memory, none or handrolled"),
+    };
+    let source = match setting("source", "REDIS_SOURCE", "manager").as_str() {
+        "manager" => Source::Manager,
+        "bb8-redis" => Source::Bb8Redis,
+        "bb8-client" => Source::Bb8Client,
+        other => panic!("unknown source {other:?}: manager, bb8-redis or bb8-client"),
+    };
+    let pool_size: u32 = setting("pool-size", "POOL_SIZE", "16")
+        .parse()
+        .expect("POOL_SIZE is a number");
+    let max = Duration::from_secs(
+        setting("max-secs", "BENCH_MAX_SECS", "900")
+            .parse()
+            .expect("BENCH_MAX_SECS is a number"),
+    );
+    let redis_url = || {
+        settings
+            .redis_url
+            .clone()
+            .expect("this mode needs REDIS_URL")
+    };
+    println!("mode: {mode:?}, source: {source:?}, pool size: {pool_size}");
+    let minter = settings.minter();
+    let router = match mode {
+        Mode::Layer => {
+            let config = store_config(&settings);
+            let url = redis_url();
+            let timeout = config.call_timeout();
+            let connections = match source {
+                Source::Manager => ConnectionSource::connection_manager(url.as_str(), timeout),
+                Source::Bb8Redis => ConnectionSource::bb8_redis(url.as_str(), pool_size, timeout),
+                Source::Bb8Client => ConnectionSource::bb8_client(url.as_str(), pool_size, timeout),
+            }
+            .expect("valid REDIS_URL");
+            layer_app(RedisStore::with_source(connections, config), minter)
+        }
+        Mode::LayerMemory => layer_app(MemoryStore::new(store_config(&settings)), minter),
+        Mode::None => none_app(minter),
+        Mode::Handrolled => handrolled_app(Handrolled {
+            redis: Redis::open(&redis_url(), source, pool_size),
+            minter,
+            refresh_ttl: settings.refresh_ttl.as_secs(),
+        }),
+    };
+    serve(router, &settings.bind_addr, max).await;
+}
