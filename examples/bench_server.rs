@@ -113,16 +113,15 @@ struct Refresh {
     refresh_token: String,
 }
 
-fn check_login(body: &Login) -> Result<(), Response> {
-    if password_ok(&body.username, &body.password) {
-        Ok(())
-    } else {
-        Err(error(
+/// The refusal of a wrong password, or `None` when the login may go on.
+fn refuse_login(body: &Login) -> Option<Response> {
+    (!password_ok(&body.username, &body.password)).then(|| {
+        error(
             StatusCode::UNAUTHORIZED,
             "invalid_grant",
             "wrong username or password",
-        ))
-    }
+        )
+    })
 }
 
 /// `GET /me`, the same in every mode: checks the access token, answers its user.
@@ -148,7 +147,7 @@ fn check_access(minter: &Minter, headers: &HeaderMap) -> Response {
 /// `POST /login` in the `layer` and `none` modes: mint a pair (the layer, when present,
 /// registers the refresh token before the response leaves).
 async fn login(State(minter): State<Arc<Minter>>, Json(body): Json<Login>) -> Response {
-    if let Err(response) = check_login(&body) {
+    if let Some(response) = refuse_login(&body) {
         return response;
     }
     Json(minter.issue(&body.username)).into_response()
@@ -201,13 +200,13 @@ fn none_app(minter: Minter) -> Router {
 
 /// The hand-rolled mode's Redis connection: the same kinds of source as the store's.
 #[derive(Clone)]
-enum Redis {
+enum Connections {
     Manager(ConnectionManager),
     Bb8Redis(bb8::Pool<bb8_redis::RedisConnectionManager>),
     Bb8Client(bb8::Pool<redis::Client>),
 }
 
-impl Redis {
+impl Connections {
     fn open(url: &str, source: Source, pool_size: u32) -> Self {
         // The same settings as token-core's sources: no PING on checkout, bounded waits.
         fn pool<M: bb8::ManageConnection>(manager: M, size: u32) -> bb8::Pool<M> {
@@ -224,16 +223,16 @@ impl Redis {
                     .set_response_timeout(Some(REDIS_TIMEOUT))
                     .set_connection_timeout(Some(REDIS_TIMEOUT))
                     .set_number_of_retries(1);
-                Redis::Manager(
+                Connections::Manager(
                     ConnectionManager::new_lazy_with_config(client, config)
                         .expect("a connection manager"),
                 )
             }
-            Source::Bb8Redis => Redis::Bb8Redis(pool(
+            Source::Bb8Redis => Connections::Bb8Redis(pool(
                 bb8_redis::RedisConnectionManager::new(url).expect("valid REDIS_URL"),
                 pool_size,
             )),
-            Source::Bb8Client => Redis::Bb8Client(pool(
+            Source::Bb8Client => Connections::Bb8Client(pool(
                 redis::Client::open(url).expect("valid REDIS_URL"),
                 pool_size,
             )),
@@ -243,12 +242,12 @@ impl Redis {
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let call = async {
             match self {
-                Redis::Manager(manager) => cmd.query_async(&mut manager.clone()).await.ok(),
-                Redis::Bb8Redis(pool) => {
+                Connections::Manager(manager) => cmd.query_async(&mut manager.clone()).await.ok(),
+                Connections::Bb8Redis(pool) => {
                     let mut conn = pool.get().await.ok()?;
                     cmd.query_async(&mut *conn).await.ok()
                 }
-                Redis::Bb8Client(pool) => {
+                Connections::Bb8Client(pool) => {
                     let mut conn = pool.get().await.ok()?;
                     cmd.query_async(&mut *conn).await.ok()
                 }
@@ -262,7 +261,7 @@ impl Redis {
 }
 
 struct Handrolled {
-    redis: Redis,
+    redis: Connections,
     minter: Minter,
     refresh_ttl: u64,
 }
@@ -311,7 +310,7 @@ impl Handrolled {
 }
 
 async fn handrolled_login(State(app): State<Arc<Handrolled>>, Json(body): Json<Login>) -> Response {
-    if let Err(response) = check_login(&body) {
+    if let Some(response) = refuse_login(&body) {
         return response;
     }
     app.issue(&body.username, None).await
@@ -440,7 +439,7 @@ async fn main() {
         Mode::LayerMemory => layer_app(MemoryStore::new(store_config(&settings)), minter),
         Mode::None => none_app(minter),
         Mode::Handrolled => handrolled_app(Handrolled {
-            redis: Redis::open(&redis_url(), source, pool_size),
+            redis: Connections::open(&redis_url(), source, pool_size),
             minter,
             refresh_ttl: settings.refresh_ttl.as_secs(),
         }),
