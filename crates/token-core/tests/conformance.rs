@@ -21,15 +21,25 @@ fn tok(jti: &str) -> String {
     format!("header.payload-of-{jti}.signature")
 }
 
+/// Rotates `presented` to the successor `jti` (whose token is `tok(jti)`).
+async fn rotate<S: RotationStore>(
+    store: &S,
+    user: &str,
+    presented: &str,
+    jti: &str,
+) -> RotationOutcome {
+    store
+        .rotate(user, presented, next(jti, &tok(jti)))
+        .await
+        .unwrap()
+}
+
 /// Registers `t0` for `user` and rotates it `n` times (t0 -> t1 -> ... -> tn).
 async fn chain<S: RotationStore>(store: &S, user: &str, n: usize) -> FamilyId {
     let family = store.register(user, "t0", None).await.unwrap();
     for i in 1..=n {
         let (jti, prev) = (format!("t{i}"), format!("t{}", i - 1));
-        let outcome = store
-            .rotate(user, &prev, next(&jti, &tok(&jti)))
-            .await
-            .unwrap();
+        let outcome = rotate(store, user, &prev, &jti).await;
         assert_eq!(
             outcome,
             RotationOutcome::Rotated {
@@ -43,22 +53,14 @@ async fn chain<S: RotationStore>(store: &S, user: &str, n: usize) -> FamilyId {
 async fn register_then_rotate_is_rotated<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = f.store.register("alice", "t0", None).await.unwrap();
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "t1").await;
     assert_eq!(
         outcome,
         RotationOutcome::Rotated {
             family: family.clone()
         }
     );
-    let outcome = f
-        .store
-        .rotate("alice", "t1", next("t2", &tok("t2")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t1", "t2").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family });
 }
 
@@ -72,11 +74,7 @@ async fn retry_within_grace_gets_same_successor<M: MakeStore>(m: M) {
         .unwrap();
     for attempt in 0..3 {
         let other = format!("t1-retry-{attempt}");
-        let outcome = f
-            .store
-            .rotate("alice", "t0", next(&other, &tok(&other)))
-            .await
-            .unwrap();
+        let outcome = rotate(&f.store, "alice", "t0", &other).await;
         assert_eq!(
             outcome,
             RotationOutcome::GraceReplay {
@@ -86,38 +84,23 @@ async fn retry_within_grace_gets_same_successor<M: MakeStore>(m: M) {
         );
     }
     // The successor handed out is the family's current token.
-    let outcome = f
-        .store
-        .rotate("alice", "t1", next("t2", &tok("t2")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t1", "t2").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family });
 }
 
 async fn grace_window_is_not_extended_by_retries<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = f.store.register("alice", "t0", None).await.unwrap();
-    f.store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "t1").await;
     f.clock.advance(Duration::from_millis(600));
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert!(
         matches!(outcome, RotationOutcome::GraceReplay { .. }),
         "{outcome:?}"
     );
     // 1.2 s after the first rotation: past the 1 s window, although the retry was 0.6 s ago.
     f.clock.advance(Duration::from_millis(600));
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("y", &tok("y")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "y").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
@@ -125,11 +108,7 @@ async fn reuse_after_grace_revokes_family<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = chain(&f.store, "alice", 2).await;
     f.clock.advance(Duration::from_secs(2));
-    let outcome = f
-        .store
-        .rotate("alice", "t1", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t1", "x").await;
     assert_eq!(
         outcome,
         RotationOutcome::ReuseDetected {
@@ -138,11 +117,7 @@ async fn reuse_after_grace_revokes_family<M: MakeStore>(m: M) {
     );
     // Invariant 2: nothing of that family works any more, the current token included.
     for jti in ["t2", "t1", "t0"] {
-        let outcome = f
-            .store
-            .rotate("alice", jti, next("y", &tok("y")))
-            .await
-            .unwrap();
+        let outcome = rotate(&f.store, "alice", jti, "y").await;
         assert_eq!(
             outcome,
             RotationOutcome::Revoked {
@@ -157,22 +132,14 @@ async fn reuse_after_grace_revokes_family<M: MakeStore>(m: M) {
 async fn token_older_than_predecessor_is_reuse_even_within_grace<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = chain(&f.store, "alice", 2).await;
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
 async fn grace_zero_makes_any_second_use_reuse<M: MakeStore>(m: M) {
     let f = m.make(|c| c.grace(Duration::ZERO));
     let family = chain(&f.store, "alice", 1).await;
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
@@ -180,45 +147,25 @@ async fn replays_past_the_cap_are_reuse<M: MakeStore>(m: M) {
     let f = m.make(|c| c.max_grace_replays(Some(2)));
     let family = chain(&f.store, "alice", 1).await;
     for _ in 0..2 {
-        let outcome = f
-            .store
-            .rotate("alice", "t0", next("x", &tok("x")))
-            .await
-            .unwrap();
+        let outcome = rotate(&f.store, "alice", "t0", "x").await;
         assert!(
             matches!(outcome, RotationOutcome::GraceReplay { .. }),
             "{outcome:?}"
         );
     }
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
 async fn unknown_tokens_are_refused<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
-    let outcome = f
-        .store
-        .rotate("alice", "nope", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "nope", "x").await;
     assert_eq!(outcome, RotationOutcome::Unknown);
     chain(&f.store, "alice", 1).await;
-    let outcome = f
-        .store
-        .rotate("alice", "nope", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "nope", "x").await;
     assert_eq!(outcome, RotationOutcome::Unknown);
     // Nothing was recorded for the refused successor.
-    let outcome = f
-        .store
-        .rotate("alice", "x", next("y", &tok("y")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "x", "y").await;
     assert_eq!(outcome, RotationOutcome::Unknown);
 }
 
@@ -235,11 +182,7 @@ async fn duplicate_jtis_are_refused<M: MakeStore>(m: M) {
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
     // The refused rotation changed nothing: t0 is still current.
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "t1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family });
     // The same jti for another user is another token.
     f.store.register("bob", "t0", None).await.unwrap();
@@ -252,17 +195,11 @@ async fn absolute_lifetime_is_never_extended<M: MakeStore>(m: M) {
     });
     let family = f.store.register("alice", "t0", None).await.unwrap();
     f.clock.advance(Duration::from_secs(50));
-    f.store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "t1").await;
     // A younger session keeps the user's record alive, so the ended family reads `expired`.
     f.store.register("alice", "young", None).await.unwrap();
     f.clock.advance(Duration::from_secs(45));
-    f.store
-        .rotate("alice", "t1", next("t2", &tok("t2")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t1", "t2").await;
     let sessions = f.store.list("alice").await.unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions[0].family, family);
@@ -272,11 +209,7 @@ async fn absolute_lifetime_is_never_extended<M: MakeStore>(m: M) {
         "idle renewal stops at the absolute end"
     );
     f.clock.advance(Duration::from_secs(10));
-    let outcome = f
-        .store
-        .rotate("alice", "t2", next("t3", &tok("t3")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t2", "t3").await;
     assert_eq!(outcome, RotationOutcome::Expired { family });
     assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
 }
@@ -286,26 +219,15 @@ async fn idle_lifetime_ends_family_and_rotation_renews_it<M: MakeStore>(m: M) {
     f.store.register("alice", "a0", None).await.unwrap();
     let idle = f.store.register("alice", "b0", None).await.unwrap();
     f.clock.advance(Duration::from_secs(40));
-    f.store
-        .rotate("alice", "a0", next("a1", &tok("a1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "a0", "a1").await;
     f.clock.advance(Duration::from_secs(40));
     // a: rotated 40 s ago, still live. b: idle for 80 s, ended.
-    let outcome = f
-        .store
-        .rotate("alice", "a1", next("a2", &tok("a2")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "a1", "a2").await;
     assert!(
         matches!(outcome, RotationOutcome::Rotated { .. }),
         "{outcome:?}"
     );
-    let outcome = f
-        .store
-        .rotate("alice", "b0", next("b1", &tok("b1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "b0", "b1").await;
     // The write above pruned b's ended family, so its token is no longer known at all.
     assert_eq!(
         outcome,
@@ -313,11 +235,7 @@ async fn idle_lifetime_ends_family_and_rotation_renews_it<M: MakeStore>(m: M) {
         "pruned on write (family {idle})"
     );
     f.clock.advance(Duration::from_secs(61));
-    let outcome = f
-        .store
-        .rotate("alice", "a2", next("a3", &tok("a3")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "a2", "a3").await;
     assert_eq!(
         outcome,
         RotationOutcome::Unknown,
@@ -331,11 +249,7 @@ async fn expired_family_reads_expired_until_pruned<M: MakeStore>(m: M) {
     f.clock.advance(Duration::from_secs(30));
     f.store.register("alice", "b0", None).await.unwrap();
     f.clock.advance(Duration::from_secs(40));
-    let outcome = f
-        .store
-        .rotate("alice", "a0", next("a1", &tok("a1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "a0", "a1").await;
     assert_eq!(outcome, RotationOutcome::Expired { family: short });
 }
 
@@ -353,17 +267,9 @@ async fn revoke_by_jti_revokes_its_family<M: MakeStore>(m: M) {
         "already revoked"
     );
     assert_eq!(f.store.revoke("alice", "missing").await.unwrap(), None);
-    let outcome = f
-        .store
-        .rotate("alice", "t3", next("t4", &tok("t4")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t3", "t4").await;
     assert_eq!(outcome, RotationOutcome::Revoked { family });
-    let outcome = f
-        .store
-        .rotate("alice", "o0", next("o1", &tok("o1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "o0", "o1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family: other });
 }
 
@@ -377,11 +283,7 @@ async fn revoke_family_ends_one_session<M: MakeStore>(m: M) {
         !f.store.revoke_family("bob", &b).await.unwrap(),
         "another user's family"
     );
-    let outcome = f
-        .store
-        .rotate("alice", "a0", next("a1", &tok("a1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "a0", "a1").await;
     assert_eq!(outcome, RotationOutcome::Revoked { family: a });
     let sessions = f.store.list("alice").await.unwrap();
     assert_eq!(sessions.iter().map(|s| &s.family).collect::<Vec<_>>(), [&b]);
@@ -402,21 +304,13 @@ async fn revoke_all_counts_live_families<M: MakeStore>(m: M) {
     assert_eq!(f.store.revoke_all("alice").await.unwrap(), 0);
     assert!(f.store.list("alice").await.unwrap().is_empty());
     for i in 0..3 {
-        let outcome = f
-            .store
-            .rotate("alice", &format!("a{i}"), next("z", &tok("z")))
-            .await
-            .unwrap();
+        let outcome = rotate(&f.store, "alice", &format!("a{i}"), "z").await;
         assert!(
             matches!(outcome, RotationOutcome::Revoked { .. }),
             "{outcome:?}"
         );
     }
-    let outcome = f
-        .store
-        .rotate("bob", "b0", next("b1", &tok("b1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "bob", "b0", "b1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family: bob });
 }
 
@@ -431,10 +325,7 @@ async fn list_shows_live_sessions<M: MakeStore>(m: M) {
     f.clock.advance(Duration::from_secs(5));
     let b = f.store.register("alice", "b0", None).await.unwrap();
     f.clock.advance(Duration::from_secs(5));
-    f.store
-        .rotate("alice", "a0", next("a1", &tok("a1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "a0", "a1").await;
     let long_meta = "é".repeat(1000);
     f.store
         .register("alice", "c0", Some(&long_meta))
@@ -461,15 +352,8 @@ async fn reuse_revokes_only_that_family_by_default<M: MakeStore>(m: M) {
     let f = m.make(|c| c.grace(Duration::ZERO));
     chain(&f.store, "alice", 1).await;
     let other = f.store.register("alice", "o0", None).await.unwrap();
-    f.store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
-    let outcome = f
-        .store
-        .rotate("alice", "o0", next("o1", &tok("o1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "x").await;
+    let outcome = rotate(&f.store, "alice", "o0", "o1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family: other });
 }
 
@@ -478,21 +362,10 @@ async fn reuse_can_revoke_every_family_of_the_user<M: MakeStore>(m: M) {
     chain(&f.store, "alice", 1).await;
     let other = f.store.register("alice", "o0", None).await.unwrap();
     let bob = f.store.register("bob", "b0", None).await.unwrap();
-    f.store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
-    let outcome = f
-        .store
-        .rotate("alice", "o0", next("o1", &tok("o1")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "x").await;
+    let outcome = rotate(&f.store, "alice", "o0", "o1").await;
     assert_eq!(outcome, RotationOutcome::Revoked { family: other });
-    let outcome = f
-        .store
-        .rotate("bob", "b0", next("b1", &tok("b1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "bob", "b0", "b1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family: bob });
 }
 
@@ -500,17 +373,9 @@ async fn spent_history_is_bounded<M: MakeStore>(m: M) {
     let f = m.make(|c| c.spent_history(3));
     let family = chain(&f.store, "alice", 6).await;
     // t5 is the predecessor, t2..t4 the remembered spent ones, t0 and t1 are forgotten.
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert_eq!(outcome, RotationOutcome::Unknown);
-    let outcome = f
-        .store
-        .rotate("alice", "t2", next("x", &tok("x")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t2", "x").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
@@ -565,11 +430,7 @@ async fn hostile_user_ids_cannot_reach_other_users<M: MakeStore>(m: M) {
         );
     }
     assert_eq!(f.store.revoke_all("*").await.unwrap(), 1);
-    let outcome = f
-        .store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
-        .await
-        .unwrap();
+    let outcome = rotate(&f.store, "alice", "t0", "t1").await;
     assert!(
         matches!(outcome, RotationOutcome::Rotated { .. }),
         "{outcome:?}"
@@ -641,10 +502,7 @@ async fn race<S: RotationStore>(store: &S, n: usize) -> Vec<(RotationOutcome, St
             tokio::spawn(async move {
                 let jti = format!("s{i}");
                 barrier.wait().await;
-                let outcome = store
-                    .rotate("alice", "t0", next(&jti, &tok(&jti)))
-                    .await
-                    .unwrap();
+                let outcome = rotate(&store, "alice", "t0", &jti).await;
                 (outcome, jti)
             })
         })
@@ -662,15 +520,9 @@ async fn events_reach_the_hook<M: MakeStore>(m: M) {
     let f = m
         .make(move |c| c.on_event(move |e| sink.lock().unwrap().push((e.kind, e.user.to_owned()))));
     chain(&f.store, "alice", 1).await;
-    f.store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "x").await;
     f.clock.advance(Duration::from_secs(2));
-    f.store
-        .rotate("alice", "t0", next("x", &tok("x")))
-        .await
-        .unwrap();
+    rotate(&f.store, "alice", "t0", "x").await;
     let b = f.store.register("alice", "b0", None).await.unwrap();
     f.store.revoke_family("alice", &b).await.unwrap();
     let kinds: Vec<_> = seen.lock().unwrap().iter().map(|(k, _)| *k).collect();
