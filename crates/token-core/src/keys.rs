@@ -28,7 +28,11 @@ pub(crate) fn grace_key(record_key: &str, digest: &str) -> String {
     format!("{record_key}:g:{digest}")
 }
 
-/// The digest a spent jti is remembered by: 96 bits of SHA-256, URL-safe base64.
+/// The length of a [`jti_digest`].
+pub(crate) const DIGEST_LEN: usize = 16;
+
+/// The digest a spent jti is remembered by: 96 bits of SHA-256, URL-safe base64
+/// (`DIGEST_LEN` characters).
 pub(crate) fn jti_digest(jti: &str) -> String {
     let hash = Sha256::digest(jti.as_bytes());
     b64(&hash[..12])

@@ -63,7 +63,7 @@ fn find(record: &Record, jti: &str, digest: &str) -> Option<(String, Role)> {
             Role::Current
         } else if f.previous.as_deref() == Some(digest) {
             Role::Previous
-        } else if f.spent.iter().any(|d| d == digest) {
+        } else if f.has_spent(digest) {
             Role::Spent
         } else {
             return None;
@@ -82,26 +82,35 @@ fn revoke(f: &mut Family, now: i64) -> bool {
 }
 
 impl State {
-    /// Like the scripts' `save`: prunes ended families, drops an empty record.
-    fn save(&mut self, key: &str, mut record: Record, now: i64) -> u64 {
+    /// Like the scripts' `load`: the user's record, unless all its families have ended (then
+    /// it reads as absent, as when its TTL fires).
+    fn live_record(&mut self, key: &str, now: i64) -> Option<&mut Record> {
+        self.records
+            .get_mut(key)
+            .filter(|record| record.values().any(|f| f.ends_at() > now))
+    }
+
+    /// Like the scripts' `save`, on the record in place: prunes ended families, drops an
+    /// empty record. Returns how many families were pruned.
+    fn prune(&mut self, key: &str, now: i64) -> u64 {
         self.note_write(now);
+        let Some(record) = self.records.get_mut(key) else {
+            return 0;
+        };
         let before = record.len();
         record.retain(|_, f| f.ends_at() > now);
         let pruned = (before - record.len()) as u64;
         if record.is_empty() {
             self.records.remove(key);
-        } else {
-            self.records.insert(key.to_owned(), record);
         }
         pruned
     }
 
-    /// Like the scripts' `load`: a record whose families have all ended reads as empty.
-    fn load(&self, key: &str, now: i64) -> Record {
-        match self.records.get(key) {
-            Some(record) if record.values().any(|f| f.ends_at() > now) => record.clone(),
-            _ => Record::new(),
-        }
+    fn family_mut(&mut self, key: &str, id: &str) -> &mut Family {
+        self.records
+            .get_mut(key)
+            .and_then(|record| record.get_mut(id))
+            .expect("a family found under this lock")
     }
 
     fn set_grace(&mut self, key: String, sealed: Vec<u8>, end: i64) {
@@ -164,31 +173,30 @@ impl MemoryStore {
         let digest = jti_digest(presented_jti);
         let slot = grace_key(&key, &digest);
         let now = self.now();
+        let grace = millis(cfg.grace) as i64;
         let mut state = self.lock();
-        let mut record = state.load(&key, now);
-        let Some((id, role)) = find(&record, presented_jti, &digest) else {
+        let Some(record) = state.live_record(&key, now) else {
+            return Ok(RotationOutcome::Unknown);
+        };
+        let Some((id, role)) = find(record, presented_jti, &digest) else {
             return Ok(RotationOutcome::Unknown);
         };
         let family = FamilyId::from(id.as_str());
-        let f = record.get_mut(&id).expect("found above");
+        let f = &record[&id];
         if f.revoked.is_some() {
             return Ok(RotationOutcome::Revoked { family });
         }
         if f.ends_at() <= now {
             return Ok(RotationOutcome::Expired { family });
         }
-        let grace = millis(cfg.grace) as i64;
 
         if role == Role::Current {
-            let successor_digest = jti_digest(successor.jti);
-            if find(&record, successor.jti, &successor_digest).is_some() {
+            if find(record, successor.jti, &jti_digest(successor.jti)).is_some() {
                 return Err(StoreError::DuplicateJti);
             }
             let f = record.get_mut(&id).expect("found above");
             if let Some(previous) = f.previous.take() {
-                f.spent.push(previous);
-                let excess = f.spent.len().saturating_sub(cfg.spent_history as usize);
-                f.spent.drain(..excess);
+                f.push_spent(&previous, cfg.spent_history as usize);
             }
             f.previous = Some(digest);
             f.rotated_at = Some(now);
@@ -200,7 +208,7 @@ impl MemoryStore {
                 let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
                 state.set_grace(slot, sealed, now + grace);
             }
-            state.save(&key, record, now);
+            state.prune(&key, now);
             return Ok(RotationOutcome::Rotated { family });
         }
 
@@ -209,19 +217,20 @@ impl MemoryStore {
         let replayable = role == Role::Previous && grace > 0 && in_window && under_cap;
         if let Some(sealed) = state.grace(&slot, now).filter(|_| replayable) {
             let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
-            f.replays += 1;
-            state.save(&key, record, now);
+            state.family_mut(&key, &id).replays += 1;
+            state.prune(&key, now);
             return Ok(RotationOutcome::GraceReplay { family, successor });
         }
 
-        revoke(f, now);
+        let record = state.records.get_mut(&key).expect("found above");
+        revoke(record.get_mut(&id).expect("found above"), now);
         if cfg.revoke_all_on_reuse {
             for other in record.values_mut() {
                 revoke(other, now);
             }
         }
         state.grace.remove(&slot);
-        state.save(&key, record, now);
+        state.prune(&key, now);
         Ok(RotationOutcome::ReuseDetected { family })
     }
 }
@@ -239,8 +248,12 @@ impl RotationStore for MemoryStore {
         let family = FamilyId::random();
         {
             let mut state = self.lock();
-            let mut record = state.load(&key, now);
-            if find(&record, jti, &jti_digest(jti)).is_some() {
+            if state.live_record(&key, now).is_none() {
+                // Every family ended: the record is gone, as when its TTL fires.
+                state.records.remove(&key);
+            }
+            let record = state.records.entry(key.clone()).or_default();
+            if find(record, jti, &jti_digest(jti)).is_some() {
                 return Err(StoreError::DuplicateJti);
             }
             let absolute_end = now + millis(cfg.absolute_lifetime) as i64;
@@ -251,7 +264,7 @@ impl RotationStore for MemoryStore {
                     previous: None,
                     rotated_at: None,
                     replays: 0,
-                    spent: Vec::new(),
+                    spent: String::new(),
                     created: now,
                     last_rotated: now,
                     absolute_end,
@@ -260,7 +273,7 @@ impl RotationStore for MemoryStore {
                     metadata: clip_metadata(metadata).map(str::to_owned),
                 },
             );
-            state.save(&key, record, now);
+            state.prune(&key, now);
         }
         cfg.emit(RotationEventKind::Registered, user, Some(&family));
         Ok(family)
@@ -282,11 +295,12 @@ impl RotationStore for MemoryStore {
         let now = self.now();
         let revoked = {
             let mut state = self.lock();
-            let mut record = state.load(&key, now);
-            let found = find(&record, jti, &jti_digest(jti));
-            match found {
+            let Some(record) = state.live_record(&key, now) else {
+                return Ok(None);
+            };
+            match find(record, jti, &jti_digest(jti)) {
                 Some((id, _)) if revoke(record.get_mut(&id).expect("found"), now) => {
-                    state.save(&key, record, now);
+                    state.prune(&key, now);
                     Some(FamilyId::from(id))
                 }
                 _ => None,
@@ -304,12 +318,12 @@ impl RotationStore for MemoryStore {
         let now = self.now();
         let revoked = {
             let mut state = self.lock();
-            let mut record = state.load(&key, now);
-            let revoked = record
-                .get_mut(family.as_str())
+            let revoked = state
+                .live_record(&key, now)
+                .and_then(|record| record.get_mut(family.as_str()))
                 .is_some_and(|f| revoke(f, now));
             if revoked {
-                state.save(&key, record, now);
+                state.prune(&key, now);
             }
             revoked
         };
@@ -325,14 +339,15 @@ impl RotationStore for MemoryStore {
         let now = self.now();
         let count = {
             let mut state = self.lock();
-            let mut record = state.load(&key, now);
-            let count = record
-                .values_mut()
-                .map(|f| revoke(f, now))
-                .filter(|&r| r)
-                .count() as u64;
+            let count = state.live_record(&key, now).map_or(0, |record| {
+                record
+                    .values_mut()
+                    .map(|f| revoke(f, now))
+                    .filter(|&r| r)
+                    .count() as u64
+            });
             if count > 0 {
-                state.save(&key, record, now);
+                state.prune(&key, now);
             }
             count
         };
@@ -346,8 +361,11 @@ impl RotationStore for MemoryStore {
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let key = record_key(&self.config.key_prefix, user);
         let now = self.now();
-        let record = self.lock().load(&key, now);
-        Ok(sessions(&record, now))
+        let mut state = self.lock();
+        Ok(state
+            .live_record(&key, now)
+            .map(|record| sessions(record, now))
+            .unwrap_or_default())
     }
 
     async fn cleanup_expired(&self) -> Result<u64, StoreError> {
@@ -356,8 +374,7 @@ impl RotationStore for MemoryStore {
         let keys: Vec<String> = state.records.keys().cloned().collect();
         let mut pruned = 0;
         for key in keys {
-            let record = state.records.remove(&key).unwrap_or_default();
-            pruned += state.save(&key, record, now);
+            pruned += state.prune(&key, now);
         }
         state.grace.retain(|_, (_, end)| *end > now);
         Ok(pruned)

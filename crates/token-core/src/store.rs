@@ -94,8 +94,9 @@ pub(crate) struct Family {
     pub(crate) rotated_at: Option<i64>,
     #[serde(rename = "n", default)]
     pub(crate) replays: u32,
-    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) spent: Vec<String>,
+    /// Digests of older spent jtis, concatenated (each `DIGEST_LEN` long), newest last.
+    #[serde(rename = "s", default, skip_serializing_if = "String::is_empty")]
+    pub(crate) spent: String,
     #[serde(rename = "t")]
     pub(crate) created: i64,
     #[serde(rename = "l")]
@@ -113,6 +114,23 @@ pub(crate) struct Family {
 impl Family {
     pub(crate) fn ends_at(&self) -> i64 {
         self.absolute_end.min(self.idle_end)
+    }
+
+    /// Whether `digest` is one of the remembered spent digests (at a digest boundary).
+    pub(crate) fn has_spent(&self, digest: &str) -> bool {
+        self.spent
+            .match_indices(digest)
+            .any(|(at, _)| at % crate::keys::DIGEST_LEN == 0)
+    }
+
+    /// Remembers `digest` as spent, forgetting the oldest beyond `keep`.
+    pub(crate) fn push_spent(&mut self, digest: &str, keep: usize) {
+        self.spent.push_str(digest);
+        let excess = self
+            .spent
+            .len()
+            .saturating_sub(keep * crate::keys::DIGEST_LEN);
+        self.spent.drain(..excess);
     }
 
     pub(crate) fn is_live(&self, now: i64) -> bool {

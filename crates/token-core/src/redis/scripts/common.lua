@@ -8,7 +8,10 @@
 --   p  digest of the immediate predecessor (rotated last)
 --   r  server time (ms) of that rotation: the start of the grace window, never moved by replays
 --   n  grace replays served for p
---   s  digests of older spent jtis, newest last, capped (reuse of any of them is theft)
+--   s  digests of older spent jtis as one string of fixed-width digests, newest last,
+--      capped (reuse of any of them is theft). One string, not a table: the record is
+--      unpacked and packed on every rotation, and a table of 128 short strings made that
+--      the main cost of a rotation
 --   t  created (ms)        l  last rotated (ms)
 --   a  absolute end (ms)   i  idle end (ms), renewed by each rotation, never past a
 --   v  1 once revoked: kept as a tombstone until its end, so late tokens read `revoked`
@@ -42,6 +45,22 @@ local function load(key, now)
   return {}
 end
 
+-- Whether the fixed-width digest string `spent` holds `digest` at a digest boundary.
+local function spent_contains(spent, digest)
+  local width = #digest
+  local from = 1
+  while true do
+    local at = string.find(spent, digest, from, true)
+    if not at then
+      return false
+    end
+    if (at - 1) % width == 0 then
+      return true
+    end
+    from = at + 1
+  end
+end
+
 -- The family holding `jti` (raw, for the current token) or its digest (for spent ones),
 -- and the role the token plays in it.
 local function find(fams, jti, digest)
@@ -52,12 +71,8 @@ local function find(fams, jti, digest)
     if f.p == digest then
       return id, f, 'previous'
     end
-    if f.s then
-      for _, d in ipairs(f.s) do
-        if d == digest then
-          return id, f, 'spent'
-        end
-      end
+    if f.s and spent_contains(f.s, digest) then
+      return id, f, 'spent'
     end
   end
   return nil

@@ -41,14 +41,12 @@ if role == 'current' then
     return {'duplicate'}
   end
   if f.p then
-    local spent = f.s or {}
-    table.insert(spent, f.p)
-    while #spent > tonumber(ARGV[10]) do
-      table.remove(spent, 1)
+    local keep = tonumber(ARGV[10]) * #f.p
+    local spent = (f.s or '') .. f.p
+    if #spent > keep then
+      spent = string.sub(spent, #spent - keep + 1)
     end
-    if #spent > 0 then
-      f.s = spent
-    end
+    f.s = spent ~= '' and spent or nil
   end
   f.p = ARGV[3]
   f.r = now
