@@ -50,7 +50,7 @@ pub struct ReplicaAck {
 
 impl Default for StoreConfig {
     /// Prefix `rt:`, grace 10 s with no replay cap, absolute lifetime 30 days, idle lifetime
-    /// 14 days, timeout 500 ms, 128 remembered spent tokens per family, reuse revokes the
+    /// 14 days, timeout 500 ms, 16 remembered spent tokens per family, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
     /// app instances so grace replays work across them).
     fn default() -> Self {
@@ -61,7 +61,7 @@ impl Default for StoreConfig {
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             timeout: Duration::from_millis(500),
-            spent_history: 128,
+            spent_history: 16,
             revoke_all_on_reuse: false,
             sealing_key: SealingKey::random(),
             clock: ClockOffset::default(),
@@ -114,7 +114,10 @@ impl StoreConfig {
 
     /// How many spent tokens before the immediate predecessor a family remembers (as
     /// digests). Reuse of one of them revokes the family; an older one is only refused as
-    /// unknown. Bounds the record of a family that rotates for a long time.
+    /// unknown. Bounds the record of a family that rotates for a long time, and with it the
+    /// cost of every rotation: the record goes through the rotate script each time, and
+    /// Redis's Lua pays for every byte of it (see `BENCHMARKS.md`). The default, 16, covers
+    /// four hours of rotations at a 15-minute access-token lifetime.
     pub fn spent_history(mut self, count: u32) -> Self {
         self.spent_history = count;
         self
