@@ -121,7 +121,9 @@ impl State {
     /// ended since, so idle users do not accumulate.
     fn note_write(&mut self, now: i64) {
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= SWEEP_EVERY {
+        // At least as many writes as entries between sweeps: O(1) amortised per write.
+        let due = SWEEP_EVERY.max(self.records.len() + self.grace.len());
+        if self.writes_since_sweep >= due {
             self.writes_since_sweep = 0;
             self.records
                 .retain(|_, record| record.values().any(|f| f.ends_at() > now));

@@ -91,20 +91,24 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The clone goes back into `self`; the instance that was polled ready is the one
-        // that gets called.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &self.shared;
         let (method, uri) = (request.method(), request.uri());
+        let refresh = shared.refresh_route.matches(method, uri);
+        if !refresh && !shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
+            // Not ours: straight through, without cloning the inner service.
+            let request = request.map(RequestBody::passed_through);
+            return ResponseFuture::passed_through(self.inner.call(request));
+        }
 
-        if shared.refresh_route.matches(method, uri) {
+        // The flows move the inner service into their future. The clone goes back into
+        // `self`, so the instance that was polled ready is the one that gets called.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        if refresh {
             ResponseFuture::flow(Box::pin(flow::refresh(Arc::clone(shared), inner, request)))
-        } else if shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
+        } else {
             let request = request.map(RequestBody::passed_through);
             ResponseFuture::flow(Box::pin(flow::issue(Arc::clone(shared), inner, request)))
-        } else {
-            ResponseFuture::passed_through(inner.call(request.map(RequestBody::passed_through)))
         }
     }
 }
