@@ -86,7 +86,8 @@ impl StoreConfig {
         self
     }
 
-    /// Caps the grace replays per rotation; one more counts as reuse. `None`: no cap.
+    /// Caps the grace replays per rotation; one more counts as reuse. `None`: no cap;
+    /// `Some(0)`: no replay at all (a retry inside the window is reuse, as with grace 0).
     pub fn max_grace_replays(mut self, cap: Option<u32>) -> Self {
         self.max_grace_replays = cap;
         self

@@ -208,7 +208,7 @@ impl MemoryStore {
             f.idle_end = f.absolute_end.min(now + millis(cfg.idle_lifetime) as i64);
             if grace > 0 {
                 let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
-                state.set_grace(slot, sealed, now + grace);
+                state.set_grace(slot, sealed, now + grace + 1);
             }
             state.prune(&key, now);
             return Ok(RotationOutcome::Rotated { family });

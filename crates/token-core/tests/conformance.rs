@@ -157,6 +157,13 @@ async fn replays_past_the_cap_are_reuse<M: MakeStore>(m: M) {
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
+async fn a_replay_cap_of_zero_allows_no_replay<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.max_grace_replays(Some(0)));
+    let family = chain(&f.store, "alice", 1).await;
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+}
+
 async fn unknown_tokens_are_refused<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let outcome = rotate(&f.store, "alice", "nope", "x").await;
@@ -589,6 +596,7 @@ conformance!(
     token_older_than_predecessor_is_reuse_even_within_grace,
     grace_zero_makes_any_second_use_reuse,
     replays_past_the_cap_are_reuse,
+    a_replay_cap_of_zero_allows_no_replay,
     unknown_tokens_are_refused,
     duplicate_jtis_are_refused,
     absolute_lifetime_is_never_extended,

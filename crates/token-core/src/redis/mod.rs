@@ -306,7 +306,7 @@ impl RotationStore for RedisStore {
                     .arg(jti_digest(successor.jti))
                     .arg(sealed)
                     .arg(millis(cfg.grace))
-                    .arg(cfg.max_grace_replays.unwrap_or(0))
+                    .arg(cfg.max_grace_replays.map_or(-1, i64::from))
                     .arg(millis(cfg.idle_lifetime))
                     .arg(cfg.spent_history)
                     .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" }),

@@ -7,7 +7,7 @@
 -- ARGV[4]  successor jti     ARGV[5]  its digest
 -- ARGV[6]  sealed successor (AEAD; '' when grace is 0)
 -- ARGV[7]  grace window (ms, 0 = none)
--- ARGV[8]  cap on grace replays (0 = no cap)
+-- ARGV[8]  cap on grace replays (-1 = no cap)
 -- ARGV[9]  idle lifetime (ms)
 -- ARGV[10] how many older spent digests a family remembers
 -- ARGV[11] '1' to revoke every family of the user on reuse, '0' for the family alone
@@ -55,7 +55,8 @@ if role == 'current' then
   f.l = now
   f.i = math.min(f.a, now + tonumber(ARGV[9]))
   if grace > 0 then
-    redis.call('SET', KEYS[2], ARGV[6], 'PX', grace)
+    -- The window includes its last millisecond (`now - r <= grace` below).
+    redis.call('SET', KEYS[2], ARGV[6], 'PX', grace + 1)
   end
   save(KEYS[1], fams, now)
   return {'rotated', id}
@@ -63,7 +64,7 @@ end
 
 if role == 'previous' and grace > 0 and now - f.r <= grace then
   local cap = tonumber(ARGV[8])
-  if cap == 0 or f.n < cap then
+  if cap < 0 or f.n < cap then
     local sealed = redis.call('GET', KEYS[2])
     if sealed then
       f.n = f.n + 1
