@@ -146,8 +146,8 @@ async fn main() {
     match &settings.redis_url {
         Some(url) => {
             let store = RedisStore::open(url, settings.store_config())
-                .unwrap_or_else(|e| panic!("invalid REDIS_URL {url:?}: {e}"));
-            println!("store: Redis at {url}");
+                .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", common::redacted(url)));
+            println!("store: Redis at {}", common::redacted(url));
             serve(store, &settings).await;
         }
         None => {

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use token_rotation::core::{SealingKey, StoreConfig};
 
-/// Settings read from the environment (see the README's configuration table).
-#[derive(Clone, Debug)]
+/// Settings read from the environment (see the README's configuration table). No `Debug`:
+/// it holds the JWT secret.
+#[derive(Clone)]
 pub struct Settings {
     pub bind_addr: String,
     pub redis_url: Option<String>,
@@ -90,8 +91,8 @@ pub struct Claims {
     pub typ: String,
 }
 
-/// The JSON every successful `/login` and `/refresh` returns.
-#[derive(Debug, Serialize, Deserialize)]
+/// The JSON every successful `/login` and `/refresh` returns. No `Debug`: it holds tokens.
+#[derive(Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
@@ -145,6 +146,20 @@ impl Minter {
         validation.set_required_spec_claims(&["exp", "sub", "jti"]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
         (data.claims.typ == typ).then_some(data.claims)
+    }
+}
+
+/// `url` with any password replaced by `***`, for start-up messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 

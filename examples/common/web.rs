@@ -108,11 +108,15 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
 
 fn unavailable(e: token_rotation::core::StoreError) -> Response {
     tracing::error!(error = %e, "store call failed");
-    error(
+    let mut response = error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
         "the session store is unavailable",
-    )
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 1.into());
+    response
 }
 
 /// The refresh cookie. `HttpOnly` keeps it from scripts (an XSS cannot steal it),

@@ -249,6 +249,12 @@ fn emit<St>(
     user: Option<&str>,
     family: Option<&FamilyId>,
 ) {
+    tracing::debug!(
+        ?kind,
+        user,
+        family = family.map(FamilyId::as_str),
+        "rotation layer event"
+    );
     if let Some(hook) = &shared.on_event {
         hook(&LayerEvent { kind, user, family });
     }

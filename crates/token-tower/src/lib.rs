@@ -5,7 +5,8 @@
 //! - **Issuing routes** (default `POST /login`): on a 2xx response the layer finds the
 //!   refresh token in it, validates it and [`register`](token_core::RotationStore::register)s
 //!   it as a new family before the response leaves. If the store cannot record it, the
-//!   client gets 503 instead of the token.
+//!   client does not get the token: 503 when the store is unavailable, 500 when it refuses
+//!   the token (a duplicate `jti`, an app bug).
 //! - **The refresh route** (default `POST /refresh`): the layer reads the presented token
 //!   (JSON body field, cookie or header), validates it (explicit algorithm allow-list,
 //!   signature, `exp`/`nbf` with leeway, optional `iss`/`aud`, required claims, optional
