@@ -72,7 +72,8 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The prefix of every Redis key the store writes.
+    /// The prefix of every Redis key the store writes. Keep `{` and `}` out of it: a hash
+    /// tag in the prefix would put every user in one Redis Cluster slot.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
