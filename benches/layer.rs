@@ -25,7 +25,8 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use token_rotation::core::{MemoryStore, StoreConfig};
+use test_redis::RedisServer;
+use token_rotation::core::{MemoryStore, RedisStore, StoreConfig};
 use token_rotation::tower::RotationLayer;
 use tower::{Layer, Service, ServiceExt};
 
@@ -159,11 +160,39 @@ fn layer_benches(c: &mut Criterion) {
     let access = minter.issue(USER).access_token;
     let refresh_body = || json!({ "refresh_token": *app.last_refresh.lock().expect("lock") });
 
+    // The same layer on a RedisStore (its own chain, on a throwaway local redis-server): the
+    // layer's cost plus one round trip to Redis.
+    let server = RedisServer::start();
+    let redis_app = App {
+        minter: minter.clone(),
+        last_refresh: Arc::default(),
+    };
+    let redis_store = {
+        let _runtime = rt.enter();
+        RedisStore::open(&server.url(), StoreConfig::default().grace(settings.grace))
+            .expect("a Redis store")
+    };
+    let redis_layered =
+        RotationLayer::builder(redis_store, minter.decoding.clone(), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .build()
+            .expect("a valid layer")
+            .layer(redis_app.clone());
+    rt.block_on(send(redis_layered.clone(), post("/login", String::new())));
+    let redis_refresh_body =
+        || json!({ "refresh_token": *redis_app.last_refresh.lock().expect("lock") });
+
     let mut group = c.benchmark_group("layer/refresh");
     group.bench_function("with_layer", |b| {
         b.to_async(&rt).iter(|| {
             let request = post("/refresh", refresh_body().to_string());
             send(layered.clone(), request)
+        });
+    });
+    group.bench_function("with_layer_on_redis", |b| {
+        b.to_async(&rt).iter(|| {
+            let request = post("/refresh", redis_refresh_body().to_string());
+            send(redis_layered.clone(), request)
         });
     });
     group.bench_function("without_layer", |b| {
@@ -199,6 +228,7 @@ fn layer_benches(c: &mut Criterion) {
         b.to_async(&rt).iter(|| send(app.clone(), get_me(&access)));
     });
     group.finish();
+    drop(server);
 }
 
 criterion_group!(benches, layer_benches);
