@@ -31,6 +31,7 @@ pub struct StoreConfig {
     pub(crate) idle_lifetime: Duration,
     pub(crate) timeout: Duration,
     pub(crate) spent_history: u32,
+    pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) revoke_all_on_reuse: bool,
     pub(crate) sealing_key: SealingKey,
     pub(crate) clock: ClockOffset,
@@ -50,7 +51,8 @@ pub struct ReplicaAck {
 
 impl Default for StoreConfig {
     /// Prefix `rt:`, grace 10 s with no replay cap, absolute lifetime 30 days, idle lifetime
-    /// 14 days, timeout 500 ms, 16 remembered spent tokens per family, reuse revokes the
+    /// 14 days, timeout 500 ms, 16 remembered spent tokens per family, at most 64 sessions
+    /// per user, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
     /// app instances so grace replays work across them).
     fn default() -> Self {
@@ -62,6 +64,7 @@ impl Default for StoreConfig {
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             timeout: Duration::from_millis(500),
             spent_history: 16,
+            max_sessions_per_user: Some(64),
             revoke_all_on_reuse: false,
             sealing_key: SealingKey::random(),
             clock: ClockOffset::default(),
@@ -122,6 +125,15 @@ impl StoreConfig {
     /// four hours of rotations at a 15-minute access-token lifetime.
     pub fn spent_history(mut self, count: u32) -> Self {
         self.spent_history = count;
+        self
+    }
+
+    /// The most families (sessions, revoked ones included until they end) a user keeps; a
+    /// login beyond it drops the oldest, signing that device out. Every operation on a user
+    /// reads all of that user's families, so an account that logs in again and again must
+    /// not grow without bound. Default 64; `None`: no cap.
+    pub fn max_sessions_per_user(mut self, cap: Option<u32>) -> Self {
+        self.max_sessions_per_user = cap.filter(|&n| n > 0);
         self
     }
 
@@ -207,6 +219,7 @@ impl fmt::Debug for StoreConfig {
             .field("idle_lifetime", &self.idle_lifetime)
             .field("timeout", &self.timeout)
             .field("spent_history", &self.spent_history)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("revoke_all_on_reuse", &self.revoke_all_on_reuse)
             .field("replica_ack", &self.replica_ack)
             .field("clock", &self.clock)

@@ -258,6 +258,16 @@ impl RotationStore for MemoryStore {
             if find(record, jti, &jti_digest(jti)).is_some() {
                 return Err(StoreError::DuplicateJti);
             }
+            if let Some(cap) = cfg.max_sessions_per_user {
+                while record.len() >= cap as usize {
+                    let oldest = record
+                        .iter()
+                        .min_by_key(|(_, f)| f.created)
+                        .map(|(id, _)| id.clone())
+                        .expect("a non-empty record");
+                    record.remove(&oldest);
+                }
+            }
             let absolute_end = now + millis(cfg.absolute_lifetime) as i64;
             record.insert(
                 family.as_str().to_owned(),

@@ -164,6 +164,50 @@ async fn a_replay_cap_of_zero_allows_no_replay<M: MakeStore>(m: M) {
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
+async fn logins_beyond_the_session_cap_drop_the_oldest<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.max_sessions_per_user(Some(3)));
+    let mut families = Vec::new();
+    for i in 0..5 {
+        families.push(
+            f.store
+                .register("alice", &format!("d{i}"), None)
+                .await
+                .unwrap(),
+        );
+        f.clock.advance(Duration::from_secs(1));
+    }
+    let kept: Vec<FamilyId> = f
+        .store
+        .list("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.family)
+        .collect();
+    assert_eq!(
+        kept,
+        families[2..].to_vec(),
+        "the three newest sessions remain"
+    );
+    assert_eq!(
+        rotate(&f.store, "alice", "d0", "x").await,
+        RotationOutcome::Unknown
+    );
+    let outcome = rotate(&f.store, "alice", "d4", "d5").await;
+    assert_eq!(
+        outcome,
+        RotationOutcome::Rotated {
+            family: families[4].clone()
+        }
+    );
+    f.store.register("bob", "b0", None).await.unwrap();
+    assert_eq!(
+        f.store.list("bob").await.unwrap().len(),
+        1,
+        "the cap is per user"
+    );
+}
+
 async fn unknown_tokens_are_refused<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let outcome = rotate(&f.store, "alice", "nope", "x").await;
@@ -597,6 +641,7 @@ conformance!(
     grace_zero_makes_any_second_use_reuse,
     replays_past_the_cap_are_reuse,
     a_replay_cap_of_zero_allows_no_replay,
+    logins_beyond_the_session_cap_drop_the_oldest,
     unknown_tokens_are_refused,
     duplicate_jtis_are_refused,
     absolute_lifetime_is_never_extended,

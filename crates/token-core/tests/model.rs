@@ -31,6 +31,7 @@ fn config(clock: &ClockOffset, prefix: &str) -> StoreConfig {
         .absolute_lifetime(Duration::from_millis(ABSOLUTE as u64))
         .max_grace_replays(Some(REPLAY_CAP))
         .spent_history(HISTORY as u32)
+        .max_sessions_per_user(None)
         .clock(clock.clone())
 }
 

@@ -266,7 +266,8 @@ impl RotationStore for RedisStore {
                     .arg(family.as_str())
                     .arg(millis(cfg.absolute_lifetime))
                     .arg(millis(cfg.idle_lifetime))
-                    .arg(clip_metadata(metadata).unwrap_or("")),
+                    .arg(clip_metadata(metadata).unwrap_or(""))
+                    .arg(cfg.max_sessions_per_user.unwrap_or(0)),
             )
             .await?;
         match reply(value)? {
