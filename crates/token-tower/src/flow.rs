@@ -338,7 +338,9 @@ where
                     }
                 })?;
             let token = json_string_field(&bytes, field)?;
+            // An empty field is no token, as an empty cookie or header is.
             return token
+                .filter(|token| !token.is_empty())
                 .map(|token| (token, RequestBody::buffered(bytes)))
                 .ok_or(RejectReason::MissingToken);
         }
