@@ -336,6 +336,8 @@ async fn scale(server: &RedisServer, conn: &mut MultiplexedConnection, sizes: &[
         }
         let mut keys_ms = Vec::new();
         for _ in 0..10 {
+            // The hand-rolled original's listing, measured beside `list` on purpose (issue 5);
+            // the store itself never sends KEYS.
             let (ms, found) = timed(
                 redis::cmd("KEYS")
                     .arg(format!("refresh_token:{target}:*"))

@@ -28,6 +28,9 @@ use axum::{Json, Router};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::json;
+
+// The app's error shape, store failure answer and JSON body reader.
+use crate::{JsonBody, error, store_error};
 use token_rotation::core::{FamilyId, RotationStore};
 use token_rotation::tower::{
     IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder, Route,
@@ -98,27 +101,6 @@ async fn script() -> impl IntoResponse {
     )
 }
 
-fn error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
-
-fn unavailable(e: token_rotation::core::StoreError) -> Response {
-    tracing::error!(error = %e, "store call failed");
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the session store is unavailable",
-    );
-    response
-        .headers_mut()
-        .insert(axum::http::header::RETRY_AFTER, 1.into());
-    response
-}
-
 /// The refresh cookie. `HttpOnly` keeps it from scripts (an XSS cannot steal it),
 /// `SameSite=Strict` keeps other sites from sending it (no CSRF on `/web/refresh`). Serve
 /// the page over HTTPS and add `Secure` in production; it is left out here so the example
@@ -159,14 +141,10 @@ struct Login {
     password: String,
 }
 
-async fn login<S: RotationStore>(State(web): Shared<S>, body: Option<Json<Login>>) -> Response {
-    let Some(Json(body)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "expected a JSON body with username and password",
-        );
-    };
+async fn login<S: RotationStore>(
+    State(web): Shared<S>,
+    JsonBody(body): JsonBody<Login>,
+) -> Response {
     if !password_ok(&body.username, &body.password) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -197,7 +175,7 @@ async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> 
     if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh"))
         && let Err(e) = web.store.revoke(&claims.sub, &claims.jti).await
     {
-        return unavailable(e);
+        return store_error(e);
     }
     (
         StatusCode::NO_CONTENT,
@@ -252,7 +230,7 @@ async fn sessions<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Err(e) => unavailable(e),
+        Err(e) => store_error(e),
     }
 }
 
@@ -272,6 +250,6 @@ async fn revoke_session<S: RotationStore>(
     {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
-        Err(e) => unavailable(e),
+        Err(e) => store_error(e),
     }
 }

@@ -81,7 +81,7 @@ enum Command {
     /// Count users, sessions and keys under the prefix and estimate their memory.
     Stats {
         /// How many keys to measure with `MEMORY USAGE` (the rest is extrapolated).
-        #[arg(long, default_value_t = 1000, value_name = "KEYS")]
+        #[arg(long, default_value_t = 1000, value_name = "COUNT")]
         sample: u64,
     },
 }

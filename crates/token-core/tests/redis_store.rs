@@ -332,10 +332,27 @@ async fn a_foreign_sealing_key_cannot_open_a_grace_replay() {
 }
 
 #[tokio::test]
-async fn cluster_source_is_reported_by_debug_without_secrets() {
+async fn connection_sources_debug_print_their_kind_without_the_password() {
     let server = RedisServer::start();
-    let source =
-        ConnectionSource::connection_manager(server.url().as_str(), Duration::from_secs(1))
-            .unwrap();
-    assert_eq!(format!("{source:?}"), "ConnectionSource::Manager");
+    let url = format!("redis://:hunter2-secret@127.0.0.1:{}/", server.port());
+    let timeout = Duration::from_secs(1);
+    let sources = [
+        (
+            ConnectionSource::connection_manager(url.as_str(), timeout).unwrap(),
+            "ConnectionSource::Manager",
+        ),
+        (
+            ConnectionSource::bb8_redis(url.as_str(), 2, timeout).unwrap(),
+            "ConnectionSource::Bb8Redis",
+        ),
+        (
+            ConnectionSource::bb8_client(url.as_str(), 2, timeout).unwrap(),
+            "ConnectionSource::Bb8Client",
+        ),
+    ];
+    for (source, name) in sources {
+        assert_eq!(format!("{source:?}"), name);
+        let store = RedisStore::with_source(source, StoreConfig::default());
+        assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+    }
 }
