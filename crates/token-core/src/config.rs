@@ -30,7 +30,6 @@ pub struct StoreConfig {
     pub(crate) absolute_lifetime: Duration,
     pub(crate) idle_lifetime: Duration,
     pub(crate) timeout: Duration,
-    pub(crate) spent_history: u32,
     pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) revoke_all_on_reuse: bool,
     pub(crate) sealing_key: SealingKey,
@@ -51,8 +50,7 @@ pub struct ReplicaAck {
 
 impl Default for StoreConfig {
     /// Prefix `rt:`, grace 10 s with no replay cap, absolute lifetime 30 days, idle lifetime
-    /// 14 days, timeout 500 ms, 16 remembered spent tokens per family, at most 64 sessions
-    /// per user, reuse revokes the
+    /// 14 days, timeout 500 ms, at most 64 sessions per user, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
     /// app instances so grace replays work across them).
     fn default() -> Self {
@@ -63,7 +61,6 @@ impl Default for StoreConfig {
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             timeout: Duration::from_millis(500),
-            spent_history: 16,
             max_sessions_per_user: Some(64),
             revoke_all_on_reuse: false,
             sealing_key: SealingKey::random(),
@@ -117,21 +114,11 @@ impl StoreConfig {
         self
     }
 
-    /// How many spent tokens before the immediate predecessor a family remembers (as
-    /// digests). Reuse of one of them revokes the family; an older one is only refused as
-    /// unknown. Bounds the record of a family that rotates for a long time, and with it the
-    /// cost of every rotation: the record goes through the rotate script each time, and
-    /// Redis's Lua pays for every byte of it (see `BENCHMARKS.md`). The default, 16, covers
-    /// four hours of rotations at a 15-minute access-token lifetime.
-    pub fn spent_history(mut self, count: u32) -> Self {
-        self.spent_history = count;
-        self
-    }
-
-    /// The most families (sessions, revoked ones included until they end) a user keeps; a
-    /// login beyond it drops the oldest, signing that device out. Every operation on a user
-    /// reads all of that user's families, so an account that logs in again and again must
-    /// not grow without bound. Default 64; `None`: no cap.
+    /// The most families (sessions, revoked ones included until they end) a user keeps. A
+    /// login at the cap drops ended families first, then revoked ones, then the live family
+    /// closest to its end: each rotation renews the idle end, so under the idle lifetime that
+    /// is the least recently used session, whose device is signed out. Bounds what one
+    /// account that logs in again and again can make Redis hold. Default 64; `None`: no cap.
     pub fn max_sessions_per_user(mut self, cap: Option<u32>) -> Self {
         self.max_sessions_per_user = cap.filter(|&n| n > 0);
         self
@@ -190,6 +177,16 @@ impl StoreConfig {
         &self.key_prefix
     }
 
+    /// The lifetimes and grace settings as the rules use them (milliseconds).
+    pub(crate) fn policy(&self) -> crate::rules::Policy {
+        crate::rules::Policy {
+            grace: millis(self.grace) as i64,
+            replay_cap: self.max_grace_replays,
+            absolute: millis(self.absolute_lifetime) as i64,
+            idle: millis(self.idle_lifetime) as i64,
+        }
+    }
+
     pub(crate) fn emit(
         &self,
         kind: RotationEventKind,
@@ -200,6 +197,9 @@ impl StoreConfig {
         match kind {
             RotationEventKind::ReuseDetected => {
                 tracing::warn!(?kind, family = family_id, "refresh token reuse detected")
+            }
+            RotationEventKind::UnknownToken => {
+                tracing::info!(?kind, "a refresh token the store does not know was presented")
             }
             _ => tracing::debug!(?kind, family = family_id, "rotation event"),
         }
@@ -218,7 +218,6 @@ impl fmt::Debug for StoreConfig {
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("idle_lifetime", &self.idle_lifetime)
             .field("timeout", &self.timeout)
-            .field("spent_history", &self.spent_history)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("revoke_all_on_reuse", &self.revoke_all_on_reuse)
             .field("replica_ack", &self.replica_ack)

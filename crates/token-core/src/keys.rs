@@ -1,14 +1,19 @@
 //! The key schema.
 //!
 //! ```text
-//! <prefix>{<user>}              the user's record: every family of the user (msgpack)
-//! <prefix>{<user>}:g:<digest>   the sealed successor of a just-rotated token, for `grace`
+//! <prefix>{u<user>}:s             sorted set: the user's families, scored by their end
+//!                                 (revoked ones far below, see `rules::REVOKED_SHIFT`)
+//! <prefix>{u<user>}:f:<family>    one family's record (msgpack); TTL = the family's end
+//! <prefix>{u<user>}:g:<digest>    the sealed successor of a just-rotated token; TTL = grace
+//! <prefix>{u<user>}:t:<hour>      token index, only without a family claim: hash from jti
+//!                                 digest to family, for tokens expiring in that hour;
+//!                                 TTL = an hour past the hour's end
 //! ```
 //!
-//! `<user>` is the user id in unpadded URL-safe base64 behind a `u`: an injective encoding
-//! whose alphabet has no `{`, `}`, `:`, `*` or glob character, so no user id can name another
-//! user's keys, and the hash tag is never empty. Both keys of a user share that hash tag and
-//! so one cluster slot.
+//! `<user>` is the user id in unpadded URL-safe base64: an injective encoding whose alphabet
+//! has no `{`, `}`, `:`, `*` or glob character, so no user id can name another user's keys,
+//! and the hash tag is never empty. Every key of a user shares that hash tag and so one
+//! cluster slot: every script touches one slot.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,59 +23,122 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The key of a user's record.
-pub(crate) fn record_key(prefix: &str, user: &str) -> String {
-    format!("{prefix}{{u{}}}", b64(user.as_bytes()))
+/// The keys of one user.
+#[derive(Clone, Debug)]
+pub(crate) struct UserKeys {
+    /// `<prefix>{u<user>}`: every key of the user starts with it.
+    base: String,
 }
 
-/// The grace slot of a presented token (by its digest) in a user's record.
-pub(crate) fn grace_key(record_key: &str, digest: &str) -> String {
-    format!("{record_key}:g:{digest}")
+impl UserKeys {
+    pub(crate) fn new(prefix: &str, user: &str) -> Self {
+        UserKeys {
+            base: format!("{prefix}{{u{}}}", b64(user.as_bytes())),
+        }
+    }
+
+    /// The user's session index.
+    pub(crate) fn index(&self) -> String {
+        format!("{}:s", self.base)
+    }
+
+    /// What a family id is appended to for its record's key (the scripts build family keys
+    /// they learn from the token index with it).
+    pub(crate) fn family_prefix(&self) -> String {
+        format!("{}:f:", self.base)
+    }
+
+    /// One family's record.
+    pub(crate) fn family(&self, family: &str) -> String {
+        format!("{}:f:{family}", self.base)
+    }
+
+    /// The grace slot of a presented token, by its digest.
+    pub(crate) fn grace(&self, digest: &str) -> String {
+        format!("{}:g:{digest}", self.base)
+    }
+
+    /// The token-index bucket of tokens expiring at `exp` (seconds since the epoch).
+    pub(crate) fn tokens(&self, exp: i64) -> String {
+        format!("{}:t:{}", self.base, crate::rules::token_bucket(exp))
+    }
 }
 
-/// The length of a [`jti_digest`].
-pub(crate) const DIGEST_LEN: usize = 16;
-
-/// The digest a spent jti is remembered by: 96 bits of SHA-256, URL-safe base64
-/// (`DIGEST_LEN` characters).
+/// The digest a jti is remembered by once spent (and in the token index): 96 bits of
+/// SHA-256, URL-safe base64 (16 characters).
 pub(crate) fn jti_digest(jti: &str) -> String {
     let hash = Sha256::digest(jti.as_bytes());
     b64(&hash[..12])
 }
 
-/// The `SCAN MATCH` pattern of every user record under `prefix`.
-pub(crate) fn record_pattern(prefix: &str) -> String {
-    let mut escaped = String::with_capacity(prefix.len() + 4);
+/// The `SCAN MATCH` pattern of every session index under `prefix`. It can also match other
+/// keys (a family id may end in `:s`); [`user_of_index_key`] tells them apart.
+pub(crate) fn index_pattern(prefix: &str) -> String {
+    let mut escaped = String::with_capacity(prefix.len() + 6);
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
             escaped.push('\\');
         }
         escaped.push(c);
     }
-    format!("{escaped}{{u*}}")
+    format!("{escaped}{{u*}}:s")
+}
+
+/// The user whose session index `key` is, when it is one under `prefix`.
+pub(crate) fn user_of_index_key(prefix: &str, key: &str) -> Option<String> {
+    let encoded = key
+        .strip_prefix(prefix)?
+        .strip_prefix("{u")?
+        .strip_suffix("}:s")?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tag(key: &str) -> &str {
+        &key[key.find('{').unwrap() + 1..key.find('}').unwrap()]
+    }
+
     #[test]
     fn hostile_user_ids_stay_inside_their_hash_tag() {
         for user in ["a}b", "{x}", "a:b", "*", "", "x y", "é✓", "}{"] {
-            let key = record_key("rt:", user);
-            let tag = &key[key.find('{').unwrap() + 1..key.find('}').unwrap()];
-            assert_eq!(format!("rt:{{{tag}}}"), key, "user {user:?}");
+            let keys = UserKeys::new("rt:", user);
+            let tag = tag(&keys.index()).to_owned();
             assert!(!tag.is_empty());
             assert!(
                 tag.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            );
+            for key in [
+                keys.index(),
+                keys.family("}{x"),
+                keys.grace("d"),
+                keys.tokens(7200),
+            ] {
+                assert_eq!(super::tag(&key), tag, "user {user:?}: {key}");
+            }
+            assert_eq!(
+                user_of_index_key("rt:", &keys.index()).as_deref(),
+                Some(user)
             );
         }
     }
 
     #[test]
     fn distinct_users_get_distinct_keys() {
-        assert_ne!(record_key("rt:", "a"), record_key("rt:", "a:"));
-        assert_ne!(record_key("rt:", "a}"), record_key("rt:", "a"));
+        let index = |user| UserKeys::new("rt:", user).index();
+        assert_ne!(index("a"), index("a:"));
+        assert_ne!(index("a}"), index("a"));
+    }
+
+    #[test]
+    fn only_session_indexes_name_a_user() {
+        let keys = UserKeys::new("rt:", "alice");
+        assert_eq!(user_of_index_key("rt:", &keys.family("x:s")), None);
+        assert_eq!(user_of_index_key("rt:", &keys.grace("abc")), None);
+        assert_eq!(user_of_index_key("other:", &keys.index()), None);
     }
 }

@@ -13,31 +13,55 @@
 //!   kept for grace replay are sealed with XChaCha20-Poly1305 ([`SealingKey`]).
 //! - [`MemoryStore`]: the same in process memory, for tests and single-instance apps.
 //!
+//! # Two ways to find a token's family
+//!
+//! - **Family claim** (recommended): the app puts the family id in every refresh token (a
+//!   claim such as `sid`, picked at login with [`FamilyId::random`] and copied into each
+//!   successor) and passes it in [`TokenRef::family`]. The store then keeps one small record
+//!   per session, whatever its number of rotations, and recognises any older token of a
+//!   family as spent: reuse is detected however many rotations ago the token was spent.
+//! - **Token index**: without a claim, the store maps the digest of every recorded jti to
+//!   its family and remembers it until the token expires ([`TokenRef::expires_at`]), which
+//!   costs Redis about 40–90 bytes per remembered token (see `BENCHMARKS.md`).
+//!
 //! # Key schema
 //!
 //! ```text
-//! <prefix>{u<base64url(user)>}              one msgpack record per user: every family
-//!                                           (current jti, digests of spent jtis, times,
-//!                                           revoked flag, metadata); TTL = latest end
+//! <prefix>{u<base64url(user)>}:s            sorted set of the user's families by end
+//! <prefix>{u<base64url(user)>}:f:<family>   one family's record (msgpack); TTL = its end
 //! <prefix>{u<base64url(user)>}:g:<digest>   sealed successor of a just-rotated token;
 //!                                           TTL = the grace window
+//! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →
+//!                                           family, for tokens expiring in that hour
 //! ```
+//!
+//! Every operation is one script touching a fixed number of these keys (`list` and
+//! `revoke_all`: one per session of the user), so it costs Redis the same for a user with
+//! one session or sixty-four, and for a family rotated once or a thousand times.
 //!
 //! # Example
 //!
 //! ```
 //! use std::time::Duration;
-//! use token_core::{MemoryStore, RotationOutcome, RotationStore, StoreConfig, Successor};
+//! use token_core::{
+//!     FamilyId, MemoryStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef,
+//! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let store = MemoryStore::new(StoreConfig::default().grace(Duration::from_secs(5)));
-//! let family = store.register("alice", "t1", Some("Firefox")).await?;
+//! let exp = 1_900_000_000; // the tokens' `exp` claim
+//! // At login the app picks the family id and puts it in the token (its `sid` claim, say).
+//! let sid = FamilyId::random();
+//! let t1 = TokenRef::new("t1", exp).in_family(&sid);
+//! let family = store.register("alice", t1, Some("Firefox")).await?;
+//! assert_eq!(family, sid);
 //!
-//! let next = Successor { jti: "t2", token: "<refresh jwt t2>" };
-//! assert_eq!(store.rotate("alice", "t1", next).await?, RotationOutcome::Rotated { family: family.clone() });
+//! let next = Successor { jti: "t2", token: "<refresh jwt t2>", expires_at: exp };
+//! assert_eq!(store.rotate("alice", t1, next).await?, RotationOutcome::Rotated { family: family.clone() });
 //!
 //! // A retry inside the grace window gets the same successor back.
-//! let retry = store.rotate("alice", "t1", Successor { jti: "t2b", token: "<other>" }).await?;
+//! let other = Successor { jti: "t2b", token: "<other>", expires_at: exp };
+//! let retry = store.rotate("alice", t1, other).await?;
 //! assert_eq!(retry, RotationOutcome::GraceReplay { family: family.clone(), successor: "<refresh jwt t2>".into() });
 //! # Ok::<_, token_core::StoreError>(())
 //! # }).unwrap();
@@ -51,6 +75,7 @@ mod keys;
 mod memory;
 mod outcome;
 mod redis;
+mod rules;
 mod seal;
 mod store;
 
@@ -62,7 +87,7 @@ pub use crate::outcome::{
 };
 pub use crate::redis::{Checked, CheckedConnection, ConnectionSource, RedisStore};
 pub use crate::seal::SealingKey;
-pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor};
+pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};
 
 /// Re-exported so callers can build a [`ConnectionSource`] from a `redis` type without
 /// depending on a second, possibly mismatched, copy of the crate.

@@ -1,32 +1,33 @@
 //! The in-memory store: the Redis store's semantics for one process (tests, demos, single
 //! instance apps). Its state dies with the process and is not shared between instances.
 //!
-//! The logic mirrors the Lua scripts in `redis/scripts` step for step; the conformance
-//! suite runs against both to keep them in agreement.
+//! It runs the rules of [`crate::rules`] on the same data the Redis store keeps (a record per
+//! family, a token index without a family claim, grace slots), so the two agree; the
+//! conformance suite and the model test check that they do.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::millis;
-use crate::keys::{grace_key, jti_digest, record_key};
-use crate::store::{Family, Record, clip_metadata, report_rotation, sessions};
+use crate::keys::{UserKeys, jti_digest};
+use crate::rules::{Family, Role, Step, evictions, token_index_expiry_ms};
+use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
-    StoreError, Successor,
+    StoreError, Successor, TokenRef,
 };
 
 /// A [`RotationStore`] in process memory. Single-process only: app instances do not share it.
 ///
 /// ```
-/// use token_core::{MemoryStore, RotationOutcome, RotationStore, StoreConfig, Successor};
+/// use token_core::{MemoryStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef};
 ///
 /// # tokio_test_block(async {
 /// let store = MemoryStore::new(StoreConfig::default());
-/// store.register("alice", "jti-1", None).await?;
-/// let outcome = store
-///     .rotate("alice", "jti-1", Successor { jti: "jti-2", token: "<jwt 2>" })
-///     .await?;
+/// let exp = 1_900_000_000;
+/// store.register("alice", TokenRef::new("jti-1", exp), None).await?;
+/// let next = Successor { jti: "jti-2", token: "<jwt 2>", expires_at: exp };
+/// let outcome = store.rotate("alice", TokenRef::new("jti-1", exp), next).await?;
 /// assert!(matches!(outcome, RotationOutcome::Rotated { .. }));
 /// # Ok::<_, token_core::StoreError>(())
 /// # });
@@ -42,93 +43,48 @@ pub struct MemoryStore {
 
 const SWEEP_EVERY: usize = 4096;
 
+/// What Redis would hold, keyed the same way.
 #[derive(Debug, Default)]
 struct State {
-    records: HashMap<String, Record>,
+    /// Session index key → the user's families by id.
+    users: HashMap<String, HashMap<String, Family>>,
     /// Grace slots: sealed successor and the end of its window.
     grace: HashMap<String, (Vec<u8>, i64)>,
+    /// Token-index buckets: jti digest → family id, and the bucket's expiry.
+    tokens: HashMap<String, (HashMap<String, String>, i64)>,
     writes_since_sweep: usize,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Current,
-    Previous,
-    Spent,
-}
-
-fn find(record: &Record, jti: &str, digest: &str) -> Option<(String, Role)> {
-    record.iter().find_map(|(id, f)| {
-        let role = if f.current == jti {
-            Role::Current
-        } else if f.previous.as_deref() == Some(digest) {
-            Role::Previous
-        } else if f.has_spent(digest) {
-            Role::Spent
-        } else {
-            return None;
-        };
-        Some((id.clone(), role))
-    })
-}
-
-fn revoke(f: &mut Family, now: i64) -> bool {
-    if !f.is_live(now) {
-        return false;
-    }
-    f.revoked = Some(1);
-    f.metadata = None;
-    true
-}
-
 impl State {
-    /// Like the scripts' `load`: the user's record, unless all its families have ended (then
-    /// it reads as absent, as when its TTL fires).
-    fn live_record(&mut self, key: &str, now: i64) -> Option<&mut Record> {
-        self.records
-            .get_mut(key)
-            .filter(|record| record.values().any(|f| f.ends_at() > now))
-    }
-
-    /// Like the scripts' `save`, on the record in place: prunes ended families, drops an
-    /// empty record. Returns how many families were pruned.
-    fn prune(&mut self, key: &str, now: i64) -> u64 {
-        self.note_write(now);
-        let Some(record) = self.records.get_mut(key) else {
-            return 0;
-        };
-        let before = record.len();
-        record.retain(|_, f| f.ends_at() > now);
-        let pruned = (before - record.len()) as u64;
-        if record.is_empty() {
-            self.records.remove(key);
+    /// The family a token belongs to: its claim, else the token index.
+    fn family_of(&self, keys: &UserKeys, token: &TokenRef<'_>, digest: &str, now: i64) -> Option<String> {
+        match token.family {
+            Some(family) => Some(family.as_str().to_owned()),
+            None => self.indexed(keys, token.expires_at, digest, now).cloned(),
         }
-        pruned
     }
 
-    fn family_mut(&mut self, key: &str, id: &str) -> &mut Family {
-        self.records
-            .get_mut(key)
-            .and_then(|record| record.get_mut(id))
-            .expect("a family found under this lock")
-    }
-
-    fn set_grace(&mut self, key: String, sealed: Vec<u8>, end: i64) {
-        self.grace.insert(key, (sealed, end));
-    }
-
-    /// Redis drops keys when their TTL fires; here, every few thousand writes drop what has
-    /// ended since, so idle users do not accumulate.
-    fn note_write(&mut self, now: i64) {
-        self.writes_since_sweep += 1;
-        // At least as many writes as entries between sweeps: O(1) amortised per write.
-        let due = SWEEP_EVERY.max(self.records.len() + self.grace.len());
-        if self.writes_since_sweep >= due {
-            self.writes_since_sweep = 0;
-            self.records
-                .retain(|_, record| record.values().any(|f| f.ends_at() > now));
-            self.grace.retain(|_, (_, end)| *end > now);
+    fn indexed(&self, keys: &UserKeys, exp: i64, digest: &str, now: i64) -> Option<&String> {
+        if token_index_expiry_ms(exp) <= now {
+            return None;
         }
+        self.tokens
+            .get(&keys.tokens(exp))
+            .and_then(|(bucket, _)| bucket.get(digest))
+    }
+
+    fn index_token(&mut self, keys: &UserKeys, exp: i64, digest: &str, family: &str) {
+        let (bucket, expiry) = self.tokens.entry(keys.tokens(exp)).or_default();
+        bucket.insert(digest.to_owned(), family.to_owned());
+        *expiry = token_index_expiry_ms(exp);
+    }
+
+    fn family_mut(&mut self, keys: &UserKeys, id: &str) -> Option<&mut Family> {
+        self.users.get_mut(&keys.index())?.get_mut(id)
+    }
+
+    fn families_mut(&mut self, keys: &UserKeys) -> Option<&mut HashMap<String, Family>> {
+        self.users.get_mut(&keys.index())
     }
 
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
@@ -136,6 +92,40 @@ impl State {
             Some((sealed, end)) if *end > now => Some(sealed),
             _ => None,
         }
+    }
+
+    /// Drops the user's ended families (the `prune` step of the scripts); returns how many.
+    fn prune(&mut self, index: &str, now: i64) -> u64 {
+        let Some(families) = self.users.get_mut(index) else {
+            return 0;
+        };
+        let before = families.len();
+        families.retain(|_, f| f.ends_at() > now);
+        let pruned = (before - families.len()) as u64;
+        if families.is_empty() {
+            self.users.remove(index);
+        }
+        pruned
+    }
+
+    /// Redis drops keys when their TTL fires; here, every few thousand writes drop what has
+    /// ended since, so idle users do not accumulate.
+    fn note_write(&mut self, now: i64) {
+        self.writes_since_sweep += 1;
+        // At least as many writes as entries between sweeps: O(1) amortised per write.
+        let due = SWEEP_EVERY.max(self.users.len() + self.grace.len() + self.tokens.len());
+        if self.writes_since_sweep >= due {
+            self.writes_since_sweep = 0;
+            self.sweep(now);
+        }
+    }
+
+    fn sweep(&mut self, now: i64) -> u64 {
+        let indexes: Vec<String> = self.users.keys().cloned().collect();
+        let pruned = indexes.iter().map(|index| self.prune(index, now)).sum();
+        self.grace.retain(|_, (_, end)| *end > now);
+        self.tokens.retain(|_, (_, expiry)| *expiry > now);
+        pruned
     }
 }
 
@@ -156,83 +146,145 @@ impl MemoryStore {
         wall + self.config.clock.millis()
     }
 
+    fn keys(&self, user: &str) -> UserKeys {
+        UserKeys::new(&self.config.key_prefix, user)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave a half-written record (every write
-        // replaces a whole record), so a poisoned lock is still consistent.
+        // Every step below checks before it writes and writes whole values, so a panic
+        // while holding the lock cannot leave half a change: a poisoned lock is consistent.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Mirrors `register.lua`.
+    fn register_now(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        metadata: Option<&str>,
+    ) -> Result<FamilyId, StoreError> {
+        let cfg = &self.config;
+        let keys = self.keys(user);
+        let index = keys.index();
+        let digest = jti_digest(token.jti);
+        let family = token.family.cloned().unwrap_or_else(FamilyId::random);
+        let now = self.now();
+        let policy = cfg.policy();
+        let mut state = self.lock();
+        if let Some(existing) = state.family_mut(&keys, family.as_str()) {
+            return if existing.is_registration_of(token.jti) {
+                Ok(family)
+            } else {
+                Err(StoreError::DuplicateJti)
+            };
+        }
+        if token.family.is_none() && state.indexed(&keys, token.expires_at, &digest, now).is_some() {
+            return Err(StoreError::DuplicateJti);
+        }
+        state.note_write(now);
+        state.prune(&index, now);
+        let families = state.users.entry(index).or_default();
+        if let Some(cap) = cfg.max_sessions_per_user {
+            let dropped: Vec<String> = evictions(
+                families.iter().map(|(id, f)| (id.as_str(), f)),
+                cap as usize,
+            )
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+            for id in dropped {
+                families.remove(&id);
+            }
+        }
+        families.insert(
+            family.as_str().to_owned(),
+            Family::new(token.jti, now, &policy, clip_metadata(metadata)),
+        );
+        if token.family.is_none() {
+            state.index_token(&keys, token.expires_at, &digest, family.as_str());
+        }
+        Ok(family)
+    }
+
+    /// Mirrors `rotate.lua`.
     fn rotate_now(
         &self,
         user: &str,
-        presented_jti: &str,
+        presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
         let cfg = &self.config;
-        let key = record_key(&cfg.key_prefix, user);
-        let digest = jti_digest(presented_jti);
-        let slot = grace_key(&key, &digest);
+        let keys = self.keys(user);
+        let digest = jti_digest(presented.jti);
+        let successor_digest = jti_digest(successor.jti);
+        let slot = keys.grace(&digest);
         let now = self.now();
-        let grace = millis(cfg.grace) as i64;
+        let policy = cfg.policy();
         let mut state = self.lock();
-        let Some(record) = state.live_record(&key, now) else {
+        let Some(id) = state.family_of(&keys, &presented, &digest, now) else {
             return Ok(RotationOutcome::Unknown);
         };
-        let Some((id, role)) = find(record, presented_jti, &digest) else {
+        let successor_elsewhere = presented.family.is_none()
+            && state
+                .indexed(&keys, successor.expires_at, &successor_digest, now)
+                .is_some();
+        let Some(f) = state.family_mut(&keys, &id) else {
             return Ok(RotationOutcome::Unknown);
         };
         let family = FamilyId::from(id.as_str());
-        let f = &record[&id];
-        if f.revoked.is_some() {
-            return Ok(RotationOutcome::Revoked { family });
-        }
-        if f.ends_at() <= now {
-            return Ok(RotationOutcome::Expired { family });
-        }
-
-        if role == Role::Current {
-            if find(record, successor.jti, &jti_digest(successor.jti)).is_some() {
-                return Err(StoreError::DuplicateJti);
+        let role = f.role(presented.jti, &digest);
+        let step = f.step(
+            role,
+            successor.jti,
+            &successor_digest,
+            successor_elsewhere,
+            now,
+            &policy,
+        );
+        match step {
+            Step::Revoked => return Ok(RotationOutcome::Revoked { family }),
+            Step::Expired => return Ok(RotationOutcome::Expired { family }),
+            Step::Duplicate => return Err(StoreError::DuplicateJti),
+            Step::Repeat => return Ok(RotationOutcome::Rotated { family }),
+            Step::Rotate => {
+                f.rotate(&digest, successor.jti, now, &policy);
+                state.note_write(now);
+                if policy.grace > 0 {
+                    let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
+                    state.grace.insert(slot, (sealed, now + policy.grace + 1));
+                }
+                if presented.family.is_none() {
+                    state.index_token(&keys, successor.expires_at, &successor_digest, &id);
+                }
+                return Ok(RotationOutcome::Rotated { family });
             }
-            let f = record.get_mut(&id).expect("found above");
-            if let Some(previous) = f.previous.take() {
-                f.push_spent(&previous, cfg.spent_history as usize);
-            }
-            f.previous = Some(digest);
-            f.rotated_at = Some(now);
-            f.replays = 0;
-            f.current = successor.jti.to_owned();
-            f.last_rotated = now;
-            f.idle_end = f.absolute_end.min(now + millis(cfg.idle_lifetime) as i64);
-            if grace > 0 {
-                let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
-                state.set_grace(slot, sealed, now + grace + 1);
-            }
-            state.prune(&key, now);
-            return Ok(RotationOutcome::Rotated { family });
+            Step::Replay | Step::Reuse => {}
         }
-
-        let in_window = f.rotated_at.is_some_and(|at| now - at <= grace);
-        let under_cap = cfg.max_grace_replays.is_none_or(|cap| f.replays < cap);
-        let replayable = role == Role::Previous && grace > 0 && in_window && under_cap;
-        if let Some(sealed) = state.grace(&slot, now).filter(|_| replayable) {
+        if step == Step::Replay
+            && let Some(sealed) = state.grace(&slot, now)
+        {
             let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
-            state.family_mut(&key, &id).replays += 1;
-            state.prune(&key, now);
+            if let Some(f) = state.family_mut(&keys, &id) {
+                f.replays += 1;
+            }
             return Ok(RotationOutcome::GraceReplay { family, successor });
         }
 
-        let record = state.records.get_mut(&key).expect("found above");
-        revoke(record.get_mut(&id).expect("found above"), now);
+        // A spent token came back outside its grace: someone holds a copy.
+        state.note_write(now);
+        let families = state.families_mut(&keys).expect("the family was found above");
+        if let Some(f) = families.get_mut(&id) {
+            f.revoke(now);
+        }
         if cfg.revoke_all_on_reuse {
-            for other in record.values_mut() {
-                revoke(other, now);
+            for other in families.values_mut() {
+                other.revoke(now);
             }
         }
         state.grace.remove(&slot);
-        state.prune(&key, now);
+        debug_assert_ne!(role, Role::Current);
         Ok(RotationOutcome::ReuseDetected { family })
     }
 }
@@ -241,82 +293,39 @@ impl RotationStore for MemoryStore {
     async fn register(
         &self,
         user: &str,
-        jti: &str,
+        token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
-        let cfg = &self.config;
-        let key = record_key(&cfg.key_prefix, user);
-        let now = self.now();
-        let family = FamilyId::random();
-        {
-            let mut state = self.lock();
-            if state.live_record(&key, now).is_none() {
-                // Every family ended: the record is gone, as when its TTL fires.
-                state.records.remove(&key);
-            }
-            let record = state.records.entry(key.clone()).or_default();
-            if find(record, jti, &jti_digest(jti)).is_some() {
-                return Err(StoreError::DuplicateJti);
-            }
-            if let Some(cap) = cfg.max_sessions_per_user {
-                while record.len() >= cap as usize {
-                    let oldest = record
-                        .iter()
-                        .min_by_key(|(_, f)| f.created)
-                        .map(|(id, _)| id.clone())
-                        .expect("a non-empty record");
-                    record.remove(&oldest);
-                }
-            }
-            let absolute_end = now + millis(cfg.absolute_lifetime) as i64;
-            record.insert(
-                family.as_str().to_owned(),
-                Family {
-                    current: jti.to_owned(),
-                    previous: None,
-                    rotated_at: None,
-                    replays: 0,
-                    spent: String::new(),
-                    created: now,
-                    last_rotated: now,
-                    absolute_end,
-                    idle_end: absolute_end.min(now + millis(cfg.idle_lifetime) as i64),
-                    revoked: None,
-                    metadata: clip_metadata(metadata).map(str::to_owned),
-                },
-            );
-            state.prune(&key, now);
-        }
-        cfg.emit(RotationEventKind::Registered, user, Some(&family));
+        let family = self.register_now(user, token, metadata)?;
+        self.config
+            .emit(RotationEventKind::Registered, user, Some(&family));
         Ok(family)
     }
 
     async fn rotate(
         &self,
         user: &str,
-        presented_jti: &str,
+        presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
-        let outcome = self.rotate_now(user, presented_jti, successor)?;
+        let outcome = self.rotate_now(user, presented, successor)?;
         report_rotation(&self.config, user, &outcome);
         Ok(outcome)
     }
 
-    async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
-        let key = record_key(&self.config.key_prefix, user);
+    async fn revoke(&self, user: &str, token: TokenRef<'_>) -> Result<Option<FamilyId>, StoreError> {
+        let keys = self.keys(user);
         let now = self.now();
         let revoked = {
             let mut state = self.lock();
-            let Some(record) = state.live_record(&key, now) else {
-                return Ok(None);
-            };
-            match find(record, jti, &jti_digest(jti)) {
-                Some((id, _)) if revoke(record.get_mut(&id).expect("found"), now) => {
-                    state.prune(&key, now);
-                    Some(FamilyId::from(id))
-                }
-                _ => None,
-            }
+            let digest = jti_digest(token.jti);
+            let id = state.family_of(&keys, &token, &digest, now);
+            id.filter(|id| {
+                state
+                    .family_mut(&keys, id)
+                    .is_some_and(|f| f.revoke(now))
+            })
+            .map(FamilyId::from)
         };
         if let Some(family) = &revoked {
             self.config
@@ -326,19 +335,12 @@ impl RotationStore for MemoryStore {
     }
 
     async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
-        let key = record_key(&self.config.key_prefix, user);
+        let keys = self.keys(user);
         let now = self.now();
-        let revoked = {
-            let mut state = self.lock();
-            let revoked = state
-                .live_record(&key, now)
-                .and_then(|record| record.get_mut(family.as_str()))
-                .is_some_and(|f| revoke(f, now));
-            if revoked {
-                state.prune(&key, now);
-            }
-            revoked
-        };
+        let revoked = self
+            .lock()
+            .family_mut(&keys, family.as_str())
+            .is_some_and(|f| f.revoke(now));
         if revoked {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, Some(family));
@@ -347,22 +349,11 @@ impl RotationStore for MemoryStore {
     }
 
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
-        let key = record_key(&self.config.key_prefix, user);
+        let keys = self.keys(user);
         let now = self.now();
-        let count = {
-            let mut state = self.lock();
-            let count = state.live_record(&key, now).map_or(0, |record| {
-                record
-                    .values_mut()
-                    .map(|f| revoke(f, now))
-                    .filter(|&r| r)
-                    .count() as u64
-            });
-            if count > 0 {
-                state.prune(&key, now);
-            }
-            count
-        };
+        let count = self.lock().families_mut(&keys).map_or(0, |families| {
+            families.values_mut().map(|f| f.revoke(now)).filter(|&revoked| revoked).count() as u64
+        });
         if count > 0 {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, None);
@@ -371,25 +362,18 @@ impl RotationStore for MemoryStore {
     }
 
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        let key = record_key(&self.config.key_prefix, user);
+        let keys = self.keys(user);
         let now = self.now();
         let mut state = self.lock();
         Ok(state
-            .live_record(&key, now)
-            .map(|record| sessions(record, now))
+            .families_mut(&keys)
+            .map(|families| sessions(families.iter().map(|(id, f)| (id.as_str(), f)), now))
             .unwrap_or_default())
     }
 
     async fn cleanup_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
-        let mut state = self.lock();
-        let keys: Vec<String> = state.records.keys().cloned().collect();
-        let mut pruned = 0;
-        for key in keys {
-            pruned += state.prune(&key, now);
-        }
-        state.grace.retain(|_, (_, end)| *end > now);
-        Ok(pruned)
+        Ok(self.lock().sweep(now))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

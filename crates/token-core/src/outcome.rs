@@ -159,6 +159,10 @@ pub enum RotationEventKind {
     ReuseDetected,
     /// A family was revoked on request (`revoke`, `revoke_family`, `revoke_all`).
     FamilyRevoked,
+    /// A presented token the store does not know: never recorded, or its family is gone
+    /// (ended, evicted). Behind a layer that checked the signature this is a validly signed
+    /// token: forged with a leaked key, or from a session that ended. Worth watching.
+    UnknownToken,
 }
 
 /// An event reported to the hook set with

@@ -1,27 +1,64 @@
-use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+use crate::rules::Family;
 use crate::{FamilyId, RotationOutcome, SessionInfo, StoreConfig, StoreError};
 
 /// The longest metadata string a family keeps; longer input is cut at a char boundary.
 pub const MAX_METADATA_LEN: usize = 256;
 
-/// The successor the app minted for a rotation.
+/// A refresh token the store is told about: its ids and expiry, never the token itself.
+///
+/// `family` is the token's family claim when the app uses one (DESIGN section 3): the store
+/// then finds the family directly and keeps no per-token state. Without it the store keeps
+/// a token index (jti digest → family) whose entries live until the token expires, which is
+/// why `expires_at` is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenRef<'a> {
+    /// The token's `jti`.
+    pub jti: &'a str,
+    /// The family the token names in its family claim, if the app uses one.
+    pub family: Option<&'a FamilyId>,
+    /// The token's `exp` claim, in seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+impl<'a> TokenRef<'a> {
+    /// A token without a family claim.
+    pub fn new(jti: &'a str, expires_at: i64) -> Self {
+        TokenRef {
+            jti,
+            family: None,
+            expires_at,
+        }
+    }
+
+    /// The same token, naming `family` in its family claim.
+    pub fn in_family(self, family: &'a FamilyId) -> Self {
+        TokenRef {
+            family: Some(family),
+            ..self
+        }
+    }
+}
+
+/// The successor the app minted for a rotation. It belongs to the presented token's family.
 #[derive(Clone, Copy)]
 pub struct Successor<'a> {
     /// The successor's `jti`.
     pub jti: &'a str,
     /// The whole successor token; kept only sealed, only for the grace window.
     pub token: &'a str,
+    /// The successor's `exp` claim, in seconds since the Unix epoch.
+    pub expires_at: i64,
 }
 
 impl std::fmt::Debug for Successor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Successor")
             .field("jti", &self.jti)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -32,29 +69,36 @@ impl std::fmt::Debug for Successor<'_> {
 /// Implemented by [`RedisStore`](crate::RedisStore) and [`MemoryStore`](crate::MemoryStore),
 /// which pass the same conformance suite. Token ids (`jti`) must be unique per user.
 pub trait RotationStore: Clone + Send + Sync + 'static {
-    /// Records a freshly issued token (a login) as the current token of a new family.
-    /// A jti the user already has is refused with [`StoreError::DuplicateJti`].
+    /// Records a freshly issued token (a login) as the current token of a new family: the
+    /// one its family claim names, else a new random one. A jti (or, in family-claim mode, a
+    /// family) the user already has is refused with [`StoreError::DuplicateJti`], except for
+    /// the same registration sent again, which returns the same family.
+    ///
+    /// At the session cap ([`StoreConfig::max_sessions_per_user`]) the login first drops
+    /// ended families, then revoked ones, then the live one closest to its end (the least
+    /// recently used, since each rotation renews the idle end).
     fn register(
         &self,
         user: &str,
-        jti: &str,
+        token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> impl Future<Output = Result<FamilyId, StoreError>> + Send;
 
-    /// Spends `presented_jti` and records `successor` as its family's current token, or says
-    /// why not. See [`RotationOutcome`].
+    /// Spends `presented` and records `successor` as its family's current token, or says
+    /// why not. See [`RotationOutcome`]. The same rotation sent again (same presented token,
+    /// same successor) returns `Rotated` again.
     fn rotate(
         &self,
         user: &str,
-        presented_jti: &str,
+        presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> impl Future<Output = Result<RotationOutcome, StoreError>> + Send;
 
-    /// Revokes the family that holds the token `jti`; returns it when a live one was found.
+    /// Revokes the family of `token` (current or spent); returns it when a live one was found.
     fn revoke(
         &self,
         user: &str,
-        jti: &str,
+        token: TokenRef<'_>,
     ) -> impl Future<Output = Result<Option<FamilyId>, StoreError>> + Send;
 
     /// Revokes one family; true when it was live.
@@ -82,71 +126,15 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     fn config(&self) -> &StoreConfig;
 }
 
-/// One family as both stores keep it. Field names are those of the Lua scripts' msgpack
-/// record (see `redis/scripts/common.lua`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct Family {
-    #[serde(rename = "c")]
-    pub(crate) current: String,
-    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) previous: Option<String>,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rotated_at: Option<i64>,
-    #[serde(rename = "n", default)]
-    pub(crate) replays: u32,
-    /// Digests of older spent jtis, concatenated (each `DIGEST_LEN` long), newest last.
-    #[serde(rename = "s", default, skip_serializing_if = "String::is_empty")]
-    pub(crate) spent: String,
-    #[serde(rename = "t")]
-    pub(crate) created: i64,
-    #[serde(rename = "l")]
-    pub(crate) last_rotated: i64,
-    #[serde(rename = "a")]
-    pub(crate) absolute_end: i64,
-    #[serde(rename = "i")]
-    pub(crate) idle_end: i64,
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) revoked: Option<u8>,
-    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
-    pub(crate) metadata: Option<String>,
-}
-
-impl Family {
-    pub(crate) fn ends_at(&self) -> i64 {
-        self.absolute_end.min(self.idle_end)
-    }
-
-    /// Whether `digest` is one of the remembered spent digests (at a digest boundary).
-    pub(crate) fn has_spent(&self, digest: &str) -> bool {
-        self.spent
-            .match_indices(digest)
-            .any(|(at, _)| at % crate::keys::DIGEST_LEN == 0)
-    }
-
-    /// Remembers `digest` as spent, forgetting the oldest beyond `keep`.
-    pub(crate) fn push_spent(&mut self, digest: &str, keep: usize) {
-        self.spent.push_str(digest);
-        let excess = self
-            .spent
-            .len()
-            .saturating_sub(keep * crate::keys::DIGEST_LEN);
-        self.spent.drain(..excess);
-    }
-
-    pub(crate) fn is_live(&self, now: i64) -> bool {
-        self.revoked.is_none() && self.ends_at() > now
-    }
-}
-
-pub(crate) type Record = HashMap<String, Family>;
-
-/// The live sessions of a record at `now`, oldest first.
-pub(crate) fn sessions(record: &Record, now: i64) -> Vec<SessionInfo> {
-    let mut list: Vec<SessionInfo> = record
-        .iter()
+/// The live sessions among `families` at `now`, oldest first.
+pub(crate) fn sessions<'a>(
+    families: impl Iterator<Item = (&'a str, &'a Family)>,
+    now: i64,
+) -> Vec<SessionInfo> {
+    let mut list: Vec<SessionInfo> = families
         .filter(|(_, f)| f.is_live(now))
         .map(|(id, f)| SessionInfo {
-            family: FamilyId::from(id.as_str()),
+            family: FamilyId::from(id),
             created_at: time(f.created),
             last_rotated_at: time(f.last_rotated),
             expires_at: time(f.ends_at()),
@@ -179,6 +167,7 @@ pub(crate) fn report_rotation(config: &StoreConfig, user: &str, outcome: &Rotati
         RotationOutcome::Rotated { .. } => Kind::Rotated,
         RotationOutcome::GraceReplay { .. } => Kind::GraceReplay,
         RotationOutcome::ReuseDetected { .. } => Kind::ReuseDetected,
+        RotationOutcome::Unknown => Kind::UnknownToken,
         _ => return,
     };
     config.emit(kind, user, outcome.family());

@@ -8,14 +8,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Backend, MakeStore, Memory, Redis};
-use token_core::{
-    FamilyId, RotationEventKind, RotationOutcome, RotationStore, StoreError, Successor,
-};
-
-fn next<'a>(jti: &'a str, token: &'a str) -> Successor<'a> {
-    Successor { jti, token }
-}
+use support::{Backend, ByJti, MakeStore, Memory, Mode, Redis, next};
+use token_core::{FamilyId, RotationEventKind, RotationOutcome, RotationStore, StoreError};
 
 fn tok(jti: &str) -> String {
     format!("header.payload-of-{jti}.signature")
@@ -23,7 +17,7 @@ fn tok(jti: &str) -> String {
 
 /// Rotates `presented` to the successor `jti` (whose token is `tok(jti)`).
 async fn rotate<S: RotationStore>(
-    store: &S,
+    store: &ByJti<S>,
     user: &str,
     presented: &str,
     jti: &str,
@@ -35,7 +29,7 @@ async fn rotate<S: RotationStore>(
 }
 
 /// Registers `t0` for `user` and rotates it `n` times (t0 -> t1 -> ... -> tn).
-async fn chain<S: RotationStore>(store: &S, user: &str, n: usize) -> FamilyId {
+async fn chain<S: RotationStore>(store: &ByJti<S>, user: &str, n: usize) -> FamilyId {
     let family = store.register(user, "t0", None).await.unwrap();
     for i in 1..=n {
         let (jti, prev) = (format!("t{i}"), format!("t{}", i - 1));
@@ -223,20 +217,45 @@ async fn unknown_tokens_are_refused<M: MakeStore>(m: M) {
 async fn duplicate_jtis_are_refused<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = f.store.register("alice", "t0", None).await.unwrap();
-    let err = f.store.register("alice", "t0", None).await.unwrap_err();
-    assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
     f.store.register("alice", "other", None).await.unwrap();
+    if f.store.mode == Mode::TokenIndex {
+        // The token index knows every recorded jti of the user.
+        let err = f.store.register("alice", "t0", None).await.unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
+        let err = f
+            .store
+            .rotate("alice", "t0", next("other", &tok("other")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
+    }
+    // In either mode a successor may not reuse the jti of its own family's tokens.
     let err = f
         .store
-        .rotate("alice", "t0", next("other", &tok("other")))
+        .rotate("alice", "t0", next("t0", &tok("t0")))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
-    // The refused rotation changed nothing: t0 is still current.
+    // The refused rotations changed nothing: t0 is still current.
     let outcome = rotate(&f.store, "alice", "t0", "t1").await;
     assert_eq!(outcome, RotationOutcome::Rotated { family });
     // The same jti for another user is another token.
     f.store.register("bob", "t0", None).await.unwrap();
+}
+
+async fn a_family_id_is_registered_once<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let exp = *support::EXP;
+    let sid = FamilyId::random();
+    let first = token_core::TokenRef::new("t0", exp).in_family(&sid);
+    assert_eq!(f.store.inner.register("alice", first, None).await.unwrap(), sid);
+    // The same registration sent again (a reply lost on the way back) is no clash ...
+    assert_eq!(f.store.inner.register("alice", first, None).await.unwrap(), sid);
+    // ... but another token claiming a family that exists is.
+    let clash = token_core::TokenRef::new("u0", exp).in_family(&sid);
+    let err = f.store.inner.register("alice", clash, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
 }
 
 async fn absolute_lifetime_is_never_extended<M: MakeStore>(m: M) {
@@ -279,19 +298,13 @@ async fn idle_lifetime_ends_family_and_rotation_renews_it<M: MakeStore>(m: M) {
         "{outcome:?}"
     );
     let outcome = rotate(&f.store, "alice", "b0", "b1").await;
-    // The write above pruned b's ended family, so its token is no longer known at all.
-    assert_eq!(
-        outcome,
-        RotationOutcome::Unknown,
-        "pruned on write (family {idle})"
-    );
-    f.clock.advance(Duration::from_secs(61));
-    let outcome = rotate(&f.store, "alice", "a2", "a3").await;
-    assert_eq!(
-        outcome,
-        RotationOutcome::Unknown,
-        "every family ended: the record is gone"
-    );
+    assert_eq!(outcome, RotationOutcome::Expired { family: idle });
+    // A login prunes the user's ended families: b's token is no longer known at all.
+    f.store.register("alice", "c0", None).await.unwrap();
+    let outcome = rotate(&f.store, "alice", "b0", "b1").await;
+    assert_eq!(outcome, RotationOutcome::Unknown, "pruned by the login");
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 2, "a and c");
 }
 
 async fn expired_family_reads_expired_until_pruned<M: MakeStore>(m: M) {
@@ -420,14 +433,124 @@ async fn reuse_can_revoke_every_family_of_the_user<M: MakeStore>(m: M) {
     assert_eq!(outcome, RotationOutcome::Rotated { family: bob });
 }
 
-async fn spent_history_is_bounded<M: MakeStore>(m: M) {
-    let f = m.make(|c| c.spent_history(3));
-    let family = chain(&f.store, "alice", 6).await;
-    // t5 is the predecessor, t2..t4 the remembered spent ones, t0 and t1 are forgotten.
-    let outcome = rotate(&f.store, "alice", "t0", "x").await;
-    assert_eq!(outcome, RotationOutcome::Unknown);
-    let outcome = rotate(&f.store, "alice", "t2", "x").await;
-    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+/// Invariant 8: a token spent 1, 20 or 1000 rotations ago still revokes its family.
+async fn reuse_is_detected_however_many_rotations_ago<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = chain(&f.store, "alice", 1001).await;
+    f.clock.advance(Duration::from_secs(2));
+    for (user, depth) in [("alice", 1000), ("alice", 981), ("alice", 1)] {
+        let spent = format!("t{}", 1001 - depth);
+        let outcome = rotate(&f.store, user, &spent, "x").await;
+        if depth == 1000 {
+            assert_eq!(
+                outcome,
+                RotationOutcome::ReuseDetected {
+                    family: family.clone()
+                },
+                "spent {depth} rotations ago"
+            );
+        } else {
+            assert_eq!(
+                outcome,
+                RotationOutcome::Revoked {
+                    family: family.clone()
+                },
+                "spent {depth} rotations ago, family already revoked"
+            );
+        }
+    }
+    // Each depth on a fresh family of its own.
+    for depth in [1usize, 20] {
+        let user = format!("u{depth}");
+        let family = chain(&f.store, &user, depth + 1).await;
+        f.clock.advance(Duration::from_secs(2));
+        let spent = format!("t{}", 1);
+        let outcome = rotate(&f.store, &user, &spent, "x").await;
+        assert_eq!(
+            outcome,
+            RotationOutcome::ReuseDetected {
+                family: family.clone()
+            },
+            "spent {depth} rotations ago"
+        );
+        let current = format!("t{}", depth + 1);
+        let outcome = rotate(&f.store, &user, &current, "y").await;
+        assert_eq!(outcome, RotationOutcome::Revoked { family });
+    }
+}
+
+/// A rotate sent again after its reply was lost (same presented token, same successor) is
+/// the same rotation: `Rotated` again, whether or not grace is on, inside the window or
+/// after it, and the successor stays current.
+async fn a_repeated_rotation_is_rotated_again<M: MakeStore>(m: M) {
+    for grace in [Duration::ZERO, Duration::from_secs(1)] {
+        let f = m.make(|c| c.grace(grace));
+        let family = f.store.register("alice", "t0", None).await.unwrap();
+        let rotated = RotationOutcome::Rotated {
+            family: family.clone(),
+        };
+        assert_eq!(rotate(&f.store, "alice", "t0", "t1").await, rotated);
+        assert_eq!(rotate(&f.store, "alice", "t0", "t1").await, rotated);
+        f.clock.advance(Duration::from_secs(5));
+        assert_eq!(rotate(&f.store, "alice", "t0", "t1").await, rotated);
+        assert_eq!(rotate(&f.store, "alice", "t1", "t2").await, rotated);
+        // Once the family moved on, the old pair is no retry any more: t0 is spent.
+        f.clock.advance(Duration::from_secs(5));
+        let outcome = rotate(&f.store, "alice", "t0", "t1").await;
+        assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+    }
+}
+
+/// At the cap a login drops ended sessions first, then revoked ones, then the least
+/// recently used live one (not the oldest created).
+async fn eviction_drops_ended_then_revoked_then_least_recently_used<M: MakeStore>(m: M) {
+    let f = m.make(|c| {
+        c.max_sessions_per_user(Some(3))
+            .idle_lifetime(Duration::from_secs(100))
+    });
+    let a = f.store.register("alice", "a0", None).await.unwrap();
+    f.clock.advance(Duration::from_secs(10));
+    let b = f.store.register("alice", "b0", None).await.unwrap();
+    f.clock.advance(Duration::from_secs(10));
+    let c = f.store.register("alice", "c0", None).await.unwrap();
+    f.clock.advance(Duration::from_secs(10));
+    // a, the oldest, is used; b is now the least recently used.
+    rotate(&f.store, "alice", "a0", "a1").await;
+    let d = f.store.register("alice", "d0", None).await.unwrap();
+    let live = |sessions: Vec<token_core::SessionInfo>| {
+        sessions.into_iter().map(|s| s.family).collect::<Vec<_>>()
+    };
+    assert_eq!(live(f.store.list("alice").await.unwrap()), [a.clone(), c.clone(), d.clone()]);
+    assert_eq!(rotate(&f.store, "alice", "b0", "b1").await, RotationOutcome::Unknown);
+
+    // A revoked session goes before any live one, however recently that one was used.
+    f.store.revoke_family("alice", &d).await.unwrap();
+    let e = f.store.register("alice", "e0", None).await.unwrap();
+    assert_eq!(live(f.store.list("alice").await.unwrap()), [a.clone(), c.clone(), e.clone()]);
+    assert_eq!(rotate(&f.store, "alice", "d0", "d1").await, RotationOutcome::Unknown);
+
+    // An ended session goes first of all: c ends (idle), a revoked tombstone stays.
+    f.store.revoke_family("alice", &e).await.unwrap();
+    f.clock.advance(Duration::from_secs(95));
+    rotate(&f.store, "alice", "a1", "a2").await;
+    let g = f.store.register("alice", "g0", None).await.unwrap();
+    assert_eq!(live(f.store.list("alice").await.unwrap()), [a.clone(), g]);
+    assert_eq!(
+        rotate(&f.store, "alice", "e0", "e1").await,
+        RotationOutcome::Revoked { family: e },
+        "the revoked tombstone was kept: only the ended session had to go"
+    );
+    assert_eq!(rotate(&f.store, "alice", "c0", "c1").await, RotationOutcome::Unknown);
+    let _ = b;
+}
+
+/// A token the store does not know is worth seeing: it reaches the event hook.
+async fn unknown_tokens_reach_the_hook<M: MakeStore>(m: M) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let f = m.make(move |c| c.on_event(move |e| sink.lock().unwrap().push(e.kind)));
+    rotate(&f.store, "alice", "forged", "x").await;
+    assert_eq!(*seen.lock().unwrap(), [RotationEventKind::UnknownToken]);
 }
 
 async fn cleanup_removes_ended_families<M: MakeStore>(m: M) {
@@ -545,7 +668,7 @@ async fn concurrent_rotations_without_grace_grant_exactly_one<M: MakeStore>(m: M
 }
 
 /// `n` concurrent rotations of `t0`, each with its own successor `s<i>`.
-async fn race<S: RotationStore>(store: &S, n: usize) -> Vec<(RotationOutcome, String)> {
+async fn race<S: RotationStore>(store: &ByJti<S>, n: usize) -> Vec<(RotationOutcome, String)> {
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
@@ -607,27 +730,35 @@ async fn family_ids_are_unique<M: MakeStore>(m: M) {
     }
 }
 
+macro_rules! backend {
+    ($name:ident, $make:expr, [$($test:ident),*]) => {
+        mod $name {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test($make).await })*
+        }
+    };
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Memory).await })*
+        mod family_claim {
+            use super::*;
+            const MODE: Mode = Mode::FamilyClaim;
+            backend!(memory, Memory(MODE), [$($test),*]);
+            backend!(redis_connection_manager, Redis(Backend::RedisManager, MODE), [$($test),*]);
+            backend!(redis_bb8_redis, Redis(Backend::RedisBb8Redis, MODE), [$($test),*]);
+            backend!(redis_bb8_client, Redis(Backend::RedisBb8Client, MODE), [$($test),*]);
+            backend!(redis_cluster, Redis(Backend::RedisCluster, MODE), [$($test),*]);
         }
-        mod redis_connection_manager {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Redis(super::Backend::RedisManager)).await })*
-        }
-        mod redis_bb8_redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Redis(super::Backend::RedisBb8Redis)).await })*
-        }
-        mod redis_cluster {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Redis(super::Backend::RedisCluster)).await })*
-        }
-        mod redis_bb8_client {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Redis(super::Backend::RedisBb8Client)).await })*
+        mod token_index {
+            use super::*;
+            const MODE: Mode = Mode::TokenIndex;
+            backend!(memory, Memory(MODE), [$($test),*]);
+            backend!(redis_connection_manager, Redis(Backend::RedisManager, MODE), [$($test),*]);
+            backend!(redis_bb8_redis, Redis(Backend::RedisBb8Redis, MODE), [$($test),*]);
+            backend!(redis_bb8_client, Redis(Backend::RedisBb8Client, MODE), [$($test),*]);
+            backend!(redis_cluster, Redis(Backend::RedisCluster, MODE), [$($test),*]);
         }
     };
 }
@@ -653,7 +784,11 @@ conformance!(
     list_shows_live_sessions,
     reuse_revokes_only_that_family_by_default,
     reuse_can_revoke_every_family_of_the_user,
-    spent_history_is_bounded,
+    reuse_is_detected_however_many_rotations_ago,
+    a_repeated_rotation_is_rotated_again,
+    eviction_drops_ended_then_revoked_then_least_recently_used,
+    unknown_tokens_reach_the_hook,
+    a_family_id_is_registered_once,
     cleanup_removes_ended_families,
     hostile_user_ids_cannot_reach_other_users,
     concurrent_rotations_yield_one_successor,

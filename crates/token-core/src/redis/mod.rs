@@ -10,11 +10,12 @@ use self::connection::Call;
 pub use self::connection::{Checked, CheckedConnection, ConnectionSource};
 use crate::admin::CleanupProgress;
 use crate::config::millis;
-use crate::keys::{grace_key, jti_digest, record_key, record_pattern};
-use crate::store::{Record, clip_metadata, report_rotation, sessions};
+use crate::keys::{UserKeys, index_pattern, jti_digest, user_of_index_key};
+use crate::rules::{Family, token_index_expiry_ms};
+use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
-    StoreError, Successor,
+    StoreError, Successor, TokenRef,
 };
 
 /// A Lua script and its source (kept to `SCRIPT LOAD` it before a pipelined `EVALSHA`).
@@ -41,7 +42,6 @@ macro_rules! lua {
 static REGISTER: LazyLock<Lua> = lua!("register.lua");
 static ROTATE: LazyLock<Lua> = lua!("rotate.lua");
 static REVOKE: LazyLock<Lua> = lua!("revoke.lua");
-static REVOKE_FAMILY: LazyLock<Lua> = lua!("revoke_family.lua");
 static REVOKE_ALL: LazyLock<Lua> = lua!("revoke_all.lua");
 static LIST: LazyLock<Lua> = lua!("list.lua");
 static PRUNE: LazyLock<Lua> = lua!("prune.lua");
@@ -49,6 +49,7 @@ static PRUNE: LazyLock<Lua> = lua!("prune.lua");
 /// One script call with its keys and arguments. It goes out as one `EVALSHA`, or, for a
 /// write when the store waits for replicas, as `EVALSHA` + `WAIT` in one pipeline: still
 /// one round trip.
+#[derive(Clone)]
 struct Op {
     lua: &'static Lua,
     keys: Vec<Vec<u8>>,
@@ -139,8 +140,8 @@ impl RedisStore {
         &self.source
     }
 
-    fn key(&self, user: &str) -> String {
-        record_key(&self.config.key_prefix, user)
+    fn keys(&self, user: &str) -> UserKeys {
+        UserKeys::new(&self.config.key_prefix, user)
     }
 
     fn offset(&self) -> i64 {
@@ -153,7 +154,8 @@ impl RedisStore {
         &self,
         mut progress: impl FnMut(CleanupProgress) + Send,
     ) -> Result<u64, StoreError> {
-        let pattern = record_pattern(&self.config.key_prefix);
+        let prefix = &self.config.key_prefix;
+        let pattern = index_pattern(prefix);
         let timeout = self.config.timeout;
         let mut done = CleanupProgress::default();
         // A cursor walk (`SCAN`, never `KEYS`) over every master, a batch at a time.
@@ -170,9 +172,16 @@ impl RedisStore {
                 let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)
                     .map_err(|e| StoreError::Corrupt(format!("scan reply: {e}")))?;
                 for key in keys {
-                    done.pruned += int(&self
-                        .run(Op::write(&PRUNE).key(key).arg(self.offset()))
-                        .await?)?;
+                    // The pattern can also match a family record whose id ends in `:s`.
+                    let Some(user) = user_of_index_key(prefix, &key) else {
+                        continue;
+                    };
+                    let op = Op::write(&PRUNE)
+                        .key(key)
+                        .arg(self.offset())
+                        .arg(self.keys(&user).family_prefix())
+                        .clone();
+                    done.pruned += int(&self.run(&op).await?)?;
                     done.records += 1;
                 }
                 done.batches += 1;
@@ -251,26 +260,28 @@ impl RotationStore for RedisStore {
     async fn register(
         &self,
         user: &str,
-        jti: &str,
+        token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
-        let family = FamilyId::random();
         let cfg = &self.config;
-        let value = self
-            .run(
-                Op::write(&REGISTER)
-                    .key(self.key(user))
-                    .arg(self.offset())
-                    .arg(jti)
-                    .arg(jti_digest(jti))
-                    .arg(family.as_str())
-                    .arg(millis(cfg.absolute_lifetime))
-                    .arg(millis(cfg.idle_lifetime))
-                    .arg(clip_metadata(metadata).unwrap_or(""))
-                    .arg(cfg.max_sessions_per_user.unwrap_or(0)),
-            )
-            .await?;
-        match reply(value)? {
+        let keys = self.keys(user);
+        let family = token.family.cloned().unwrap_or_else(FamilyId::random);
+        let mut op = Op::write(&REGISTER);
+        op.key(keys.index()).key(keys.family(family.as_str()));
+        if token.family.is_none() {
+            op.key(keys.tokens(token.expires_at));
+        }
+        op.arg(self.offset())
+            .arg(token.jti)
+            .arg(jti_digest(token.jti))
+            .arg(family.as_str())
+            .arg(keys.family_prefix())
+            .arg(millis(cfg.absolute_lifetime))
+            .arg(millis(cfg.idle_lifetime))
+            .arg(clip_metadata(metadata).unwrap_or(""))
+            .arg(cfg.max_sessions_per_user.unwrap_or(0))
+            .arg(token_index_expiry_ms(token.expires_at));
+        match reply(self.run(&op).await?)? {
             (tag, _, _) if tag == "registered" => {
                 cfg.emit(RotationEventKind::Registered, user, Some(&family));
                 Ok(family)
@@ -283,37 +294,41 @@ impl RotationStore for RedisStore {
     async fn rotate(
         &self,
         user: &str,
-        presented_jti: &str,
+        presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
         let cfg = &self.config;
-        let key = self.key(user);
-        let digest = jti_digest(presented_jti);
-        let slot = grace_key(&key, &digest);
+        let keys = self.keys(user);
+        let digest = jti_digest(presented.jti);
+        let slot = keys.grace(&digest);
         let sealed = if cfg.grace.is_zero() {
             Vec::new()
         } else {
             cfg.sealing_key.seal(successor.token, slot.as_bytes())
         };
-        let value = self
-            .run(
-                Op::write(&ROTATE)
-                    .key(&key)
-                    .key(&slot)
-                    .arg(self.offset())
-                    .arg(presented_jti)
-                    .arg(&digest)
-                    .arg(successor.jti)
-                    .arg(jti_digest(successor.jti))
-                    .arg(sealed)
-                    .arg(millis(cfg.grace))
-                    .arg(cfg.max_grace_replays.map_or(-1, i64::from))
-                    .arg(millis(cfg.idle_lifetime))
-                    .arg(cfg.spent_history)
-                    .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" }),
-            )
-            .await?;
-        let (tag, family, sealed) = reply(value)?;
+        let mut op = Op::write(&ROTATE);
+        op.key(keys.index()).key(&slot);
+        match presented.family {
+            Some(family) => op.key(keys.family(family.as_str())),
+            None => op
+                .key(keys.tokens(presented.expires_at))
+                .key(keys.tokens(successor.expires_at)),
+        };
+        op.arg(self.offset())
+            .arg(presented.jti)
+            .arg(&digest)
+            .arg(keys.family_prefix())
+            .arg(successor.jti)
+            .arg(jti_digest(successor.jti))
+            .arg(sealed)
+            .arg(millis(cfg.grace))
+            .arg(cfg.max_grace_replays.map_or(-1, i64::from))
+            .arg(millis(cfg.idle_lifetime))
+            .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" })
+            .arg(token_index_expiry_ms(presented.expires_at))
+            .arg(token_index_expiry_ms(successor.expires_at))
+            .arg(presented.family.map_or("", FamilyId::as_str));
+        let (tag, family, sealed) = reply(self.run(&op).await?)?;
         let family = family.map(FamilyId::from);
         let outcome = match (tag.as_str(), family) {
             ("rotated", Some(family)) => RotationOutcome::Rotated { family },
@@ -334,22 +349,9 @@ impl RotationStore for RedisStore {
         Ok(outcome)
     }
 
-    async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
-        let value = self
-            .run(
-                Op::write(&REVOKE)
-                    .key(self.key(user))
-                    .arg(self.offset())
-                    .arg(jti)
-                    .arg(jti_digest(jti)),
-            )
-            .await?;
-        let family = match value {
-            Value::BulkString(id) => Some(FamilyId::from(
-                String::from_utf8(id).map_err(|_| StoreError::Corrupt("family id".into()))?,
-            )),
-            _ => None,
-        };
+    async fn revoke(&self, user: &str, token: TokenRef<'_>) -> Result<Option<FamilyId>, StoreError> {
+        let keys = self.keys(user);
+        let family = self.revoke_in(&keys, token.family, Some(token)).await?;
         if let Some(family) = &family {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, Some(family));
@@ -358,15 +360,8 @@ impl RotationStore for RedisStore {
     }
 
     async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
-        let value = self
-            .run(
-                Op::write(&REVOKE_FAMILY)
-                    .key(self.key(user))
-                    .arg(self.offset())
-                    .arg(family.as_str()),
-            )
-            .await?;
-        let revoked = matches!(value, Value::Int(1));
+        let keys = self.keys(user);
+        let revoked = self.revoke_in(&keys, Some(family), None).await?.is_some();
         if revoked {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, Some(family));
@@ -375,11 +370,13 @@ impl RotationStore for RedisStore {
     }
 
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
+        let keys = self.keys(user);
         let value = self
             .run(
                 Op::write(&REVOKE_ALL)
-                    .key(self.key(user))
-                    .arg(self.offset()),
+                    .key(keys.index())
+                    .arg(self.offset())
+                    .arg(keys.family_prefix()),
             )
             .await?;
         let count = int(&value)?;
@@ -391,17 +388,32 @@ impl RotationStore for RedisStore {
     }
 
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let keys = self.keys(user);
         let value = self
-            .run(Op::read(&LIST).key(self.key(user)).arg(self.offset()))
+            .run(
+                Op::read(&LIST)
+                    .key(keys.index())
+                    .arg(self.offset())
+                    .arg(keys.family_prefix()),
+            )
             .await?;
+        let corrupt = || StoreError::Corrupt("list reply".into());
         let Value::Array(items) = value else {
-            return Err(StoreError::Corrupt("list reply".into()));
+            return Err(corrupt());
         };
-        let now = items.first().map(int).transpose()?.unwrap_or_default() as i64;
-        match items.get(1) {
-            Some(Value::BulkString(raw)) => Ok(sessions(&decode(raw)?, now)),
-            _ => Ok(Vec::new()),
+        let mut items = items.into_iter();
+        let now = int(&items.next().ok_or_else(corrupt)?)? as i64;
+        let mut families = Vec::new();
+        while let (Some(Value::BulkString(id)), Some(Value::BulkString(raw))) =
+            (items.next(), items.next())
+        {
+            let id = String::from_utf8(id).map_err(|_| corrupt())?;
+            families.push((id, decode(&raw)?));
         }
+        Ok(sessions(
+            families.iter().map(|(id, f)| (id.as_str(), f)),
+            now,
+        ))
     }
 
     async fn cleanup_expired(&self) -> Result<u64, StoreError> {
@@ -420,6 +432,35 @@ impl RotationStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Revokes one family, named by id or found through the token index from `token`.
+    async fn revoke_in(
+        &self,
+        keys: &UserKeys,
+        family: Option<&FamilyId>,
+        token: Option<TokenRef<'_>>,
+    ) -> Result<Option<FamilyId>, StoreError> {
+        let mut op = Op::write(&REVOKE);
+        op.key(keys.index());
+        let (jti, exp) = token.map_or(("", 0), |t| (t.jti, t.expires_at));
+        match family {
+            Some(family) => op.key(keys.family(family.as_str())),
+            None => op.key(keys.tokens(exp)),
+        };
+        op.arg(self.offset())
+            .arg(keys.family_prefix())
+            .arg(family.map_or("", FamilyId::as_str))
+            .arg(jti_digest(jti))
+            .arg(token_index_expiry_ms(exp));
+        match self.run(&op).await? {
+            Value::BulkString(id) => Ok(Some(FamilyId::from(
+                String::from_utf8(id).map_err(|_| StoreError::Corrupt("family id".into()))?,
+            ))),
+            _ => Ok(None),
+        }
+    }
+}
+
 fn int(value: &Value) -> Result<u64, StoreError> {
     match value {
         Value::Int(n) => Ok((*n).max(0) as u64),
@@ -427,7 +468,7 @@ fn int(value: &Value) -> Result<u64, StoreError> {
     }
 }
 
-/// Decodes a user's record as the scripts wrote it.
-pub(crate) fn decode(raw: &[u8]) -> Result<Record, StoreError> {
-    rmp_serde::from_slice(raw).map_err(|e| StoreError::Corrupt(format!("record: {e}")))
+/// Decodes a family record as the scripts wrote it.
+pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
+    rmp_serde::from_slice(raw).map_err(|e| StoreError::Corrupt(format!("family record: {e}")))
 }

@@ -2,14 +2,150 @@
 //! Redis store on each connection source, each test on its own `redis-server`.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use test_redis::{RedisCluster, RedisServer};
-use token_core::{ClockOffset, ConnectionSource, MemoryStore, RedisStore, StoreConfig};
+use token_core::{
+    ClockOffset, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome,
+    RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
+};
+
+/// How the tokens of a test name their family (DESIGN section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every token carries its family id (a `sid` claim): the store keeps no per-token state.
+    FamilyClaim,
+    /// No claim: the store finds families through its token index.
+    TokenIndex,
+}
+
+/// The `exp` of every test token: a day after the test process started, the same for every
+/// token (a token's index bucket follows from its `exp`).
+pub static EXP: LazyLock<i64> = LazyLock::new(|| {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 86_400
+});
+
+/// A successor token `jti` with the tests' `exp`.
+pub fn next<'a>(jti: &'a str, token: &'a str) -> Successor<'a> {
+    Successor {
+        jti,
+        token,
+        expires_at: *EXP,
+    }
+}
+
+/// A store driven the way the tests name tokens: by jti alone. It plays the app's part in
+/// family-claim mode, remembering which family each token it saw issued names in its claim,
+/// and passes `TokenRef`s accordingly.
+#[derive(Clone)]
+pub struct ByJti<S> {
+    pub inner: S,
+    pub mode: Mode,
+    /// (user, jti) → the family its claim names.
+    claims: Arc<Mutex<HashMap<(String, String), FamilyId>>>,
+}
+
+impl<S: RotationStore> ByJti<S> {
+    pub fn new(inner: S, mode: Mode) -> Self {
+        ByJti {
+            inner,
+            mode,
+            claims: Arc::default(),
+        }
+    }
+
+    /// The family the token's claim names: the one it was issued in, or (for a token the
+    /// test made up) a family nobody registered.
+    fn claim(&self, user: &str, jti: &str) -> Option<FamilyId> {
+        (self.mode == Mode::FamilyClaim).then(|| {
+            self.claims
+                .lock()
+                .unwrap()
+                .entry((user.to_owned(), jti.to_owned()))
+                .or_insert_with(FamilyId::random)
+                .clone()
+        })
+    }
+
+    fn issued(&self, user: &str, jti: &str, family: &FamilyId) {
+        self.claims
+            .lock()
+            .unwrap()
+            .insert((user.to_owned(), jti.to_owned()), family.clone());
+    }
+
+    pub async fn register(
+        &self,
+        user: &str,
+        jti: &str,
+        metadata: Option<&str>,
+    ) -> Result<FamilyId, StoreError> {
+        let claim = (self.mode == Mode::FamilyClaim).then(FamilyId::random);
+        let token = TokenRef {
+            jti,
+            family: claim.as_ref(),
+            expires_at: *EXP,
+        };
+        let family = self.inner.register(user, token, metadata).await?;
+        self.issued(user, jti, &family);
+        Ok(family)
+    }
+
+    pub async fn rotate(
+        &self,
+        user: &str,
+        presented: &str,
+        successor: Successor<'_>,
+    ) -> Result<RotationOutcome, StoreError> {
+        let claim = self.claim(user, presented);
+        let token = TokenRef {
+            jti: presented,
+            family: claim.as_ref(),
+            expires_at: *EXP,
+        };
+        let outcome = self.inner.rotate(user, token, successor).await?;
+        if let RotationOutcome::Rotated { family } = &outcome {
+            self.issued(user, successor.jti, family);
+        }
+        Ok(outcome)
+    }
+
+    pub async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
+        let claim = self.claim(user, jti);
+        let token = TokenRef {
+            jti,
+            family: claim.as_ref(),
+            expires_at: *EXP,
+        };
+        self.inner.revoke(user, token).await
+    }
+
+    pub async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
+        self.inner.revoke_family(user, family).await
+    }
+
+    pub async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
+        self.inner.revoke_all(user).await
+    }
+
+    pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.inner.list(user).await
+    }
+
+    pub async fn cleanup_expired(&self) -> Result<u64, StoreError> {
+        self.inner.cleanup_expired().await
+    }
+}
 
 /// A store under test, the clock it runs on and the server behind it (if any).
 pub struct Fixture<S> {
-    pub store: S,
+    pub store: ByJti<S>,
     pub clock: ClockOffset,
     pub server: Option<RedisServer>,
     pub cluster: Option<RedisCluster>,
@@ -35,9 +171,9 @@ pub enum Backend {
     RedisCluster,
 }
 
-pub fn memory(config: StoreConfig, clock: ClockOffset) -> Fixture<MemoryStore> {
+pub fn memory(config: StoreConfig, clock: ClockOffset, mode: Mode) -> Fixture<MemoryStore> {
     Fixture {
-        store: MemoryStore::new(config),
+        store: ByJti::new(MemoryStore::new(config), mode),
         clock,
         server: None,
         cluster: None,
@@ -55,11 +191,16 @@ pub fn source(backend: Backend, url: &str, timeout: Duration) -> ConnectionSourc
     }
 }
 
-pub fn redis(backend: Backend, config: StoreConfig, clock: ClockOffset) -> Fixture<RedisStore> {
+pub fn redis(
+    backend: Backend,
+    config: StoreConfig,
+    clock: ClockOffset,
+    mode: Mode,
+) -> Fixture<RedisStore> {
     let server = RedisServer::start();
     let source = source(backend, &server.url(), config.call_timeout());
     Fixture {
-        store: RedisStore::with_source(source, config),
+        store: ByJti::new(RedisStore::with_source(source, config), mode),
         clock,
         server: Some(server),
         cluster: None,
@@ -67,7 +208,7 @@ pub fn redis(backend: Backend, config: StoreConfig, clock: ClockOffset) -> Fixtu
 }
 
 /// A store on a fresh local three-master Redis Cluster.
-pub fn redis_cluster(config: StoreConfig, clock: ClockOffset) -> Fixture<RedisStore> {
+pub fn redis_cluster(config: StoreConfig, clock: ClockOffset, mode: Mode) -> Fixture<RedisStore> {
     let cluster = RedisCluster::start();
     let timeout = config.call_timeout();
     let urls = cluster.urls();
@@ -78,15 +219,15 @@ pub fn redis_cluster(config: StoreConfig, clock: ClockOffset) -> Fixture<RedisSt
             .unwrap()
     });
     Fixture {
-        store: RedisStore::with_source(source, config),
+        store: ByJti::new(RedisStore::with_source(source, config), mode),
         clock,
         server: None,
         cluster: Some(cluster),
     }
 }
 
-/// Every key on the fixture's server with its value (records and grace slots are strings)
-/// and its remaining TTL in ms. Walks the keyspace with `SCAN`.
+/// Every key on the fixture's server with its value and its remaining TTL in ms. Walks the
+/// keyspace with `SCAN`. Values of sorted sets and hashes are read whole.
 pub fn redis_contents(server: &RedisServer) -> Vec<(String, String, i64)> {
     let mut keys = Vec::new();
     let mut cursor = "0".to_owned();
@@ -101,7 +242,13 @@ pub fn redis_contents(server: &RedisServer) -> Vec<(String, String, i64)> {
     }
     keys.into_iter()
         .map(|key| {
-            let value = server.command(&["GET", &key]).unwrap();
+            let kind = server.command(&["TYPE", &key]).unwrap();
+            let value = match kind.trim_start_matches('+') {
+                "zset" => server.command(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
+                "hash" => server.command(&["HGETALL", &key]),
+                _ => server.command(&["GET", &key]),
+            }
+            .unwrap();
             let ttl: i64 = server.command(&["PTTL", &key]).unwrap()[1..]
                 .parse()
                 .unwrap();
@@ -117,26 +264,26 @@ pub trait MakeStore {
 }
 
 /// The memory store.
-pub struct Memory;
+pub struct Memory(pub Mode);
 
 impl MakeStore for Memory {
     type Store = MemoryStore;
     fn make(&self, tune: impl FnOnce(StoreConfig) -> StoreConfig) -> Fixture<MemoryStore> {
         let clock = ClockOffset::default();
-        memory(tune(config(&clock)), clock)
+        memory(tune(config(&clock)), clock, self.0)
     }
 }
 
 /// The Redis store on one connection source, on a fresh server.
-pub struct Redis(pub Backend);
+pub struct Redis(pub Backend, pub Mode);
 
 impl MakeStore for Redis {
     type Store = RedisStore;
     fn make(&self, tune: impl FnOnce(StoreConfig) -> StoreConfig) -> Fixture<RedisStore> {
         let clock = ClockOffset::default();
         match self.0 {
-            Backend::RedisCluster => redis_cluster(tune(config(&clock)), clock),
-            backend => redis(backend, tune(config(&clock)), clock),
+            Backend::RedisCluster => redis_cluster(tune(config(&clock)), clock, self.1),
+            backend => redis(backend, tune(config(&clock)), clock, self.1),
         }
     }
 }

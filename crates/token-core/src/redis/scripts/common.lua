@@ -1,109 +1,67 @@
--- Shared prelude, prepended to every script of this folder.
+-- Shared prelude, prepended to every script of this folder. The rules these scripts run are
+-- written once in Rust, in `src/rules.rs` (which the memory store runs); each function here
+-- names the one it mirrors.
 --
--- A user's sessions live in one key, the user's record: a msgpack map from family id to a
--- family table. One key per user keeps a session at a few hundred bytes, lets `list` and
--- `revoke_all` cost O(that user's sessions) and keeps every script on one hash slot.
+-- Keys of one user (all under one hash tag, see `src/keys.rs`):
+--   <base>:s            sorted set of the user's family ids, scored by the family's end;
+--                       revoked families score their end minus REVOKED_SHIFT
+--   <base>:f:<family>   the family's record, msgpack; TTL = the family's end
+--   <base>:g:<digest>   sealed successor of a just-rotated token; TTL = the grace window
+--   <base>:t:<hour>     token index (no family claim): jti digest -> family id
 --
---   c  current jti (kept as is: `list` shows it)
---   p  digest of the immediate predecessor (rotated last)
+-- A family record (a few hundred bytes at most, whatever its number of rotations):
+--   c  current jti          p  digest of the immediate predecessor
 --   r  server time (ms) of that rotation: the start of the grace window, never moved by replays
 --   n  grace replays served for p
---   s  digests of older spent jtis as one string of fixed-width digests, newest last,
---      capped (reuse of any of them is theft). One string, not a table: the record is
---      unpacked and packed on every rotation, and a table of 128 short strings made that
---      the main cost of a rotation
---   t  created (ms)        l  last rotated (ms)
---   a  absolute end (ms)   i  idle end (ms), renewed by each rotation, never past a
+--   t  created (ms)         l  last rotated (ms)
+--   a  absolute end (ms)    i  idle end (ms), renewed by each rotation, never past a
 --   v  1 once revoked: kept as a tombstone until its end, so late tokens read `revoked`
 --   m  metadata (an opaque string such as a user agent), optional
 --
+-- Keys a script may not need are left out of KEYS, never passed empty: Redis Cluster checks
+-- that every declared key hashes to one slot.
+--
 -- Every script takes ARGV[1], a clock offset in ms added to the server's TIME (0 outside
--- tests), so all app instances share the Redis server's clock.
+-- tests), so all app instances share the Redis server's clock. Durations written as TTLs are
+-- relative (PX), so they stay right under that offset.
+
+local REVOKED_SHIFT = 1125899906842624 -- 2^50, rules::REVOKED_SHIFT
 
 local function now_ms(offset)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
 end
 
+-- Family::ends_at
 local function ends_at(f)
   return math.min(f.a, f.i)
 end
 
--- The user's record as of `now`. A record whose families have all ended counts as gone,
--- exactly as when its TTL fires (the TTL runs on real time, `now` may be shifted in tests).
-local function load(key, now)
+-- Family::index_score
+local function index_score(f)
+  if f.v then
+    return ends_at(f) - REVOKED_SHIFT
+  end
+  return ends_at(f)
+end
+
+local function load_family(key)
   local raw = redis.call('GET', key)
   if not raw then
-    return {}
+    return nil
   end
-  local fams = cmsgpack.unpack(raw)
-  for _, f in pairs(fams) do
-    if ends_at(f) > now then
-      return fams
-    end
-  end
-  return {}
+  return cmsgpack.unpack(raw)
 end
 
--- Whether the fixed-width digest string `spent` holds `digest` at a digest boundary.
-local function spent_contains(spent, digest)
-  local width = #digest
-  local from = 1
-  while true do
-    local at = string.find(spent, digest, from, true)
-    if not at then
-      return false
-    end
-    if (at - 1) % width == 0 then
-      return true
-    end
-    from = at + 1
-  end
+-- Writes a family with its TTL at its end, and its score in the session index. `how` is
+-- 'NX' for a new family, 'XX' for one the index holds: a family the index dropped is never
+-- added back (and the index is never recreated without its TTL).
+local function save_family(index, key, id, f, now, how)
+  redis.call('SET', key, cmsgpack.pack(f), 'PX', math.max(ends_at(f) - now, 1))
+  redis.call('ZADD', index, how, index_score(f), id)
 end
 
--- The family holding `jti` (raw, for the current token) or its digest (for spent ones),
--- and the role the token plays in it.
-local function find(fams, jti, digest)
-  for id, f in pairs(fams) do
-    if f.c == jti then
-      return id, f, 'current'
-    end
-    if f.p == digest then
-      return id, f, 'previous'
-    end
-    if f.s and spent_contains(f.s, digest) then
-      return id, f, 'spent'
-    end
-  end
-  return nil
-end
-
--- Writes the record back, pruning families past their end so the record never grows without
--- bound, with a TTL at the latest remaining end; an empty record is deleted. Returns the
--- number of families pruned.
-local function save(key, fams, now)
-  local latest, kept, pruned = 0, 0, 0
-  for id, f in pairs(fams) do
-    local e = ends_at(f)
-    if e <= now then
-      fams[id] = nil
-      pruned = pruned + 1
-    else
-      kept = kept + 1
-      if e > latest then
-        latest = e
-      end
-    end
-  end
-  if kept == 0 then
-    redis.call('DEL', key)
-  else
-    redis.call('SET', key, cmsgpack.pack(fams), 'PX', latest - now)
-  end
-  return pruned
-end
-
--- Marks one family revoked; true when it was live.
+-- Family::revoke: marks one family revoked; true when it was live.
 local function revoke(f, now)
   if f.v or ends_at(f) <= now then
     return false
@@ -113,3 +71,51 @@ local function revoke(f, now)
   return true
 end
 
+-- The ids of the user's live families (neither revoked nor ended).
+local function live_ids(index, now)
+  return redis.call('ZRANGE', index, '(' .. now, '+inf', 'BYSCORE')
+end
+
+-- Revokes every live family of the user; returns how many.
+local function revoke_all(index, family_prefix, now)
+  local count = 0
+  for _, id in ipairs(live_ids(index, now)) do
+    local key = family_prefix .. id
+    local f = load_family(key)
+    if f and revoke(f, now) then
+      save_family(index, key, id, f, now, 'XX')
+      count = count + 1
+    end
+  end
+  return count
+end
+
+-- MemoryStore's `State::prune`: drops the user's ended families, live (scores in (0, now])
+-- or revoked (scores at or below now - REVOKED_SHIFT), from the index and from Redis.
+-- Returns how many.
+local function prune(index, family_prefix, now)
+  local pruned = 0
+  for _, range in ipairs({{'(0', now}, {'-inf', now - REVOKED_SHIFT}}) do
+    local ended = redis.call('ZRANGE', index, range[1], range[2], 'BYSCORE')
+    for _, id in ipairs(ended) do
+      redis.call('DEL', family_prefix .. id)
+      redis.call('ZREM', index, id)
+      pruned = pruned + 1
+    end
+  end
+  return pruned
+end
+
+-- The family id the token index holds for a digest, unless its bucket has expired (under a
+-- clock offset the bucket key can outlive its expiry).
+local function indexed(bucket, expiry, digest, now)
+  if not bucket or tonumber(expiry) <= now then
+    return false
+  end
+  return redis.call('HGET', bucket, digest)
+end
+
+local function index_token(bucket, expiry, digest, id, now)
+  redis.call('HSET', bucket, digest, id)
+  redis.call('PEXPIRE', bucket, math.max(tonumber(expiry) - now, 1))
+end

@@ -1,12 +1,9 @@
--- prune: drop the ended families of one user's record (housekeeping; writes prune as well).
+-- prune: drop the ended families of one user (housekeeping; logins prune as well).
+-- Mirrors MemoryStore's `State::prune`.
 --
--- KEYS[1]  the user's record
+-- KEYS[1]  the user's session index
 -- ARGV[1]  clock offset (ms)
+-- ARGV[2]  family key prefix (<base>:f:)
 --
 -- Returns the number of families pruned.
-local now = now_ms(ARGV[1])
-local raw = redis.call('GET', KEYS[1])
-if not raw then
-  return 0
-end
-return save(KEYS[1], cmsgpack.unpack(raw), now)
+return prune(KEYS[1], ARGV[2], now_ms(ARGV[1]))

@@ -1,18 +1,9 @@
 -- revoke_all: revoke every live family of the user (log out everywhere).
+-- Mirrors MemoryStore::revoke_all. O(that user's sessions).
 --
--- KEYS[1]  the user's record
+-- KEYS[1]  the user's session index
 -- ARGV[1]  clock offset (ms)
+-- ARGV[2]  family key prefix (<base>:f:)
 --
 -- Returns the number of live families revoked.
-local now = now_ms(ARGV[1])
-local fams = load(KEYS[1], now)
-local count = 0
-for _, f in pairs(fams) do
-  if revoke(f, now) then
-    count = count + 1
-  end
-end
-if count > 0 then
-  save(KEYS[1], fams, now)
-end
-return count
+return revoke_all(KEYS[1], ARGV[2], now_ms(ARGV[1]))

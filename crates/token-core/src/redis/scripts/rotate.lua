@@ -1,19 +1,27 @@
 -- rotate: spend the presented token and make the successor current, atomically.
+-- Mirrors MemoryStore::rotate_now and Family::step.
 --
--- KEYS[1]  the user's record
+-- KEYS[1]  the user's session index
 -- KEYS[2]  the presented token's grace slot: the sealed successor, kept only for the window
+-- KEYS[3]  with a family claim: the family's record; without: the presented token's
+--          token-index bucket (the record's key is then built from ARGV[4] and the index)
+-- KEYS[4]  without a family claim: the successor's token-index bucket
 -- ARGV[1]  clock offset (ms)
 -- ARGV[2]  presented jti     ARGV[3]  its digest
--- ARGV[4]  successor jti     ARGV[5]  its digest
--- ARGV[6]  sealed successor (AEAD; '' when grace is 0)
--- ARGV[7]  grace window (ms, 0 = none)
--- ARGV[8]  cap on grace replays (-1 = no cap)
--- ARGV[9]  idle lifetime (ms)
--- ARGV[10] how many older spent digests a family remembers
+-- ARGV[4]  family key prefix (<base>:f:)
+-- ARGV[5]  successor jti     ARGV[6]  its digest
+-- ARGV[7]  sealed successor (AEAD; '' when grace is 0)
+-- ARGV[8]  grace window (ms, 0 = none)
+-- ARGV[9]  cap on grace replays (-1 = no cap)
+-- ARGV[10] idle lifetime (ms)
 -- ARGV[11] '1' to revoke every family of the user on reuse, '0' for the family alone
+-- ARGV[12] token-index expiry of the presented token's bucket (ms)
+-- ARGV[13] token-index expiry of the successor's bucket (ms)
+-- ARGV[14] the family id of the claim ('' without one)
 --
 -- Outcomes:
---   {'rotated', family}          presented was current and the family live
+--   {'rotated', family}          presented was current and the family live, or this very
+--                                rotation was done before (a retried call)
 --   {'grace', family, sealed}    presented is the immediate predecessor, rotated at most
 --                                grace ago (and under the cap): the same successor again
 --   {'reuse', family}            presented was spent earlier: the family is revoked now
@@ -22,9 +30,16 @@
 --   {'unknown'}                  never recorded, or gone
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local now = now_ms(ARGV[1])
-local fams = load(KEYS[1], now)
-local id, f, role = find(fams, ARGV[2], ARGV[3])
-if not id then
+local id, key = ARGV[14], KEYS[3]
+if id == '' then
+  id = indexed(KEYS[3], ARGV[12], ARGV[3], now)
+  if not id then
+    return {'unknown'}
+  end
+  key = ARGV[4] .. id
+end
+local f = load_family(key)
+if not f then
   return {'unknown'}
 end
 if f.v then
@@ -34,41 +49,41 @@ if ends_at(f) <= now then
   return {'expired', id}
 end
 
-local grace = tonumber(ARGV[7])
+local grace = tonumber(ARGV[8])
 
-if role == 'current' then
-  if find(fams, ARGV[4], ARGV[5]) then
+if f.c == ARGV[2] then
+  if f.c == ARGV[5] or f.p == ARGV[6] or indexed(KEYS[4], ARGV[13], ARGV[6], now) then
     return {'duplicate'}
   end
-  if f.p then
-    local keep = tonumber(ARGV[10]) * #f.p
-    local spent = (f.s or '') .. f.p
-    if #spent > keep then
-      spent = string.sub(spent, #spent - keep + 1)
-    end
-    f.s = spent ~= '' and spent or nil
-  end
+  -- Family::rotate
   f.p = ARGV[3]
   f.r = now
   f.n = 0
-  f.c = ARGV[4]
+  f.c = ARGV[5]
   f.l = now
-  f.i = math.min(f.a, now + tonumber(ARGV[9]))
+  f.i = math.min(f.a, now + tonumber(ARGV[10]))
+  save_family(KEYS[1], key, id, f, now, 'XX')
   if grace > 0 then
     -- The window includes its last millisecond (`now - r <= grace` below).
-    redis.call('SET', KEYS[2], ARGV[6], 'PX', grace + 1)
+    redis.call('SET', KEYS[2], ARGV[7], 'PX', grace + 1)
   end
-  save(KEYS[1], fams, now)
+  if KEYS[4] then
+    index_token(KEYS[4], ARGV[13], ARGV[6], id, now)
+  end
   return {'rotated', id}
 end
 
-if role == 'previous' and grace > 0 and now - f.r <= grace then
-  local cap = tonumber(ARGV[8])
-  if cap < 0 or f.n < cap then
+if f.p == ARGV[3] then
+  if f.c == ARGV[5] then
+    -- This rotation was done already: a call sent again after a lost reply.
+    return {'rotated', id}
+  end
+  local cap = tonumber(ARGV[9])
+  if grace > 0 and now - f.r <= grace and (cap < 0 or f.n < cap) then
     local sealed = redis.call('GET', KEYS[2])
     if sealed then
       f.n = f.n + 1
-      save(KEYS[1], fams, now)
+      redis.call('SET', key, cmsgpack.pack(f), 'KEEPTTL')
       return {'grace', id, sealed}
     end
   end
@@ -76,11 +91,9 @@ end
 
 -- A spent token came back outside its grace: someone holds a copy.
 revoke(f, now)
+save_family(KEYS[1], key, id, f, now, 'XX')
 if ARGV[11] == '1' then
-  for _, other in pairs(fams) do
-    revoke(other, now)
-  end
+  revoke_all(KEYS[1], ARGV[4], now)
 end
 redis.call('DEL', KEYS[2])
-save(KEYS[1], fams, now)
 return {'reuse', id}
