@@ -199,7 +199,10 @@ impl StoreConfig {
                 tracing::warn!(?kind, family = family_id, "refresh token reuse detected")
             }
             RotationEventKind::UnknownToken => {
-                tracing::info!(?kind, "a refresh token the store does not know was presented")
+                tracing::info!(
+                    ?kind,
+                    "a refresh token the store does not know was presented"
+                )
             }
             _ => tracing::debug!(?kind, family = family_id, "rotation event"),
         }

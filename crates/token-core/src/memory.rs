@@ -57,7 +57,13 @@ struct State {
 
 impl State {
     /// The family a token belongs to: its claim, else the token index.
-    fn family_of(&self, keys: &UserKeys, token: &TokenRef<'_>, digest: &str, now: i64) -> Option<String> {
+    fn family_of(
+        &self,
+        keys: &UserKeys,
+        token: &TokenRef<'_>,
+        digest: &str,
+        now: i64,
+    ) -> Option<String> {
         match token.family {
             Some(family) => Some(family.as_str().to_owned()),
             None => self.indexed(keys, token.expires_at, digest, now).cloned(),
@@ -180,7 +186,11 @@ impl MemoryStore {
                 Err(StoreError::DuplicateJti)
             };
         }
-        if token.family.is_none() && state.indexed(&keys, token.expires_at, &digest, now).is_some() {
+        if token.family.is_none()
+            && state
+                .indexed(&keys, token.expires_at, &digest, now)
+                .is_some()
+        {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
@@ -274,7 +284,9 @@ impl MemoryStore {
 
         // A spent token came back outside its grace: someone holds a copy.
         state.note_write(now);
-        let families = state.families_mut(&keys).expect("the family was found above");
+        let families = state
+            .families_mut(&keys)
+            .expect("the family was found above");
         if let Some(f) = families.get_mut(&id) {
             f.revoke(now);
         }
@@ -313,19 +325,19 @@ impl RotationStore for MemoryStore {
         Ok(outcome)
     }
 
-    async fn revoke(&self, user: &str, token: TokenRef<'_>) -> Result<Option<FamilyId>, StoreError> {
+    async fn revoke(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+    ) -> Result<Option<FamilyId>, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
         let revoked = {
             let mut state = self.lock();
             let digest = jti_digest(token.jti);
             let id = state.family_of(&keys, &token, &digest, now);
-            id.filter(|id| {
-                state
-                    .family_mut(&keys, id)
-                    .is_some_and(|f| f.revoke(now))
-            })
-            .map(FamilyId::from)
+            id.filter(|id| state.family_mut(&keys, id).is_some_and(|f| f.revoke(now)))
+                .map(FamilyId::from)
         };
         if let Some(family) = &revoked {
             self.config
@@ -352,7 +364,11 @@ impl RotationStore for MemoryStore {
         let keys = self.keys(user);
         let now = self.now();
         let count = self.lock().families_mut(&keys).map_or(0, |families| {
-            families.values_mut().map(|f| f.revoke(now)).filter(|&revoked| revoked).count() as u64
+            families
+                .values_mut()
+                .map(|f| f.revoke(now))
+                .filter(|&revoked| revoked)
+                .count() as u64
         });
         if count > 0 {
             self.config

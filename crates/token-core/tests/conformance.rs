@@ -248,12 +248,23 @@ async fn a_family_id_is_registered_once<M: MakeStore>(m: M) {
     let exp = *support::EXP;
     let sid = FamilyId::random();
     let first = token_core::TokenRef::new("t0", exp).in_family(&sid);
-    assert_eq!(f.store.inner.register("alice", first, None).await.unwrap(), sid);
+    assert_eq!(
+        f.store.inner.register("alice", first, None).await.unwrap(),
+        sid
+    );
     // The same registration sent again (a reply lost on the way back) is no clash ...
-    assert_eq!(f.store.inner.register("alice", first, None).await.unwrap(), sid);
+    assert_eq!(
+        f.store.inner.register("alice", first, None).await.unwrap(),
+        sid
+    );
     // ... but another token claiming a family that exists is.
     let clash = token_core::TokenRef::new("u0", exp).in_family(&sid);
-    let err = f.store.inner.register("alice", clash, None).await.unwrap_err();
+    let err = f
+        .store
+        .inner
+        .register("alice", clash, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateJti), "{err:?}");
     assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
 }
@@ -520,14 +531,26 @@ async fn eviction_drops_ended_then_revoked_then_least_recently_used<M: MakeStore
     let live = |sessions: Vec<token_core::SessionInfo>| {
         sessions.into_iter().map(|s| s.family).collect::<Vec<_>>()
     };
-    assert_eq!(live(f.store.list("alice").await.unwrap()), [a.clone(), c.clone(), d.clone()]);
-    assert_eq!(rotate(&f.store, "alice", "b0", "b1").await, RotationOutcome::Unknown);
+    assert_eq!(
+        live(f.store.list("alice").await.unwrap()),
+        [a.clone(), c.clone(), d.clone()]
+    );
+    assert_eq!(
+        rotate(&f.store, "alice", "b0", "b1").await,
+        RotationOutcome::Unknown
+    );
 
     // A revoked session goes before any live one, however recently that one was used.
     f.store.revoke_family("alice", &d).await.unwrap();
     let e = f.store.register("alice", "e0", None).await.unwrap();
-    assert_eq!(live(f.store.list("alice").await.unwrap()), [a.clone(), c.clone(), e.clone()]);
-    assert_eq!(rotate(&f.store, "alice", "d0", "d1").await, RotationOutcome::Unknown);
+    assert_eq!(
+        live(f.store.list("alice").await.unwrap()),
+        [a.clone(), c.clone(), e.clone()]
+    );
+    assert_eq!(
+        rotate(&f.store, "alice", "d0", "d1").await,
+        RotationOutcome::Unknown
+    );
 
     // An ended session goes first of all: c ends (idle), a revoked tombstone stays.
     f.store.revoke_family("alice", &e).await.unwrap();
@@ -540,7 +563,10 @@ async fn eviction_drops_ended_then_revoked_then_least_recently_used<M: MakeStore
         RotationOutcome::Revoked { family: e },
         "the revoked tombstone was kept: only the ended session had to go"
     );
-    assert_eq!(rotate(&f.store, "alice", "c0", "c1").await, RotationOutcome::Unknown);
+    assert_eq!(
+        rotate(&f.store, "alice", "c0", "c1").await,
+        RotationOutcome::Unknown
+    );
     let _ = b;
 }
 

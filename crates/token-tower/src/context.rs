@@ -14,10 +14,9 @@ pub struct RefreshContext {
     pub user: String,
     /// The presented token's id (its `jti`).
     pub jti: String,
-    /// The token's family when known before the rotation. The layer asks the store once,
-    /// after the inner service answered (`rotate` is a single round trip), so it is `None`
-    /// on refresh requests today; the field is here so handlers need not change when a
-    /// store can tell it up front.
+    /// The token's family, read from the family claim when the layer is configured with one
+    /// ([`family_claim`](crate::RotationLayerBuilder::family_claim)): copy it into the
+    /// successor's claim. `None` without a family claim.
     pub family: Option<FamilyId>,
 }
 

@@ -17,6 +17,10 @@ pub enum LayerEventKind {
     /// A spent token came back outside the grace window: its family is revoked. A
     /// [`Rejected`](LayerEventKind::Rejected) event follows.
     ReuseDetected,
+    /// A validly signed token the store does not know was presented: never recorded, or
+    /// from a session that ended or was dropped. A forged-but-signed token (a leaked signing
+    /// key) looks like this. A [`Rejected`](LayerEventKind::Rejected) event follows.
+    UnknownToken,
     /// The layer answered with a rejection instead of the inner response.
     Rejected(RejectReason),
 }

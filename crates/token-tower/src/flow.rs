@@ -12,6 +12,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
+
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
@@ -52,7 +53,7 @@ where
     parts.extensions.insert(RefreshContext {
         user: presented.user.clone(),
         jti: presented.jti.clone(),
-        family: None,
+        family: presented.family.clone(),
     });
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
@@ -84,13 +85,22 @@ where
         );
         return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
     }
+    if successor.family != presented.family {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor naming another family than the presented \
+             token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
+        );
+        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+    }
 
     let rotation = shared.store.rotate(
         &presented.user,
-        &presented.jti,
+        presented.token_ref(),
         Successor {
             jti: &successor.jti,
             token: &successor_token,
+            expires_at: successor.expires_at,
         },
     );
     let outcome = match call_store(&shared, "rotate", rotation).await {
@@ -144,7 +154,11 @@ where
             user,
             family.as_ref(),
         )),
-        RotationOutcome::Unknown => Ok(reject(&shared, RejectReason::UnknownToken, user, None)),
+        RotationOutcome::Unknown => {
+            metrics::unknown_token(&shared);
+            emit(&shared, LayerEventKind::UnknownToken, user, None);
+            Ok(reject(&shared, RejectReason::UnknownToken, user, None))
+        }
     }
 }
 
@@ -182,9 +196,10 @@ where
     };
     drop(token);
     let user = Some(issued.user.as_str());
-    let registration = shared
-        .store
-        .register(&issued.user, &issued.jti, user_agent.as_deref());
+    let registration =
+        shared
+            .store
+            .register(&issued.user, issued.token_ref(), user_agent.as_deref());
     match call_store(&shared, "register", registration).await {
         Ok(family) => {
             metrics::registration(&shared);

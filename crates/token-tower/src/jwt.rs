@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
+use token_core::FamilyId;
 
 use crate::rejection::RejectReason;
 
@@ -24,6 +25,8 @@ pub(crate) struct ClaimNames {
     pub(crate) user: String,
     pub(crate) jti: String,
     pub(crate) exp: String,
+    /// The family claim (DESIGN section 3), when the app uses one.
+    pub(crate) family: Option<String>,
 }
 
 impl Default for ClaimNames {
@@ -32,9 +35,14 @@ impl Default for ClaimNames {
             user: "sub".to_owned(),
             jti: "jti".to_owned(),
             exp: "exp".to_owned(),
+            family: None,
         }
     }
 }
+
+/// The longest family id the layer accepts in a family claim: it becomes part of a Redis
+/// key, and the ids `FamilyId::random` makes are 16 characters.
+pub(crate) const MAX_FAMILY_LEN: usize = 128;
 
 #[derive(Clone)]
 pub(crate) struct JwtRules {
@@ -53,6 +61,21 @@ pub(crate) struct JwtRules {
 pub(crate) struct VerifiedToken {
     pub(crate) user: String,
     pub(crate) jti: String,
+    /// The family claim's value, when the layer is configured with one.
+    pub(crate) family: Option<FamilyId>,
+    /// The `exp` claim, whole seconds since the epoch.
+    pub(crate) expires_at: i64,
+}
+
+impl VerifiedToken {
+    /// What the store is told about this token.
+    pub(crate) fn token_ref(&self) -> token_core::TokenRef<'_> {
+        token_core::TokenRef {
+            jti: &self.jti,
+            family: self.family.as_ref(),
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 fn decode_segment(segment: &str) -> Result<Vec<u8>, RejectReason> {
@@ -170,9 +193,22 @@ impl JwtRules {
             return Err(RejectReason::WrongTokenType);
         }
 
+        let family = match &self.claims.family {
+            None => None,
+            Some(name) => match claims.get(name) {
+                None => return Err(RejectReason::MissingClaim),
+                Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_FAMILY_LEN => {
+                    Some(FamilyId::from(id.as_str()))
+                }
+                Some(_) => return Err(RejectReason::MalformedToken),
+            },
+        };
+
         Ok(VerifiedToken {
             user: user.to_owned(),
             jti: jti.to_owned(),
+            family,
+            expires_at: exp.floor() as i64,
         })
     }
 }
@@ -221,9 +257,35 @@ mod tests {
             rules().verify(&token),
             Ok(VerifiedToken {
                 user: "alice".into(),
-                jti: "j1".into()
+                jti: "j1".into(),
+                family: None,
+                expires_at: exp as i64,
             })
         );
+    }
+
+    #[test]
+    fn a_configured_family_claim_is_required_and_read() {
+        let mut with_family = rules();
+        with_family.claims.family = Some("sid".into());
+        let exp = now_secs() as u64 + 60;
+        let token = sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp, "sid": "f1"}));
+        let verified = with_family.verify(&token).unwrap();
+        assert_eq!(verified.family, Some(FamilyId::from("f1")));
+        let token = sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp}));
+        assert_eq!(with_family.verify(&token), Err(RejectReason::MissingClaim));
+        let long = "x".repeat(MAX_FAMILY_LEN + 1);
+        for sid in [
+            serde_json::json!(7),
+            serde_json::json!(""),
+            serde_json::json!(long),
+        ] {
+            let token = sign(&serde_json::json!({"sub": "a", "jti": "j", "exp": exp, "sid": sid}));
+            assert_eq!(
+                with_family.verify(&token),
+                Err(RejectReason::MalformedToken)
+            );
+        }
     }
 
     #[test]

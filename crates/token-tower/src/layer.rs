@@ -219,6 +219,19 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
+    /// The claim naming the token's family (session), for example `sid`: the recommended
+    /// mode (DESIGN section 3). The app picks the family id at login
+    /// ([`FamilyId::random`](token_core::FamilyId::random)) and copies it into every
+    /// successor from [`RefreshContext::family`](crate::RefreshContext::family); the layer
+    /// requires the claim on every refresh token, refuses a successor whose claim differs
+    /// from the presented token's (500, nothing consumed), and the store finds the family
+    /// from it without any per-token state. Without it (the default) the store keeps a
+    /// token index, which costs Redis memory per remembered spent token.
+    pub fn family_claim(mut self, name: impl Into<String>) -> Self {
+        self.jwt.claims.family = Some(name.into());
+        self
+    }
+
     /// The claim holding the expiry (default `exp`), in seconds since the epoch.
     pub fn exp_claim(mut self, name: impl Into<String>) -> Self {
         self.jwt.claims.exp = name.into();

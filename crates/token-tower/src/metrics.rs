@@ -4,6 +4,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `token_rotation_rotations_total` | counter | `outcome`: `rotated`, `grace_replay`, `reuse_detected`, `revoked`, `expired`, `unknown` |
+//! | `token_rotation_unknown_tokens_total` | counter | – (validly signed tokens the store does not know) |
 //! | `token_rotation_registrations_total` | counter | – |
 //! | `token_rotation_rejections_total` | counter | `reason`: [`RejectReason::name`](crate::RejectReason::name) |
 //! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register` |
@@ -65,6 +66,15 @@ pub(crate) fn rotation<St>(shared: &Shared<St>, outcome: &'static str) {
         metrics::counter!("token_rotation_rotations_total", "outcome" => outcome).increment(1);
     }
     let _ = (shared, outcome);
+}
+
+/// A validly signed token the store does not know.
+pub(crate) fn unknown_token<St>(shared: &Shared<St>) {
+    #[cfg(feature = "metrics")]
+    if shared.metrics {
+        metrics::counter!("token_rotation_unknown_tokens_total").increment(1);
+    }
+    let _ = shared;
 }
 
 pub(crate) fn registration<St>(shared: &Shared<St>) {

@@ -343,3 +343,72 @@ async fn memory_store_runs_the_same_flow() {
     assert_eq!(app.refresh_response(&first).await.status(), 401);
     assert_eq!(app.refresh_response(&second).await.status(), 401);
 }
+
+#[tokio::test]
+async fn family_claim_reaches_the_handler_and_a_foreign_successor_consumes_nothing() {
+    let store = CountingStore::new(memory_store(StoreConfig::default().grace(GRACE)));
+    let app = serve(
+        Mode::Json,
+        layer(store.clone()).family_claim("sid").build().unwrap(),
+    )
+    .await;
+    let first = app.login("lena").await;
+    let family = claims_of(&first)["sid"].clone();
+    assert!(family.is_string());
+    let second = app.refresh(&first).await;
+    assert_eq!(
+        claims_of(&second)["sid"],
+        family,
+        "the handler got the family"
+    );
+
+    // A handler that mints a successor for another family is the app's bug: 500, and the
+    // presented token is not consumed.
+    let response = app
+        .refresh_with(&second, &[("x-app-other-family", "1")])
+        .await;
+    assert_eq!(response.status(), 500);
+    let third = app.refresh(&second).await;
+    assert_eq!(claims_of(&third)["sid"], family);
+
+    // A refresh token without the claim is refused before the handler runs.
+    let calls = app.refresh_calls();
+    let (status, body) = rejection(app.refresh_response(&refresh_token("lena")).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
+    assert_eq!(app.refresh_calls(), calls);
+}
+
+#[tokio::test]
+async fn a_token_spent_twenty_rotations_ago_revokes_its_session_over_http() {
+    for family_claim in [true, false] {
+        let clock = clock();
+        let store = memory_store(StoreConfig::default().grace(GRACE).clock(clock.clone()));
+        let builder = layer(store);
+        let builder = if family_claim {
+            builder.family_claim("sid")
+        } else {
+            builder
+        };
+        let app = serve(Mode::Json, builder.build().unwrap()).await;
+        let first = app.login("mia").await;
+        let mut current = first.clone();
+        for _ in 0..20 {
+            current = app.refresh(&current).await;
+        }
+        clock.advance(GRACE * 2);
+        let (status, body) = rejection(app.refresh_response(&first).await).await;
+        assert_eq!(status, 401, "family claim: {family_claim}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("already used"),
+            "{body}"
+        );
+        let response = app.refresh_response(&current).await;
+        assert_eq!(response.status(), 401, "the thief's current token died too");
+    }
+}

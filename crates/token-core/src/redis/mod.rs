@@ -349,7 +349,11 @@ impl RotationStore for RedisStore {
         Ok(outcome)
     }
 
-    async fn revoke(&self, user: &str, token: TokenRef<'_>) -> Result<Option<FamilyId>, StoreError> {
+    async fn revoke(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+    ) -> Result<Option<FamilyId>, StoreError> {
         let keys = self.keys(user);
         let family = self.revoke_in(&keys, token.family, Some(token)).await?;
         if let Some(family) = &family {

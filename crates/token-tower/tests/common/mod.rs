@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use token_core::{
     ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo,
-    StoreConfig, StoreError, Successor,
+    StoreConfig, StoreError, Successor, TokenRef,
 };
 use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use token_tower::{
@@ -87,6 +87,19 @@ pub fn refresh_token(user: &str) -> String {
     hs256(&claims(user, "refresh"))
 }
 
+/// A refresh token naming `family` in its `sid` claim.
+pub fn refresh_token_in(user: &str, family: &FamilyId) -> String {
+    let mut claims = claims(user, "refresh");
+    claims["sid"] = json!(family.as_str());
+    hs256(&claims)
+}
+
+/// The claims of a token the tests minted (no signature check).
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 pub fn access_token(user: &str) -> String {
     hs256(&claims(user, "access"))
 }
@@ -127,8 +140,10 @@ pub struct AppState {
     pub echo_calls: Arc<AtomicUsize>,
 }
 
-fn token_response(mode: Mode, user: &str) -> Response {
-    let refresh = refresh_token(user);
+/// The app's token response. Its refresh token names `family` in a `sid` claim, which a layer
+/// without a family claim ignores.
+fn token_response(mode: Mode, user: &str, family: &FamilyId) -> Response {
+    let refresh = refresh_token_in(user, family);
     let access = access_token(user);
     match mode {
         Mode::Json => Json(json!({
@@ -159,7 +174,7 @@ fn token_response(mode: Mode, user: &str) -> Response {
 
 async fn login(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
     let user = body["username"].as_str().unwrap_or("anonymous").to_owned();
-    token_response(state.mode, &user)
+    token_response(state.mode, &user, &FamilyId::random())
 }
 
 async fn refresh(
@@ -179,7 +194,12 @@ async fn refresh(
     } else {
         context.user.clone()
     };
-    token_response(state.mode, &user)
+    // As the app should: the successor carries the presented token's family on.
+    let family = match context.family {
+        Some(family) if !headers.contains_key("x-app-other-family") => family,
+        _ => FamilyId::random(),
+    };
+    token_response(state.mode, &user, &family)
 }
 
 async fn echo(State(state): State<AppState>, body: axum::body::Bytes) -> String {
@@ -307,7 +327,11 @@ pub fn memory_store(config: StoreConfig) -> MemoryStore {
 /// `commandstats` also counts the commands scripts run inside Redis (`GET`, `SET`, `DEL`,
 /// `TIME`); the store only sends those from its scripts, so they are left out.
 pub fn redis_commands(server: &test_redis::RedisServer) -> u64 {
-    const FROM_SCRIPTS: [&str; 5] = ["info", "get", "set", "del", "time"];
+    // What the store's scripts call inside Redis (and this helper's own INFO): not round trips.
+    const FROM_SCRIPTS: [&str; 13] = [
+        "info", "get", "set", "del", "time", "zadd", "zrange", "zcard", "zrem", "pttl", "pexpire",
+        "hget", "hset",
+    ];
     let info = server.command(&["INFO", "commandstats"]).unwrap();
     info.lines()
         .filter(|line| {
@@ -354,26 +378,30 @@ impl<St: RotationStore> RotationStore for CountingStore<St> {
     async fn register(
         &self,
         user: &str,
-        jti: &str,
+        token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
         self.count();
-        self.inner.register(user, jti, metadata).await
+        self.inner.register(user, token, metadata).await
     }
 
     async fn rotate(
         &self,
         user: &str,
-        presented_jti: &str,
+        presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
         self.count();
-        self.inner.rotate(user, presented_jti, successor).await
+        self.inner.rotate(user, presented, successor).await
     }
 
-    async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
+    async fn revoke(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+    ) -> Result<Option<FamilyId>, StoreError> {
         self.count();
-        self.inner.revoke(user, jti).await
+        self.inner.revoke(user, token).await
     }
 
     async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {
