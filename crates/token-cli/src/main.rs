@@ -174,10 +174,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Fails with exit code 3 when the user has no record at all: a typo in a user id should
+/// Fails with exit code 3 when the user has no session index at all: a typo in a user id should
 /// not read as "no sessions".
 async fn require_user(target: &mut Target, user: &str) -> Result<(), Failure> {
-    let key = admin::record_key(&target.prefix, user);
+    let key = admin::index_key(&target.prefix, user);
     let exists: bool = redis::cmd("EXISTS")
         .arg(&key)
         .query_async(&mut target.conn)

@@ -14,13 +14,18 @@ const BATCH: usize = 1000;
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Stats {
     prefix: String,
-    /// Users with a record (at least one session not yet pruned).
+    /// Users with a session index (at least one session not yet pruned).
     users: u64,
     live_sessions: u64,
     revoked_sessions: u64,
     ended_sessions: u64,
-    record_keys: u64,
+    /// Session indexes (one per user).
+    index_keys: u64,
+    /// Family records (one per session).
+    family_keys: u64,
     grace_keys: u64,
+    /// Token-index buckets (only for apps without a family claim).
+    token_index_keys: u64,
     other_keys: u64,
     /// Keys measured with `MEMORY USAGE`.
     sampled_keys: u64,
@@ -53,26 +58,35 @@ pub(crate) async fn collect(
             .arg(BATCH)
             .query_async(conn)
             .await?;
-        let records: Vec<&String> = keys
+        let indexes: Vec<&String> = keys
             .iter()
-            .filter(|k| admin::user_of_record_key(prefix, k).is_some())
+            .filter(|k| admin::user_of_index_key(prefix, k).is_some())
             .collect();
-        stats.record_keys += records.len() as u64;
-        stats.grace_keys += keys.iter().filter(|k| k.contains("}:g:")).count() as u64;
-        if !records.is_empty() {
-            // A record that expired between SCAN and MGET reads as nil: skipped.
-            let values: Vec<Option<Vec<u8>>> =
-                redis::cmd("MGET").arg(&records).query_async(conn).await?;
-            for raw in values.into_iter().flatten() {
-                match admin::summarize_record(&raw, now_ms) {
-                    Ok(summary) => {
-                        stats.users += 1;
-                        stats.live_sessions += summary.live;
-                        stats.revoked_sessions += summary.revoked;
-                        stats.ended_sessions += summary.ended;
-                    }
-                    Err(_) => stats.other_keys += 1,
-                }
+        let kind_count = |marker: &str| keys.iter().filter(|k| k.contains(marker)).count() as u64;
+        let (families, grace, tokens) =
+            (kind_count("}:f:"), kind_count("}:g:"), kind_count("}:t:"));
+        stats.index_keys += indexes.len() as u64;
+        stats.family_keys += families;
+        stats.grace_keys += grace;
+        stats.token_index_keys += tokens;
+        stats.other_keys += keys.len() as u64 - indexes.len() as u64 - families - grace - tokens;
+        if !indexes.is_empty() {
+            let mut pipe = redis::pipe();
+            for index in &indexes {
+                pipe.cmd("ZRANGE")
+                    .arg(index)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES");
+            }
+            // An index that expired between SCAN and ZRANGE reads as empty: skipped.
+            let scores: Vec<Vec<(String, f64)>> = pipe.query_async(conn).await?;
+            for index in scores.into_iter().filter(|s| !s.is_empty()) {
+                let summary = admin::summarize_index(index.into_iter().map(|(_, s)| s), now_ms);
+                stats.users += 1;
+                stats.live_sessions += summary.live;
+                stats.revoked_sessions += summary.revoked;
+                stats.ended_sessions += summary.ended;
             }
         }
         let room = sample.saturating_sub(stats.sampled_keys) as usize;
@@ -87,15 +101,12 @@ pub(crate) async fn collect(
                 sampled_bytes += size;
             }
         }
-        stats.other_keys += keys.len() as u64
-            - records.len() as u64
-            - keys.iter().filter(|k| k.contains("}:g:")).count() as u64;
         if next == 0 {
             break;
         }
         cursor = next;
     }
-    let total = stats.record_keys + stats.grace_keys + stats.other_keys;
+    let total = stats.keys();
     if stats.sampled_keys > 0 {
         stats.estimated_memory_bytes =
             (sampled_bytes as u128 * total as u128 / stats.sampled_keys as u128) as u64;
@@ -110,13 +121,21 @@ pub(crate) async fn collect(
 }
 
 impl Stats {
+    fn keys(&self) -> u64 {
+        self.index_keys
+            + self.family_keys
+            + self.grace_keys
+            + self.token_index_keys
+            + self.other_keys
+    }
+
     pub(crate) fn print(&self, json: bool) {
         if json {
             println!("{}", serde_json::json!(self));
             return;
         }
         let mut table = Table::new(["", ""]);
-        let keys = self.record_keys + self.grace_keys + self.other_keys;
+        let keys = self.keys();
         for (name, value) in [
             ("prefix", self.prefix.clone()),
             ("users", self.users.to_string()),
@@ -132,8 +151,13 @@ impl Stats {
             (
                 "keys",
                 format!(
-                    "{keys} ({} records, {} grace slots, {} other)",
-                    self.record_keys, self.grace_keys, self.other_keys
+                    "{keys} ({} session indexes, {} family records, {} grace slots, \
+                     {} token-index buckets, {} other)",
+                    self.index_keys,
+                    self.family_keys,
+                    self.grace_keys,
+                    self.token_index_keys,
+                    self.other_keys
                 ),
             ),
             (

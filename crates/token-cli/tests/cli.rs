@@ -6,7 +6,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 use test_redis::RedisServer;
-use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor};
+use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor, TokenRef};
+
+/// The tokens' `exp`: a day from now.
+fn exp() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 3600
+        * 3600
+        + 86_400
+}
 
 fn admin(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_token-admin"))
@@ -39,9 +50,15 @@ async fn list_shows_live_sessions_as_table_and_json() {
     let store = store(&server, StoreConfig::default());
     let (laptop, phone) = {
         let laptop = store
-            .register("alice", "a1", Some("Firefox on Linux"))
+            .register(
+                "alice",
+                TokenRef::new("a1", exp()),
+                Some("Firefox on Linux"),
+            )
             .await;
-        let phone = store.register("alice", "a2", Some("Safari on iOS")).await;
+        let phone = store
+            .register("alice", TokenRef::new("a2", exp()), Some("Safari on iOS"))
+            .await;
         (laptop.unwrap(), phone.unwrap())
     };
 
@@ -91,8 +108,14 @@ async fn revoke_one_session_and_refuse_an_unknown_one_with_4() {
     let store = store(&server, StoreConfig::default());
     let (laptop, phone) = {
         (
-            store.register("bob", "b1", None).await.unwrap(),
-            store.register("bob", "b2", None).await.unwrap(),
+            store
+                .register("bob", TokenRef::new("b1", exp()), None)
+                .await
+                .unwrap(),
+            store
+                .register("bob", TokenRef::new("b2", exp()), None)
+                .await
+                .unwrap(),
         )
     };
 
@@ -115,8 +138,12 @@ async fn revoke_one_session_and_refuse_an_unknown_one_with_4() {
     let next = Successor {
         jti: "b1-next",
         token: "t",
+        expires_at: exp(),
     };
-    let outcome = store.rotate("bob", "b1", next).await.unwrap();
+    let outcome = store
+        .rotate("bob", TokenRef::new("b1", exp()), next)
+        .await
+        .unwrap();
     assert_eq!(outcome.family(), Some(&laptop));
     assert!(!outcome.is_granted());
 }
@@ -127,7 +154,10 @@ async fn revoke_all_reports_how_many() {
     let store = store(&server, StoreConfig::default());
     {
         for jti in ["c1", "c2", "c3"] {
-            store.register("carol", jti, None).await.unwrap();
+            store
+                .register("carol", TokenRef::new(jti, exp()), None)
+                .await
+                .unwrap();
         }
     };
     let output = admin(&server.url(), &["revoke-all", "carol"]);
@@ -163,7 +193,7 @@ fn unreachable_redis_exits_5() {
 async fn redis_that_dies_mid_session_exits_5() {
     let mut server = RedisServer::start();
     store(&server, StoreConfig::default())
-        .register("dora", "d1", None)
+        .register("dora", TokenRef::new("d1", exp()), None)
         .await
         .unwrap();
     let url = server.url();
@@ -224,10 +254,10 @@ async fn cleanup_prunes_ended_sessions_that_share_a_record_with_live_ones() {
     {
         for user in ["erin", "finn"] {
             short
-                .register(user, &format!("{user}-old"), None)
+                .register(user, TokenRef::new(&format!("{user}-old"), exp()), None)
                 .await
                 .unwrap();
-            long.register(user, &format!("{user}-new"), None)
+            long.register(user, TokenRef::new(&format!("{user}-new"), exp()), None)
                 .await
                 .unwrap();
         }
@@ -256,17 +286,39 @@ async fn stats_counts_users_sessions_keys_and_memory() {
     server.command(&["SET", "other-app:key", "x"]).unwrap();
     let store = store(&server, StoreConfig::default());
     let revoked = {
-        store.register("gus", "g1", None).await.unwrap();
-        store.register("gus", "g2", None).await.unwrap();
-        store.register("hal", "h1", None).await.unwrap();
-        let revoked = store.register("hal", "h2", None).await.unwrap();
-        store.register("ivy", "i1", None).await.unwrap();
+        store
+            .register("gus", TokenRef::new("g1", exp()), None)
+            .await
+            .unwrap();
+        store
+            .register("gus", TokenRef::new("g2", exp()), None)
+            .await
+            .unwrap();
+        store
+            .register("hal", TokenRef::new("h1", exp()), None)
+            .await
+            .unwrap();
+        let revoked = store
+            .register("hal", TokenRef::new("h2", exp()), None)
+            .await
+            .unwrap();
+        store
+            .register("ivy", TokenRef::new("i1", exp()), None)
+            .await
+            .unwrap();
         // A fresh rotation leaves a grace slot behind for the window.
         let next = Successor {
             jti: "i2",
             token: "successor",
+            expires_at: exp(),
         };
-        assert!(store.rotate("ivy", "i1", next).await.unwrap().is_granted());
+        assert!(
+            store
+                .rotate("ivy", TokenRef::new("i1", exp()), next)
+                .await
+                .unwrap()
+                .is_granted()
+        );
         revoked
     };
     assert!(store.revoke_family("hal", &revoked).await.unwrap());
@@ -305,8 +357,14 @@ async fn prefix_selects_the_app() {
     let app_a = store(&server, StoreConfig::default().key_prefix("a:rt:"));
     let app_b = store(&server, StoreConfig::default().key_prefix("b:rt:"));
     let family: FamilyId = {
-        app_b.register("jo", "j2", None).await.unwrap();
-        app_a.register("jo", "j1", None).await.unwrap()
+        app_b
+            .register("jo", TokenRef::new("j2", exp()), None)
+            .await
+            .unwrap();
+        app_a
+            .register("jo", TokenRef::new("j1", exp()), None)
+            .await
+            .unwrap()
     };
     let listed = json(&admin(
         &server.url(),

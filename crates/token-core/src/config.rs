@@ -229,23 +229,59 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-/// A shared, adjustable shift of a store's clock, in milliseconds.
+/// A shared, adjustable shift of a store's clock, in milliseconds, or a pinned clock.
 ///
-/// Clones share the same offset: keep one and [`advance`](ClockOffset::advance) it to let
-/// lifetimes and grace windows pass instantly in tests. The Redis store adds it to the Redis
-/// server's `TIME` inside its scripts.
+/// Clones share the same state: keep one and [`advance`](ClockOffset::advance) it to let
+/// lifetimes and grace windows pass instantly in tests. The Redis store adds the shift to the
+/// Redis server's `TIME` inside its scripts. A [`frozen`](ClockOffset::frozen) clock does not
+/// move with real time at all, so a test comparing two stores sees both at the same instant.
+/// Redis still expires keys on its real clock: keep the windows under test much longer than
+/// the test runs.
 #[derive(Clone, Debug, Default)]
-pub struct ClockOffset(Arc<AtomicI64>);
+pub struct ClockOffset {
+    shift: Arc<AtomicI64>,
+    /// The pinned time (ms since the epoch), or 0 when the clock runs.
+    frozen_at: Arc<AtomicI64>,
+}
 
 impl ClockOffset {
+    /// A clock pinned at the current real time; only [`advance`](ClockOffset::advance) moves it.
+    pub fn frozen() -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let clock = ClockOffset::default();
+        clock.frozen_at.store(now, Ordering::SeqCst);
+        clock
+    }
+
     /// Moves the store's clock forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        self.shift
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 
     /// The current shift in milliseconds.
     pub fn millis(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.shift.load(Ordering::SeqCst)
+    }
+
+    /// The store's time given the real time `wall` (ms since the epoch).
+    pub(crate) fn now(&self, wall: i64) -> i64 {
+        match self.frozen_at.load(Ordering::SeqCst) {
+            0 => wall + self.millis(),
+            pinned => pinned + self.millis(),
+        }
+    }
+
+    /// The clock argument of every script: a shift added to the server's `TIME`, or `@<ms>`
+    /// for a pinned clock.
+    pub(crate) fn script_arg(&self) -> String {
+        match self.frozen_at.load(Ordering::SeqCst) {
+            0 => self.millis().to_string(),
+            pinned => format!("@{}", pinned + self.millis()),
+        }
     }
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn user_of_index_key(prefix: &str, key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn tag(key: &str) -> &str {
+    fn hash_tag(key: &str) -> &str {
         &key[key.find('{').unwrap() + 1..key.find('}').unwrap()]
     }
 
@@ -106,7 +106,7 @@ mod tests {
     fn hostile_user_ids_stay_inside_their_hash_tag() {
         for user in ["a}b", "{x}", "a:b", "*", "", "x y", "é✓", "}{"] {
             let keys = UserKeys::new("rt:", user);
-            let tag = tag(&keys.index()).to_owned();
+            let tag = hash_tag(&keys.index()).to_owned();
             assert!(!tag.is_empty());
             assert!(
                 tag.chars()
@@ -118,7 +118,7 @@ mod tests {
                 keys.grace("d"),
                 keys.tokens(7200),
             ] {
-                assert_eq!(super::tag(&key), tag, "user {user:?}: {key}");
+                assert_eq!(hash_tag(&key), tag, "user {user:?}: {key}");
             }
             assert_eq!(
                 user_of_index_key("rt:", &keys.index()).as_deref(),

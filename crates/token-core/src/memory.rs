@@ -149,7 +149,7 @@ impl MemoryStore {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        wall + self.config.clock.millis()
+        self.config.clock.now(wall)
     }
 
     fn keys(&self, user: &str) -> UserKeys {

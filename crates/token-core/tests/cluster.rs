@@ -7,8 +7,19 @@ use std::time::Duration;
 
 use test_redis::RedisCluster;
 use token_core::{
-    ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor,
+    ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef,
 };
+
+/// The tokens' `exp`: a day from now.
+fn exp() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 3600
+        * 3600
+        + 86_400
+}
 
 fn tok(jti: &str) -> String {
     format!("jwt-{jti}")
@@ -28,11 +39,14 @@ async fn rotations_survive_a_slot_migration() {
     // Several live sessions for the user whose slot moves.
     for i in 0..5 {
         store
-            .register("alice", &format!("other{i}"), None)
+            .register("alice", TokenRef::new(&format!("other{i}"), exp()), None)
             .await
             .unwrap();
     }
-    store.register("alice", "t0", None).await.unwrap();
+    store
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
     // `alice` in the key schema: rt:{u<base64url("alice")>}.
     let slot = cluster.slot_of("rt:{uYWxpY2U}");
     let from = cluster.owner_of(slot);
@@ -56,10 +70,11 @@ async fn rotations_survive_a_slot_migration() {
         let outcome = store
             .rotate(
                 "alice",
-                &current,
+                TokenRef::new(&current, exp()),
                 Successor {
                     jti: &next,
                     token: &tok(&next),
+                    expires_at: exp(),
                 },
             )
             .await
@@ -84,10 +99,11 @@ async fn rotations_survive_a_slot_migration() {
     let outcome = store
         .rotate(
             "alice",
-            &stale,
+            TokenRef::new(&stale, exp()),
             Successor {
                 jti: "x",
                 token: &tok("x"),
+                expires_at: exp(),
             },
         )
         .await

@@ -4,7 +4,18 @@
 use std::time::{Duration, Instant};
 
 use test_redis::RedisServer;
-use token_core::{RedisStore, RotationStore, StoreConfig, Successor, admin};
+use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor, TokenRef, admin};
+
+/// The tokens' `exp`: a day from now.
+fn exp() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 3600
+        * 3600
+        + 86_400
+}
 
 fn info_field(server: &RedisServer, field: &str) -> Option<u64> {
     let info = server.command(&["INFO", "memory"]).expect("INFO memory");
@@ -35,14 +46,20 @@ fn short_lived() -> StoreConfig {
 }
 
 /// Logs in `users` users with `sessions` sessions each and rotates every session twice, so
-/// records, spent digests and grace slots all exist.
+/// indexes, family records and grace slots all exist.
 async fn load(store: &RedisStore, tag: &str, users: usize, sessions: usize) {
     for u in 0..users {
         let user = format!("{tag}-user-{u}");
         for s in 0..sessions {
             let jti = |n: usize| format!("{tag}-{u}-{s}-{n}");
+            // Family-claim mode: nothing per token, so nothing outlives the sessions.
+            let sid = FamilyId::random();
             store
-                .register(&user, &jti(0), Some("Firefox on Linux"))
+                .register(
+                    &user,
+                    TokenRef::new(&jti(0), exp()).in_family(&sid),
+                    Some("Firefox on Linux"),
+                )
                 .await
                 .unwrap();
             for n in 1..=2 {
@@ -50,10 +67,15 @@ async fn load(store: &RedisStore, tag: &str, users: usize, sessions: usize) {
                 let successor = Successor {
                     jti: &next,
                     token: "a refresh token of a few hundred bytes, sealed for the grace window",
+                    expires_at: exp(),
                 };
                 assert!(
                     store
-                        .rotate(&user, &jti(n - 1), successor)
+                        .rotate(
+                            &user,
+                            TokenRef::new(&jti(n - 1), exp()).in_family(&sid),
+                            successor,
+                        )
                         .await
                         .unwrap()
                         .is_granted()
@@ -110,16 +132,27 @@ async fn memory_returns_to_baseline_after_every_session_expires() {
 }
 
 #[tokio::test]
-async fn writes_prune_ended_sessions_of_a_user_who_stays() {
+async fn logins_prune_ended_sessions_of_a_user_who_stays() {
     let server = RedisServer::start();
     let store = RedisStore::open(&server.url(), short_lived()).unwrap();
-    let key = admin::record_key("rt:", "nora");
+    let index = admin::index_key("rt:", "nora");
     let client = token_core::redis_crate::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     // One session that will end, then one that is kept alive by rotating.
-    store.register("nora", "old", None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    store.register("nora", "kept-0", None).await.unwrap();
+    let (old, kept) = (FamilyId::random(), FamilyId::random());
+    store
+        .register("nora", TokenRef::new("old", exp()).in_family(&old), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    store
+        .register(
+            "nora",
+            TokenRef::new("kept-0", exp()).in_family(&kept),
+            None,
+        )
+        .await
+        .unwrap();
     let mut current = "kept-0".to_owned();
     for n in 1..=3 {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -127,19 +160,27 @@ async fn writes_prune_ended_sessions_of_a_user_who_stays() {
         let successor = Successor {
             jti: &next,
             token: "t",
+            expires_at: exp(),
         };
         assert!(
             store
-                .rotate("nora", &current, successor)
+                .rotate(
+                    "nora",
+                    TokenRef::new(&current, exp()).in_family(&kept),
+                    successor,
+                )
                 .await
                 .unwrap()
                 .is_granted()
         );
         current = next;
     }
-    // 2.2 s in: "old" has passed its idle end, and the last rotation's write pruned it.
-    let raw: Vec<u8> = token_core::redis_crate::cmd("GET")
-        .arg(&key)
+    // "old" passed its idle end (1.5 s) before the second login, which pruned it.
+    let scores: Vec<(String, f64)> = token_core::redis_crate::cmd("ZRANGE")
+        .arg(&index)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -147,11 +188,14 @@ async fn writes_prune_ended_sessions_of_a_user_who_stays() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let after = admin::summarize_record(&raw, secs * 1000 + micros / 1000).unwrap();
+    let after = admin::summarize_index(
+        scores.into_iter().map(|(_, s)| s),
+        secs * 1000 + micros / 1000,
+    );
     assert_eq!((after.live, after.ended), (1, 0), "{after:?}");
     assert_eq!(store.list("nora").await.unwrap().len(), 1);
 
-    // Once the last session ends, the record and its grace slots expire on their own.
+    // Once the last session ends, its keys expire on their own.
     let started = Instant::now();
     while dbsize(&server) > 0 {
         assert!(

@@ -6,11 +6,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Backend, MakeStore, Redis, redis_contents};
+use support::{Backend, MakeStore, Mode, Redis, redis_contents};
 use test_redis::RedisServer;
 use token_core::{
     ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError,
-    Successor,
+    Successor, TokenRef,
 };
 
 const BACKENDS: [Backend; 3] = [
@@ -24,48 +24,68 @@ fn tok(jti: &str) -> String {
 }
 
 fn next<'a>(jti: &'a str, token: &'a str) -> Successor<'a> {
-    Successor { jti, token }
+    Successor {
+        jti,
+        token,
+        expires_at: exp(),
+    }
+}
+
+fn exp() -> i64 {
+    *support::EXP
 }
 
 /// A scenario touching every operation: logins, rotations, a grace replay, reuse, revocations.
 async fn scenario(store: &RedisStore, user: &str) {
-    store.register(user, "a0", Some("agent")).await.unwrap();
-    store.register(user, "b0", None).await.unwrap();
-    store.register(user, "c0", None).await.unwrap();
+    store
+        .register(user, TokenRef::new("a0", exp()), Some("agent"))
+        .await
+        .unwrap();
+    store
+        .register(user, TokenRef::new("b0", exp()), None)
+        .await
+        .unwrap();
+    store
+        .register(user, TokenRef::new("c0", exp()), None)
+        .await
+        .unwrap();
     for i in 1..=5 {
         let (prev, jti) = (format!("a{}", i - 1), format!("a{i}"));
         store
-            .rotate(user, &prev, next(&jti, &tok(&jti)))
+            .rotate(user, TokenRef::new(&prev, exp()), next(&jti, &tok(&jti)))
             .await
             .unwrap();
     }
     store
-        .rotate(user, "a4", next("zz", &tok("zz")))
+        .rotate(user, TokenRef::new("a4", exp()), next("zz", &tok("zz")))
         .await
         .unwrap(); // grace replay
     store
-        .rotate(user, "b0", next("b1", &tok("b1")))
+        .rotate(user, TokenRef::new("b0", exp()), next("b1", &tok("b1")))
         .await
         .unwrap();
     store
-        .rotate(user, "c0", next("c1", &tok("c1")))
+        .rotate(user, TokenRef::new("c0", exp()), next("c1", &tok("c1")))
         .await
         .unwrap();
     store
-        .rotate(user, "a1", next("zz", &tok("zz")))
+        .rotate(user, TokenRef::new("a1", exp()), next("zz", &tok("zz")))
         .await
         .unwrap(); // reuse
-    store.revoke(user, "b1").await.unwrap();
+    store
+        .revoke(user, TokenRef::new("b1", exp()))
+        .await
+        .unwrap();
     store.list(user).await.unwrap();
 }
 
 #[tokio::test]
 async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
     for backend in BACKENDS {
-        let f = Redis(backend).make(|c| c);
+        let f = Redis(backend, Mode::TokenIndex).make(|c| c);
         let server = f.server.as_ref().unwrap();
-        scenario(&f.store, "alice").await;
-        scenario(&f.store, "bob").await;
+        scenario(&f.store.inner, "alice").await;
+        scenario(&f.store.inner, "bob").await;
         let contents = redis_contents(server);
         assert!(contents.len() >= 4, "records and grace slots: {contents:?}");
         let absolute = 3600 * 1000;
@@ -93,11 +113,17 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
 
 #[tokio::test]
 async fn grace_slots_vanish_with_the_window() {
-    let f = Redis(Backend::RedisManager).make(|c| c.grace(Duration::from_millis(200)));
+    let f = Redis(Backend::RedisManager, Mode::TokenIndex)
+        .make(|c| c.grace(Duration::from_millis(200)));
     let server = f.server.as_ref().unwrap();
-    f.store.register("alice", "t0", None).await.unwrap();
     f.store
-        .rotate("alice", "t0", next("t1", &tok("t1")))
+        .inner
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
+    f.store
+        .inner
+        .rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
         .await
         .unwrap();
     assert!(
@@ -110,22 +136,35 @@ async fn grace_slots_vanish_with_the_window() {
         .into_iter()
         .map(|(k, _, _)| k)
         .collect();
-    assert_eq!(keys.len(), 1, "only the user's record is left: {keys:?}");
+    assert!(
+        keys.iter().all(|k| !k.contains(":g:")),
+        "the grace slot is gone: {keys:?}"
+    );
+    assert_eq!(
+        keys.len(),
+        3,
+        "the index, the family and the token index: {keys:?}"
+    );
 }
 
 #[tokio::test]
 async fn keys_of_one_user_share_one_hash_tag() {
-    let f = Redis(Backend::RedisManager).make(|c| c);
+    let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c);
     let server = f.server.as_ref().unwrap();
     for user in ["alice", "a}b{c", "{x}", "*:*"] {
-        f.store.register(user, "t0", None).await.unwrap();
         f.store
-            .rotate(user, "t0", next("t1", &tok("t1")))
+            .inner
+            .register(user, TokenRef::new("t0", exp()), None)
+            .await
+            .unwrap();
+        f.store
+            .inner
+            .rotate(user, TokenRef::new("t0", exp()), next("t1", &tok("t1")))
             .await
             .unwrap();
     }
     let contents = redis_contents(server);
-    assert_eq!(contents.len(), 8);
+    assert_eq!(contents.len(), 16, "{contents:?}");
     let mut tags = std::collections::HashMap::<String, usize>::new();
     for (key, _, _) in contents {
         let open = key.find('{').unwrap();
@@ -139,8 +178,8 @@ async fn keys_of_one_user_share_one_hash_tag() {
         *tags.entry(tag.to_owned()).or_default() += 1;
     }
     assert!(
-        tags.values().all(|&n| n == 2),
-        "record and grace slot per user: {tags:?}"
+        tags.values().all(|&n| n == 4),
+        "index, family, grace slot and token index per user: {tags:?}"
     );
 }
 
@@ -165,7 +204,10 @@ fn commandstats(server: &RedisServer) -> Vec<(String, u64)> {
 /// `INFO commandstats` also counts the commands a script runs inside Redis (`time`, `get`,
 /// `set`, `del`); those are not round trips. Everything else a client sent is.
 fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
-    let inside_scripts = ["time", "get", "set", "del"];
+    let inside_scripts = [
+        "time", "get", "set", "del", "zadd", "zrange", "zcard", "zrem", "pttl", "pexpire", "hget",
+        "hset",
+    ];
     let sent: Vec<_> = stats
         .iter()
         .filter(|(name, _)| !inside_scripts.contains(&name.as_str()))
@@ -176,20 +218,30 @@ fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
 #[tokio::test]
 async fn register_and_rotate_cost_one_evalsha_each_on_every_source() {
     for backend in BACKENDS {
-        let f = Redis(backend).make(|c| c);
+        let f = Redis(backend, Mode::TokenIndex).make(|c| c);
         let server = f.server.as_ref().unwrap();
         // Warm up: connect and load the scripts once.
-        f.store.register("warm", "w0", None).await.unwrap();
         f.store
-            .rotate("warm", "w0", next("w1", &tok("w1")))
+            .inner
+            .register("warm", TokenRef::new("w0", exp()), None)
+            .await
+            .unwrap();
+        f.store
+            .inner
+            .rotate("warm", TokenRef::new("w0", exp()), next("w1", &tok("w1")))
             .await
             .unwrap();
         server.command(&["CONFIG", "RESETSTAT"]).unwrap();
-        f.store.register("alice", "t0", None).await.unwrap();
+        f.store
+            .inner
+            .register("alice", TokenRef::new("t0", exp()), None)
+            .await
+            .unwrap();
         assert_one_round_trip(commandstats(server), &format!("{backend:?} register"));
         server.command(&["CONFIG", "RESETSTAT"]).unwrap();
         f.store
-            .rotate("alice", "t0", next("t1", &tok("t1")))
+            .inner
+            .rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
             .await
             .unwrap();
         assert_one_round_trip(commandstats(server), &format!("{backend:?} rotate"));
@@ -219,7 +271,10 @@ async fn rotations_racing_on_separate_connections_store_one_successor() {
         clients >= 64,
         "each store has its own connection: {clients}"
     );
-    stores[0].register("alice", "t0", None).await.unwrap();
+    stores[0]
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
     let tasks: Vec<_> = stores
         .iter()
@@ -230,7 +285,7 @@ async fn rotations_racing_on_separate_connections_store_one_successor() {
                 let jti = format!("s{i}");
                 barrier.wait().await;
                 store
-                    .rotate("alice", "t0", next(&jti, &tok(&jti)))
+                    .rotate("alice", TokenRef::new("t0", exp()), next(&jti, &tok(&jti)))
                     .await
                     .unwrap()
             })
@@ -260,12 +315,15 @@ async fn calls_fail_within_the_timeout_when_redis_is_down() {
         let timeout = Duration::from_millis(300);
         let source = support::source(backend, &server.url(), timeout);
         let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
-        store.register("alice", "t0", None).await.unwrap();
+        store
+            .register("alice", TokenRef::new("t0", exp()), None)
+            .await
+            .unwrap();
         server.kill();
         for _ in 0..3 {
             let started = Instant::now();
             let err = store
-                .rotate("alice", "t0", next("t1", &tok("t1")))
+                .rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
                 .await
                 .unwrap_err();
             assert!(err.is_unavailable(), "{backend:?}: {err:?}");
@@ -285,12 +343,18 @@ async fn every_source_recovers_after_a_redis_restart() {
         let timeout = Duration::from_millis(500);
         let source = support::source(backend, &server.url(), timeout);
         let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
-        store.register("alice", "t0", None).await.unwrap();
+        store
+            .register("alice", TokenRef::new("t0", exp()), None)
+            .await
+            .unwrap();
         server.restart();
         // Without persistence the restarted Redis knows nothing: fail closed.
         let mut outcome = None;
         for _ in 0..20 {
-            match store.rotate("alice", "t0", next("t1", &tok("t1"))).await {
+            match store
+                .rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
+                .await
+            {
                 Ok(o) => {
                     outcome = Some(o);
                     break;
@@ -302,9 +366,12 @@ async fn every_source_recovers_after_a_redis_restart() {
             }
         }
         assert_eq!(outcome, Some(RotationOutcome::Unknown), "{backend:?}");
-        store.register("alice", "n0", None).await.unwrap();
+        store
+            .register("alice", TokenRef::new("n0", exp()), None)
+            .await
+            .unwrap();
         let outcome = store
-            .rotate("alice", "n0", next("n1", &tok("n1")))
+            .rotate("alice", TokenRef::new("n0", exp()), next("n1", &tok("n1")))
             .await
             .unwrap();
         assert!(
@@ -319,12 +386,14 @@ async fn a_foreign_sealing_key_cannot_open_a_grace_replay() {
     let server = RedisServer::start();
     let one = RedisStore::open(&server.url(), StoreConfig::default()).unwrap();
     let other = RedisStore::open(&server.url(), StoreConfig::default()).unwrap();
-    one.register("alice", "t0", None).await.unwrap();
-    one.rotate("alice", "t0", next("t1", &tok("t1")))
+    one.register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
+    one.rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
         .await
         .unwrap();
     let err = other
-        .rotate("alice", "t0", next("t2", &tok("t2")))
+        .rotate("alice", TokenRef::new("t0", exp()), next("t2", &tok("t2")))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unseal), "{err:?}");

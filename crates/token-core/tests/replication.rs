@@ -3,7 +3,20 @@
 use std::time::{Duration, Instant};
 
 use test_redis::RedisServer;
-use token_core::{RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError, Successor};
+use token_core::{
+    RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError, Successor, TokenRef,
+};
+
+/// The tokens' `exp`: a day from now.
+fn exp() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 3600
+        * 3600
+        + 86_400
+}
 
 fn replica_of(primary: &RedisServer) -> RedisServer {
     let port = primary.port().to_string();
@@ -31,14 +44,18 @@ async fn acknowledged_writes_are_on_the_replica_when_the_call_returns() {
     let primary = RedisServer::start();
     let replica = replica_of(&primary);
     let store = RedisStore::open(&primary.url(), config()).unwrap();
-    store.register("alice", "t0", None).await.unwrap();
+    store
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
     let outcome = store
         .rotate(
             "alice",
-            "t0",
+            TokenRef::new("t0", exp()),
             Successor {
                 jti: "t1",
                 token: "jwt-t1",
+                expires_at: exp(),
             },
         )
         .await
@@ -56,16 +73,20 @@ async fn writes_fail_as_unavailable_when_no_replica_acknowledges() {
     let primary = RedisServer::start();
     let mut replica = replica_of(&primary);
     let store = RedisStore::open(&primary.url(), config()).unwrap();
-    store.register("alice", "t0", None).await.unwrap();
+    store
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
     replica.kill();
     let started = Instant::now();
     let err = store
         .rotate(
             "alice",
-            "t0",
+            TokenRef::new("t0", exp()),
             Successor {
                 jti: "t1",
                 token: "jwt-t1",
+                expires_at: exp(),
             },
         )
         .await
@@ -96,15 +117,22 @@ async fn pipelined_wait_loads_scripts_after_a_restart() {
         StoreConfig::default().wait_for_replicas(0, Duration::from_millis(100)),
     )
     .unwrap();
-    store.register("alice", "t0", None).await.unwrap();
+    store
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
     primary.restart();
-    let mut result = store.register("alice", "n0", None).await;
+    let mut result = store
+        .register("alice", TokenRef::new("n0", exp()), None)
+        .await;
     for _ in 0..20 {
         if result.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        result = store.register("alice", "n0", None).await;
+        result = store
+            .register("alice", TokenRef::new("n0", exp()), None)
+            .await;
     }
     result.unwrap();
     assert_eq!(store.list("alice").await.unwrap().len(), 1);

@@ -144,8 +144,8 @@ impl RedisStore {
         UserKeys::new(&self.config.key_prefix, user)
     }
 
-    fn offset(&self) -> i64 {
-        self.config.clock.millis()
+    fn offset(&self) -> String {
+        self.config.clock.script_arg()
     }
 
     /// [`cleanup_expired`](RotationStore::cleanup_expired), reporting after each `SCAN`

@@ -22,12 +22,15 @@
 -- that every declared key hashes to one slot.
 --
 -- Every script takes ARGV[1], a clock offset in ms added to the server's TIME (0 outside
--- tests), so all app instances share the Redis server's clock. Durations written as TTLs are
+-- tests, `@<ms>` for a pinned test clock), so all app instances share the Redis server's clock. Durations written as TTLs are
 -- relative (PX), so they stay right under that offset.
 
 local REVOKED_SHIFT = 1125899906842624 -- 2^50, rules::REVOKED_SHIFT
 
 local function now_ms(offset)
+  if string.sub(offset, 1, 1) == '@' then
+    return tonumber(string.sub(offset, 2)) -- a pinned test clock (ClockOffset::frozen)
+  end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
 end
