@@ -125,7 +125,7 @@ async fn login<S: RotationStore>(
         );
     }
     // The layer records the refresh token in this response before it leaves.
-    Json(app.minter.issue(&body.username)).into_response()
+    Json(app.minter.issue(&body.username, None)).into_response()
 }
 
 /// Reached only once the layer has validated the presented token; the layer then rotates
@@ -134,7 +134,7 @@ async fn refresh<S: RotationStore>(
     State(app): Shared<S>,
     context: RefreshContext,
 ) -> Json<TokenResponse> {
-    Json(app.minter.issue(&context.user))
+    Json(app.minter.issue(&context.user, context.family.as_ref()))
 }
 
 #[derive(Deserialize)]
@@ -153,7 +153,12 @@ async fn logout<S: RotationStore>(
             "invalid refresh token",
         );
     };
-    match app.store.revoke(&claims.sub, &claims.jti).await {
+    let family = claims.family();
+    match app
+        .store
+        .revoke(&claims.sub, claims.token_ref(family.as_ref()))
+        .await
+    {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => store_error(e),
     }
@@ -208,6 +213,7 @@ fn app<S: RotationStore>(
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
+            .family_claim("sid")
             .max_request_body(MAX_BODY)
             .metrics(true)
             .build()

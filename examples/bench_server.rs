@@ -7,7 +7,6 @@
 //! REDIS_SOURCE=manager|bb8-redis|bb8-client      (or --source ...; default manager)
 //! POOL_SIZE=16                                   bb8 pool size (bb8 sources only)
 //! BENCH_MAX_SECS=900                             exits by itself after this long
-//! SPENT_HISTORY=128                              the store's spent_history (default: 128)
 //! BIND_ADDR, REDIS_URL, JWT_SECRET, ROTATION_GRACE_SECS, ...  as in the Axum example
 //! ```
 //!
@@ -150,7 +149,7 @@ async fn login(State(minter): State<Arc<Minter>>, Json(body): Json<Login>) -> Re
     if let Some(response) = refuse_login(&body) {
         return response;
     }
-    Json(minter.issue(&body.username)).into_response()
+    Json(minter.issue(&body.username, None)).into_response()
 }
 
 /// `POST /refresh` behind the layer: the layer validated the token and rotates it.
@@ -158,7 +157,7 @@ async fn refresh_behind_layer(
     State(minter): State<Arc<Minter>>,
     context: RefreshContext,
 ) -> Response {
-    Json(minter.issue(&context.user)).into_response()
+    Json(minter.issue(&context.user, context.family.as_ref())).into_response()
 }
 
 /// `POST /refresh` without the layer: the app checks the JWT itself and mints the next pair.
@@ -167,7 +166,7 @@ async fn refresh_unchecked(
     Json(body): Json<Refresh>,
 ) -> Response {
     match minter.verify(&body.refresh_token, "refresh") {
-        Some(claims) => Json(minter.issue(&claims.sub)).into_response(),
+        Some(claims) => Json(minter.issue(&claims.sub, None)).into_response(),
         None => invalid_grant(),
     }
 }
@@ -179,6 +178,7 @@ fn base_routes(router: Router<Arc<Minter>>) -> Router<Arc<Minter>> {
 fn layer_app<S: RotationStore>(store: S, minter: Minter) -> Router {
     let rotation = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
+        .family_claim("sid")
         .max_request_body(MAX_BODY)
         .build()
         .expect("valid rotation layer configuration");
@@ -280,7 +280,7 @@ impl Handrolled {
 
     /// Mints a pair and stores the refresh token's record; `family` continues a session.
     async fn issue(&self, user: &str, family: Option<&str>) -> Response {
-        let pair = self.minter.issue(user);
+        let pair = self.minter.issue(user, None);
         let Some(claims) = self.minter.verify(&pair.refresh_token, "refresh") else {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "mint");
         };
@@ -381,14 +381,9 @@ async fn serve(router: Router, bind_addr: &str, max: Duration) {
         .expect("server error");
 }
 
-/// The Axum example's store configuration; `SPENT_HISTORY` (or `--spent-history`) overrides
-/// how many spent tokens a family remembers, to show what that memory costs per rotation.
+/// The Axum example's store configuration.
 fn store_config(settings: &Settings) -> StoreConfig {
-    let config = settings.store_config();
-    match setting("spent-history", "SPENT_HISTORY", "").as_str() {
-        "" => config,
-        n => config.spent_history(n.parse().expect("SPENT_HISTORY is a number")),
-    }
+    settings.store_config()
 }
 
 #[tokio::main]

@@ -64,7 +64,8 @@ async fn handle(
             match serde_json::from_slice::<Login>(&body) {
                 Ok(login) if password_ok(&login.username, &login.password) => json_response(
                     StatusCode::OK,
-                    serde_json::to_value(minter.issue(&login.username)).expect("plain struct"),
+                    serde_json::to_value(minter.issue(&login.username, None))
+                        .expect("plain struct"),
                 ),
                 Ok(_) => error(
                     StatusCode::UNAUTHORIZED,
@@ -81,7 +82,8 @@ async fn handle(
         (&Method::POST, "/refresh") => match request.extensions().get::<RefreshContext>() {
             Some(context) => json_response(
                 StatusCode::OK,
-                serde_json::to_value(minter.issue(&context.user)).expect("plain struct"),
+                serde_json::to_value(minter.issue(&context.user, context.family.as_ref()))
+                    .expect("plain struct"),
             ),
             None => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,6 +100,7 @@ async fn serve<S: RotationStore>(store: S, settings: &Settings) {
     let minter = settings.minter();
     let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
+        .family_claim("sid")
         .max_request_body(MAX_BODY)
         .build()
         .expect("valid rotation layer configuration");

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use token_rotation::core::{SealingKey, StoreConfig};
+use token_rotation::core::{FamilyId, SealingKey, StoreConfig, TokenRef};
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
 /// it holds the JWT secret.
@@ -89,6 +89,26 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub typ: String,
+    /// The session (token family) a refresh token belongs to: picked at login, copied into
+    /// every successor. The layer reads it as its family claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl Claims {
+    /// What the store is told about this (refresh) token.
+    pub fn token_ref<'a>(&'a self, family: Option<&'a FamilyId>) -> TokenRef<'a> {
+        TokenRef {
+            jti: &self.jti,
+            family,
+            expires_at: self.exp as i64,
+        }
+    }
+
+    /// The family its `sid` claim names.
+    pub fn family(&self) -> Option<FamilyId> {
+        self.sid.as_deref().map(FamilyId::from)
+    }
 }
 
 /// The JSON every successful `/login` and `/refresh` returns. No `Debug`: it holds tokens.
@@ -117,7 +137,7 @@ fn now() -> u64 {
 }
 
 impl Minter {
-    fn mint(&self, user: &str, typ: &str, ttl: Duration) -> String {
+    fn mint(&self, user: &str, typ: &str, ttl: Duration, sid: Option<&FamilyId>) -> String {
         let iat = now();
         let claims = Claims {
             sub: user.to_owned(),
@@ -125,16 +145,19 @@ impl Minter {
             iat,
             exp: iat + ttl.as_secs(),
             typ: typ.to_owned(),
+            sid: sid.map(|f| f.as_str().to_owned()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key")
     }
 
-    /// A fresh access and refresh token pair for `user`.
-    pub fn issue(&self, user: &str) -> TokenResponse {
+    /// A fresh access and refresh token pair for `user`. The refresh token names `family`
+    /// in its `sid` claim (the presented token's, on refresh), or a new one (a login).
+    pub fn issue(&self, user: &str, family: Option<&FamilyId>) -> TokenResponse {
+        let family = family.cloned().unwrap_or_else(FamilyId::random);
         TokenResponse {
-            access_token: self.mint(user, "access", self.access_ttl),
-            refresh_token: self.mint(user, "refresh", self.refresh_ttl),
+            access_token: self.mint(user, "access", self.access_ttl, None),
+            refresh_token: self.mint(user, "refresh", self.refresh_ttl, Some(&family)),
             token_type: "Bearer".to_owned(),
             expires_in: self.access_ttl.as_secs(),
         }

@@ -64,6 +64,7 @@ pub(crate) fn router<S: RotationStore>(
     let builder =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
+            .family_claim("sid")
             .refresh_route(Route::new(Method::POST, "/web/refresh"))
             .issuing_routes([Route::new(Method::POST, "/web/login")])
             .presented_token(PresentedToken::Cookie(COOKIE_NAME.into()))
@@ -114,8 +115,8 @@ fn refresh_cookie(token: &str, max_age: Duration) -> String {
 
 /// A token answer for the page: the access token in the body, the refresh token only in
 /// the cookie (the layer records or rotates it from the `Set-Cookie` header).
-fn signed_in<S>(web: &WebState<S>, user: &str) -> Response {
-    let tokens = web.minter.issue(user);
+fn signed_in<S>(web: &WebState<S>, user: &str, family: Option<&FamilyId>) -> Response {
+    let tokens = web.minter.issue(user, family);
     let body = json!({
         "access_token": tokens.access_token,
         "token_type": "Bearer",
@@ -152,12 +153,12 @@ async fn login<S: RotationStore>(
             "wrong username or password",
         );
     }
-    signed_in(&web, &body.username)
+    signed_in(&web, &body.username, None)
 }
 
 /// Reached only with a valid refresh cookie; the layer rotates it to the new one.
 async fn refresh<S: RotationStore>(State(web): Shared<S>, context: RefreshContext) -> Response {
-    signed_in(&web, &context.user)
+    signed_in(&web, &context.user, context.family.as_ref())
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -173,7 +174,10 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
     if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh"))
-        && let Err(e) = web.store.revoke(&claims.sub, &claims.jti).await
+        && let Err(e) = web
+            .store
+            .revoke(&claims.sub, claims.token_ref(claims.family().as_ref()))
+            .await
     {
         return store_error(e);
     }

@@ -33,6 +33,7 @@ pub async fn serve<S: RotationStore>(store: S, settings: &Settings) -> String {
     let minter = settings.minter();
     let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
+        .family_claim("sid")
         .build()
         .unwrap();
     let (login_minter, refresh_minter) = (minter.clone(), minter);
@@ -40,13 +41,13 @@ pub async fn serve<S: RotationStore>(store: S, settings: &Settings) -> String {
         .route(
             "/login",
             post(move |Json(body): Json<Value>| async move {
-                Json(login_minter.issue(body["username"].as_str().unwrap_or("anonymous")))
+                Json(login_minter.issue(body["username"].as_str().unwrap_or("anonymous"), None))
             }),
         )
         .route(
             "/refresh",
             post(move |context: RefreshContext| async move {
-                Json(refresh_minter.issue(&context.user))
+                Json(refresh_minter.issue(&context.user, context.family.as_ref()))
             }),
         )
         .layer(layer);
