@@ -4,13 +4,15 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{Backend, MakeStore, Mode, Redis, redis_contents};
 use test_redis::RedisServer;
 use token_core::{
-    ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError,
-    Successor, TokenRef,
+    ConnectionSource, FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig,
+    StoreError, Successor, TokenRef,
 };
 
 const BACKENDS: [Backend; 3] = [
@@ -89,8 +91,19 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
         let contents = redis_contents(server);
         assert!(contents.len() >= 4, "records and grace slots: {contents:?}");
         let absolute = 3600 * 1000;
+        // Token-index entries live until their token's `exp`, plus at most two hours.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let token_bound = (exp() + 2 * 3600) * 1000 - now;
         for (key, value, ttl) in &contents {
-            assert!(ttl > &0 && ttl <= &absolute, "{key} has TTL {ttl}");
+            let bound = if key.contains("}:t:") {
+                token_bound
+            } else {
+                absolute
+            };
+            assert!(*ttl > 0 && *ttl <= bound, "{key} has TTL {ttl}");
             for jti in ["a0", "a1", "a2", "a3", "a4", "a5", "b1", "c1", "zz"] {
                 assert!(
                     !value.contains(&tok(jti)),
@@ -423,5 +436,115 @@ async fn connection_sources_debug_print_their_kind_without_the_password() {
         assert_eq!(format!("{source:?}"), name);
         let store = RedisStore::with_source(source, StoreConfig::default());
         assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+    }
+}
+
+/// A TCP proxy in front of Redis that, when armed, swallows the next reply and closes the
+/// client's connection: the command ran, the caller never learns it.
+async fn reply_dropping_proxy(upstream: u16, armed: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let armed = armed.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.split();
+                let (mut server_read, mut server_write) = server.split();
+                let requests = tokio::io::copy(&mut client_read, &mut server_write);
+                let replies = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = server_read.read(&mut buf).await?;
+                        if n == 0 || armed.swap(false, Ordering::SeqCst) {
+                            return Ok::<_, std::io::Error>(());
+                        }
+                        client_write.write_all(&buf[..n]).await?;
+                    }
+                };
+                // Whichever side ends first ends the connection (a dropped reply closes it).
+                tokio::select! {
+                    _ = requests => {}
+                    _ = replies => {}
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A rotate whose reply is lost (the connection drops after Redis ran it) and that the
+/// caller sends again with the same presented token and successor is the same rotation:
+/// `Rotated`, with grace off or on, never reuse.
+#[tokio::test]
+async fn a_rotation_retried_after_a_lost_reply_is_rotated_again() {
+    let server = RedisServer::start();
+    let armed = Arc::new(AtomicBool::new(false));
+    let port = reply_dropping_proxy(server.port(), armed.clone()).await;
+    for (grace, mode) in [
+        (Duration::ZERO, None),
+        (Duration::from_secs(1), None),
+        (Duration::ZERO, Some(FamilyId::random())),
+    ] {
+        let store = RedisStore::open(
+            &format!("redis://127.0.0.1:{port}/"),
+            StoreConfig::default()
+                .grace(grace)
+                .timeout(Duration::from_secs(2)),
+        )
+        .unwrap();
+        let user = format!("user-{}-{}", grace.as_millis(), mode.is_some());
+        let at = |jti| TokenRef {
+            jti,
+            family: mode.as_ref(),
+            expires_at: exp(),
+        };
+        // Warm up, on a family of its own: the connection is open, both scripts loaded.
+        let warm = FamilyId::random();
+        let warm_at = |jti| TokenRef {
+            family: mode.as_ref().map(|_| &warm),
+            ..at(jti)
+        };
+        store.register(&user, warm_at("w0"), None).await.unwrap();
+        store
+            .rotate(&user, warm_at("w0"), next("w1", &tok("w1")))
+            .await
+            .unwrap();
+        let family = store.register(&user, at("t0"), None).await.unwrap();
+
+        armed.store(true, Ordering::SeqCst);
+        let lost = store.rotate(&user, at("t0"), next("t1", &tok("t1"))).await;
+        assert!(lost.is_err(), "the reply was dropped: {lost:?}");
+        assert!(!armed.load(Ordering::SeqCst), "the proxy dropped a reply");
+
+        let started = Instant::now();
+        let retried = loop {
+            match store.rotate(&user, at("t0"), next("t1", &tok("t1"))).await {
+                Ok(outcome) => break outcome,
+                Err(e) if e.is_unavailable() && started.elapsed() < Duration::from_secs(5) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("retry failed: {e}"),
+            }
+        };
+        let rotated = RotationOutcome::Rotated {
+            family: family.clone(),
+        };
+        assert_eq!(
+            retried,
+            rotated,
+            "grace {grace:?}, family claim {}",
+            mode.is_some()
+        );
+        // The successor of the lost reply is the family's current token.
+        let outcome = store
+            .rotate(&user, at("t1"), next("t2", &tok("t2")))
+            .await
+            .unwrap();
+        assert_eq!(outcome, rotated);
     }
 }
