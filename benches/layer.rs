@@ -26,8 +26,9 @@ use http_body_util::{BodyExt, Full};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 use test_redis::RedisServer;
+use token_rotation::core::FamilyId;
 use token_rotation::core::{MemoryStore, RedisStore, StoreConfig};
-use token_rotation::tower::RotationLayer;
+use token_rotation::tower::{RefreshContext, RotationLayer};
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";
@@ -41,8 +42,8 @@ struct App {
 }
 
 impl App {
-    fn issue(&self, user: &str) -> Response<Full<Bytes>> {
-        let pair = self.minter.issue(user);
+    fn issue(&self, user: &str, family: Option<&FamilyId>) -> Response<Full<Bytes>> {
+        let pair = self.minter.issue(user, family);
         *self.last_refresh.lock().expect("lock") = pair.refresh_token.clone();
         json_response(StatusCode::OK, &serde_json::to_vec(&pair).expect("json"))
     }
@@ -70,9 +71,15 @@ impl<B> Service<Request<B>> for App {
             // `/login?u=<user>`: a new user each time, so families do not pile up on one.
             "/login" => {
                 let user = req.uri().query().and_then(|q| q.strip_prefix("u="));
-                self.issue(user.unwrap_or(USER))
+                self.issue(user.unwrap_or(USER), None)
             }
-            "/refresh" => self.issue(USER),
+            "/refresh" => {
+                let family = req
+                    .extensions()
+                    .get::<RefreshContext>()
+                    .and_then(|c| c.family.clone());
+                self.issue(USER, family.as_ref())
+            }
             "/me" => {
                 let token = req
                     .headers()
@@ -151,13 +158,14 @@ fn layer_benches(c: &mut Criterion) {
     let store = MemoryStore::new(StoreConfig::default().grace(settings.grace));
     let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
+        .family_claim("sid")
         .build()
         .expect("a valid layer");
     let layered = layer.layer(app.clone());
 
     // Start the chain: a login through the layer registers the first refresh token.
     rt.block_on(send(layered.clone(), post("/login", String::new())));
-    let access = minter.issue(USER).access_token;
+    let access = minter.issue(USER, None).access_token;
     let refresh_body = || json!({ "refresh_token": *app.last_refresh.lock().expect("lock") });
 
     // The same layer on a RedisStore (its own chain, on a throwaway local redis-server): the
@@ -175,6 +183,7 @@ fn layer_benches(c: &mut Criterion) {
     let redis_layered =
         RotationLayer::builder(redis_store, minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
+            .family_claim("sid")
             .build()
             .expect("a valid layer")
             .layer(redis_app.clone());

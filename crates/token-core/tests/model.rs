@@ -124,7 +124,7 @@ impl Pair {
     }
 
     /// A Redis outcome with its family id translated back to the memory store's.
-    fn from_redis(&self, outcome: RotationOutcome) -> RotationOutcome {
+    fn redis_to_memory(&self, outcome: RotationOutcome) -> RotationOutcome {
         let back = |f: FamilyId| {
             self.to_redis
                 .iter()
@@ -200,7 +200,7 @@ impl Pair {
             .rotate(USERS[u], token_ref(presented, &r_claim), next)
             .await;
         let (m, r) = match (m, r) {
-            (Ok(m), Ok(r)) => (m, self.from_redis(r)),
+            (Ok(m), Ok(r)) => (m, self.redis_to_memory(r)),
             (Err(StoreError::DuplicateJti), Err(StoreError::DuplicateJti)) => {
                 return Err("duplicate".into());
             }
