@@ -17,8 +17,6 @@
 //! - without a family claim, a **token index** maps the digest of every recorded jti to its
 //!   family and keeps it until the token itself expires (see [`token_index_expiry_ms`]).
 
-use serde::{Deserialize, Serialize};
-
 /// Index scores of revoked families are their end minus this, so every revoked family sorts
 /// before every live one (2^50 ms is about 35 000 years; scores stay exact doubles).
 pub(crate) const REVOKED_SHIFT: i64 = 1 << 50;
@@ -41,34 +39,29 @@ pub(crate) fn token_index_expiry_ms(exp: i64) -> i64 {
         .saturating_mul(1000)
 }
 
-/// One family as both stores keep it. Field names are those of the Lua scripts' msgpack
-/// record (see `redis/scripts/common.lua`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// One family as both stores keep it. The one-letter names in the comments are those of the
+/// Lua scripts' tables (see `redis/scripts/common.lua`, which also packs it for Redis).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Family {
-    /// The current token's jti.
-    #[serde(rename = "c")]
+    /// `c`: the current token's jti.
     pub(crate) current: String,
-    /// The digest of the immediate predecessor (the token rotated last).
-    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    /// `p`: the digest of the immediate predecessor (the token rotated last).
     pub(crate) previous: Option<String>,
-    /// When the predecessor was rotated: the start of the grace window (ms).
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    /// `r`: when the predecessor was rotated, the start of the grace window (ms).
     pub(crate) rotated_at: Option<i64>,
-    /// Grace replays served for the predecessor.
-    #[serde(rename = "n", default)]
+    /// `n`: grace replays served for the predecessor.
     pub(crate) replays: u32,
-    #[serde(rename = "t")]
+    /// `t`: when the family was registered (ms).
     pub(crate) created: i64,
-    #[serde(rename = "l")]
+    /// `l`: when it was last rotated (ms).
     pub(crate) last_rotated: i64,
-    #[serde(rename = "a")]
+    /// `a`: its absolute end (ms).
     pub(crate) absolute_end: i64,
-    /// Renewed by each rotation, never past `absolute_end`.
-    #[serde(rename = "i")]
+    /// `i`: its idle end (ms), renewed by each rotation, never past `absolute_end`.
     pub(crate) idle_end: i64,
-    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    /// `v`: set once revoked.
     pub(crate) revoked: Option<u8>,
-    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    /// `m`: metadata recorded at login.
     pub(crate) metadata: Option<String>,
 }
 

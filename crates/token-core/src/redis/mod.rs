@@ -472,7 +472,51 @@ fn int(value: &Value) -> Result<u64, StoreError> {
     }
 }
 
-/// Decodes a family record as the scripts wrote it.
+/// Decodes a family record as the scripts pack it (`FAMILY` in `scripts/common.lua`): six
+/// big-endian doubles (created, last rotated, absolute end, idle end, rotated at or 0,
+/// replays), a revoked byte, then predecessor digest, current jti and metadata, each after a
+/// big-endian u16 length.
 pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
-    rmp_serde::from_slice(raw).map_err(|e| StoreError::Corrupt(format!("family record: {e}")))
+    let corrupt = || StoreError::Corrupt("family record".to_owned());
+    let mut rest = raw;
+    let mut take = |n: usize| -> Result<&[u8], StoreError> {
+        if rest.len() < n {
+            return Err(corrupt());
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let mut times = [0i64; 6];
+    for time in &mut times {
+        let bytes: [u8; 8] = take(8)?.try_into().map_err(|_| corrupt())?;
+        *time = f64::from_be_bytes(bytes) as i64;
+    }
+    let revoked = take(1)?[0] == 1;
+    let mut strings = [String::new(), String::new(), String::new()];
+    for string in &mut strings {
+        let len = u16::from_be_bytes(take(2)?.try_into().map_err(|_| corrupt())?) as usize;
+        *string = String::from_utf8(take(len)?.to_vec()).map_err(|_| corrupt())?;
+    }
+    let [
+        created,
+        last_rotated,
+        absolute_end,
+        idle_end,
+        rotated_at,
+        replays,
+    ] = times;
+    let [previous, current, metadata] = strings;
+    Ok(Family {
+        current,
+        previous: (!previous.is_empty()).then_some(previous),
+        rotated_at: (rotated_at > 0).then_some(rotated_at),
+        replays: replays as u32,
+        created,
+        last_rotated,
+        absolute_end,
+        idle_end,
+        revoked: revoked.then_some(1),
+        metadata: (!metadata.is_empty()).then_some(metadata),
+    })
 }

@@ -83,7 +83,7 @@ if f.p == ARGV[3] then
     local sealed = redis.call('GET', KEYS[2])
     if sealed then
       f.n = f.n + 1
-      redis.call('SET', key, cmsgpack.pack(f), 'KEEPTTL')
+      redis.call('SET', key, pack_family(f), 'KEEPTTL')
       return {'grace', id, sealed}
     end
   end
