@@ -18,6 +18,24 @@ fn scrape(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
+/// A refresh token signed with the app's secret that the app never issued.
+fn forge_refresh_token(secret: &str, user: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "sub": user, "jti": "forged-jti", "iat": now, "exp": now + 600,
+        "typ": "refresh", "sid": "forged-session",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
 async fn refresh(app: &App, token: &str) -> (StatusCode, Value) {
     let response = client()
         .post(app.url("/refresh"))
@@ -65,6 +83,9 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
     assert_eq!(refresh(&app, t0).await.0, StatusCode::UNAUTHORIZED); // reuse detected
     assert_eq!(refresh(&app, &t1).await.0, StatusCode::UNAUTHORIZED); // family revoked
     assert_eq!(refresh(&app, "not.a.jwt").await.0, StatusCode::UNAUTHORIZED); // no store call
+    // Validly signed, never recorded (a leaked signing key, say): the store does not know it.
+    let forged = forge_refresh_token("metrics-secret", "alice");
+    assert_eq!(refresh(&app, &forged).await.0, StatusCode::UNAUTHORIZED); // unknown
 
     // Redis goes away: the store call fails and the refresh is refused with 503.
     redis.kill();
@@ -106,6 +127,11 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         get(r#"token_rotation_rejections_total{reason="malformed_token"}"#),
         1.0
     );
+    assert_eq!(get("token_rotation_unknown_tokens_total"), 1.0, "{text}");
+    assert_eq!(
+        get(r#"token_rotation_rotations_total{outcome="unknown"}"#),
+        1.0
+    );
     assert_eq!(
         get(r#"token_rotation_rejections_total{reason="store_unavailable"}"#),
         1.0
@@ -117,18 +143,18 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         .sum();
     assert_eq!(store_errors, 1.0, "{text}");
 
-    // Every store call is timed: 3 registrations; 5 rotations (one failed against a dead Redis).
+    // Every store call is timed: 3 registrations; 6 rotations (one failed against a dead Redis).
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_count{operation="register"}"#),
         3.0
     );
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_count{operation="rotate"}"#),
-        5.0
+        6.0
     );
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_bucket{operation="rotate",le="+Inf"}"#),
-        5.0,
+        6.0,
         "latency is a histogram with buckets"
     );
 }
