@@ -342,3 +342,39 @@ async fn hyper_example_serves_login_and_refresh_with_rotation() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The store v2 finding, as a user of the Axum example on Redis would see it: a token spent
+/// twenty rotations ago still revokes its session, the thief's current token included.
+#[tokio::test]
+async fn a_token_spent_twenty_rotations_ago_revokes_the_session_on_redis() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "axum_app",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", SECRET),
+            ("ROTATION_GRACE_SECS", "1"),
+        ],
+    );
+    let first = refresh_token(&login(&app, "victim").await);
+    let mut current = first.clone();
+    for _ in 0..20 {
+        let (status, body) = refresh(&app, &current).await;
+        assert_eq!(status, StatusCode::OK);
+        current = refresh_token(&body);
+    }
+    // Past the 1 s grace window of the last rotation.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (status, body) = refresh(&app, &first).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        body["error_description"],
+        "refresh token was already used; session revoked"
+    );
+    let (status, body) = refresh(&app, &current).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the current token died too: {body}"
+    );
+}
