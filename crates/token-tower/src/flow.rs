@@ -58,7 +58,7 @@ where
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         // The app refused the refresh itself: nothing is consumed.
-        return Ok(response.map(ResponseBody::passed_through));
+        return Ok(without_tokens(&shared, response, "refresh").await);
     }
 
     let user = Some(presented.user.as_str());
@@ -180,7 +180,7 @@ where
         .map(str::to_owned);
     let response = inner.call(request).await?;
     if !response.status().is_success() {
-        return Ok(response.map(ResponseBody::passed_through));
+        return Ok(without_tokens(&shared, response, "issuing").await);
     }
     let mut inspected = match inspect(&shared, response).await {
         Ok(inspected) => inspected,
@@ -210,6 +210,70 @@ where
     }
 }
 
+/// Passes a non-2xx response on, unless it carries a refresh token where the layer looks for
+/// one (DESIGN section 5 point 6): a 303 with `Set-Cookie: rt=...` would hand out a token
+/// nothing recorded, for a refresh that consumed nothing. Such a response becomes a 500.
+/// Only a JSON body is buffered to look (up to the response cap); others pass untouched.
+async fn without_tokens<St, B>(
+    shared: &Shared<St>,
+    response: Response<B>,
+    route: &'static str,
+) -> Response<ResponseBody<B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let field = match &shared.issued {
+        IssuedToken::SetCookie(name) => {
+            if set_cookie(response.headers(), name).is_some() {
+                return token_in_refusal(shared, route);
+            }
+            return response.map(ResponseBody::passed_through);
+        }
+        IssuedToken::JsonField(_) if !is_json(response.headers()) => {
+            return response.map(ResponseBody::passed_through);
+        }
+        IssuedToken::JsonField(field) => field,
+    };
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = collect(body, shared.max_response_body).await else {
+        tracing::error!(
+            route,
+            status = parts.status.as_u16(),
+            "a non-2xx JSON response could not be read to check it carries no refresh token"
+        );
+        return reject(shared, RejectReason::InvalidResponse, None, None);
+    };
+    let carries = json_string_field(&bytes, field)
+        .ok()
+        .flatten()
+        .is_some_and(|token| !token.is_empty());
+    if carries {
+        return token_in_refusal(shared, route);
+    }
+    Response::from_parts(parts, ResponseBody::replaced(bytes))
+}
+
+fn token_in_refusal<St, B>(shared: &Shared<St>, route: &'static str) -> Response<ResponseBody<B>> {
+    tracing::error!(
+        route,
+        "the app answered non-2xx with a refresh token in its response; replaced by a 500 so \
+         no unrecorded token leaves"
+    );
+    reject(shared, RejectReason::InvalidResponse, None, None)
+}
+
+/// The value of the `Set-Cookie` header that sets the cookie `name`, if any.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| Cookie::parse(v).ok())
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
 /// Validates a token the inner service minted. A token the layer itself would refuse is
 /// the app's bug, not the client's: 500, and the client does not get it.
 fn verify_issued<St>(
@@ -217,14 +281,23 @@ fn verify_issued<St>(
     token: &str,
     route: &'static str,
 ) -> Result<VerifiedToken, RejectReason> {
-    shared.jwt.verify(token).map_err(|reason| {
+    let verified = shared.jwt.verify(token).map_err(|reason| {
         tracing::error!(
             route,
             reason = reason.name(),
             "the app issued a refresh token the layer would refuse; not handed out"
         );
         RejectReason::InvalidResponse
-    })
+    })?;
+    if !shared.jwt.is_fresh(&verified) {
+        tracing::error!(
+            route,
+            "the app issued a refresh token without an `iat` claim, or one older than the \
+             leeway (an old token echoed or replayed?); not recorded, not handed out"
+        );
+        return Err(RejectReason::InvalidResponse);
+    }
+    Ok(verified)
 }
 
 async fn call_store<St, T>(
@@ -359,7 +432,7 @@ where
                 .map(|token| (token, RequestBody::buffered(bytes)))
                 .ok_or(RejectReason::MissingToken);
         }
-        PresentedToken::Cookie(name) => request_cookie(headers, name),
+        PresentedToken::Cookie(name) => request_cookie(headers, name)?,
         PresentedToken::Header(name) => headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -379,15 +452,23 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+/// The cookie `name` of the request. Two of them are refused rather than guessed between:
+/// browsers send every cookie whose domain and path match, so a second one was planted (by
+/// a sibling subdomain or over plain HTTP) and may be the attacker's session.
+fn request_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, RejectReason> {
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| Cookie::split_parse(v.to_owned()))
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+        .filter(|c| c.name() == name)
+        .map(|c| c.value().to_owned());
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(RejectReason::DuplicateCookie);
+    }
+    Ok(first)
 }
 
 /// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
@@ -449,14 +530,7 @@ where
             })
         }
         IssuedToken::SetCookie(name) => {
-            let token = parts
-                .headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .filter_map(|v| Cookie::parse(v).ok())
-                .find(|c| c.name() == name)
-                .map(|c| c.value().to_owned());
+            let token = set_cookie(&parts.headers, name);
             Ok(Inspected {
                 parts,
                 body: InspectedBody::Untouched(body),

@@ -57,7 +57,7 @@ pub(crate) struct JwtRules {
 }
 
 /// The facts the layer needs from a token that passed validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct VerifiedToken {
     pub(crate) user: String,
     pub(crate) jti: String,
@@ -65,6 +65,8 @@ pub(crate) struct VerifiedToken {
     pub(crate) family: Option<FamilyId>,
     /// The `exp` claim, whole seconds since the epoch.
     pub(crate) expires_at: i64,
+    /// The `iat` claim, when present.
+    pub(crate) issued_at: Option<f64>,
 }
 
 impl VerifiedToken {
@@ -204,12 +206,27 @@ impl JwtRules {
             },
         };
 
+        let issued_at = match claims.get("iat") {
+            None => None,
+            Some(iat) => Some(iat.as_f64().ok_or(RejectReason::MalformedToken)?),
+        };
+
         Ok(VerifiedToken {
             user: user.to_owned(),
             jti: jti.to_owned(),
             family,
             expires_at: exp.floor() as i64,
+            issued_at,
         })
+    }
+
+    /// Whether a token the app just minted is fresh: its `iat` is present and no older than
+    /// the leeway. An issuing route must never record an old token (a replayed or echoed
+    /// one) as a new session.
+    pub(crate) fn is_fresh(&self, token: &VerifiedToken) -> bool {
+        token
+            .issued_at
+            .is_some_and(|iat| iat >= now_secs() - self.leeway.as_secs_f64())
     }
 }
 
@@ -260,6 +277,7 @@ mod tests {
                 jti: "j1".into(),
                 family: None,
                 expires_at: exp as i64,
+                issued_at: None,
             })
         );
     }

@@ -20,6 +20,10 @@ pub enum RejectReason {
     UnsupportedContentType,
     /// No token where the layer is configured to read it (400).
     MissingToken,
+    /// The request carries more than one cookie of the configured name (400): a sibling
+    /// subdomain or a plain-HTTP attacker may have planted one to sign the victim into the
+    /// attacker's session, so the layer does not guess which one is meant.
+    DuplicateCookie,
     /// The token is longer than the configured maximum.
     TokenTooLarge,
     /// The token is not a well-formed JWT.
@@ -51,8 +55,10 @@ pub enum RejectReason {
     /// The store could not be reached or did not answer in time (503, fail closed).
     StoreUnavailable,
     /// The inner service answered 2xx without a usable token in its response, with a token
-    /// of another user, or with a response the layer could not read; or the store refused
-    /// the operation for a reason other than the token (500). Nothing was consumed.
+    /// of another user or family, with a stale token (its `iat` missing or older than the
+    /// leeway), with a response the layer could not read, or answered non-2xx with a refresh
+    /// token in it; or the store refused the operation for a reason other than the token
+    /// (500). Nothing was consumed, and no unrecorded token left.
     InvalidResponse,
 }
 
@@ -64,6 +70,7 @@ impl RejectReason {
             RejectReason::MalformedBody => "malformed_body",
             RejectReason::UnsupportedContentType => "unsupported_content_type",
             RejectReason::MissingToken => "missing_token",
+            RejectReason::DuplicateCookie => "duplicate_cookie",
             RejectReason::TokenTooLarge => "token_too_large",
             RejectReason::MalformedToken => "malformed_token",
             RejectReason::AlgorithmNotAllowed => "algorithm_not_allowed",
@@ -90,6 +97,7 @@ impl RejectReason {
             RejectReason::MalformedBody => "request body is not a JSON object",
             RejectReason::UnsupportedContentType => "expected an application/json body",
             RejectReason::MissingToken => "no refresh token in the request",
+            RejectReason::DuplicateCookie => "more than one refresh token cookie in the request",
             RejectReason::TokenTooLarge => "refresh token too large",
             RejectReason::MalformedToken => "refresh token is malformed",
             RejectReason::AlgorithmNotAllowed => "refresh token algorithm is not allowed",
@@ -118,6 +126,7 @@ impl RejectReason {
                 | RejectReason::MalformedBody
                 | RejectReason::UnsupportedContentType
                 | RejectReason::MissingToken
+                | RejectReason::DuplicateCookie
                 | RejectReason::StoreUnavailable
                 | RejectReason::InvalidResponse
         )
@@ -149,7 +158,8 @@ impl Rejection {
             RejectReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RejectReason::MalformedBody
             | RejectReason::UnsupportedContentType
-            | RejectReason::MissingToken => StatusCode::BAD_REQUEST,
+            | RejectReason::MissingToken
+            | RejectReason::DuplicateCookie => StatusCode::BAD_REQUEST,
             RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectReason::InvalidResponse => StatusCode::INTERNAL_SERVER_ERROR,
             _ => refusal_status,

@@ -329,3 +329,93 @@ async fn rejection_status_and_body_can_be_customised() {
     assert_eq!(response.status(), 403);
     assert_eq!(response.headers()["x-reject-reason"], "wrong_token_type");
 }
+
+/// DESIGN section 5 point 6: a handler that answers non-2xx but still puts a refresh token
+/// where the layer looks (a 303 with `Set-Cookie: rt=...`, a 400 whose JSON carries one) would
+/// hand out a token nothing recorded. The layer answers 500 instead, and consumes nothing.
+#[tokio::test]
+async fn a_non_2xx_response_carrying_a_token_becomes_a_500_and_consumes_nothing() {
+    for mode in [Mode::Json, Mode::Cookie] {
+        let app = serve(
+            mode,
+            with_mode(layer(memory_store(StoreConfig::default())), mode)
+                .build()
+                .unwrap(),
+        )
+        .await;
+        let response = app
+            .login_with("nina", &[("x-app-refuse-with-token", "1")])
+            .await;
+        assert_eq!(response.status(), 500, "{mode:?} login");
+        assert_eq!(
+            app.token_of(response).await,
+            None,
+            "{mode:?}: no token left"
+        );
+
+        let token = app.login("nina").await;
+        let response = app
+            .refresh_with(&token, &[("x-app-refuse-with-token", "1")])
+            .await;
+        assert_eq!(response.status(), 500, "{mode:?} refresh");
+        assert_eq!(
+            app.token_of(response).await,
+            None,
+            "{mode:?}: no token left"
+        );
+        // Nothing was consumed: the presented token still refreshes.
+        app.refresh(&token).await;
+
+        // A plain error without a token passes through untouched.
+        let other = app.login("nina").await;
+        let response = app.refresh_with(&other, &[("x-app-fail", "1")]).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.text().await.unwrap(), "app failure");
+    }
+}
+
+/// A sibling subdomain or a plain-HTTP attacker can plant a second `rt` cookie: the layer
+/// refuses to guess which one is meant.
+#[tokio::test]
+async fn two_refresh_cookies_are_refused_with_400() {
+    let layer = with_mode(layer(memory_store(StoreConfig::default())), Mode::Cookie);
+    let app = serve(Mode::Cookie, layer.build().unwrap()).await;
+    let token = app.login("olga").await;
+    let planted = refresh_token("olga");
+    let response = app
+        .client
+        .post(format!("{}/refresh", app.url))
+        .header("cookie", format!("rt={planted}; theme=dark; rt={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&app, response, 400, "invalid_request").await;
+    // Each cookie header on its own line counts too.
+    let response = app
+        .client
+        .post(format!("{}/refresh", app.url))
+        .header("cookie", format!("rt={token}"))
+        .header("cookie", format!("rt={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_refused_response(&app, response, 400, "invalid_request").await;
+    app.refresh(&token).await;
+}
+
+/// A token the app minted with an old (or no) `iat` is never recorded as a session nor
+/// handed out as a successor: an echoed or replayed old token cannot start a session.
+#[tokio::test]
+async fn a_stale_token_from_the_app_is_never_recorded_or_handed_out() {
+    let app = serve(
+        Mode::Json,
+        layer(memory_store(StoreConfig::default())).build().unwrap(),
+    )
+    .await;
+    let response = app.login_with("pia", &[("x-app-stale", "1")]).await;
+    assert_eq!(response.status(), 500);
+    let token = app.login("pia").await;
+    let response = app.refresh_with(&token, &[("x-app-stale", "1")]).await;
+    assert_eq!(response.status(), 500);
+    app.refresh(&token).await;
+}

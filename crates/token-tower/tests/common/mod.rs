@@ -141,9 +141,27 @@ pub struct AppState {
 }
 
 /// The app's token response. Its refresh token names `family` in a `sid` claim, which a layer
-/// without a family claim ignores.
-fn token_response(mode: Mode, user: &str, family: &FamilyId) -> Response {
-    let refresh = refresh_token_in(user, family);
+/// without a family claim ignores. Test headers make the app misbehave:
+/// `x-app-stale` mints a refresh token issued an hour ago, `x-app-refuse-with-token` answers
+/// 303 (cookie mode) or 400 (JSON) while still carrying a refresh token.
+fn token_response(mode: Mode, user: &str, family: &FamilyId, headers: &HeaderMap) -> Response {
+    let mut refresh_claims = claims(user, "refresh");
+    refresh_claims["sid"] = json!(family.as_str());
+    if headers.contains_key("x-app-stale") {
+        refresh_claims["iat"] = json!(now() - 3600);
+    }
+    let refresh = hs256(&refresh_claims);
+    let mut response = token_response_with(mode, user, refresh);
+    if headers.contains_key("x-app-refuse-with-token") {
+        *response.status_mut() = match mode {
+            Mode::Json => StatusCode::BAD_REQUEST,
+            Mode::Cookie => StatusCode::SEE_OTHER,
+        };
+    }
+    response
+}
+
+fn token_response_with(mode: Mode, user: &str, refresh: String) -> Response {
     let access = access_token(user);
     match mode {
         Mode::Json => Json(json!({
@@ -172,9 +190,13 @@ fn token_response(mode: Mode, user: &str, family: &FamilyId) -> Response {
     }
 }
 
-async fn login(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let user = body["username"].as_str().unwrap_or("anonymous").to_owned();
-    token_response(state.mode, &user, &FamilyId::random())
+    token_response(state.mode, &user, &FamilyId::random(), &headers)
 }
 
 async fn refresh(
@@ -199,7 +221,7 @@ async fn refresh(
         Some(family) if !headers.contains_key("x-app-other-family") => family,
         _ => FamilyId::random(),
     };
-    token_response(state.mode, &user, &family)
+    token_response(state.mode, &user, &family, &headers)
 }
 
 async fn echo(State(state): State<AppState>, body: axum::body::Bytes) -> String {
@@ -253,9 +275,18 @@ impl TestApp {
     }
 
     pub async fn login_response(&self, user: &str) -> reqwest::Response {
-        self.client
+        self.login_with(user, &[]).await
+    }
+
+    pub async fn login_with(&self, user: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .client
             .post(format!("{}/login", self.url))
-            .header("user-agent", "token-tower-tests/1.0")
+            .header("user-agent", "token-tower-tests/1.0");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
             .json(&json!({"username": user, "password": "demo"}))
             .send()
             .await
