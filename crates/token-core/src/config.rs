@@ -8,6 +8,9 @@ use crate::seal::SealingKey;
 
 type EventHook = Arc<dyn Fn(&RotationEvent<'_>) + Send + Sync>;
 
+/// The default cap on grace replays per rotation (see [`StoreConfig::max_grace_replays`]).
+pub const DEFAULT_GRACE_REPLAYS: u32 = 3;
+
 /// Settings shared by every store.
 ///
 /// ```
@@ -49,7 +52,7 @@ pub struct ReplicaAck {
 }
 
 impl Default for StoreConfig {
-    /// Prefix `rt:`, grace 10 s with no replay cap, absolute lifetime 30 days, idle lifetime
+    /// Prefix `rt:`, grace 10 s with at most 3 replays per rotation, absolute lifetime 30 days, idle lifetime
     /// 14 days, timeout 500 ms, at most 64 sessions per user, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
     /// app instances so grace replays work across them).
@@ -57,7 +60,7 @@ impl Default for StoreConfig {
         StoreConfig {
             key_prefix: "rt:".to_owned(),
             grace: Duration::from_secs(10),
-            max_grace_replays: None,
+            max_grace_replays: Some(DEFAULT_GRACE_REPLAYS),
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             timeout: Duration::from_millis(500),
@@ -89,6 +92,14 @@ impl StoreConfig {
 
     /// Caps the grace replays per rotation; one more counts as reuse. `None`: no cap;
     /// `Some(0)`: no replay at all (a retry inside the window is reuse, as with grace 0).
+    ///
+    /// The default, 3, covers what grace is for: two tabs renewing at once need one replay,
+    /// a retry after a lost response one more, and a third tab or a second retry fit too.
+    /// Each replay runs the app's handler, which mints a fresh access token, so without a cap
+    /// whoever holds the predecessor could mint access tokens for the whole window; with it,
+    /// a burst beyond the cap reads as theft and revokes the session. Auth0's "reuse interval"
+    /// and Okta's "grace period" make the same trade on time alone; the cap bounds it by
+    /// count as well.
     pub fn max_grace_replays(mut self, cap: Option<u32>) -> Self {
         self.max_grace_replays = cap;
         self

@@ -79,7 +79,7 @@ mod rules;
 mod seal;
 mod store;
 
-pub use crate::config::{ClockOffset, ReplicaAck, StoreConfig};
+pub use crate::config::{ClockOffset, DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{

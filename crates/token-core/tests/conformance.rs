@@ -151,6 +151,21 @@ async fn replays_past_the_cap_are_reuse<M: MakeStore>(m: M) {
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
+/// Grace replays are bounded by default: three, then the next one reads as theft.
+async fn replays_are_capped_by_default<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = chain(&f.store, "alice", 1).await;
+    for _ in 0..token_core::DEFAULT_GRACE_REPLAYS {
+        let outcome = rotate(&f.store, "alice", "t0", "x").await;
+        assert!(
+            matches!(outcome, RotationOutcome::GraceReplay { .. }),
+            "{outcome:?}"
+        );
+    }
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+}
+
 async fn a_replay_cap_of_zero_allows_no_replay<M: MakeStore>(m: M) {
     let f = m.make(|c| c.max_grace_replays(Some(0)));
     let family = chain(&f.store, "alice", 1).await;
@@ -649,7 +664,8 @@ async fn concurrent_rotations_yield_one_successor<M: MakeStore>(m: M)
 where
     M::Store: RotationStore,
 {
-    let f = m.make(|c| c);
+    // Atomicity, not the replay cap, is under test: 63 replays are allowed here.
+    let f = m.make(|c| c.max_grace_replays(None));
     let family = f.store.register("alice", "t0", None).await.unwrap();
     let outcomes = race(&f.store, 64).await;
     let rotated: Vec<_> = outcomes
@@ -798,6 +814,7 @@ conformance!(
     grace_zero_makes_any_second_use_reuse,
     replays_past_the_cap_are_reuse,
     a_replay_cap_of_zero_allows_no_replay,
+    replays_are_capped_by_default,
     logins_beyond_the_session_cap_drop_the_oldest,
     unknown_tokens_are_refused,
     duplicate_jtis_are_refused,

@@ -91,7 +91,9 @@ async fn reuse_after_grace_revokes_family() {
 
 async fn parallel_refreshes(grace: Duration) -> (Vec<u16>, HashSet<String>) {
     let server = RedisServer::start();
-    let store = redis_store(&server, StoreConfig::default().grace(grace));
+    // Fifty tabs at once: more replays than the default cap allows.
+    let config = StoreConfig::default().grace(grace).max_grace_replays(None);
+    let store = redis_store(&server, config);
     let app = Arc::new(serve(Mode::Json, layer(store).build().unwrap()).await);
     let token = app.login("carol").await;
 
