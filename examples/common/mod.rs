@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use token_rotation::core::{FamilyId, SealingKey, StoreConfig, TokenRef};
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
@@ -21,6 +20,21 @@ pub struct Settings {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub grace: Duration,
+    /// `SEALING_KEY` (64 hex digits), if set.
+    pub sealing_key: Option<[u8; 32]>,
+}
+
+/// 32 bytes from 64 hex digits.
+fn hex_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
 }
 
 fn secs(name: &str, default: u64) -> Duration {
@@ -52,23 +66,33 @@ impl Settings {
             access_ttl: secs("ACCESS_TTL_SECS", 900),
             refresh_ttl: secs("REFRESH_TTL_SECS", 30 * 24 * 3600),
             grace: secs("ROTATION_GRACE_SECS", 10),
+            sealing_key: std::env::var("SEALING_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    hex_key(&k).unwrap_or_else(|| {
+                        panic!(
+                            "SEALING_KEY must be 64 hex digits (32 bytes), got {} characters",
+                            k.len()
+                        )
+                    })
+                }),
         }
     }
 
-    /// The store configuration: families live as long as a refresh token, and the sealing
-    /// key is derived from the JWT secret so every instance sharing the secret can open
-    /// the successors kept for grace replays.
+    /// The store configuration: families live as long as a refresh token, and the successors
+    /// kept for grace replays are sealed with `SEALING_KEY`, or else with a key derived (HKDF)
+    /// from the JWT secret, so every instance sharing the secret can open them.
     pub fn store_config(&self) -> StoreConfig {
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(b"token-rotation example sealing key\0")
-            .chain_update(&self.jwt_secret)
-            .finalize()
-            .into();
+        let key = match self.sealing_key {
+            Some(bytes) => SealingKey::from_bytes(bytes),
+            None => SealingKey::derive(&self.jwt_secret, b"token-rotation example sealing key v1"),
+        };
         StoreConfig::default()
             .grace(self.grace)
             .absolute_lifetime(self.refresh_ttl)
             .idle_lifetime(self.refresh_ttl)
-            .sealing_key(SealingKey::from_bytes(key))
+            .sealing_key(key)
     }
 
     pub fn minter(&self) -> Minter {

@@ -36,6 +36,8 @@ pub struct StoreConfig {
     pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) revoke_all_on_reuse: bool,
     pub(crate) sealing_key: SealingKey,
+    /// False while the key is the random default.
+    pub(crate) sealing_key_set: bool,
     pub(crate) clock: ClockOffset,
     pub(crate) on_event: Option<EventHook>,
     pub(crate) replica_ack: Option<ReplicaAck>,
@@ -67,6 +69,7 @@ impl Default for StoreConfig {
             max_sessions_per_user: Some(64),
             revoke_all_on_reuse: false,
             sealing_key: SealingKey::random(),
+            sealing_key_set: false,
             clock: ClockOffset::default(),
             on_event: None,
             replica_ack: None,
@@ -141,10 +144,15 @@ impl StoreConfig {
         self
     }
 
-    /// The AEAD key that seals the successor kept for grace replays. App instances that
-    /// share a store must share it.
+    /// The AEAD key that seals the successor kept for grace replays. **App instances that
+    /// share a Redis must share it**: without it each instance seals with its own random
+    /// key, and a retry that a load balancer sends to another instance than the one that
+    /// rotated gets a 500 instead of its successor. [`SealingKey::derive`] makes one from a
+    /// secret the instances already share. A [`RedisStore`](crate::RedisStore) built
+    /// without one logs a warning.
     pub fn sealing_key(mut self, key: SealingKey) -> Self {
         self.sealing_key = key;
+        self.sealing_key_set = true;
         self
     }
 

@@ -18,6 +18,22 @@ impl SealingKey {
         SealingKey(XChaCha20Poly1305::new(&bytes.into()))
     }
 
+    /// A key derived from a secret every app instance shares (for example the JWT signing
+    /// secret, or a dedicated one) with HKDF-SHA256. `context` separates this use of the
+    /// secret from others, and one deployment from another (e.g. `b"myapp sealing key v1"`).
+    ///
+    /// ```
+    /// use token_core::SealingKey;
+    /// let key = SealingKey::derive(b"a secret all instances share", b"myapp sealing key v1");
+    /// ```
+    pub fn derive(secret: &[u8], context: &[u8]) -> Self {
+        let mut okm = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"token-rotation sealing key"), secret)
+            .expand(context, &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self::from_bytes(okm)
+    }
+
     /// A random key: grace replays then only work within this process.
     pub fn random() -> Self {
         Self::from_bytes(rand::random())

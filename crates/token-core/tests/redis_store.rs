@@ -394,6 +394,75 @@ async fn every_source_recovers_after_a_redis_restart() {
     }
 }
 
+/// Instances given the same derived key answer each other's retries; a store built without
+/// a key says what that costs.
+#[tokio::test]
+async fn instances_sharing_a_derived_sealing_key_replay_each_others_successors() {
+    let server = RedisServer::start();
+    let key = || token_core::SealingKey::derive(b"shared by every instance", b"tests v1");
+    let one = RedisStore::open(&server.url(), StoreConfig::default().sealing_key(key())).unwrap();
+    let other = RedisStore::open(&server.url(), StoreConfig::default().sealing_key(key())).unwrap();
+    one.register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
+    one.rotate("alice", TokenRef::new("t0", exp()), next("t1", &tok("t1")))
+        .await
+        .unwrap();
+    let replay = other
+        .rotate("alice", TokenRef::new("t0", exp()), next("t2", &tok("t2")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&replay, RotationOutcome::GraceReplay { successor, .. } if *successor == tok("t1")),
+        "{replay:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_without_a_sealing_key_warns_that_instances_cannot_share_replays() {
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(sink.clone()))
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        RedisStore::open("redis://127.0.0.1:1/", StoreConfig::default()).unwrap();
+    });
+    let without = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        without.contains("WARN") && without.contains("without a sealing key"),
+        "{without}"
+    );
+
+    logs.lock().unwrap().clear();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(sink.clone()))
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let key = token_core::SealingKey::derive(b"secret", b"context");
+        RedisStore::open(
+            "redis://127.0.0.1:1/",
+            StoreConfig::default().sealing_key(key),
+        )
+        .unwrap();
+    });
+    assert!(logs.lock().unwrap().is_empty(), "no warning with a key");
+}
+
+/// A `tracing` writer into a shared buffer.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn a_foreign_sealing_key_cannot_open_a_grace_replay() {
     let server = RedisServer::start();

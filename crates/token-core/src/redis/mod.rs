@@ -128,7 +128,18 @@ impl RedisStore {
     }
 
     /// A store on the given connection source.
+    ///
+    /// Without [`StoreConfig::sealing_key`] this logs a warning: the random default key
+    /// only opens grace replays on this instance.
     pub fn with_source(source: ConnectionSource, config: StoreConfig) -> Self {
+        if !config.sealing_key_set {
+            tracing::warn!(
+                "RedisStore built without a sealing key: grace successors are sealed with a \
+                 random key of this process, so another app instance sharing this Redis \
+                 answers their retries with 500. Give every instance the same key \
+                 (StoreConfig::sealing_key, e.g. SealingKey::derive from a shared secret)"
+            );
+        }
         RedisStore {
             source,
             config: Arc::new(config),
