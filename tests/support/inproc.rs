@@ -25,6 +25,7 @@ pub fn settings(grace: Duration) -> Settings {
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(3600),
         grace,
+        sealing_key: None,
     }
 }
 
