@@ -5,6 +5,11 @@
 //! a live Redis without blocking it: records are found with `SCAN`, never `KEYS`, and each
 //! change is the store's own atomic script.
 //!
+//! The Redis to use comes from the `REDIS_URL` environment variable (or `--redis-url`, which
+//! other users can read in `ps`, so the tool warns when that one carries a password). No
+//! message shows a password: URLs are printed parsed and redacted (`redis://user:***@host`),
+//! and `--help` never prints the variable's value.
+//!
 //! Exit codes: 0 success, 1 any other failure, 2 usage error or invalid Redis URL,
 //! 3 unknown user, 4 session not found, 5 Redis unreachable.
 
@@ -15,7 +20,8 @@ mod table;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
@@ -32,8 +38,15 @@ use crate::table::{Table, time};
                         3 unknown user, 4 session not found, 5 Redis unreachable."
 )]
 struct Cli {
-    /// Redis to use, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS).
-    #[arg(long, env = "REDIS_URL", value_name = "URL", global = true)]
+    /// Redis to use, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS). Prefer setting
+    /// REDIS_URL: unlike an argument, it is not visible to other users in `ps`.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        global = true
+    )]
     redis_url: Option<String>,
 
     /// Key prefix the app's store was configured with.
@@ -87,8 +100,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let cli = match parsed {
+        Ok((cli, matches)) => {
+            if matches.value_source("redis_url") == Some(ValueSource::CommandLine) {
+                warn_about_password_in_arguments(cli.redis_url.as_deref());
+            }
+            cli
+        }
         Err(error) => {
             // clap prints help and version itself, with exit code 0; usage errors get 2.
             let _ = error.print();
@@ -109,6 +130,28 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
+    }
+}
+
+/// Arguments are visible to every user of the machine (`ps`, `/proc/<pid>/cmdline`): say so
+/// when one carries a password (without repeating it).
+fn warn_about_password_in_arguments(url: Option<&str>) {
+    // As `failure::redact` sees it: a lone user part may be a password too.
+    let has_password = url.is_some_and(|url| match url::Url::parse(url) {
+        Ok(url) => {
+            url.password().is_some()
+                || !url.username().is_empty()
+                || url
+                    .query_pairs()
+                    .any(|(key, _)| key == "pass" || key == "password")
+        }
+        Err(_) => url.contains('@'),
+    });
+    if has_password {
+        eprintln!(
+            "warning: the password in --redis-url is visible to other users of this machine \
+             (ps); set REDIS_URL in the environment instead"
+        );
     }
 }
 

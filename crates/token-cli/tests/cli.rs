@@ -241,6 +241,156 @@ fn passwords_in_the_url_never_reach_the_output() {
     assert!(stderr(&output).contains(":***@"));
 }
 
+/// A password holding `@` (the URL carries it raw, as people write it), and its two halves:
+/// neither may show anywhere.
+const PASSWORD: &str = "hunter2@wolf";
+const PASSWORD_PARTS: [&str; 2] = ["hunter2", "wolf"];
+
+fn assert_no_password(output: &Output, context: &str) {
+    for text in [stdout(output), stderr(output)] {
+        for part in PASSWORD_PARTS {
+            assert!(
+                !text.contains(part),
+                "{context}: {part:?} printed in {text:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_password_holding_at_signs_is_never_printed_whole_or_in_part() {
+    let port = test_redis::free_port();
+    for (url, shown) in [
+        (
+            format!("redis://:{PASSWORD}@127.0.0.1:{port}/"),
+            format!("redis://:***@127.0.0.1:{port}/"),
+        ),
+        (
+            format!("redis://ops:{PASSWORD}@127.0.0.1:{port}/0"),
+            format!("redis://ops:***@127.0.0.1:{port}/0"),
+        ),
+        // A Unix socket's password rides in the query.
+        (
+            format!("redis+unix:///nonexistent/redis.sock?pass={PASSWORD}"),
+            "redis+unix:///nonexistent/redis.sock?pass=***".to_owned(),
+        ),
+    ] {
+        for args in [&["stats"][..], &["list", "alice", "--json"]] {
+            let output = admin(&url, args);
+            assert_eq!(output.status.code(), Some(5), "{url} {args:?}");
+            assert_no_password(&output, &url);
+            assert!(
+                stderr(&output).contains(&format!("cannot reach Redis at {shown}:")),
+                "{}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_url_that_does_not_parse_is_not_printed_at_all() {
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:notaport/");
+    let output = admin(&url, &["stats", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_no_password(&output, &url);
+    assert!(
+        stderr(&output).contains("invalid Redis URL (not shown"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn redis_url_with_credentials_is_read_from_the_environment_and_never_shown() {
+    let server = RedisServer::start();
+    store(&server, StoreConfig::default())
+        .register("kim", TokenRef::new("k1", exp()), Some("Firefox"))
+        .await
+        .unwrap();
+    // Only the `ops` user, with a password holding `@`, gets in from now on.
+    let acl = format!(">{PASSWORD}");
+    let ops = ["ACL", "SETUSER", "ops", "on", &acl, "~*", "&*", "+@all"];
+    assert_eq!(server.command(&ops).unwrap(), "+OK");
+    assert_eq!(
+        server
+            .command(&["ACL", "SETUSER", "default", "off"])
+            .unwrap(),
+        "+OK"
+    );
+    let url = format!("redis://ops:{PASSWORD}@127.0.0.1:{}/", server.port());
+
+    // `admin` passes the URL in REDIS_URL only: nothing on the command line, nothing in `ps`.
+    let listed = admin(&url, &["list", "kim", "--json"]);
+    assert_no_password(&listed, "list --json");
+    assert_eq!(json(&listed)[0]["metadata"], "Firefox");
+    for args in [&["list", "kim"][..], &["stats", "--json"], &["stats"]] {
+        let output = admin(&url, args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_no_password(&output, &format!("{args:?}"));
+    }
+    // Errors after connecting name the Redis too: still without the password.
+    let unknown = admin(&url, &["revoke-all", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    assert_no_password(&unknown, "unknown user");
+
+    // A wrong password is refused, and neither password is printed.
+    let wrong = format!("redis://ops:hunter3@wolf@127.0.0.1:{}/", server.port());
+    let refused = admin(&wrong, &["stats", "--json"]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert_no_password(&refused, "wrong password");
+    assert!(
+        !stderr(&refused).contains("hunter3"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("redis://ops:***@127.0.0.1:"));
+
+    // `--help` names the variable but never prints its value.
+    let help = admin(&url, &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("REDIS_URL"), "{}", stdout(&help));
+    assert_no_password(&help, "--help");
+}
+
+#[test]
+fn a_password_on_the_command_line_draws_a_warning() {
+    let port = test_redis::free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_token-admin"))
+        .env_remove("REDIS_URL")
+        .args([
+            "--redis-url",
+            &format!("redis://:{PASSWORD}@127.0.0.1:{port}/"),
+        ])
+        .arg("stats")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5));
+    assert_no_password(&output, "--redis-url");
+    assert!(
+        stderr(&output).contains("warning: the password in --redis-url is visible")
+            && stderr(&output).contains("set REDIS_URL"),
+        "{}",
+        stderr(&output)
+    );
+    // Without a password there is nothing to warn about.
+    let plain = Command::new(env!("CARGO_BIN_EXE_token-admin"))
+        .env_remove("REDIS_URL")
+        .args([
+            "--redis-url",
+            &format!("redis://127.0.0.1:{port}/"),
+            "stats",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stderr(&plain).contains("warning"), "{}", stderr(&plain));
+}
+
 #[tokio::test]
 async fn cleanup_prunes_ended_sessions_that_share_a_record_with_live_ones() {
     let server = RedisServer::start();
