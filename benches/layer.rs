@@ -149,6 +149,7 @@ fn layer_benches(c: &mut Criterion) {
         access_ttl: Duration::from_secs(900),
         refresh_ttl: Duration::from_secs(30 * 24 * 3600),
         grace: Duration::from_secs(10),
+        sealing_key: None,
     };
     let minter = Arc::new(settings.minter());
     let app = App {

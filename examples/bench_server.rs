@@ -429,7 +429,10 @@ async fn main() {
                 Source::Bb8Client => ConnectionSource::bb8_client(url.as_str(), pool_size, timeout),
             }
             .expect("valid REDIS_URL");
-            layer_app(RedisStore::with_source(connections, config), minter)
+            layer_app(
+                RedisStore::with_source(connections, config).expect("a valid store configuration"),
+                minter,
+            )
         }
         Mode::LayerMemory => layer_app(MemoryStore::new(store_config(&settings)), minter),
         Mode::None => none_app(minter),

@@ -35,7 +35,7 @@ async fn rotation_flows_run_on_redis_cluster() {
         .await
         .unwrap();
     let base = inproc::serve(
-        RedisStore::with_source(source, settings.store_config()),
+        RedisStore::with_source(source, settings.store_config()).unwrap(),
         &settings,
     )
     .await;

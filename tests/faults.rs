@@ -233,7 +233,8 @@ async fn slow_redis_gets_503_not_a_hang_and_every_source_recovers() {
         let store = RedisStore::with_source(
             source(&format!("redis://127.0.0.1:{port}/")),
             settings.store_config().timeout(STORE_TIMEOUT),
-        );
+        )
+        .unwrap();
         let base = inproc::serve(store, &settings).await;
         let http = client();
         let user = format!("slow-{}", name.replace(' ', "-"));

@@ -175,7 +175,9 @@ impl StoreConfig {
     /// (HTTP 503) when fewer did within `timeout`. A failover to an acknowledged replica
     /// then loses no rotation. The write itself stays applied on the primary: a client that
     /// retries inside the grace window gets its successor. Redis standalone or
-    /// primary/replica only; the memory store ignores it.
+    /// primary/replica only: a Cluster source refuses it when the store is built
+    /// ([`StoreError::Unsupported`](crate::StoreError::Unsupported)); the memory store
+    /// ignores it.
     pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.replica_ack = Some(ReplicaAck { replicas, timeout });
         self

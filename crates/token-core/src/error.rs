@@ -33,6 +33,9 @@ pub enum StoreError {
     /// between app instances, or the stored value was altered.
     #[error("sealed successor could not be opened")]
     Unseal,
+    /// The store was asked for a configuration it cannot honour.
+    #[error("unsupported configuration: {0}")]
+    Unsupported(&'static str),
     /// The store returned data this version cannot read.
     #[error("unexpected data from the store: {0}")]
     Corrupt(String),

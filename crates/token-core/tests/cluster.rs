@@ -34,7 +34,8 @@ async fn rotations_survive_a_slot_migration() {
     let store = RedisStore::with_source(
         source,
         StoreConfig::default().timeout(Duration::from_secs(2)),
-    );
+    )
+    .unwrap();
 
     // Several live sessions for the user whose slot moves.
     for i in 0..5 {
@@ -111,5 +112,21 @@ async fn rotations_survive_a_slot_migration() {
     assert!(
         matches!(outcome, RotationOutcome::ReuseDetected { .. }),
         "{outcome:?}"
+    );
+}
+
+/// `WAIT` cannot vouch for a write on a cluster (it would reach whichever node the client
+/// picks): the configuration is refused when the store is built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_replicas_on_a_cluster_is_refused_when_the_store_is_built() {
+    let cluster = RedisCluster::start();
+    let source = ConnectionSource::cluster(cluster.urls(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let config = StoreConfig::default().wait_for_replicas(1, Duration::from_millis(100));
+    let err = RedisStore::with_source(source, config).unwrap_err();
+    assert!(
+        matches!(err, token_core::StoreError::Unsupported(_)),
+        "{err:?}"
     );
 }

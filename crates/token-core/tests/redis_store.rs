@@ -327,7 +327,8 @@ async fn calls_fail_within_the_timeout_when_redis_is_down() {
         let mut server = RedisServer::start();
         let timeout = Duration::from_millis(300);
         let source = support::source(backend, &server.url(), timeout);
-        let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
+        let store =
+            RedisStore::with_source(source, StoreConfig::default().timeout(timeout)).unwrap();
         store
             .register("alice", TokenRef::new("t0", exp()), None)
             .await
@@ -355,7 +356,8 @@ async fn every_source_recovers_after_a_redis_restart() {
         let mut server = RedisServer::start();
         let timeout = Duration::from_millis(500);
         let source = support::source(backend, &server.url(), timeout);
-        let store = RedisStore::with_source(source, StoreConfig::default().timeout(timeout));
+        let store =
+            RedisStore::with_source(source, StoreConfig::default().timeout(timeout)).unwrap();
         store
             .register("alice", TokenRef::new("t0", exp()), None)
             .await
@@ -503,7 +505,7 @@ async fn connection_sources_debug_print_their_kind_without_the_password() {
     ];
     for (source, name) in sources {
         assert_eq!(format!("{source:?}"), name);
-        let store = RedisStore::with_source(source, StoreConfig::default());
+        let store = RedisStore::with_source(source, StoreConfig::default()).unwrap();
         assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
     }
 }

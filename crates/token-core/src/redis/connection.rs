@@ -76,6 +76,11 @@ impl ConnectionSource {
         Ok(ConnectionSource::Bb8Client(pool(client, size, timeout)))
     }
 
+    /// Whether this is a Redis Cluster source.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, ConnectionSource::Cluster(_))
+    }
+
     /// A Redis Cluster connection from the addresses of some of its nodes.
     pub async fn cluster<T: IntoConnectionInfo>(
         nodes: impl IntoIterator<Item = T>,

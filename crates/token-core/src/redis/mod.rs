@@ -124,14 +124,22 @@ impl RedisStore {
     /// Connects lazily: this succeeds while Redis is down, and calls fail until it is up.
     pub fn open(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
         let source = ConnectionSource::connection_manager(url, config.timeout)?;
-        Ok(Self::with_source(source, config))
+        Self::with_source(source, config)
     }
 
     /// A store on the given connection source.
     ///
     /// Without [`StoreConfig::sealing_key`] this logs a warning: the random default key
-    /// only opens grace replays on this instance.
-    pub fn with_source(source: ConnectionSource, config: StoreConfig) -> Self {
+    /// only opens grace replays on this instance. Fails with [`StoreError::Unsupported`] for
+    /// [`StoreConfig::wait_for_replicas`] on a Cluster source: `WAIT` would go to whichever
+    /// node the client picks, not to the master that ran the script, so it could not vouch
+    /// for the write.
+    pub fn with_source(source: ConnectionSource, config: StoreConfig) -> Result<Self, StoreError> {
+        if config.replica_ack.is_some() && source.is_cluster() {
+            return Err(StoreError::Unsupported(
+                "wait_for_replicas on a Redis Cluster source",
+            ));
+        }
         if !config.sealing_key_set {
             tracing::warn!(
                 "RedisStore built without a sealing key: grace successors are sealed with a \
@@ -140,10 +148,10 @@ impl RedisStore {
                  (StoreConfig::sealing_key, e.g. SealingKey::derive from a shared secret)"
             );
         }
-        RedisStore {
+        Ok(RedisStore {
             source,
             config: Arc::new(config),
-        }
+        })
     }
 
     /// The connection source.

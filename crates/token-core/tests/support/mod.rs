@@ -200,7 +200,7 @@ pub fn redis(
     let server = RedisServer::start();
     let source = source(backend, &server.url(), config.call_timeout());
     Fixture {
-        store: ByJti::new(RedisStore::with_source(source, config), mode),
+        store: ByJti::new(RedisStore::with_source(source, config).unwrap(), mode),
         clock,
         server: Some(server),
         cluster: None,
@@ -219,7 +219,7 @@ pub fn redis_cluster(config: StoreConfig, clock: ClockOffset, mode: Mode) -> Fix
             .unwrap()
     });
     Fixture {
-        store: ByJti::new(RedisStore::with_source(source, config), mode),
+        store: ByJti::new(RedisStore::with_source(source, config).unwrap(), mode),
         clock,
         server: None,
         cluster: Some(cluster),
