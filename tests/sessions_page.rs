@@ -63,17 +63,18 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
         1
     );
 
-    // The refresh token is in an HttpOnly, SameSite=Strict cookie scoped to /web, where
-    // scripts cannot read it (a page under /web shows what the browser keeps there).
+    // The refresh token is in a Secure, HttpOnly, SameSite=Strict `__Host-` cookie, where
+    // scripts cannot read it.
     laptop.goto(&app.url("/web/sessions")).await.unwrap();
     let cookies = laptop.get_all_cookies().await.unwrap();
     let rt = cookies
         .iter()
-        .find(|c| c.name() == "rt")
+        .find(|c| c.name() == "__Host-rt")
         .expect("the refresh cookie");
     assert_eq!(rt.http_only(), Some(true));
+    assert_eq!(rt.secure(), Some(true));
     assert_eq!(format!("{:?}", rt.same_site()), "Some(Strict)");
-    assert_eq!(rt.path(), Some("/web"));
+    assert_eq!(rt.path(), Some("/"));
     assert_eq!(
         eval(&laptop, "document.cookie.includes('rt=')").await,
         false

@@ -1,8 +1,8 @@
 //! The sessions page of the Axum example (`GET /`): sign in, see your sessions (devices),
 //! revoke one, log out everywhere.
 //!
-//! The browser never sees its refresh token: it lives in an `HttpOnly`, `SameSite=Strict`
-//! cookie scoped to `/web`, and a second [`RotationLayer`] in cookie mode rotates it on
+//! The browser never sees its refresh token: it lives in an `HttpOnly`, `Secure`,
+//! `SameSite=Strict` `__Host-` cookie, and a second [`RotationLayer`] in cookie mode rotates it on
 //! `POST /web/refresh`. The page keeps the access token in memory only and renews it on its
 //! own before it expires; two tabs renewing at once present the same cookie, and the grace
 //! window hands both the same successor.
@@ -38,9 +38,9 @@ use token_rotation::tower::{
 
 use crate::common::{Minter, password_ok};
 
-/// The refresh cookie. Scoped to `/web` so it travels only to the routes that use it.
-const COOKIE_NAME: &str = "rt";
-const COOKIE_PATH: &str = "/web";
+/// The refresh cookie's name. `__Host-`: browsers accept this cookie only with `Secure`, `Path=/` and no `Domain`, so a
+/// sibling subdomain or a plain-HTTP page cannot plant or overwrite it.
+const COOKIE_NAME: &str = "__Host-rt";
 
 const PAGE: &str = include_str!("../assets/sessions.html");
 const SCRIPT: &str = include_str!("../assets/sessions.js");
@@ -103,12 +103,13 @@ async fn script() -> impl IntoResponse {
 }
 
 /// The refresh cookie. `HttpOnly` keeps it from scripts (an XSS cannot steal it),
-/// `SameSite=Strict` keeps other sites from sending it (no CSRF on `/web/refresh`). Serve
-/// the page over HTTPS and add `Secure` in production; it is left out here so the example
-/// also works on plain HTTP beyond localhost.
+/// `SameSite=Strict` keeps other sites from sending it (no CSRF on `/web/refresh`), `Secure`
+/// and the `__Host-` prefix keep other hosts and plain HTTP from planting one. Browsers treat
+/// `http://localhost` and `http://127.0.0.1` as secure, so the page works locally; anywhere
+/// else serve it over HTTPS.
 fn refresh_cookie(token: &str, max_age: Duration) -> String {
     format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path={COOKIE_PATH}; Max-Age={}",
+        "{COOKIE_NAME}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         max_age.as_secs()
     )
 }
@@ -185,7 +186,7 @@ async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> 
         StatusCode::NO_CONTENT,
         [(
             SET_COOKIE,
-            format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path={COOKIE_PATH}; Max-Age=0"),
+            format!("{COOKIE_NAME}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
         )],
     )
         .into_response()
@@ -212,12 +213,11 @@ async fn sessions<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -
     let Some(user) = access_user(&web, &headers) else {
         return invalid_token();
     };
-    // The cookie's jti names this browser's session; it is compared here and never sent
-    // to the page, which has no use for token ids.
-    let this_jti = cookie_token(&headers)
+    // The cookie's `sid` claim names this browser's session.
+    let this_session = cookie_token(&headers)
         .and_then(|t| web.minter.verify(&t, "refresh"))
         .filter(|claims| claims.sub == user)
-        .map(|claims| claims.jti);
+        .and_then(|claims| claims.family());
     match web.store.list(&user).await {
         Ok(list) => Json(
             list.into_iter()
@@ -228,7 +228,7 @@ async fn sessions<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -
                         "last_rotated_at": s.last_rotated_at,
                         "expires_at": s.expires_at,
                         "device": s.metadata,
-                        "this_device": this_jti.as_deref() == Some(s.current_jti.as_str()),
+                        "this_device": this_session.as_ref() == Some(&s.family),
                     })
                 })
                 .collect::<Vec<_>>(),
