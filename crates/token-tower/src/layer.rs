@@ -165,6 +165,14 @@ impl<St> fmt::Debug for RotationLayerBuilder<St> {
 impl<St: RotationStore> RotationLayerBuilder<St> {
     /// The route whose requests present a refresh token and whose 2xx responses carry its
     /// successor.
+    ///
+    /// Routes match the path **as the layer sees it**. Under `axum::Router::nest("/auth",
+    /// inner)` the nested router's layers see `/refresh`, not `/auth/refresh`: either give a
+    /// layer on `inner` the paths without the prefix, or put the layer on the outer router
+    /// with the full paths (or use `route_layer` with [`Route::any`] on the one route). A
+    /// layer that never matches rotates nothing; take the handler's context with the
+    /// [`RefreshContext`](crate::RefreshContext) extractor so such a mistake fails closed
+    /// (500, naming the missing layer) instead of minting unrotated tokens.
     pub fn refresh_route(mut self, route: Route) -> Self {
         self.refresh_route = route;
         self
