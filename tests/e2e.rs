@@ -147,12 +147,20 @@ async fn contract(app: &App) {
         "created_at",
         "last_rotated_at",
         "expires_at",
-        "current_jti",
+        "metadata",
     ] {
         assert!(
             session.get(field).is_some(),
             "session has {field}: {session}"
         );
+    }
+    // The id of a session's live refresh token is never shown, as on the sessions page.
+    for session in sessions.as_array().unwrap() {
+        assert!(
+            session.get("current_jti").is_none(),
+            "no current_jti: {session}"
+        );
+        assert_eq!(session.as_object().unwrap().len(), 5, "{session}");
     }
     let logout = http
         .post(app.url("/logout"))
