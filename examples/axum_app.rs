@@ -3,9 +3,13 @@
 //! `REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_app`.
 //!
 //! Routes: `POST /login`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
-//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README), `GET /metrics` (Prometheus
-//! text format), and the sessions page at `GET /` with its `/web/*` routes (see
-//! `common/web.rs`).
+//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README), and the sessions page at
+//! `GET /` with its `/web/*` routes (see `common/web.rs`).
+//!
+//! `GET /metrics` (Prometheus text format) is served on a listener of its own, at
+//! `METRICS_ADDR` (default `127.0.0.1:9464`, loopback: scrapers are not the public), never on
+//! the public address. The app prints `metrics on http://<addr>/metrics`, then
+//! `listening on http://<addr>` once both are bound (`127.0.0.1:0` picks a free port).
 
 mod common;
 #[path = "common/web.rs"]
@@ -32,6 +36,10 @@ use token_rotation::tower::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route (the layer applies the same cap on `/refresh`).
 const MAX_BODY: usize = 16 * 1024;
+
+/// Where `GET /metrics` is served unless `METRICS_ADDR` says otherwise: loopback, the
+/// Prometheus exporter's customary port.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 struct AppState<S> {
     store: S,
@@ -240,14 +248,9 @@ fn store_error(e: token_rotation::core::StoreError) -> Response {
     response
 }
 
-/// The whole app: the routes an app already has, plus one layer (and a second one, in
-/// cookie mode, for the sessions page).
-fn app<S: RotationStore>(
-    store: S,
-    minter: Minter,
-    refresh_ttl: Duration,
-    metrics: PrometheusHandle,
-) -> Router {
+/// The whole public app: the routes an app already has, plus one layer (and a second one,
+/// in cookie mode, for the sessions page). No `/metrics` here: see [`metrics_app`].
+fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Router {
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
@@ -268,26 +271,41 @@ fn app<S: RotationStore>(
         .route("/sessions", get(sessions::<S>))
         .route("/me", get(me))
         .route("/healthz", get(healthz::<S>))
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.render())),
-        )
         .with_state(Arc::new(AppState { store, minter }))
         .merge(page)
         .layer(rotation)
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn serve(router: Router, bind_addr: &str) {
-    let listener = tokio::net::TcpListener::bind(bind_addr)
+/// `GET /metrics` alone, for the metrics listener.
+fn metrics_app(metrics: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    )
+}
+
+async fn bind(addr: &str, variable: &str) -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .unwrap_or_else(|e| panic!("cannot listen on {bind_addr}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot listen on {addr} ({variable}): {e}"))
+}
+
+/// Serves the app on `bind_addr` and its metrics on `metrics_addr`, until SIGINT or SIGTERM.
+async fn serve(router: Router, bind_addr: &str, metrics: Router, metrics_addr: &str) {
+    // The metrics listener first: once "listening on" is printed, both answer.
+    let metrics_listener = bind(metrics_addr, "METRICS_ADDR").await;
+    let local = metrics_listener.local_addr().expect("bound address");
+    println!("metrics on http://{local}/metrics");
+    let listener = bind(bind_addr, "BIND_ADDR").await;
     let local = listener.local_addr().expect("bound address");
     println!("listening on http://{local}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .expect("server error");
+    let (public, metrics) = tokio::join!(
+        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()),
+        axum::serve(metrics_listener, metrics).with_graceful_shutdown(shutdown_signal()),
+    );
+    public.expect("server error");
+    metrics.expect("metrics server error");
     println!("shut down");
 }
 
@@ -320,15 +338,19 @@ async fn main() {
         .init();
     let settings = Settings::from_env();
     let minter = settings.minter();
-    let metrics = install_metrics_recorder();
+    let metrics = metrics_app(install_metrics_recorder());
+    let metrics_addr =
+        std::env::var("METRICS_ADDR").unwrap_or_else(|_| DEFAULT_METRICS_ADDR.into());
     match &settings.redis_url {
         Some(url) => {
             let store = RedisStore::open(url, settings.store_config())
                 .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", common::redacted(url)));
             println!("store: Redis at {}", common::redacted(url));
             serve(
-                app(store, minter, settings.refresh_ttl, metrics),
+                app(store, minter, settings.refresh_ttl),
                 &settings.bind_addr,
+                metrics,
+                &metrics_addr,
             )
             .await;
         }
@@ -339,17 +361,19 @@ async fn main() {
             );
             let store = MemoryStore::new(settings.store_config());
             serve(
-                app(store, minter, settings.refresh_ttl, metrics),
+                app(store, minter, settings.refresh_ttl),
                 &settings.bind_addr,
+                metrics,
+                &metrics_addr,
             )
             .await;
         }
     }
 }
 
-/// The process-wide recorder behind the `metrics` facade; `GET /metrics` renders it. Store
-/// latency gets histogram buckets (rather than the exporter's default summary) so it can be
-/// aggregated across instances.
+/// The process-wide recorder behind the `metrics` facade; the metrics listener's
+/// `GET /metrics` renders it. Store latency gets histogram buckets (rather than the
+/// exporter's default summary) so it can be aggregated across instances.
 fn install_metrics_recorder() -> PrometheusHandle {
     PrometheusBuilder::new()
         .set_buckets_for_metric(

@@ -1,4 +1,5 @@
-//! `GET /metrics` of the Axum example, scraped after a scenario whose every count is known.
+//! `GET /metrics` of the Axum example, scraped after a scenario whose every count is known,
+//! on the metrics listener (`METRICS_ADDR`): the public listener does not serve it.
 
 mod support;
 
@@ -92,7 +93,7 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
     let t2 = second["refresh_token"].as_str().unwrap();
     assert_eq!(refresh(&app, t2).await.0, StatusCode::SERVICE_UNAVAILABLE);
 
-    let response = client().get(app.url("/metrics")).send().await.unwrap();
+    let response = client().get(app.metrics_url()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     let m = scrape(&text);
@@ -157,4 +158,49 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         6.0,
         "latency is a histogram with buckets"
     );
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let app = App::start("axum_app", &[("JWT_SECRET", "metrics-secret")]);
+    login(&app, "/login").await;
+
+    // The public listener has no /metrics: 404, like any unknown path.
+    let public = client().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !public
+            .text()
+            .await
+            .unwrap()
+            .contains("token_rotation_registrations_total")
+    );
+
+    // The metrics listener: another (loopback) port, with the samples ...
+    let metrics_url = app.metrics_url();
+    assert!(
+        metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"),
+        "{metrics_url}"
+    );
+    assert_ne!(metrics_url, app.url("/metrics"));
+    let response = client().get(metrics_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let m = scrape(&response.text().await.unwrap());
+    assert_eq!(m.get("token_rotation_registrations_total"), Some(&1.0));
+
+    // ... and nothing else: the app's routes are not served there.
+    let base = metrics_url.trim_end_matches("/metrics");
+    let login_there = client()
+        .post(format!("{base}/login"))
+        .json(&json!({"username": "mia", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login_there.status(), StatusCode::NOT_FOUND);
+    let health_there = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health_there.status(), StatusCode::NOT_FOUND);
 }

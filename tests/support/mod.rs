@@ -33,6 +33,9 @@ pub struct App {
     name: &'static str,
     env: Vec<(String, String)>,
     pub port: u16,
+    /// `http://<addr>/metrics` as the app printed it (`metrics on ...`), if it serves metrics
+    /// (the Axum example does, on a listener of its own); learnt anew on each start.
+    metrics_url: Option<String>,
     child: Option<Child>,
 }
 
@@ -47,6 +50,7 @@ impl App {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             port: free_port(),
+            metrics_url: None,
             child: None,
         };
         app.spawn();
@@ -55,6 +59,9 @@ impl App {
 
     fn spawn(&mut self) {
         let mut child = Command::new(example_path(self.name))
+            // A free port for the metrics listener (the Axum example's METRICS_ADDR), so
+            // apps started in parallel never collide; a test's own METRICS_ADDR wins.
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .envs(self.env.iter().cloned())
             .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", "warn")
@@ -70,10 +77,15 @@ impl App {
             }
         });
         self.child = Some(child);
+        self.metrics_url = None;
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
+                // The Axum example binds its metrics listener first and says so.
+                Ok(line) if line.starts_with("metrics on ") => {
+                    self.metrics_url = Some(line["metrics on ".len()..].trim().to_owned());
+                }
                 Ok(line) if line.starts_with("listening on") => return,
                 Ok(_) => continue,
                 Err(_) => panic!(
@@ -84,8 +96,17 @@ impl App {
         }
     }
 
+    /// `path` on the public listener.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The metrics listener's `GET /metrics` (not on the public listener). Panics for an app
+    /// that printed no `metrics on` line.
+    pub fn metrics_url(&self) -> &str {
+        self.metrics_url
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} printed no `metrics on` line", self.name))
     }
 
     /// Kills the process at once (SIGKILL): nothing is flushed or shut down cleanly.
