@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
-use token_core::{MemoryStore, RotationStore, StoreConfig};
+use token_core::{MemoryStore, RotationStore, StoreConfig, TokenRef};
 use token_tower::jsonwebtoken::{Algorithm, DecodingKey};
 use token_tower::{IssuedToken, PresentedToken, RequestBody, RotationLayer};
 use tower::{Layer, ServiceExt};
@@ -46,7 +46,11 @@ pub fn sign(header: &[u8], payload: &[u8]) -> String {
 
 /// A valid refresh token for `sub` / `jti`.
 pub fn valid_token(sub: &str, jti: &str) -> String {
-    let payload = serde_json::json!({"sub": sub, "jti": jti, "exp": 4_000_000_000u64, "typ": "refresh"});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let payload = serde_json::json!({"sub": sub, "jti": jti, "iat": now, "exp": 4_000_000_000u64, "typ": "refresh"});
     sign(br#"{"alg":"HS256","typ":"JWT"}"#, payload.to_string().as_bytes())
 }
 
@@ -88,7 +92,10 @@ const DOCUMENTED: [StatusCode; 7] = [
 pub fn drive(mode: Mode, request: Request<Full<Bytes>>, inner: Option<Response<Full<Bytes>>>) -> StatusCode {
     runtime().block_on(async move {
         let store = MemoryStore::new(StoreConfig::default());
-        store.register("u", "j1", None).await.expect("memory store");
+        store
+            .register("u", TokenRef::new("j1", 4_000_000_000), None)
+            .await
+            .expect("memory store");
         let app = tower::service_fn(move |req: Request<RequestBody<Full<Bytes>>>| {
             let inner = inner.clone();
             async move {
