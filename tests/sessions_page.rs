@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use browser_support::{Driver, eval, sign_in, wait_until};
+use browser_support::{Driver, RefreshBarrier, eval, sign_in, wait_until};
 use fantoccini::Locator;
 use support::{App, RedisServer, client};
 
@@ -19,7 +19,7 @@ fn refreshes() -> &'static str {
 
 async fn grace_replays(app: &App) -> f64 {
     let text = client()
-        .get(app.url("/metrics"))
+        .get(app.metrics_url())
         .send()
         .await
         .unwrap()
@@ -44,7 +44,9 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
             ("ROTATION_GRACE_SECS", "5"),
         ],
     );
-    let base = app.url("/");
+    // The browser reaches the app through a proxy that can make two renewals meet.
+    let barrier = RefreshBarrier::start(app.port).await;
+    let base = barrier.url("/");
     let mut driver = Driver::start();
 
     // Sign in on the laptop.
@@ -65,7 +67,7 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
 
     // The refresh token is in a Secure, HttpOnly, SameSite=Strict `__Host-` cookie, where
     // scripts cannot read it.
-    laptop.goto(&app.url("/web/sessions")).await.unwrap();
+    laptop.goto(&barrier.url("/web/sessions")).await.unwrap();
     let cookies = laptop.get_all_cookies().await.unwrap();
     let rt = cookies
         .iter()
@@ -103,8 +105,11 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
     wait_until(&laptop, SIGNED_IN, Duration::from_secs(10)).await;
 
     // Both tabs renew at the same instant with the same cookie: one rotation, one grace
-    // replay of the same successor, and both stay signed in.
+    // replay of the same successor, and both stay signed in. The barrier holds the first
+    // answer until the second request has left, so the two always meet (a background tab's
+    // timer may fire late; either tab's own automatic renewal counts as well).
     let replays_before = grace_replays(&app).await;
+    barrier.arm();
     let at = eval(&laptop, "Date.now() + 1200").await.as_f64().unwrap();
     let mut counts = Vec::new();
     for tab in [&first_tab, &second_tab] {
@@ -129,6 +134,7 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
         .await;
         wait_until(&laptop, SIGNED_IN, Duration::from_secs(1)).await;
     }
+    assert!(barrier.met(), "two renewals left before either answer");
     assert!(
         grace_replays(&app).await > replays_before,
         "the simultaneous renewals should meet in the grace window"

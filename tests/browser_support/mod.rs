@@ -199,3 +199,109 @@ pub async fn sign_in(client: &Client, base: &str, user: &str) {
     )
     .await;
 }
+
+/// A loopback TCP proxy in front of the app that, once [armed](RefreshBarrier::arm), holds
+/// the answers to `POST /web/refresh` until two such requests have gone out: two tabs
+/// renewing "at once" then provably both left with the same cookie before either answer
+/// (which sets the next cookie) could come back, whatever the browser's timers do.
+/// Everything else passes straight through.
+pub struct RefreshBarrier {
+    port: u16,
+    state: std::sync::Arc<BarrierState>,
+}
+
+#[derive(Default)]
+struct BarrierState {
+    armed: std::sync::atomic::AtomicBool,
+    seen: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
+}
+
+/// How long a held answer waits for the second request before going out anyway (the test
+/// then fails on its own assertion, not on a hang).
+const BARRIER_LIMIT: Duration = Duration::from_secs(15);
+
+impl RefreshBarrier {
+    /// Starts the proxy in front of `127.0.0.1:<upstream>`.
+    pub async fn start(upstream: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(BarrierState::default());
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let held = std::sync::Arc::new(AtomicBool::new(false));
+                    let (mut client_read, mut client_write) = client.split();
+                    let (mut server_read, mut server_write) = server.split();
+                    let requests = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = client_read.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            if state.armed.load(Ordering::SeqCst)
+                                && buf[..n].starts_with(b"POST /web/refresh ")
+                            {
+                                held.store(true, Ordering::SeqCst);
+                                if state.seen.fetch_add(1, Ordering::SeqCst) + 1 >= 2 {
+                                    state.armed.store(false, Ordering::SeqCst);
+                                    state.released.notify_waiters();
+                                }
+                            }
+                            server_write.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    let replies = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = server_read.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            if held.swap(false, Ordering::SeqCst) {
+                                let released = state.released.notified();
+                                if state.seen.load(Ordering::SeqCst) < 2 {
+                                    let _ = tokio::time::timeout(BARRIER_LIMIT, released).await;
+                                }
+                            }
+                            client_write.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    tokio::select! {
+                        _ = requests => {}
+                        _ = replies => {}
+                    }
+                });
+            }
+        });
+        RefreshBarrier { port, state }
+    }
+
+    /// `path` on the proxy.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Holds the answers of the next two `POST /web/refresh` until both have gone out.
+    pub fn arm(&self) {
+        use std::sync::atomic::Ordering;
+        self.state.seen.store(0, Ordering::SeqCst);
+        self.state.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether two refreshes met at the barrier since it was armed.
+    pub fn met(&self) -> bool {
+        self.state.seen.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    }
+}
