@@ -5,6 +5,7 @@
 //! would prove nothing.
 #![allow(dead_code, unreachable_pub)]
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,8 +47,11 @@ impl Driver {
         let chromium = find("CHROMIUM_BIN", &["chromium", "chromium-browser"]);
         let chromedriver = find("CHROMEDRIVER_BIN", &["chromedriver"]);
         let port = test_redis::free_port();
+        // Its own process group, which the browsers it starts join: dropping the driver ends
+        // them all, even when a failed test never closed its browser sessions.
         let child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -122,6 +126,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(format!("-{}", self.child.id()))
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         for profile in &self.profiles {
