@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod any;
 mod config;
 mod error;
 mod keys;
@@ -79,6 +80,7 @@ mod rules;
 mod seal;
 mod store;
 
+pub use crate::any::AnyStore;
 pub use crate::config::{ClockOffset, DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
