@@ -3,11 +3,13 @@
 use token_core::FamilyId;
 
 /// Inserted into the request extensions of a refresh request once the presented token has
-/// passed validation, before the inner service is called.
+/// passed validation, before the inner service is called. The request body is handed on
+/// byte for byte (a JSON body the layer read is buffered and replayed), so the handler can
+/// still read it.
 ///
 /// With the `axum` feature it is also an extractor; its rejection (500) names the missing
 /// layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RefreshContext {
     /// The user (the token's user claim, `sub` by default).
@@ -18,6 +20,9 @@ pub struct RefreshContext {
     /// ([`family_claim`](crate::RotationLayerBuilder::family_claim)): copy it into the
     /// successor's claim. `None` without a family claim.
     pub family: Option<FamilyId>,
+    /// Every claim of the presented token, as verified: carry what the successor needs
+    /// (roles, scopes, tenant, ...) forward without decoding the token again.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(feature = "axum")]

@@ -44,7 +44,7 @@ where
         Ok(found) => found,
         Err(reason) => return Ok(reject(&shared, reason, None, None)),
     };
-    let presented = match shared.jwt.verify(&token) {
+    let mut presented = match shared.jwt.verify(&token) {
         Ok(verified) => verified,
         Err(reason) => return Ok(reject(&shared, reason, None, None)),
     };
@@ -54,6 +54,7 @@ where
         user: presented.user.clone(),
         jti: presented.jti.clone(),
         family: presented.family.clone(),
+        claims: std::mem::take(&mut presented.claims),
     });
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {

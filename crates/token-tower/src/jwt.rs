@@ -67,6 +67,8 @@ pub(crate) struct VerifiedToken {
     pub(crate) expires_at: i64,
     /// The `iat` claim, when present.
     pub(crate) issued_at: Option<f64>,
+    /// Every claim of the token.
+    pub(crate) claims: Map<String, Value>,
 }
 
 impl VerifiedToken {
@@ -146,10 +148,15 @@ impl JwtRules {
             .map_err(|_| RejectReason::InvalidSignature)?;
 
         let claims = decode_object(payload)?;
-        self.check_claims(&claims)
+        self.check_claims(claims)
     }
 
-    fn check_claims(&self, claims: &Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
+    fn check_claims(&self, claims: Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
+        let verified = self.checked(&claims)?;
+        Ok(VerifiedToken { claims, ..verified })
+    }
+
+    fn checked(&self, claims: &Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
         let now = now_secs();
         let leeway = self.leeway.as_secs_f64();
         let exp = match claims.get(&self.claims.exp) {
@@ -217,6 +224,7 @@ impl JwtRules {
             family,
             expires_at: exp.floor() as i64,
             issued_at,
+            claims: Map::new(),
         })
     }
 
@@ -278,6 +286,10 @@ mod tests {
                 family: None,
                 expires_at: exp as i64,
                 issued_at: None,
+                claims: serde_json::json!({"sub": "alice", "jti": "j1", "exp": exp})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             })
         );
     }

@@ -138,6 +138,8 @@ pub struct AppState {
     pub refresh_calls: Arc<AtomicUsize>,
     /// Calls that reached the unmatched echo handler, with the body bytes it read.
     pub echo_calls: Arc<AtomicUsize>,
+    /// The claims the refresh handler last got in its `RefreshContext`.
+    pub last_claims: Arc<std::sync::Mutex<Value>>,
 }
 
 /// The app's token response. Its refresh token names `family` in a `sid` claim, which a layer
@@ -205,6 +207,7 @@ async fn refresh(
     headers: HeaderMap,
 ) -> Response {
     state.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    *state.last_claims.lock().unwrap() = Value::Object(context.claims.clone());
     if headers.contains_key("x-app-fail") {
         return (StatusCode::INTERNAL_SERVER_ERROR, "app failure").into_response();
     }
@@ -234,6 +237,7 @@ pub fn router(mode: Mode) -> (Router<AppState>, AppState) {
         mode,
         refresh_calls: Arc::default(),
         echo_calls: Arc::default(),
+        last_claims: Arc::default(),
     };
     let router = Router::new()
         .route("/login", post(login))
@@ -263,6 +267,10 @@ pub async fn serve<St: RotationStore>(mode: Mode, layer: RotationLayer<St>) -> T
 }
 
 impl TestApp {
+    pub fn last_claims(&self) -> Value {
+        self.state.last_claims.lock().unwrap().clone()
+    }
+
     pub fn refresh_calls(&self) -> usize {
         self.state.refresh_calls.load(Ordering::SeqCst)
     }
