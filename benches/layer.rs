@@ -26,9 +26,9 @@ use http_body_util::{BodyExt, Full};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 use test_redis::RedisServer;
-use token_rotation::core::FamilyId;
-use token_rotation::core::{MemoryStore, RedisStore, StoreConfig};
-use token_rotation::tower::{RefreshContext, RotationLayer};
+use token_rotation::FamilyId;
+use token_rotation::{MemoryStore, RedisStore, StoreConfig};
+use token_rotation::{RefreshContext, RotationLayer};
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";

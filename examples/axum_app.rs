@@ -31,8 +31,8 @@ use jsonwebtoken::Algorithm;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use token_rotation::core::{FamilyId, MemoryStore, RedisStore, RotationStore, SessionInfo};
-use token_rotation::tower::{RefreshContext, RotationLayer};
+use token_rotation::{FamilyId, MemoryStore, RedisStore, RotationStore, SessionInfo};
+use token_rotation::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route (the layer applies the same cap on `/refresh`).
 const MAX_BODY: usize = 16 * 1024;
@@ -235,7 +235,7 @@ async fn healthz<S: RotationStore>(State(app): Shared<S>) -> Response {
     }
 }
 
-fn store_error(e: token_rotation::core::StoreError) -> Response {
+fn store_error(e: token_rotation::StoreError) -> Response {
     tracing::error!(error = %e, "store call failed");
     let mut response = error(
         StatusCode::SERVICE_UNAVAILABLE,

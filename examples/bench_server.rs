@@ -40,8 +40,8 @@ use jsonwebtoken::Algorithm;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use serde_json::json;
-use token_rotation::core::{ConnectionSource, MemoryStore, RedisStore, RotationStore, StoreConfig};
-use token_rotation::tower::{RefreshContext, RotationLayer};
+use token_rotation::{ConnectionSource, MemoryStore, RedisStore, RotationStore, StoreConfig};
+use token_rotation::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route, as in the Axum example.
 const MAX_BODY: usize = 16 * 1024;

@@ -17,8 +17,8 @@ use hyper_util::service::TowerToHyperService;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::json;
-use token_rotation::core::{MemoryStore, RedisStore, RotationStore};
-use token_rotation::tower::{RefreshContext, RequestBody, RotationLayer};
+use token_rotation::{MemoryStore, RedisStore, RotationStore};
+use token_rotation::{RefreshContext, RequestBody, RotationLayer};
 use tower::ServiceBuilder;
 
 const MAX_BODY: usize = 16 * 1024;

@@ -1,25 +1,55 @@
-//! Memory and scale measurements of the Redis store, against a throwaway `redis-server` this
-//! program starts itself on a free loopback port (it never connects to any other server,
-//! so it is free to flush the one it owns).
+//! Cost, memory and scale measurements of the Redis store (store v2), against a throwaway
+//! `redis-server` this program starts itself on a free loopback port (it never connects to
+//! any other server, so it is free to flush and `CONFIG RESETSTAT` the one it owns).
 //!
 //! ```text
-//! cargo run --release --example store_scale -- [--sessions 100000] \
-//!     [--sizes 10000,100000,1000000] [--lifetime 60] [--smoke]
+//! cargo run --release --example store_scale -- [--cost] [--memory] [--scale] [--roundtrips]
+//!     [--smoke] [--calls 20000] [--per-user 1,8,64] [--rotations 0,100,1000]
+//!     [--rounds 10] [--sessions 100000] [--subset 250] [--subset-rotations 1000]
+//!     [--rates 1,4,60]
+//!     [--spent-tokens 100000] [--lifetime 8] [--sizes 10000,100000,1000000]
 //! ```
 //!
-//! 1. **Memory per live session**: `used_memory` (`INFO memory`) before and after
-//!    registering `--sessions` sessions, one per user, with the examples' token ids; then
-//!    the growth per rotation (with the grace slot, and once the slot has expired), and the
-//!    memory left once every family's lifetime (`--lifetime` seconds) has run out. The same
-//!    for the hand-rolled schema (`SETEX refresh_token:<user>:<jti> <json>`), for reference.
-//! 2. **`list` and `revoke_all` against the keyspace size**: a user with 5 sessions while
-//!    Redis holds 10 k, 100 k and 1 M other sessions (in the store's schema, and as many in
-//!    the hand-rolled schema), beside `KEYS refresh_token:<user>:*`, the original listing, on
-//!    the same data.
-//! 3. **Round trips per operation**: `EVALSHA` calls per `register` and per `rotate` from
-//!    `INFO commandstats`.
+//! Without a part flag every part runs; `--smoke` makes every count tiny (seconds, for CI).
+//! Unless said otherwise, tokens carry a family claim (family-claim mode, the default of the
+//! examples); "token-index mode" is the store without a family claim.
 //!
-//! Every result also appears on a machine-readable `RESULT` line.
+//! 1. **Cost per operation** (`--cost`): Redis time per script call, `usec_per_call` of
+//!    `cmdstat_evalsha` in `INFO commandstats`, reset with `CONFIG RESETSTAT` before each
+//!    measured batch. One client, sequential calls, warm (scripts loaded, a warm-up pass).
+//!    One cell per mode, per number of sessions per user (`--per-user`) and per number of
+//!    prior rotations R (`--rotations`): users with that many sessions, every session
+//!    rotated R times beforehand through the store, every token expiring in the same hour
+//!    (so in token-index mode all of a user's tokens share one token-index hash: the
+//!    largest it gets). Measured: `rotate` (`--calls` calls at R = 0, a quarter as many
+//!    otherwise; every family in turn, each rotated at most max(1, R/10) times, so its
+//!    history stays within 10 % of R), `list` (`--calls` / 8, cycling over the users),
+//!    then `register` (one login per user of a first third of the users; at the 64-session
+//!    cap the login also evicts one), `revoke_all` (one per user of a second third) and
+//!    `revoke` (each family of the last third). Beside them: a minimal script (`TIME`,
+//!    `GET`, `SET … PX` of a value as long as a family record) and the hand-rolled refresh
+//!    (`GET` + `DEL` + `SETEX`, the sum of their `usec_per_call`). Every cell lives in one
+//!    keyspace, and the batches run in `--rounds` rounds, each round taking its slice of
+//!    every cell and baseline in a shifting order, so that all of them see the same noise
+//!    of the machine; a cell's figure is the median over rounds, a ratio the median of the
+//!    per-round ratios.
+//! 2. **Memory** (`--memory`): `used_memory` (`INFO memory`) deltas. Family-claim mode:
+//!    bytes per live session at rest for `--sessions` sessions, 1 per user and 10 per user,
+//!    then after 3 rotations of each, and for a `--subset` of them rotated
+//!    `--subset-rotations` times each (grace 1 s, measured once every grace slot is gone);
+//!    a short-lived population whose keys must all expire (`--lifetime` s); the hand-rolled
+//!    schema for reference. Token-index mode: bytes per remembered spent token at each
+//!    refresh rate of `--rates` (tokens per user per token-expiry hour), about
+//!    `--spent-tokens` each, and the fit `bytes ≈ entry + key_overhead / tokens_per_bucket`.
+//! 3. **`list` and `revoke_all` against the keyspace size** (`--scale`): a user with 5
+//!    sessions while Redis holds 10 k, 100 k and 1 M other sessions (in the store's schema,
+//!    and as many in the hand-rolled schema), beside `KEYS refresh_token:<user>:*`, the
+//!    original listing, on the same data.
+//! 4. **Round trips per operation** (`--roundtrips`): `EVALSHA` calls per `register` and
+//!    per `rotate` from `INFO commandstats`.
+//!
+//! The cost table is printed as Markdown (lines starting with `|`); every result also
+//! appears on a machine-readable `RESULT` line.
 
 use std::time::{Duration, Instant};
 
@@ -28,12 +58,46 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{StreamExt, stream};
 use redis::aio::MultiplexedConnection;
 use test_redis::RedisServer;
-use token_rotation::core::{RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor};
+use token_rotation::core::{
+    FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef,
+};
 
 /// Store calls in flight at once while filling (the connection pipelines them).
 const IN_FLIGHT: usize = 256;
 /// A refresh token as long as the examples mint: the grace slot keeps it sealed.
 const TOKEN_LEN: usize = 260;
+/// The store's token-index bucket width (`rules::TOKEN_BUCKET_SECS`).
+const HOUR: i64 = 3600;
+/// The store's default key prefix, to name its keys in `MEMORY USAGE` and `STRLEN`.
+const PREFIX: &str = "rt:";
+
+/// The minimal script the cost table compares `rotate` with: a clock read, a read and a
+/// write with a TTL, nothing else.
+const MINIMAL_SCRIPT: &str = "local t = redis.call('TIME')\n\
+     local v = redis.call('GET', KEYS[1])\n\
+     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n\
+     return v";
+
+/// The command line.
+struct Options {
+    smoke: bool,
+    cost: bool,
+    memory: bool,
+    scale: bool,
+    roundtrips: bool,
+    calls: usize,
+    per_user: Vec<usize>,
+    rotations: Vec<usize>,
+    min_users: usize,
+    rounds: usize,
+    sessions: usize,
+    subset: usize,
+    subset_rotations: usize,
+    rates: Vec<usize>,
+    spent_tokens: usize,
+    lifetime: Duration,
+    sizes: Vec<usize>,
+}
 
 fn option(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -42,6 +106,54 @@ fn option(name: &str, default: &str) -> String {
         .position(|a| *a == flag)
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| default.to_owned())
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == format!("--{name}"))
+}
+
+fn number(name: &str, full: &str, smoke: &str, is_smoke: bool) -> usize {
+    option(name, if is_smoke { smoke } else { full })
+        .parse()
+        .unwrap_or_else(|_| panic!("--{name} takes a number"))
+}
+
+fn list(name: &str, full: &str, smoke: &str, is_smoke: bool) -> Vec<usize> {
+    option(name, if is_smoke { smoke } else { full })
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("--{name} takes numbers"))
+        })
+        .collect()
+}
+
+impl Options {
+    fn parse() -> Self {
+        let smoke = flag("smoke");
+        let parts = ["cost", "memory", "scale", "roundtrips"].map(flag);
+        let all = !parts.iter().any(|&p| p);
+        Options {
+            smoke,
+            cost: all || parts[0],
+            memory: all || parts[1],
+            scale: all || parts[2],
+            roundtrips: all || parts[3],
+            calls: number("calls", "20000", "60", smoke),
+            per_user: list("per-user", "1,8,64", "1,8,64", smoke),
+            rotations: list("rotations", "0,100,1000", "0,10,100", smoke),
+            min_users: 3,
+            rounds: number("rounds", "10", "2", smoke),
+            sessions: number("sessions", "100000", "1000", smoke),
+            subset: number("subset", "250", "20", smoke),
+            subset_rotations: number("subset-rotations", "1000", "20", smoke),
+            rates: list("rates", "1,4,60", "1,4,60", smoke),
+            spent_tokens: number("spent-tokens", "100000", "1200", smoke),
+            lifetime: Duration::from_secs(number("lifetime", "8", "4", smoke) as u64),
+            sizes: list("sizes", "10000,100000,1000000", "1000,2000,4000", smoke),
+        }
+    }
 }
 
 /// A token id like the examples' (16 random bytes, base64url).
@@ -53,13 +165,153 @@ fn user(i: usize) -> String {
     format!("user-{i:07}")
 }
 
-async fn info_field(conn: &mut MultiplexedConnection, section: &str, field: &str) -> i64 {
-    let info: String = redis::cmd("INFO")
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// An `exp` a month from now, in the middle of its hour.
+fn month_ahead() -> i64 {
+    let t = unix_now() + 30 * 24 * HOUR;
+    t - t.rem_euclid(HOUR) + HOUR / 2
+}
+
+/// The store's key of one family's record (see `token-core`'s `keys.rs`).
+fn family_key(user: &str, family: &FamilyId) -> String {
+    format!(
+        "{PREFIX}{{u{}}}:f:{family}",
+        URL_SAFE_NO_PAD.encode(user.as_bytes())
+    )
+}
+
+/// The store's key of one user's session index.
+fn index_key(user: &str) -> String {
+    format!("{PREFIX}{{u{}}}:s", URL_SAFE_NO_PAD.encode(user.as_bytes()))
+}
+
+/// One session as the app holds it: whose it is, its family and its current token.
+struct Session {
+    user: String,
+    family: FamilyId,
+    /// Whether the tokens carry the family claim (else the store's token index finds the
+    /// family).
+    claim: bool,
+    jti: String,
+    exp: i64,
+    /// Rotations so far.
+    rotations: usize,
+}
+
+impl Session {
+    fn token(&self) -> TokenRef<'_> {
+        let token = TokenRef::new(&self.jti, self.exp);
+        if self.claim {
+            token.in_family(&self.family)
+        } else {
+            token
+        }
+    }
+}
+
+/// A login: a new session of `user` whose first token expires at `exp`.
+async fn register(store: &RedisStore, user: String, claim: bool, exp: i64) -> Session {
+    let jti = jti();
+    let family = FamilyId::random();
+    let token = TokenRef::new(&jti, exp);
+    let token = if claim {
+        token.in_family(&family)
+    } else {
+        token
+    };
+    let family = store.register(&user, token, None).await.expect("register");
+    Session {
+        user,
+        family,
+        claim,
+        jti,
+        exp,
+        rotations: 0,
+    }
+}
+
+/// `sessions_per_user` logins for each user of `users`, named by `name`, concurrently.
+async fn register_users(
+    store: &RedisStore,
+    users: std::ops::Range<usize>,
+    sessions_per_user: usize,
+    claim: bool,
+    exp: i64,
+    name: impl Fn(usize) -> String,
+) -> Vec<Session> {
+    let logins: Vec<String> = users
+        .flat_map(|u| std::iter::repeat_n(name(u), sessions_per_user))
+        .collect();
+    stream::iter(logins)
+        .map(|user| register(store, user, claim, exp))
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// The `exp` of a session's n-th token (n = 0 for the login's): a schedule of expiries.
+type ExpSchedule<'a> = &'a (dyn Fn(usize) -> i64 + Sync);
+
+/// Rotates a session once; the successor expires as `exp_of` schedules it.
+async fn rotate(store: &RedisStore, s: &mut Session, token: &str, exp_of: ExpSchedule<'_>) {
+    let next = jti();
+    let exp = exp_of(s.rotations + 1);
+    let outcome = store
+        .rotate(
+            &s.user,
+            s.token(),
+            Successor {
+                jti: &next,
+                token,
+                expires_at: exp,
+            },
+        )
+        .await
+        .expect("rotate");
+    assert!(
+        matches!(outcome, RotationOutcome::Rotated { .. }),
+        "{outcome:?}"
+    );
+    s.jti = next;
+    s.exp = exp;
+    s.rotations += 1;
+}
+
+/// Rotates every session `times` times: each session's rotations in order, sessions
+/// concurrently.
+async fn rotate_each(
+    store: &RedisStore,
+    sessions: &mut [Session],
+    times: usize,
+    token: &str,
+    exp_of: ExpSchedule<'_>,
+) {
+    stream::iter(sessions.iter_mut())
+        .for_each_concurrent(IN_FLIGHT, |s| async move {
+            for _ in 0..times {
+                rotate(store, s, token, exp_of).await;
+            }
+        })
+        .await;
+}
+
+async fn info(conn: &mut MultiplexedConnection, section: &str) -> String {
+    redis::cmd("INFO")
         .arg(section)
         .query_async(conn)
         .await
-        .expect("INFO");
-    info.lines()
+        .expect("INFO")
+}
+
+async fn info_field(conn: &mut MultiplexedConnection, section: &str, field: &str) -> i64 {
+    info(conn, section)
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
@@ -69,6 +321,53 @@ async fn used_memory(conn: &mut MultiplexedConnection) -> i64 {
     info_field(conn, "memory", "used_memory").await
 }
 
+/// The bytes of the keyspace's hash tables (`MEMORY STATS`: `overhead.hashtable.main` and
+/// `overhead.hashtable.expires` of every database): their bucket arrays are sized to a power
+/// of two for the most keys held at once and only shrink once less than a tenth is used, so
+/// a burst of grace slots leaves them larger than the keys at rest need.
+async fn hashtable_bytes(conn: &mut MultiplexedConnection) -> i64 {
+    let stats: redis::Value = redis::cmd("MEMORY")
+        .arg("STATS")
+        .query_async(conn)
+        .await
+        .expect("MEMORY STATS");
+    fn pairs(value: &redis::Value) -> Vec<(String, &redis::Value)> {
+        match value {
+            redis::Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|kv| match kv {
+                    [redis::Value::BulkString(k), v] => {
+                        Some((String::from_utf8_lossy(k).into_owned(), v))
+                    }
+                    [redis::Value::SimpleString(k), v] => Some((k.clone(), v)),
+                    _ => None,
+                })
+                .collect(),
+            redis::Value::Map(items) => items
+                .iter()
+                .filter_map(|(k, v)| match k {
+                    redis::Value::BulkString(k) => {
+                        Some((String::from_utf8_lossy(k).into_owned(), v))
+                    }
+                    redis::Value::SimpleString(k) => Some((k.clone(), v)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    pairs(&stats)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("db."))
+        .flat_map(|(_, db)| pairs(db))
+        .filter(|(k, _)| k.starts_with("overhead.hashtable."))
+        .map(|(_, v)| match v {
+            redis::Value::Int(n) => *n,
+            _ => 0,
+        })
+        .sum()
+}
+
 async fn dbsize(conn: &mut MultiplexedConnection) -> i64 {
     redis::cmd("DBSIZE")
         .query_async(conn)
@@ -76,9 +375,83 @@ async fn dbsize(conn: &mut MultiplexedConnection) -> i64 {
         .expect("DBSIZE")
 }
 
-/// Waits until the keyspace holds `keys` keys. Redis reclaims expired keys lazily (when
-/// touched) and by a sampling cycle that took about 50 s for 100 k grace slots here, so a
-/// `SCAN` pass over the keyspace (which expires the keys it meets) runs every round.
+async fn flushall(conn: &mut MultiplexedConnection) {
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(conn)
+        .await
+        .expect("FLUSHALL");
+}
+
+async fn reset_stats(conn: &mut MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(conn)
+        .await
+        .expect("CONFIG RESETSTAT");
+}
+
+/// `(calls, usec)` of one command in `INFO commandstats` (zeros when it has not run).
+async fn command_stats(conn: &mut MultiplexedConnection, command: &str) -> (u64, u64) {
+    let stats = info(conn, "commandstats").await;
+    let Some(line) = stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:")))
+    else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("calls"), field("usec"))
+}
+
+/// Server time per call of one command over a measured batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    calls: u64,
+    usec_per_call: f64,
+}
+
+/// Waits until no grace slot (`…:g:…`) is left. Redis reclaims expired keys lazily (when
+/// touched) and by a sampling cycle that can take tens of seconds over 100 k keys, so each
+/// round is a `SCAN` pass over the keyspace, which expires the keys it meets.
+async fn wait_for_no_grace_slots(conn: &mut MultiplexedConnection, limit: Duration) -> f64 {
+    let start = Instant::now();
+    loop {
+        let mut cursor = 0u64;
+        let mut found = 0usize;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("*}:g:*")
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(conn)
+                .await
+                .expect("SCAN");
+            found += keys.len();
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        if found == 0 {
+            return start.elapsed().as_secs_f64();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "grace slots did not expire within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the keyspace holds at most `keys` keys (with a `SCAN` pass each round, as
+/// [`wait_for_no_grace_slots`]).
 async fn wait_for_dbsize(conn: &mut MultiplexedConnection, keys: i64, limit: Duration) -> f64 {
     let start = Instant::now();
     loop {
@@ -107,146 +480,814 @@ async fn wait_for_dbsize(conn: &mut MultiplexedConnection, keys: i64, limit: Dur
     }
 }
 
-async fn register_many(store: &RedisStore, users: std::ops::Range<usize>) -> Vec<String> {
-    stream::iter(users)
-        .map(|i| async move {
-            let jti = jti();
-            store
-                .register(&user(i), &jti, None)
-                .await
-                .expect("register");
-            jti
-        })
-        .buffered(IN_FLIGHT)
-        .collect()
-        .await
+fn store(server: &RedisServer, config: StoreConfig) -> RedisStore {
+    RedisStore::open(&server.url(), config.timeout(Duration::from_secs(10))).expect("a store")
 }
 
-/// Rotates every user's session once; returns how many rotated.
-async fn rotate_all(store: &RedisStore, current: &mut [String], token: &str) -> usize {
-    let next: Vec<(String, bool)> = stream::iter(current.iter().enumerate())
-        .map(|(i, presented)| async move {
-            let successor = jti();
-            let outcome = store
-                .rotate(
-                    &user(i),
-                    presented,
-                    Successor {
-                        jti: &successor,
-                        token,
-                    },
-                )
-                .await
-                .expect("rotate");
-            let rotated = matches!(outcome, RotationOutcome::Rotated { .. });
-            (successor, rotated)
-        })
-        .buffered(IN_FLIGHT)
-        .collect()
-        .await;
-    let mut rotated = 0;
-    for (slot, (jti, ok)) in current.iter_mut().zip(next) {
-        *slot = jti;
-        rotated += usize::from(ok);
+// ---------------------------------------------------------------------------------------
+// 1. Cost per operation
+
+fn mode_name(claim: bool) -> &'static str {
+    if claim { "family claim" } else { "token index" }
+}
+
+fn mode_key(claim: bool) -> &'static str {
+    if claim { "claim" } else { "index" }
+}
+
+/// The scripts of the cost table, in its column order.
+const OPS: [&str; 5] = ["register", "rotate", "revoke", "revoke_all", "list"];
+const REGISTER: usize = 0;
+const ROTATE: usize = 1;
+const REVOKE: usize = 2;
+const REVOKE_ALL: usize = 3;
+const LIST: usize = 4;
+
+/// One cell of the cost table: users with `per_user` sessions, each rotated `prior` times
+/// before the measurement, and what was measured on them.
+struct CostCell {
+    claim: bool,
+    per_user: usize,
+    prior: usize,
+    users: usize,
+    sessions: Vec<Session>,
+    /// Rotations the measurement makes: every family in turn, `passes` times.
+    passes: usize,
+    /// `usec_per_call` of each batch, per script (index in [`OPS`]), in round order.
+    samples: [Vec<f64>; 5],
+    calls: [u64; 5],
+}
+
+impl CostCell {
+    fn user(&self, u: usize) -> String {
+        format!(
+            "{}{}-{}-{u:06}",
+            mode_key(self.claim),
+            self.per_user,
+            self.prior
+        )
     }
-    rotated
+
+    /// Users `[0, a)` log in once more, `[a, b)` log out everywhere, and every session of
+    /// `[b, users)` is revoked; the measured rotations and listings take every user first.
+    fn thirds(&self) -> (usize, usize) {
+        (self.users / 3, 2 * self.users / 3)
+    }
+
+    fn record(&mut self, op: usize, cost: Option<Cost>) {
+        if let Some(cost) = cost {
+            self.samples[op].push(cost.usec_per_call);
+            self.calls[op] += cost.calls;
+        }
+    }
+
+    fn median(&self, op: usize) -> f64 {
+        median(&self.samples[op])
+    }
 }
 
-async fn memory(
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The `j`-th of `k` consecutive slices of `0..total`.
+fn slice(total: usize, j: usize, k: usize) -> std::ops::Range<usize> {
+    total * j / k..total * (j + 1) / k
+}
+
+/// Runs `batch` (which must make exactly `expected` store calls) between a
+/// `CONFIG RESETSTAT` and a read of `cmdstat_evalsha`; checks one `EVALSHA` per call.
+/// Nothing runs for an empty batch.
+async fn evalsha_cost(
+    conn: &mut MultiplexedConnection,
+    expected: usize,
+    batch: impl Future<Output = ()>,
+) -> Option<Cost> {
+    if expected == 0 {
+        return None;
+    }
+    reset_stats(conn).await;
+    batch.await;
+    let (calls, usec) = command_stats(conn, "evalsha").await;
+    assert_eq!(calls, expected as u64, "one EVALSHA per store call");
+    Some(Cost {
+        calls,
+        usec_per_call: usec as f64 / calls as f64,
+    })
+}
+
+/// Users with `per_user` sessions, each session rotated `prior` times (without grace slots,
+/// which would only expire meanwhile), every token expiring at `exp`.
+async fn cost_population(
+    prep: &RedisStore,
+    opts: &Options,
+    claim: bool,
+    per_user: usize,
+    prior: usize,
+    exp: i64,
+    token: &str,
+) -> CostCell {
+    let passes = (prior / 10).max(1);
+    // A quarter of the calls once there is a history to write first: writing it through
+    // the store is what takes the time (ten rotations per measured one).
+    let calls = if prior == 0 {
+        opts.calls
+    } else {
+        opts.calls / 4
+    };
+    let families = calls.div_ceil(passes);
+    let users = families.div_ceil(per_user).max(opts.min_users);
+    let mut cell = CostCell {
+        claim,
+        per_user,
+        prior,
+        users,
+        sessions: Vec::new(),
+        passes,
+        samples: Default::default(),
+        calls: [0; 5],
+    };
+    let name = |u: usize| cell.user(u);
+    let mut sessions = register_users(prep, 0..users, per_user, claim, exp, name).await;
+    rotate_each(prep, &mut sessions, prior, token, &move |_| exp).await;
+    cell.sessions = sessions;
+    cell
+}
+
+/// The minimal script and the hand-rolled refresh: their keys, and their measurements.
+struct Baselines {
+    value: String,
+    script: redis::Script,
+    /// The hand-rolled app's current token id per user.
+    current: Vec<String>,
+    minimal: Vec<f64>,
+    handrolled: Vec<f64>,
+    parts: [Vec<f64>; 3],
+    calls: u64,
+}
+
+fn minimal_key(i: usize) -> String {
+    format!("minimal:{{u{i}}}:f")
+}
+
+fn handrolled_record(i: usize, jti: &str) -> String {
+    serde_json::json!({
+        "user": user(i), "jti": jti, "family": jti,
+        "issued_at": 1_700_000_000u64, "expires_at": 1_702_592_000u64,
+    })
+    .to_string()
+}
+
+impl Baselines {
+    async fn prepare(one: &mut MultiplexedConnection, calls: usize, value_len: usize) -> Self {
+        let value = "v".repeat(value_len);
+        let current: Vec<String> = (0..calls).map(|_| jti()).collect();
+        let mut pipe = redis::pipe();
+        for (i, jti) in current.iter().enumerate() {
+            pipe.cmd("SET").arg(minimal_key(i)).arg(&value).ignore();
+            pipe.cmd("SETEX")
+                .arg(format!("refresh_token:{}:{jti}", user(i)))
+                .arg(3600)
+                .arg(handrolled_record(i, jti))
+                .ignore();
+        }
+        let _: () = pipe.query_async(one).await.expect("SET pipeline");
+        let baselines = Baselines {
+            value,
+            script: redis::Script::new(MINIMAL_SCRIPT),
+            current,
+            minimal: Vec::new(),
+            handrolled: Vec::new(),
+            parts: Default::default(),
+            calls: 0,
+        };
+        // Loads the script (the first EVALSHA fails with NOSCRIPT) and warms up.
+        for i in 0..(calls / 10).clamp(10, 1000) {
+            baselines.minimal_call(one, i).await;
+        }
+        baselines
+    }
+
+    async fn minimal_call(&self, one: &mut MultiplexedConnection, i: usize) {
+        let old: Option<String> = self
+            .script
+            .key(minimal_key(i))
+            .arg(&self.value)
+            .arg(1_000_000)
+            .invoke_async(one)
+            .await
+            .expect("minimal script");
+        assert!(old.is_some());
+    }
+
+    /// Measures the `j`-th of `k` slices of both.
+    async fn round(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        one: &mut MultiplexedConnection,
+        j: usize,
+        k: usize,
+    ) {
+        let range = slice(self.current.len(), j, k);
+        let this = &*self;
+        let minimal = evalsha_cost(conn, range.len(), async {
+            for i in range.clone() {
+                this.minimal_call(one, i).await;
+            }
+        })
+        .await;
+        if let Some(cost) = minimal {
+            self.minimal.push(cost.usec_per_call);
+            self.calls += cost.calls;
+        }
+        if range.is_empty() {
+            return;
+        }
+        // The hand-rolled refresh: read the presented token's record, delete it, write the
+        // successor's (three round trips, as the hand-rolled app sends them).
+        reset_stats(conn).await;
+        for i in range.clone() {
+            let old = format!("refresh_token:{}:{}", user(i), self.current[i]);
+            let found: Option<String> = redis::cmd("GET")
+                .arg(&old)
+                .query_async(one)
+                .await
+                .expect("GET");
+            assert!(found.is_some());
+            let _: () = redis::cmd("DEL")
+                .arg(&old)
+                .query_async(one)
+                .await
+                .expect("DEL");
+            let next = jti();
+            let _: () = redis::cmd("SETEX")
+                .arg(format!("refresh_token:{}:{next}", user(i)))
+                .arg(3600)
+                .arg(handrolled_record(i, &next))
+                .query_async(one)
+                .await
+                .expect("SETEX");
+            self.current[i] = next;
+        }
+        let mut sum = 0.0;
+        for (part, command) in ["get", "del", "setex"].into_iter().enumerate() {
+            let (n, usec) = command_stats(conn, command).await;
+            assert_eq!(n, range.len() as u64, "{command} calls");
+            let per_call = usec as f64 / n as f64;
+            self.parts[part].push(per_call);
+            sum += per_call;
+        }
+        self.handrolled.push(sum);
+    }
+}
+
+/// The length of a family record after a few rotations, as the store writes it.
+async fn record_len(store: &RedisStore, conn: &mut MultiplexedConnection) -> usize {
+    let exp = month_ahead();
+    let mut s = register(store, "record-len".into(), true, exp).await;
+    let token = "t".repeat(TOKEN_LEN);
+    for _ in 0..3 {
+        rotate(store, &mut s, &token, &|_| exp).await;
+    }
+    redis::cmd("STRLEN")
+        .arg(family_key(&s.user, &s.family))
+        .query_async(conn)
+        .await
+        .expect("STRLEN")
+}
+
+/// The measured rotations and listings of one round: the `j`-th of `k` slices.
+async fn rotate_and_list(
+    conn: &mut MultiplexedConnection,
+    store: &RedisStore,
+    cell: &mut CostCell,
+    j: usize,
+    k: usize,
+    list_calls: usize,
+    token: &str,
+    exp: i64,
+) {
+    let families = cell.sessions.len();
+    let rotations = slice(families * cell.passes, j, k);
+    let sessions = &mut cell.sessions;
+    let rotated = evalsha_cost(conn, rotations.len(), async {
+        for i in rotations.clone() {
+            rotate(store, &mut sessions[i % families], token, &|_| exp).await;
+        }
+    })
+    .await;
+    cell.record(ROTATE, rotated);
+    let listings = slice(list_calls, j, k);
+    let cell_ref = &*cell;
+    let listed = evalsha_cost(conn, listings.len(), async {
+        for i in listings.clone() {
+            let user = cell_ref.user(i % cell_ref.users);
+            let listed = store.list(&user).await.expect("list");
+            assert_eq!(listed.len(), cell_ref.per_user);
+        }
+    })
+    .await;
+    cell.record(LIST, listed);
+}
+
+/// The measured logins, logouts and revocations of one round: the `j`-th of `k` slices.
+async fn register_and_revoke(
+    conn: &mut MultiplexedConnection,
+    store: &RedisStore,
+    cell: &mut CostCell,
+    j: usize,
+    k: usize,
+    exp: i64,
+) {
+    let (a, b) = cell.thirds();
+    let cell_ref = &*cell;
+    let logins = slice(a, j, k);
+    let registered = evalsha_cost(conn, logins.len(), async {
+        for u in logins.clone() {
+            register(store, cell_ref.user(u), cell_ref.claim, exp).await;
+        }
+    })
+    .await;
+    let logouts = slice(b - a, j, k);
+    let revoked_all = evalsha_cost(conn, logouts.len(), async {
+        for u in logouts.clone() {
+            let revoked = store
+                .revoke_all(&cell_ref.user(a + u))
+                .await
+                .expect("revoke_all");
+            assert_eq!(revoked, cell_ref.per_user as u64);
+        }
+    })
+    .await;
+    let last = &cell_ref.sessions[b * cell_ref.per_user..];
+    let revocations = slice(last.len(), j, k);
+    let revoked = evalsha_cost(conn, revocations.len(), async {
+        for s in &last[revocations.clone()] {
+            let family = store.revoke(&s.user, s.token()).await.expect("revoke");
+            assert!(family.is_some());
+        }
+    })
+    .await;
+    cell.record(REGISTER, registered);
+    cell.record(REVOKE_ALL, revoked_all);
+    cell.record(REVOKE, revoked);
+}
+
+/// The median over rounds of `a[j] / b[j]` (each pair measured next to each other), and
+/// the range of those ratios.
+fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(&ratios), lo, hi)
+}
+
+fn ratio_line(label: &str, (value, lo, hi): (f64, f64, f64), target: f64) -> String {
+    let verdict = if value <= target { "met" } else { "missed" };
+    format!("{label}: {value:.2} (rounds {lo:.2}–{hi:.2}; target ≤ {target}: {verdict})")
+}
+
+async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
+    let start = Instant::now();
+    flushall(conn).await;
+    let token = "t".repeat(TOKEN_LEN);
+    let exp = month_ahead();
+    // The history is written without grace slots; the measured store has the defaults,
+    // a 10 s grace window and the 64-session cap included.
+    let prep = store(server, StoreConfig::default().grace(Duration::ZERO));
+    let measured = store(server, StoreConfig::default());
+    let record = record_len(&measured, conn).await;
+
+    let mut cells = Vec::new();
+    for claim in [true, false] {
+        for &per_user in &opts.per_user {
+            for &prior in &opts.rotations {
+                let cell = cost_population(&prep, opts, claim, per_user, prior, exp, &token).await;
+                cells.push(cell);
+            }
+        }
+    }
+    let client = redis::Client::open(server.url()).expect("a client");
+    let mut one = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut baselines = Baselines::prepare(&mut one, opts.calls, record).await;
+    let prepared = start.elapsed().as_secs_f64();
+    println!(
+        "cost: {} cells and the baselines prepared in {prepared:.0} s ({} keys)",
+        cells.len(),
+        dbsize(conn).await
+    );
+
+    // Warm-up: every script through the measured store's connection, on spare users.
+    let warm_calls = (opts.calls / 10).clamp(10, 1000);
+    for claim in [true, false] {
+        let mut spare = register(&measured, format!("spare-{claim}"), claim, exp).await;
+        for _ in 0..warm_calls {
+            rotate(&measured, &mut spare, &token, &|_| exp).await;
+            measured.list(&spare.user).await.expect("list");
+        }
+        let revoked = measured.revoke(&spare.user, spare.token()).await;
+        assert!(revoked.expect("revoke").is_some());
+        measured.revoke_all(&spare.user).await.expect("revoke_all");
+    }
+
+    // Every cell and both baselines get a slice in each round, in an order that shifts
+    // round by round, so each sees the same background noise of the machine.
+    let rounds = opts.rounds;
+    let list_calls = (opts.calls / 8).max(1);
+    let items = cells.len() + 1;
+    for j in 0..rounds {
+        for step in 0..items {
+            match (step + j) % items {
+                i if i < cells.len() => {
+                    let cell = &mut cells[i];
+                    rotate_and_list(conn, &measured, cell, j, rounds, list_calls, &token, exp)
+                        .await;
+                }
+                _ => baselines.round(conn, &mut one, j, rounds).await,
+            }
+        }
+    }
+    let count = cells.len();
+    for j in 0..rounds {
+        for step in 0..count {
+            let cell = &mut cells[(step + j) % count];
+            register_and_revoke(conn, &measured, cell, j, rounds, exp).await;
+        }
+    }
+    flushall(conn).await;
+
+    let minimal = median(&baselines.minimal);
+    let handrolled = median(&baselines.handrolled);
+    println!(
+        "RESULT cost_baseline minimal={minimal:.2} get={:.2} del={:.2} setex={:.2} \
+         handrolled={handrolled:.2} calls={} rounds={rounds} record_bytes={record}",
+        median(&baselines.parts[0]),
+        median(&baselines.parts[1]),
+        median(&baselines.parts[2]),
+        baselines.calls,
+    );
+    for c in &cells {
+        let mut line = format!(
+            "RESULT cost mode={} sessions={} rotations={}",
+            mode_key(c.claim),
+            c.per_user,
+            c.prior
+        );
+        for (op, name) in OPS.iter().enumerate() {
+            line += &format!(" {name}={:.2}", c.median(op));
+        }
+        for (op, name) in OPS.iter().enumerate() {
+            line += &format!(" calls_{name}={}", c.calls[op]);
+        }
+        println!("{line}");
+    }
+
+    println!();
+    println!(
+        "Redis usec per call: INFO commandstats, cmdstat_evalsha usec / calls, reset before each \
+         batch; one client, sequential, warm; median of {rounds} interleaved rounds. Calls per \
+         cell: rotate {} (each family rotated at most max(1, R/10) times, R = prior rotations), \
+         list {list_calls}; register, revoke_all: one per user of a third of the users, revoke: \
+         one per family of the last third (counts in the RESULT lines). Every token of a user \
+         expires in the same hour (one token-index hash per user).",
+        opts.calls
+    );
+    println!();
+    println!(
+        "| mode | sessions per user | prior rotations | register | rotate | revoke | revoke_all | \
+         list |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in &cells {
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            mode_name(c.claim),
+            c.per_user,
+            c.prior,
+            c.median(REGISTER),
+            c.median(ROTATE),
+            c.median(REVOKE),
+            c.median(REVOKE_ALL),
+            c.median(LIST),
+        );
+    }
+    println!("| minimal script: TIME + GET + SET PX ({record} bytes) | | | | {minimal:.1} | | | |");
+    println!(
+        "| hand-rolled: GET + DEL + SETEX ({:.1} + {:.1} + {:.1}) | | | | {handrolled:.1} | | | |",
+        median(&baselines.parts[0]),
+        median(&baselines.parts[1]),
+        median(&baselines.parts[2]),
+    );
+    println!();
+
+    let (s_lo, s_hi) = (opts.per_user[0], opts.per_user[opts.per_user.len() - 1]);
+    let (r_lo, r_hi) = (opts.rotations[0], opts.rotations[opts.rotations.len() - 1]);
+    for claim in [true, false] {
+        let rotate = |s: usize, r: usize| {
+            cells
+                .iter()
+                .find(|c| c.claim == claim && c.per_user == s && c.prior == r)
+                .map_or(&[][..], |c| &c.samples[ROTATE][..])
+        };
+        let by_sessions = paired(rotate(s_hi, r_lo), rotate(s_lo, r_lo));
+        let by_sessions_worst = opts
+            .rotations
+            .iter()
+            .map(|&r| paired(rotate(s_hi, r), rotate(s_lo, r)).0)
+            .fold(f64::NAN, f64::max);
+        let by_rotations = paired(rotate(s_lo, r_hi), rotate(s_lo, r_lo));
+        let by_rotations_worst = opts
+            .per_user
+            .iter()
+            .map(|&s| paired(rotate(s, r_hi), rotate(s, r_lo)).0)
+            .fold(f64::NAN, f64::max);
+        let by_minimal = paired(rotate(s_lo, r_lo), &baselines.minimal);
+        let by_handrolled = paired(rotate(s_lo, r_lo), &baselines.handrolled);
+        let mode = mode_name(claim);
+        println!(
+            "ratio: {}; worst over prior rotations {by_sessions_worst:.2}",
+            ratio_line(
+                &format!("{mode}, rotate {s_hi} sessions ÷ {s_lo} ({r_lo} rotations)"),
+                by_sessions,
+                1.1
+            )
+        );
+        println!(
+            "ratio: {}; worst over sessions per user {by_rotations_worst:.2}",
+            ratio_line(
+                &format!("{mode}, rotate {r_hi} rotations ÷ {r_lo} ({s_lo} session)"),
+                by_rotations,
+                1.1
+            )
+        );
+        println!(
+            "ratio: {}; ÷ hand-rolled GET + DEL + SETEX {:.2}",
+            ratio_line(
+                &format!("{mode}, rotate ÷ minimal script ({s_lo} session, {r_lo} rotations)"),
+                by_minimal,
+                1.5
+            ),
+            by_handrolled.0
+        );
+        println!(
+            "RESULT cost_ratio mode={} sessions_ratio={:.2} sessions_ratio_worst={by_sessions_worst:.2} \
+             rotations_ratio={:.2} rotations_ratio_worst={by_rotations_worst:.2} \
+             minimal_ratio={:.2} handrolled_ratio={:.2}",
+            mode_key(claim),
+            by_sessions.0,
+            by_rotations.0,
+            by_minimal.0,
+            by_handrolled.0,
+        );
+    }
+    println!(
+        "cost: done in {:.0} s ({prepared:.0} s preparing)",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Memory
+
+/// `used_memory` and the hash tables' part of it.
+#[derive(Clone, Copy, Debug)]
+struct Memory {
+    used: i64,
+    tables: i64,
+}
+
+impl Memory {
+    async fn now(conn: &mut MultiplexedConnection) -> Self {
+        Memory {
+            used: used_memory(conn).await,
+            tables: hashtable_bytes(conn).await,
+        }
+    }
+
+    /// Bytes per item since `before`: in all, and outside the keyspace's hash tables.
+    fn per(self, before: Memory, items: usize) -> (f64, f64) {
+        let all = (self.used - before.used) as f64 / items as f64;
+        let tables = (self.tables - before.tables) as f64 / items as f64;
+        (all, all - tables)
+    }
+}
+
+async fn memory_usage(conn: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("MEMORY USAGE")
+}
+
+/// Bytes per live session in family-claim mode, `per_user` sessions per user.
+async fn memory_sessions(
     server: &RedisServer,
     conn: &mut MultiplexedConnection,
-    sessions: usize,
-    lifetime: Duration,
+    opts: &Options,
+    per_user: usize,
+    subset: bool,
 ) {
+    let grace = Duration::from_secs(1);
+    let store = store(server, StoreConfig::default().grace(grace));
+    let token = "t".repeat(TOKEN_LEN);
+    let exp = month_ahead();
+    let same_hour = move |_: usize| exp;
+    flushall(conn).await;
+    let start = Instant::now();
+    let baseline = Memory::now(conn).await;
+    let sessions_n = opts.sessions.div_ceil(per_user) * per_user;
+    let users = sessions_n / per_user;
+    let name = |u: usize| format!("mem{per_user}-{u:07}");
+    let mut sessions = register_users(&store, 0..users, per_user, true, exp, name).await;
+    let registered = Memory::now(conn).await;
+    let (at_rest, at_rest_data) = registered.per(baseline, sessions_n);
+    let keys = dbsize(conn).await;
+    let first = (sessions[0].user.clone(), sessions[0].family.clone());
+    let record = memory_usage(conn, &family_key(&first.0, &first.1)).await;
+    let index = memory_usage(conn, &index_key(&first.0)).await;
+    println!(
+        "memory: {sessions_n} live sessions, {per_user} per user ({users} users, no metadata): \
+         {} bytes: {at_rest:.0} bytes per session, {at_rest_data:.0} outside the keyspace's \
+         hash tables ({keys} keys; MEMORY USAGE of a family record {record}, of a session \
+         index {index}; filled in {:.1} s)",
+        registered.used - baseline.used,
+        start.elapsed().as_secs_f64()
+    );
+
+    let rotations = 3;
+    rotate_each(&store, &mut sessions, 1, &token, &same_hour).await;
+    let with_slots = used_memory(conn).await;
+    rotate_each(&store, &mut sessions, rotations - 1, &token, &same_hour).await;
+    tokio::time::sleep(grace).await;
+    let waited = wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+    let rotated = Memory::now(conn).await;
+    let (after, after_data) = rotated.per(baseline, sessions_n);
+    let record_after = memory_usage(conn, &family_key(&first.0, &first.1)).await;
+    let slot = (with_slots - registered.used) as f64 / sessions_n as f64;
+    println!(
+        "memory: after {rotations} rotations of each, grace slots gone ({waited:.1} s after \
+         the window): {after:.0} bytes per session ({:+.1} %), {after_data:.0} outside the hash \
+         tables ({:+.1} %); MEMORY USAGE of the family record {record_after}; one rotation \
+         with its grace slot alive: {slot:+.0} bytes per session",
+        (after / at_rest - 1.0) * 100.0,
+        (after_data / at_rest_data - 1.0) * 100.0,
+    );
+    let mut subset_line = String::new();
+    if subset {
+        let n = opts.subset.min(sessions.len());
+        let before = Memory::now(conn).await;
+        let subset_start = Instant::now();
+        rotate_each(
+            &store,
+            &mut sessions[..n],
+            opts.subset_rotations,
+            &token,
+            &same_hour,
+        )
+        .await;
+        let took = subset_start.elapsed().as_secs_f64();
+        tokio::time::sleep(grace).await;
+        wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+        let (growth, growth_data) = Memory::now(conn).await.per(before, n);
+        let total = rotations + opts.subset_rotations;
+        println!(
+            "memory: {n} of them rotated {} more times each ({} rotations in {took:.1} s): \
+             {growth:+.1} bytes per rotated session ({growth_data:+.1} outside the hash \
+             tables), so {:.0} bytes per session after {total} rotations ({:+.1} % against \
+             at rest; {:.0} outside the hash tables, {:+.1} %)",
+            opts.subset_rotations,
+            n * opts.subset_rotations,
+            after + growth,
+            ((after + growth) / at_rest - 1.0) * 100.0,
+            after_data + growth_data,
+            ((after_data + growth_data) / at_rest_data - 1.0) * 100.0,
+        );
+        subset_line = format!(
+            " subset={n} subset_rotations={total} subset_growth_bytes={growth:.1} \
+             subset_bytes_per_session={:.0} subset_data_bytes_per_session={:.0}",
+            after + growth,
+            after_data + growth_data,
+        );
+    }
+    println!(
+        "RESULT memory_sessions per_user={per_user} sessions={sessions_n} \
+         bytes_per_session={at_rest:.0} data_bytes_per_session={at_rest_data:.0} \
+         record_usage={record} index_usage={index} rotations={rotations} \
+         bytes_after_rotations={after:.0} data_bytes_after_rotations={after_data:.0} \
+         record_usage_after={record_after} grace_slot_bytes={slot:.0}{subset_line}"
+    );
+    flushall(conn).await;
+}
+
+/// A short-lived population: every key must expire once the families end.
+async fn memory_expiry(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
+    let lifetime = opts.lifetime;
     let grace = Duration::from_secs(1);
     let config = StoreConfig::default()
         .grace(grace)
         .absolute_lifetime(lifetime)
-        .idle_lifetime(lifetime)
-        .timeout(Duration::from_secs(10));
-    let store = RedisStore::open(&server.url(), config).expect("a store");
+        .idle_lifetime(lifetime);
+    let store = store(server, config);
     let token = "t".repeat(TOKEN_LEN);
-    // Load the scripts and let the connection settle, then start from an empty keyspace.
-    register_many(&store, 0..1).await;
-    rotate_all(&store, &mut [jti()], &token).await;
-    let _: () = redis::cmd("FLUSHALL")
-        .query_async(conn)
-        .await
-        .expect("FLUSHALL");
-    let start = Instant::now();
+    let exp = month_ahead();
+    flushall(conn).await;
     let baseline = used_memory(conn).await;
-
-    let mut current = register_many(&store, 0..sessions).await;
-    // Rotation never moves a family's absolute end: the last one ends `lifetime` from here.
-    let last_end = tokio::time::Instant::now() + lifetime;
-    let registered = used_memory(conn).await;
-    let per_session = (registered - baseline) as f64 / sessions as f64;
-    println!(
-        "memory: {sessions} live sessions (1 per user, no metadata): {} bytes over a baseline of \
-         {baseline}: {per_session:.0} bytes per session ({} keys; filled in {:.1} s)",
-        registered - baseline,
-        dbsize(conn).await,
-        start.elapsed().as_secs_f64()
-    );
-
-    let rotated = rotate_all(&store, &mut current, &token).await;
-    let with_slots = used_memory(conn).await;
-    tokio::time::sleep(grace).await;
-    let waited = wait_for_dbsize(conn, sessions as i64, Duration::from_secs(60)).await;
-    let after_slots = used_memory(conn).await;
-    let first_rotation = (after_slots - registered) as f64 / sessions as f64;
-    let slot_bytes = (with_slots - after_slots) as f64 / sessions as f64;
-    println!(
-        "memory: one rotation of each ({rotated} rotated): +{:.0} bytes per session while the \
-         grace slot lives (slot: {slot_bytes:.0} bytes, reclaimed {waited:.1} s after the grace), \
-         +{first_rotation:.0} bytes per session after",
-        (with_slots - registered) as f64 / sessions as f64,
-    );
-    let more = 3;
-    let mut rotated_more = 0;
-    for _ in 0..more {
-        rotated_more += rotate_all(&store, &mut current, &token).await;
-    }
-    tokio::time::sleep(grace).await;
-    wait_for_dbsize(conn, sessions as i64, Duration::from_secs(60)).await;
-    let after_more = used_memory(conn).await;
-    let steady = (after_more - after_slots) as f64 / (more * sessions) as f64;
-    println!(
-        "memory: {more} more rotations each ({rotated_more} rotated): +{steady:.1} bytes per \
-         session per rotation (spent-token digests, capped at the spent history)"
-    );
-    let elapsed = start.elapsed();
+    let n = (opts.sessions / 10).max(100);
+    let end = tokio::time::Instant::now() + lifetime;
+    let mut sessions = register_users(&store, 0..n, 1, true, exp, user).await;
+    rotate_each(&store, &mut sessions, 1, &token, &|_| exp).await;
     assert!(
-        elapsed < lifetime,
-        "the rotations took {elapsed:?}, longer than --lifetime {lifetime:?}: raise it"
+        tokio::time::Instant::now() < end,
+        "registering took longer than --lifetime {lifetime:?}: raise it"
     );
-    tokio::time::sleep_until(last_end).await;
-    let expired_in = wait_for_dbsize(conn, 0, Duration::from_secs(120)).await;
-    let after_expiry = used_memory(conn).await;
+    tokio::time::sleep_until(end).await;
+    let emptied = wait_for_dbsize(conn, 0, Duration::from_secs(120)).await;
+    let delta = used_memory(conn).await - baseline;
     println!(
-        "memory: every family ended ({lifetime:?} lifetime): keyspace empty {expired_in:.1} s \
-         after the last end, used_memory {after_expiry} ({:+} bytes against the baseline)",
-        after_expiry - baseline
+        "memory: {n} sessions whose lifetime ({lifetime:?}) ran out: keyspace empty \
+         {emptied:.1} s after the end, used_memory {delta:+} bytes against before"
     );
+    println!(
+        "RESULT memory_expiry sessions={n} after_expiry_delta={delta} expiry_wait_s={emptied:.1}"
+    );
+}
 
-    // The hand-rolled schema, for reference: one JSON record per token.
-    let hand_baseline = used_memory(conn).await;
-    fill_handrolled(conn, 0..sessions, 3600).await;
-    let hand = (used_memory(conn).await - hand_baseline) as f64 / sessions as f64;
+/// Bytes per remembered spent token without a family claim, at each refresh rate.
+async fn memory_token_index(
+    server: &RedisServer,
+    conn: &mut MultiplexedConnection,
+    opts: &Options,
+) {
+    let grace = Duration::from_secs(1);
+    let store = store(server, StoreConfig::default().grace(grace));
+    let token = "t".repeat(TOKEN_LEN);
+    let first_hour = month_ahead() - HOUR / 2;
+    // Each user's tokens fill `buckets` hours, `rate` tokens expiring in each hour.
+    let buckets = 10;
+    let mut points = Vec::new();
+    for &rate in &opts.rates {
+        flushall(conn).await;
+        let per_user = rate * buckets;
+        let users = opts.spent_tokens.div_ceil(per_user).max(1);
+        // The n-th token of a session expires in hour n / rate (a minute into it).
+        let schedule = move |n: usize| first_hour + (n / rate) as i64 * HOUR + 60;
+        let mut sessions = register_users(&store, 0..users, 1, false, schedule(0), user).await;
+        // A first rotation of each before the baseline: the record's predecessor fields
+        // appear with it, whatever the number of rotations after.
+        rotate_each(&store, &mut sessions, 1, &token, &schedule).await;
+        tokio::time::sleep(grace).await;
+        wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+        let before = used_memory(conn).await;
+        let keys_before = dbsize(conn).await;
+        rotate_each(&store, &mut sessions, per_user, &token, &schedule).await;
+        tokio::time::sleep(grace).await;
+        wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+        let spent = users * per_user;
+        let bytes = (used_memory(conn).await - before) as f64 / spent as f64;
+        let new_keys = dbsize(conn).await - keys_before;
+        println!(
+            "memory: token index, {rate} tokens per user per expiry hour: {bytes:.1} bytes per \
+             remembered spent token ({spent} tokens of {users} users, {new_keys} new hash keys)"
+        );
+        println!(
+            "RESULT memory_token_index rate={rate} spent={spent} bytes_per_token={bytes:.1} \
+             new_keys={new_keys}"
+        );
+        points.push((1.0 / rate as f64, bytes));
+    }
+    flushall(conn).await;
+    // Least squares of bytes = entry + key_overhead * (1 / rate).
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let key_overhead = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let entry = my - key_overhead * mx;
+    let worst = points
+        .iter()
+        .map(|(x, y)| (y - (entry + key_overhead * x)).abs())
+        .fold(0.0, f64::max);
     println!(
-        "memory: hand-rolled schema (SETEX refresh_token:<user>:<jti> <json record>): {hand:.0} \
-         bytes per session"
+        "memory: token index fit: bytes per spent token ≈ {entry:.1} + {key_overhead:.0} / \
+         tokens per bucket (largest residual {worst:.1} bytes)"
     );
-    let _: () = redis::cmd("FLUSHALL")
-        .query_async(conn)
-        .await
-        .expect("FLUSHALL");
     println!(
-        "RESULT memory sessions={sessions} bytes_per_session={per_session:.0} \
-         grace_slot_bytes={slot_bytes:.0} first_rotation_bytes={first_rotation:.0} \
-         steady_rotation_bytes={steady:.1} after_expiry_delta={} expiry_wait_s={expired_in:.1} \
-         handrolled_bytes_per_session={hand:.0}",
-        after_expiry - baseline
+        "RESULT memory_token_index_fit entry={entry:.1} key_overhead={key_overhead:.0} \
+         max_residual={worst:.1}"
     );
 }
 
@@ -275,6 +1316,30 @@ async fn fill_handrolled(
     }
 }
 
+async fn memory(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
+    let start = Instant::now();
+    memory_sessions(server, conn, opts, 1, true).await;
+    memory_sessions(server, conn, opts, 10, false).await;
+    memory_expiry(server, conn, opts).await;
+    memory_token_index(server, conn, opts).await;
+
+    // The hand-rolled schema, for reference: one JSON record per token.
+    flushall(conn).await;
+    let hand_baseline = used_memory(conn).await;
+    fill_handrolled(conn, 0..opts.sessions, 3600).await;
+    let hand = (used_memory(conn).await - hand_baseline) as f64 / opts.sessions as f64;
+    println!(
+        "memory: hand-rolled schema (SETEX refresh_token:<user>:<jti> <json record>): {hand:.0} \
+         bytes per session"
+    );
+    println!("RESULT memory_handrolled bytes_per_session={hand:.0}");
+    flushall(conn).await;
+    println!("memory: done in {:.0} s", start.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Scale
+
 fn stats(mut samples: Vec<f64>) -> (f64, f64, f64) {
     samples.sort_by(f64::total_cmp);
     let at =
@@ -291,25 +1356,17 @@ async fn timed<T>(call: impl Future<Output = T>) -> (f64, T) {
 async fn scale(server: &RedisServer, conn: &mut MultiplexedConnection, sizes: &[usize]) {
     let config = StoreConfig::default()
         .absolute_lifetime(Duration::from_secs(3600))
-        .idle_lifetime(Duration::from_secs(3600))
-        .timeout(Duration::from_secs(10));
-    let store = RedisStore::open(&server.url(), config).expect("a store");
-    let _: () = redis::cmd("FLUSHALL")
-        .query_async(conn)
-        .await
-        .expect("FLUSHALL");
+        .idle_lifetime(Duration::from_secs(3600));
+    let store = store(server, config);
+    let exp = month_ahead();
+    flushall(conn).await;
     let target = "target-user";
-    for _ in 0..5 {
-        store
-            .register(target, &jti(), None)
-            .await
-            .expect("register");
-    }
+    register_users(&store, 0..1, 5, true, exp, |_| target.to_owned()).await;
     fill_handrolled_user(conn, target).await;
     let mut filled = 0;
     for &size in sizes {
         let start = Instant::now();
-        register_many(&store, filled..size).await;
+        register_users(&store, filled..size, 1, true, exp, user).await;
         fill_handrolled(conn, filled..size, 3600).await;
         filled = size;
         let fill_s = start.elapsed().as_secs_f64();
@@ -324,12 +1381,7 @@ async fn scale(server: &RedisServer, conn: &mut MultiplexedConnection, sizes: &[
         let mut revoke = Vec::new();
         for k in 0..50 {
             let victim = format!("victim-{size}-{k}");
-            for _ in 0..5 {
-                store
-                    .register(&victim, &jti(), None)
-                    .await
-                    .expect("register");
-            }
+            register_users(&store, 0..1, 5, true, exp, |_| victim.clone()).await;
             let (ms, count) = timed(store.revoke_all(&victim)).await;
             assert_eq!(count.expect("revoke_all"), 5);
             revoke.push(ms);
@@ -361,10 +1413,7 @@ async fn scale(server: &RedisServer, conn: &mut MultiplexedConnection, sizes: &[
              keys_max_ms={kmax:.3}"
         );
     }
-    let _: () = redis::cmd("FLUSHALL")
-        .query_async(conn)
-        .await
-        .expect("FLUSHALL");
+    flushall(conn).await;
 }
 
 async fn fill_handrolled_user(conn: &mut MultiplexedConnection, user: &str) {
@@ -379,72 +1428,52 @@ async fn fill_handrolled_user(conn: &mut MultiplexedConnection, user: &str) {
     }
 }
 
-async fn evalsha_calls(conn: &mut MultiplexedConnection) -> i64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await
-        .expect("INFO");
-    info.lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<i64>()
-                .ok()
-        })
-        .sum()
+// ---------------------------------------------------------------------------------------
+// 4. Round trips
+
+async fn evalsha_calls(conn: &mut MultiplexedConnection) -> u64 {
+    command_stats(conn, "evalsha").await.0 + command_stats(conn, "eval").await.0
 }
 
 async fn round_trips(server: &RedisServer, conn: &mut MultiplexedConnection) {
-    let store = RedisStore::open(&server.url(), StoreConfig::default()).expect("a store");
+    let store = store(server, StoreConfig::default());
     let token = "t".repeat(TOKEN_LEN);
+    let exp = month_ahead();
     let n = 1000;
-    // Load both scripts first (the first call after a restart adds a SCRIPT LOAD).
-    let mut first = register_many(&store, n..n + 1).await;
-    rotate_all(&store, &mut first, &token).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(conn)
-        .await
-        .expect("RESETSTAT");
-    let mut current = register_many(&store, 0..n).await;
-    let register = evalsha_calls(conn).await as f64 / n as f64;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(conn)
-        .await
-        .expect("RESETSTAT");
-    rotate_all(&store, &mut current, &token).await;
-    let rotate = evalsha_calls(conn).await as f64 / n as f64;
-    println!(
-        "round trips: {register:.2} EVALSHA per register, {rotate:.2} per rotate \
-         (INFO commandstats over {n} calls each)"
-    );
-    println!("RESULT store_roundtrips register={register:.2} rotate={rotate:.2}");
+    let mut line = String::from("RESULT store_roundtrips");
+    for claim in [true, false] {
+        flushall(conn).await;
+        // Load both scripts first (the first call after a restart adds a SCRIPT LOAD).
+        let mut first = register_users(&store, n..n + 1, 1, claim, exp, user).await;
+        rotate_each(&store, &mut first, 1, &token, &|_| exp).await;
+        reset_stats(conn).await;
+        let mut current = register_users(&store, 0..n, 1, claim, exp, user).await;
+        let register = evalsha_calls(conn).await as f64 / n as f64;
+        reset_stats(conn).await;
+        rotate_each(&store, &mut current, 1, &token, &|_| exp).await;
+        let rotate = evalsha_calls(conn).await as f64 / n as f64;
+        println!(
+            "round trips ({}): {register:.2} EVALSHA per register, {rotate:.2} per rotate \
+             (INFO commandstats over {n} calls each)",
+            mode_name(claim)
+        );
+        let key = mode_key(claim);
+        line += &format!(" {key}_register={register:.2} {key}_rotate={rotate:.2}");
+    }
+    println!("{line}");
+    flushall(conn).await;
 }
 
-#[tokio::main]
+// One thread for this client: redis-server has the other core of a 2-core machine.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let smoke = std::env::args().any(|a| a == "--smoke");
-    let sessions: usize = option("sessions", if smoke { "1000" } else { "100000" })
-        .parse()
-        .expect("--sessions");
-    let sizes: Vec<usize> = option(
-        "sizes",
-        if smoke {
-            "1000,2000,4000"
-        } else {
-            "10000,100000,1000000"
-        },
-    )
-    .split(',')
-    .map(|s| s.trim().parse().expect("--sizes"))
-    .collect();
+    let opts = Options::parse();
     let server = RedisServer::start();
-    println!("redis-server on {} (started for this run)", server.addr());
+    println!(
+        "redis-server on {} (started for this run){}",
+        server.addr(),
+        if opts.smoke { "; smoke counts" } else { "" }
+    );
     let client = redis::Client::open(server.url()).expect("a client");
     // KEYS and FLUSHALL over millions of keys outlast redis's default 500 ms response timeout.
     let config =
@@ -453,12 +1482,21 @@ async fn main() {
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect");
-    let lifetime = Duration::from_secs(
-        option("lifetime", if smoke { "10" } else { "45" })
-            .parse()
-            .expect("--lifetime"),
+    let start = Instant::now();
+    if opts.roundtrips {
+        round_trips(&server, &mut conn).await;
+    }
+    if opts.cost {
+        cost(&server, &mut conn, &opts).await;
+    }
+    if opts.memory {
+        memory(&server, &mut conn, &opts).await;
+    }
+    if opts.scale {
+        scale(&server, &mut conn, &opts.sizes).await;
+    }
+    println!(
+        "store_scale: done in {:.0} s",
+        start.elapsed().as_secs_f64()
     );
-    round_trips(&server, &mut conn).await;
-    memory(&server, &mut conn, sessions, lifetime).await;
-    scale(&server, &mut conn, &sizes).await;
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{client, inproc};
 use test_redis::RedisCluster;
-use token_rotation::core::{ConnectionSource, RedisStore};
+use token_rotation::{ConnectionSource, RedisStore};
 
 async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {
     let response = client()

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::inproc;
 use support::{App, RedisServer, client};
-use token_rotation::core::{ConnectionSource, RedisStore};
+use token_rotation::{ConnectionSource, RedisStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{RedisServer, client, inproc};
-use token_rotation::core::RedisStore;
+use token_rotation::RedisStore;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use token_rotation::core::{FamilyId, SealingKey, StoreConfig, TokenRef};
+use token_rotation::{FamilyId, SealingKey, StoreConfig, TokenRef};
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
 /// it holds the JWT secret.

@@ -31,8 +31,8 @@ use serde_json::json;
 
 // The app's error shape, store failure answer and JSON body reader.
 use crate::{JsonBody, error, store_error};
-use token_rotation::core::{FamilyId, RotationStore};
-use token_rotation::tower::{
+use token_rotation::{FamilyId, RotationStore};
+use token_rotation::{
     IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder, Route,
 };
 

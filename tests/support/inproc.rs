@@ -8,8 +8,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
-use token_rotation::core::RotationStore;
-use token_rotation::tower::{RefreshContext, RotationLayer};
+use token_rotation::RotationStore;
+use token_rotation::{RefreshContext, RotationLayer};
 
 #[path = "../../examples/common/mod.rs"]
 mod common;

@@ -1,0 +1,68 @@
+//! The smallest app with enforced rotation: an Axum app that mints its own JWTs, plus one
+//! layer. `cargo run --example minimal`, then the README's curl session on port 3000.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use token_rotation::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, encode};
+use token_rotation::{
+    AnyStore, FamilyId, MemoryStore, RedisStore, RefreshContext, RotationLayer, SealingKey,
+    StoreConfig,
+};
+
+const SECRET: &[u8] = b"change me: the app's HS256 signing secret";
+
+/// The app's own minting. Refresh tokens carry the session id (`sid`) the layer reads.
+fn mint(user: &str, family: Option<&FamilyId>) -> Json<Value> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sid = family.cloned().unwrap_or_else(FamilyId::random); // a login starts a session
+    let claims = json!({"sub": user, "jti": FamilyId::random(), "iat": now,
+                        "exp": now + 30 * 24 * 3600, "typ": "refresh", "sid": sid});
+    let token = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    Json(json!({"refresh_token": token, "token_type": "Bearer"}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Every instance sharing the Redis derives the same key to seal grace-window successors.
+    let config = StoreConfig::default()
+        .grace(Duration::from_secs(10))
+        .sealing_key(SealingKey::derive(SECRET, b"minimal example v1"));
+    let store: AnyStore = match std::env::var("REDIS_URL") {
+        Ok(url) => RedisStore::open(&url, config)?.into(),
+        Err(_) => MemoryStore::new(config).into(),
+    };
+    let rotation =
+        RotationLayer::builder(store, DecodingKey::from_secret(SECRET), [Algorithm::HS256])
+            .required_type("typ", "refresh") // access tokens are refused on /refresh
+            .family_claim("sid")
+            .build()?;
+
+    let app = Router::new()
+        // The login checks the password (left out here) and mints; the layer records the token.
+        .route(
+            "/login",
+            post(|Json(body): Json<Value>| async move {
+                mint(body["username"].as_str().unwrap_or("anonymous"), None)
+            }),
+        )
+        // Reached only with a valid, unspent token; the layer rotates it to the new one.
+        .route(
+            "/refresh",
+            post(|ctx: RefreshContext| async move { mint(&ctx.user, ctx.family.as_ref()) }),
+        )
+        .layer(rotation);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
