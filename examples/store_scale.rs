@@ -762,17 +762,34 @@ async fn record_len(store: &RedisStore, conn: &mut MultiplexedConnection) -> usi
         .expect("STRLEN")
 }
 
-/// The measured rotations and listings of one round: the `j`-th of `k` slices.
+/// What every measured batch uses.
+struct Batches<'a> {
+    /// The store under measurement (the defaults: grace 10 s, 64 sessions per user).
+    store: &'a RedisStore,
+    /// The successor token every rotation seals.
+    token: &'a str,
+    /// Every token's `exp`.
+    exp: i64,
+    /// Each batch is one of this many slices.
+    rounds: usize,
+    /// `list` calls per cell.
+    list_calls: usize,
+}
+
+/// The measured rotations and listings of round `j`.
 async fn rotate_and_list(
     conn: &mut MultiplexedConnection,
-    store: &RedisStore,
+    batches: &Batches<'_>,
     cell: &mut CostCell,
     j: usize,
-    k: usize,
-    list_calls: usize,
-    token: &str,
-    exp: i64,
 ) {
+    let Batches {
+        store,
+        token,
+        exp,
+        rounds: k,
+        list_calls,
+    } = *batches;
     let families = cell.sessions.len();
     let rotations = slice(families * cell.passes, j, k);
     let sessions = &mut cell.sessions;
@@ -796,15 +813,14 @@ async fn rotate_and_list(
     cell.record(LIST, listed);
 }
 
-/// The measured logins, logouts and revocations of one round: the `j`-th of `k` slices.
+/// The measured logins, logouts and revocations of round `j`.
 async fn register_and_revoke(
     conn: &mut MultiplexedConnection,
-    store: &RedisStore,
+    batches: &Batches<'_>,
     cell: &mut CostCell,
     j: usize,
-    k: usize,
-    exp: i64,
 ) {
+    let (store, exp, k) = (batches.store, batches.exp, batches.rounds);
     let (a, b) = cell.thirds();
     let cell_ref = &*cell;
     let logins = slice(a, j, k);
@@ -903,14 +919,19 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
     // round by round, so each sees the same background noise of the machine.
     let rounds = opts.rounds;
     let list_calls = (opts.calls / 8).max(1);
+    let batches = Batches {
+        store: &measured,
+        token: &token,
+        exp,
+        rounds,
+        list_calls,
+    };
     let items = cells.len() + 1;
     for j in 0..rounds {
         for step in 0..items {
             match (step + j) % items {
                 i if i < cells.len() => {
-                    let cell = &mut cells[i];
-                    rotate_and_list(conn, &measured, cell, j, rounds, list_calls, &token, exp)
-                        .await;
+                    rotate_and_list(conn, &batches, &mut cells[i], j).await;
                 }
                 _ => baselines.round(conn, &mut one, j, rounds).await,
             }
@@ -920,7 +941,7 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
     for j in 0..rounds {
         for step in 0..count {
             let cell = &mut cells[(step + j) % count];
-            register_and_revoke(conn, &measured, cell, j, rounds, exp).await;
+            register_and_revoke(conn, &batches, cell, j).await;
         }
     }
     flushall(conn).await;
