@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use token_rotation::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, encode};
 use token_rotation::{
-    AnyStore, FamilyId, MemoryStore, RedisStore, RefreshContext, RotationLayer, SealingKey,
-    StoreConfig,
+    AnyStore, FamilyId, LayerEventKind, MemoryStore, RedisStore, RefreshContext, RotationLayer,
+    SealingKey, StoreConfig,
 };
 
 const SECRET: &[u8] = b"change me: the app's HS256 signing secret";
@@ -46,6 +46,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         RotationLayer::builder(store, DecodingKey::from_secret(SECRET), [Algorithm::HS256])
             .required_type("typ", "refresh") // access tokens are refused on /refresh
             .family_claim("sid")
+            // Theft shows from day one, with or without a tracing subscriber.
+            .on_event(|event| {
+                if event.kind == LayerEventKind::ReuseDetected {
+                    eprintln!(
+                        "token reuse: session {:?} of {:?} revoked",
+                        event.family, event.user
+                    );
+                }
+            })
             .build()?;
 
     let app = Router::new()

@@ -188,6 +188,12 @@ impl StoreConfig {
         self.grace
     }
 
+    /// How long a session lives without being used: the earlier of the absolute and idle
+    /// lifetimes. A refresh token that outlives it is refused once its session has ended.
+    pub fn session_lifetime(&self) -> Duration {
+        self.absolute_lifetime.min(self.idle_lifetime)
+    }
+
     /// The configured per-call timeout.
     pub fn call_timeout(&self) -> Duration {
         self.timeout

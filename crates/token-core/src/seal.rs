@@ -64,10 +64,11 @@ impl SealingKey {
             return Err(StoreError::Unseal);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Unseal)?;
         let plain = self
             .0
             .decrypt(
-                XNonce::from_slice(nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: ciphertext,
                     aad: context,

@@ -118,6 +118,10 @@ pub(crate) struct Shared<St> {
     pub(crate) rejection_status: StatusCode,
     pub(crate) retry_after: Duration,
     pub(crate) store_timeout: Duration,
+    /// The store's session lifetime, to warn when the app's refresh tokens outlive it.
+    pub(crate) session_lifetime: Duration,
+    /// Set once that warning was logged.
+    pub(crate) lifetime_warned: std::sync::atomic::AtomicBool,
     pub(crate) customiser: Arc<dyn RejectionResponse>,
     pub(crate) on_event: Option<EventHook>,
     /// Record metrics (feature `metrics`); always false without the feature.

@@ -196,6 +196,7 @@ where
         Err(reason) => return Ok(reject(&shared, reason, None, None)),
     };
     drop(token);
+    warn_if_tokens_outlive_sessions(&shared, &issued);
     let user = Some(issued.user.as_str());
     let registration =
         shared
@@ -273,6 +274,32 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|v| Cookie::parse(v).ok())
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// Two lifetimes are set in two places: the app's refresh token `exp` and the store's session
+/// lifetimes. A token that outlives its session is refused once the session ends (idle or
+/// absolute), while the client still thinks it valid: say so once, at the first login that
+/// shows it.
+fn warn_if_tokens_outlive_sessions<St>(shared: &Shared<St>, issued: &VerifiedToken) {
+    use std::sync::atomic::Ordering;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let session_end = now.saturating_add(shared.session_lifetime.as_secs() as i64);
+    let slack = shared.jwt.leeway.as_secs() as i64 + 60;
+    if issued.expires_at > session_end + slack
+        && !shared.lifetime_warned.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            token_lifetime_secs = issued.expires_at - now,
+            session_lifetime_secs = shared.session_lifetime.as_secs(),
+            "refresh tokens outlive the store's session lifetime (the earlier of \
+             StoreConfig::absolute_lifetime and idle_lifetime): a device idle longer than the \
+             session lifetime is refused although its token has not expired. Make the \
+             refresh token's lifetime match the store's"
+        );
+    }
 }
 
 /// Validates a token the inner service minted. A token the layer itself would refuse is

@@ -329,6 +329,8 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         }
         Ok(RotationLayer {
             shared: Arc::new(Shared {
+                session_lifetime: self.store.config().session_lifetime(),
+                lifetime_warned: std::sync::atomic::AtomicBool::new(false),
                 store: self.store,
                 jwt: self.jwt,
                 refresh_route: self.refresh_route,

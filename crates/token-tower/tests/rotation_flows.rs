@@ -414,3 +414,50 @@ async fn a_token_spent_twenty_rotations_ago_revokes_its_session_over_http() {
         assert_eq!(response.status(), 401, "the thief's current token died too");
     }
 }
+
+/// The app's refresh tokens (an hour here) outliving the store's sessions (ten minutes idle)
+/// are a configuration mistake a user only meets as unexplained 401s: the layer says so
+/// once, at the first login that shows it.
+#[tokio::test]
+async fn tokens_outliving_their_sessions_draw_one_warning() {
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(sink.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let config = StoreConfig::default().idle_lifetime(Duration::from_secs(600));
+    let app = serve(Mode::Json, layer(memory_store(config)).build().unwrap()).await;
+    app.login("rita").await;
+    app.login("rita").await;
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("outlive the store's session lifetime").count(),
+        1,
+        "{text}"
+    );
+
+    logs.lock().unwrap().clear();
+    let app = serve(
+        Mode::Json,
+        layer(memory_store(StoreConfig::default())).build().unwrap(),
+    )
+    .await;
+    app.login("rita").await;
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains("outlive"), "{text}");
+}
+
+/// A `tracing` writer into a shared buffer.
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
