@@ -111,6 +111,7 @@ pub(crate) struct Shared<St> {
     pub(crate) jwt: JwtRules,
     pub(crate) refresh_route: Route,
     pub(crate) issuing_routes: Vec<Route>,
+    pub(crate) revocation_route: Option<Route>,
     pub(crate) presented: PresentedToken,
     pub(crate) issued: IssuedToken,
     pub(crate) max_request_body: usize,

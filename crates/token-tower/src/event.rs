@@ -21,6 +21,8 @@ pub enum LayerEventKind {
     /// from a session that ended or was dropped. A forged-but-signed token (a leaked signing
     /// key) looks like this. A [`Rejected`](LayerEventKind::Rejected) event follows.
     UnknownToken,
+    /// A session was revoked on the revocation (logout) route.
+    SessionRevoked,
     /// The layer answered with a rejection instead of the inner response.
     Rejected(RejectReason),
 }

@@ -302,6 +302,45 @@ fn warn_if_tokens_outlive_sessions<St>(shared: &Shared<St>, issued: &VerifiedTok
     }
 }
 
+/// The revocation route: validates the presented token and revokes its session; 204.
+pub(crate) async fn revoke<St, ReqBody, ResBody, E>(
+    shared: Arc<Shared<St>>,
+    request: Request<ReqBody>,
+) -> Reply<ResBody, E>
+where
+    St: RotationStore,
+    ReqBody: Body<Data = Bytes>,
+    ReqBody::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let token = match read_presented(&shared, &parts.headers, body).await {
+        Ok((token, _)) => token,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    let presented = match shared.jwt.verify(&token) {
+        Ok(verified) => verified,
+        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+    };
+    let user = Some(presented.user.as_str());
+    let revocation = shared.store.revoke(&presented.user, presented.token_ref());
+    match call_store(&shared, "revoke", revocation).await {
+        Ok(family) => {
+            if family.is_some() {
+                emit(
+                    &shared,
+                    LayerEventKind::SessionRevoked,
+                    user,
+                    family.as_ref(),
+                );
+            }
+            let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
+            *response.status_mut() = http::StatusCode::NO_CONTENT;
+            Ok(response)
+        }
+        Err(reason) => Ok(reject(&shared, reason, user, None)),
+    }
+}
+
 /// Validates a token the inner service minted. A token the layer itself would refuse is
 /// the app's bug, not the client's: 500, and the client does not get it.
 fn verify_issued<St>(

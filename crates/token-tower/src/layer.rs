@@ -60,6 +60,7 @@ impl<St: RotationStore> RotationLayer<St> {
             },
             refresh_route: Route::new(Method::POST, "/refresh"),
             issuing_routes: vec![Route::new(Method::POST, "/login")],
+            revocation_route: None,
             presented: PresentedToken::default(),
             issued: IssuedToken::default(),
             max_request_body: 16 * 1024,
@@ -140,6 +141,7 @@ pub struct RotationLayerBuilder<St> {
     jwt: JwtRules,
     refresh_route: Route,
     issuing_routes: Vec<Route>,
+    revocation_route: Option<Route>,
     presented: PresentedToken,
     issued: IssuedToken,
     max_request_body: usize,
@@ -157,6 +159,7 @@ impl<St> fmt::Debug for RotationLayerBuilder<St> {
         f.debug_struct("RotationLayerBuilder")
             .field("refresh_route", &self.refresh_route)
             .field("issuing_routes", &self.issuing_routes)
+            .field("revocation_route", &self.revocation_route)
             .field("algorithms", &self.jwt.algorithms)
             .finish_non_exhaustive()
     }
@@ -182,6 +185,18 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// Replaces the default `POST /login`; pass nothing to register nowhere.
     pub fn issuing_routes(mut self, routes: impl IntoIterator<Item = Route>) -> Self {
         self.issuing_routes = routes.into_iter().collect();
+        self
+    }
+
+    /// A logout route for a JSON API (none by default): the layer reads the refresh token
+    /// the request presents (as on the refresh route), validates it, revokes its whole
+    /// session and answers `204 No Content` itself; the inner service is not called. A
+    /// token of a session already ended or revoked also gets 204 (logging out twice is no
+    /// error); an invalid token gets the usual rejection, a store outage 503. For "log out
+    /// everywhere", call [`RotationStore::revoke_all`](token_core::RotationStore::revoke_all)
+    /// from an authenticated route of the app.
+    pub fn revocation_route(mut self, route: Route) -> Self {
+        self.revocation_route = Some(route);
         self
     }
 
@@ -335,6 +350,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
                 jwt: self.jwt,
                 refresh_route: self.refresh_route,
                 issuing_routes: self.issuing_routes,
+                revocation_route: self.revocation_route,
                 presented: self.presented,
                 issued: self.issued,
                 max_request_body: self.max_request_body,

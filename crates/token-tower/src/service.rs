@@ -93,6 +93,14 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         let (method, uri) = (request.method(), request.uri());
+        if shared
+            .revocation_route
+            .as_ref()
+            .is_some_and(|route| route.matches(method, uri))
+        {
+            // The layer answers a logout itself: the inner service is not called.
+            return ResponseFuture::flow(Box::pin(flow::revoke(Arc::clone(shared), request)));
+        }
         let refresh = shared.refresh_route.matches(method, uri);
         if !refresh && !shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
             // Not ours: straight through, without cloning the inner service.
