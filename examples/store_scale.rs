@@ -321,11 +321,13 @@ async fn used_memory(conn: &mut MultiplexedConnection) -> i64 {
     info_field(conn, "memory", "used_memory").await
 }
 
-/// The bytes of the keyspace's hash tables (`MEMORY STATS`: `overhead.hashtable.main` and
-/// `overhead.hashtable.expires` of every database): their bucket arrays are sized to a power
-/// of two for the most keys held at once and only shrink once less than a tenth is used, so
-/// a burst of grace slots leaves them larger than the keys at rest need.
-async fn hashtable_bytes(conn: &mut MultiplexedConnection) -> i64 {
+/// From `MEMORY STATS`: the bytes of the keyspace's hash tables (`overhead.hashtable.main`
+/// and `overhead.hashtable.expires` of every database), and of the clients' buffers
+/// (`clients.normal`). The tables' bucket arrays are sized to a power of two for the most
+/// keys held at once and only shrink once less than a tenth is used, so a burst of grace
+/// slots leaves them larger than the keys at rest need; client buffers grow with pipelined
+/// calls and shrink some time later.
+async fn memory_stats(conn: &mut MultiplexedConnection) -> (i64, i64) {
     let stats: redis::Value = redis::cmd("MEMORY")
         .arg("STATS")
         .query_async(conn)
@@ -356,16 +358,24 @@ async fn hashtable_bytes(conn: &mut MultiplexedConnection) -> i64 {
             _ => Vec::new(),
         }
     }
-    pairs(&stats)
-        .into_iter()
+    let int = |v: &redis::Value| match v {
+        redis::Value::Int(n) => *n,
+        _ => 0,
+    };
+    let top = pairs(&stats);
+    let tables = top
+        .iter()
         .filter(|(k, _)| k.starts_with("db."))
         .flat_map(|(_, db)| pairs(db))
         .filter(|(k, _)| k.starts_with("overhead.hashtable."))
-        .map(|(_, v)| match v {
-            redis::Value::Int(n) => *n,
-            _ => 0,
-        })
-        .sum()
+        .map(|(_, v)| int(v))
+        .sum();
+    let clients = top
+        .iter()
+        .filter(|(k, _)| k == "clients.normal")
+        .map(|(_, v)| int(v))
+        .sum();
+    (tables, clients)
 }
 
 async fn dbsize(conn: &mut MultiplexedConnection) -> i64 {
@@ -869,6 +879,177 @@ fn ratio_line(label: &str, (value, lo, hi): (f64, f64, f64), target: f64) -> Str
     format!("{label}: {value:.2} (rounds {lo:.2}–{hi:.2}; target ≤ {target}: {verdict})")
 }
 
+/// The store's shared Lua prelude (token-core's `common.lua`), for the breakdown's steps.
+const PRELUDE: &str = include_str!("../crates/token-core/src/redis/scripts/common.lua");
+
+/// Rotate's keys and arguments (family claim): `KEYS[1]` the session index, `KEYS[2]` the
+/// grace slot, `KEYS[3]` the family's record; `ARGV` as `rotate.lua` takes them.
+const STEP_ARGS: &str = "local now = now_ms(ARGV[1])\n\
+     local raw = redis.call('GET', KEYS[3])\n\
+     redis.call('SET', KEYS[3], raw, 'PX', 2592000000)\n";
+const STEP_ZADD: &str = "redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[10]), ARGV[14])\n";
+const STEP_SLOT: &str = "redis.call('SET', KEYS[2], ARGV[7], 'PX', tonumber(ARGV[8]) + 1)\n";
+const STEP_RETURN: &str = "return {'rotated', ARGV[14]}";
+/// Rotate's happy path in family-claim mode, as `rotate.lua` runs it.
+const STEP_RECORD: &str = "local now = now_ms(ARGV[1])\n\
+     local id, key = ARGV[14], KEYS[3]\n\
+     local f = load_family(key)\n\
+     if f.v or ends_at(f) <= now then return {'ended', id} end\n\
+     if f.c == ARGV[5] or f.p == ARGV[6] then return {'duplicate'} end\n\
+     f.p = ARGV[3]\n\
+     f.r = now\n\
+     f.n = 0\n\
+     f.c = ARGV[5]\n\
+     f.l = now\n\
+     f.i = math.min(f.a, now + tonumber(ARGV[10]))\n\
+     save_family(KEYS[1], key, id, f, now, 'XX')\n\
+     redis.call('SET', KEYS[2], ARGV[7], 'PX', tonumber(ARGV[8]) + 1)\n\
+     return {'rotated', id}";
+
+/// From the minimal script to rotate's happy path, one step at a time: how much each
+/// thing rotate does costs Redis. Bare scripts on one family of the store, in interleaved
+/// rounds; the last step is rotate's own code path (without the outcome checks it skips).
+async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
+    flushall(conn).await;
+    let measured = store(server, StoreConfig::default());
+    let exp = month_ahead();
+    let family = register(&measured, "breakdown".into(), true, exp).await;
+    let (index, record) = (
+        index_key(&family.user),
+        family_key(&family.user, &family.family),
+    );
+    let record_len: usize = redis::cmd("STRLEN")
+        .arg(&record)
+        .query_async(conn)
+        .await
+        .expect("STRLEN");
+    let value = "v".repeat(record_len);
+    let sealed = "s".repeat(TOKEN_LEN + 72);
+    let prefixed = |body: &str| format!("{PRELUDE}\n{body}");
+    let steps: Vec<(&str, redis::Script, bool)> = vec![
+        (
+            "minimal script: TIME, GET, SET PX",
+            redis::Script::new(MINIMAL_SCRIPT),
+            false,
+        ),
+        (
+            "+ the store's prelude (common.lua, defined on every call)",
+            redis::Script::new(&prefixed(MINIMAL_SCRIPT)),
+            false,
+        ),
+        (
+            "+ rotate's 3 keys and 14 arguments (a 332-byte sealed successor among them)",
+            redis::Script::new(&prefixed(&format!("{STEP_ARGS}{STEP_RETURN}"))),
+            true,
+        ),
+        (
+            "+ ZADD XX of the family's new end in the session index",
+            redis::Script::new(&prefixed(&format!("{STEP_ARGS}{STEP_ZADD}{STEP_RETURN}"))),
+            true,
+        ),
+        (
+            "+ the grace slot: SET of the sealed successor, PX (a new key per rotation)",
+            redis::Script::new(&prefixed(&format!(
+                "{STEP_ARGS}{STEP_ZADD}{STEP_SLOT}{STEP_RETURN}"
+            ))),
+            true,
+        ),
+        (
+            "+ the record read and written as rotate does (struct unpack, table, pack)",
+            redis::Script::new(&prefixed(STEP_RECORD)),
+            true,
+        ),
+    ];
+    let client = redis::Client::open(server.url()).expect("a client");
+    let mut one = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut next = 0usize;
+    // One call of a step; the successor id and the grace slot are new on every call.
+    let call = |i: usize, step: usize| {
+        let (_, script, shaped) = &steps[step];
+        let mut invocation = script.prepare_invoke();
+        if *shaped {
+            invocation
+                .key(&index)
+                .key(format!("{record}:g:{i}"))
+                .key(&record)
+                .arg(0)
+                .arg(&family.jti)
+                .arg("0123456789abcdef")
+                .arg("unused")
+                .arg(format!("successor-{i:016}"))
+                .arg(format!("{i:016}"))
+                .arg(&sealed)
+                .arg(10_000)
+                .arg(3)
+                .arg(14 * 24 * 3_600_000)
+                .arg(0)
+                .arg(0)
+                .arg(0)
+                .arg(family.family.as_str());
+        } else {
+            invocation
+                .key(format!("breakdown:{{u{i}}}:f"))
+                .arg(&value)
+                .arg(60_000);
+        }
+        invocation
+    };
+    for step in 0..steps.len() {
+        let reply: redis::RedisResult<redis::Value> = call(next, step).invoke_async(&mut one).await;
+        next += 1;
+        if let Err(e) = reply {
+            println!("breakdown: skipped, a step failed (did common.lua change?): {e}");
+            return;
+        }
+    }
+    let per_round = (opts.calls / 2 / opts.rounds).max(1);
+    let mut samples = vec![Vec::new(); steps.len()];
+    for j in 0..opts.rounds {
+        for k in 0..steps.len() {
+            let step = (k + j) % steps.len();
+            let first = next;
+            next += per_round;
+            let cost = evalsha_cost(conn, per_round, async {
+                for i in first..first + per_round {
+                    let _: redis::Value = call(i, step)
+                        .invoke_async(&mut one)
+                        .await
+                        .expect("breakdown step");
+                }
+            })
+            .await;
+            samples[step].extend(cost.map(|c| c.usec_per_call));
+        }
+    }
+    flushall(conn).await;
+    println!();
+    println!(
+        "Where rotate's Redis time goes (family claim, happy path): bare scripts, each adding \
+         one thing to the one before; median of {} rounds of {per_round} calls each",
+        opts.rounds
+    );
+    println!();
+    println!("| step | usec per call | added |");
+    println!("|---|---|---|");
+    let mut line = String::from("RESULT cost_breakdown");
+    let mut before = f64::NAN;
+    for (step, (name, _, _)) in steps.iter().enumerate() {
+        let usec = median(&samples[step]);
+        let added = if step == 0 {
+            String::new()
+        } else {
+            format!("{:+.1}", usec - before)
+        };
+        println!("| {name} | {usec:.1} | {added} |");
+        line += &format!(" step{step}={usec:.2}");
+        before = usec;
+    }
+    println!("{line}");
+}
+
 async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
     let start = Instant::now();
     flushall(conn).await;
@@ -1070,6 +1251,7 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
             by_handrolled.0,
         );
     }
+    breakdown(server, conn, opts).await;
     println!(
         "cost: done in {:.0} s ({prepared:.0} s preparing)",
         start.elapsed().as_secs_f64()
@@ -1079,26 +1261,31 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
 // ---------------------------------------------------------------------------------------
 // 2. Memory
 
-/// `used_memory` and the hash tables' part of it.
+/// `used_memory`, and the parts of it in the keyspace's hash tables and in client buffers.
 #[derive(Clone, Copy, Debug)]
 struct Memory {
     used: i64,
     tables: i64,
+    clients: i64,
 }
 
 impl Memory {
     async fn now(conn: &mut MultiplexedConnection) -> Self {
+        let used = used_memory(conn).await;
+        let (tables, clients) = memory_stats(conn).await;
         Memory {
-            used: used_memory(conn).await,
-            tables: hashtable_bytes(conn).await,
+            used,
+            tables,
+            clients,
         }
     }
 
-    /// Bytes per item since `before`: in all, and outside the keyspace's hash tables.
+    /// Bytes per item since `before`: in all, and in the keys themselves (outside the
+    /// keyspace's hash tables and client buffers).
     fn per(self, before: Memory, items: usize) -> (f64, f64) {
         let all = (self.used - before.used) as f64 / items as f64;
-        let tables = (self.tables - before.tables) as f64 / items as f64;
-        (all, all - tables)
+        let other = (self.tables - before.tables + self.clients - before.clients) as f64;
+        (all, all - other / items as f64)
     }
 }
 
@@ -1139,9 +1326,9 @@ async fn memory_sessions(
     let index = memory_usage(conn, &index_key(&first.0)).await;
     println!(
         "memory: {sessions_n} live sessions, {per_user} per user ({users} users, no metadata): \
-         {} bytes: {at_rest:.0} bytes per session, {at_rest_data:.0} outside the keyspace's \
-         hash tables ({keys} keys; MEMORY USAGE of a family record {record}, of a session \
-         index {index}; filled in {:.1} s)",
+         {} bytes: {at_rest:.0} bytes per session, {at_rest_data:.0} in the keys themselves \
+         (outside the keyspace's hash tables and client buffers; {keys} keys; MEMORY USAGE of \
+         a family record {record}, of a session index {index}; filled in {:.1} s)",
         registered.used - baseline.used,
         start.elapsed().as_secs_f64()
     );
@@ -1158,8 +1345,8 @@ async fn memory_sessions(
     let slot = (with_slots - registered.used) as f64 / sessions_n as f64;
     println!(
         "memory: after {rotations} rotations of each, grace slots gone ({waited:.1} s after \
-         the window): {after:.0} bytes per session ({:+.1} %), {after_data:.0} outside the hash \
-         tables ({:+.1} %); MEMORY USAGE of the family record {record_after}; one rotation \
+         the window): {after:.0} bytes per session ({:+.1} %), {after_data:.0} in the keys \
+         ({:+.1} %); MEMORY USAGE of the family record {record_after}; one rotation \
          with its grace slot alive: {slot:+.0} bytes per session",
         (after / at_rest - 1.0) * 100.0,
         (after_data / at_rest_data - 1.0) * 100.0,
@@ -1168,6 +1355,7 @@ async fn memory_sessions(
     if subset {
         let n = opts.subset.min(sessions.len());
         let before = Memory::now(conn).await;
+        let keys_before = keys_usage(conn, &sessions[..n]).await;
         let subset_start = Instant::now();
         rotate_each(
             &store,
@@ -1180,25 +1368,32 @@ async fn memory_sessions(
         let took = subset_start.elapsed().as_secs_f64();
         tokio::time::sleep(grace).await;
         wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
-        let (growth, growth_data) = Memory::now(conn).await.per(before, n);
+        let now = Memory::now(conn).await;
+        let (growth, growth_data) = now.per(before, n);
+        let keys_growth = (keys_usage(conn, &sessions[..n]).await - keys_before) as f64 / n as f64;
         let total = rotations + opts.subset_rotations;
+        // What the rotated sessions hold now: the population's figure after 3 rotations plus
+        // what grew outside the hash tables and client buffers (neither belongs to them).
+        let subset_bytes = after + growth_data;
         println!(
             "memory: {n} of them rotated {} more times each ({} rotations in {took:.1} s): \
-             {growth:+.1} bytes per rotated session ({growth_data:+.1} outside the hash \
-             tables), so {:.0} bytes per session after {total} rotations ({:+.1} % against \
-             at rest; {:.0} outside the hash tables, {:+.1} %)",
+             their records and session indexes {keys_growth:+.1} bytes per session (MEMORY \
+             USAGE); used_memory {:+} bytes in all ({:+} in the hash tables, {:+} in client \
+             buffers, {growth_data:+.1} per rotated session elsewhere), so {subset_bytes:.0} \
+             bytes per session after {total} rotations ({:+.1} % against at rest, {:+.1} % \
+             against after {rotations})",
             opts.subset_rotations,
             n * opts.subset_rotations,
-            after + growth,
-            ((after + growth) / at_rest - 1.0) * 100.0,
-            after_data + growth_data,
-            ((after_data + growth_data) / at_rest_data - 1.0) * 100.0,
+            now.used - before.used,
+            now.tables - before.tables,
+            now.clients - before.clients,
+            (subset_bytes / at_rest - 1.0) * 100.0,
+            (subset_bytes / after - 1.0) * 100.0,
         );
         subset_line = format!(
             " subset={n} subset_rotations={total} subset_growth_bytes={growth:.1} \
-             subset_bytes_per_session={:.0} subset_data_bytes_per_session={:.0}",
-            after + growth,
-            after_data + growth_data,
+             subset_data_growth_bytes={growth_data:.1} subset_keys_growth_bytes={keys_growth:.1} \
+             subset_bytes_per_session={subset_bytes:.0}",
         );
     }
     println!(
@@ -1209,6 +1404,24 @@ async fn memory_sessions(
          record_usage_after={record_after} grace_slot_bytes={slot:.0}{subset_line}"
     );
     flushall(conn).await;
+}
+
+/// The `MEMORY USAGE` of the sessions' family records and of their users' session indexes
+/// (each index counted once).
+async fn keys_usage(conn: &mut MultiplexedConnection, sessions: &[Session]) -> i64 {
+    let mut keys: Vec<String> = sessions
+        .iter()
+        .map(|s| family_key(&s.user, &s.family))
+        .collect();
+    let mut users: Vec<&str> = sessions.iter().map(|s| s.user.as_str()).collect();
+    users.dedup();
+    keys.extend(users.into_iter().map(index_key));
+    let mut pipe = redis::pipe();
+    for key in &keys {
+        pipe.cmd("MEMORY").arg("USAGE").arg(key);
+    }
+    let sizes: Vec<Option<i64>> = pipe.query_async(conn).await.expect("MEMORY USAGE");
+    sizes.into_iter().flatten().sum()
 }
 
 /// A short-lived population: every key must expire once the families end.
@@ -1503,6 +1716,16 @@ async fn main() {
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect");
+    // No slow log on this server: under a loaded machine some calls pass its 10 ms mark,
+    // and each entry it keeps (a few hundred bytes to kilobytes) would read as memory the
+    // store uses.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("CONFIG SET");
     let start = Instant::now();
     if opts.roundtrips {
         round_trips(&server, &mut conn).await;
