@@ -40,6 +40,11 @@ impl<St> fmt::Debug for RotationLayer<St> {
 impl<St: RotationStore> RotationLayer<St> {
     /// Starts a builder. The algorithm allow-list is required and is the only source of
     /// truth: a token's `alg` header only selects among these.
+    ///
+    /// `DecodingKey` and `Algorithm` are jsonwebtoken 11's types: take them from the
+    /// re-export ([`crate::jsonwebtoken`], or `token_rotation::jsonwebtoken`), so an app on
+    /// another major version of jsonwebtoken does not meet "two different versions of crate"
+    /// errors here.
     pub fn builder(
         store: St,
         key: DecodingKey,
