@@ -251,28 +251,52 @@ impl RedisStore {
     }
 }
 
-/// A script reply `{tag, family?, sealed?}`.
-type Reply = (String, Option<String>, Option<Vec<u8>>);
+/// What `register.lua` and `rotate.lua` answer: `{tag, family?, sealed?}`, where the tag
+/// is a [`RotationOutcome::name`] (or `registered` / `duplicate`).
+#[derive(Debug)]
+enum ScriptReply {
+    Registered,
+    Duplicate,
+    /// An outcome of `rotate`; a grace replay still carries its successor sealed.
+    Outcome(RotationOutcome),
+    GraceReplay(FamilyId, Vec<u8>),
+}
 
-/// Reads a script reply as strings and bytes.
-fn reply(value: Value) -> Result<Reply, StoreError> {
-    let corrupt = || StoreError::Corrupt("unexpected script reply".to_owned());
-    let Value::Array(items) = value else {
-        return Err(corrupt());
-    };
-    let mut items = items.into_iter().map(|v| match v {
-        Value::BulkString(bytes) => Ok(bytes),
-        Value::SimpleString(s) => Ok(s.into_bytes()),
-        _ => Err(corrupt()),
-    });
-    let tag = String::from_utf8(items.next().ok_or_else(corrupt)??).map_err(|_| corrupt())?;
-    let family = items
-        .next()
-        .transpose()?
-        .map(|b| String::from_utf8(b).map_err(|_| corrupt()))
-        .transpose()?;
-    let sealed = items.next().transpose()?;
-    Ok((tag, family, sealed))
+impl ScriptReply {
+    fn parse(value: Value) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("script reply: {what}"));
+        let Value::Array(items) = value else {
+            return Err(corrupt("not an array"));
+        };
+        let mut items = items.into_iter().map(|v| match v {
+            Value::BulkString(bytes) => Ok(bytes),
+            Value::SimpleString(s) => Ok(s.into_bytes()),
+            _ => Err(corrupt("not a string")),
+        });
+        let mut text = |what: &str| -> Result<String, StoreError> {
+            let bytes = items.next().ok_or_else(|| corrupt(what))??;
+            String::from_utf8(bytes).map_err(|_| corrupt(what))
+        };
+        let tag = text("tag")?;
+        let mut family = || text("family").map(FamilyId::from);
+        Ok(match tag.as_str() {
+            "registered" => ScriptReply::Registered,
+            "duplicate" => ScriptReply::Duplicate,
+            "rotated" => ScriptReply::Outcome(RotationOutcome::Rotated { family: family()? }),
+            "reuse_detected" => {
+                ScriptReply::Outcome(RotationOutcome::ReuseDetected { family: family()? })
+            }
+            "revoked" => ScriptReply::Outcome(RotationOutcome::Revoked { family: family()? }),
+            "expired" => ScriptReply::Outcome(RotationOutcome::Expired { family: family()? }),
+            "unknown" => ScriptReply::Outcome(RotationOutcome::Unknown),
+            "grace_replay" => {
+                let family = family()?;
+                let sealed = items.next().ok_or_else(|| corrupt("sealed successor"))??;
+                ScriptReply::GraceReplay(family, sealed)
+            }
+            other => return Err(corrupt(other)),
+        })
+    }
 }
 
 impl RotationStore for RedisStore {
@@ -300,13 +324,13 @@ impl RotationStore for RedisStore {
             .arg(clip_metadata(metadata).unwrap_or(""))
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
             .arg(token_index_expiry_ms(token.expires_at));
-        match reply(self.run(&op).await?)? {
-            (tag, _, _) if tag == "registered" => {
+        match ScriptReply::parse(self.run(&op).await?)? {
+            ScriptReply::Registered => {
                 cfg.emit(RotationEventKind::Registered, user, Some(&family));
                 Ok(family)
             }
-            (tag, _, _) if tag == "duplicate" => Err(StoreError::DuplicateJti),
-            (tag, _, _) => Err(StoreError::Corrupt(format!("register replied {tag}"))),
+            ScriptReply::Duplicate => Err(StoreError::DuplicateJti),
+            other => Err(StoreError::Corrupt(format!("register replied {other:?}"))),
         }
     }
 
@@ -347,22 +371,16 @@ impl RotationStore for RedisStore {
             .arg(token_index_expiry_ms(presented.expires_at))
             .arg(token_index_expiry_ms(successor.expires_at))
             .arg(presented.family.map_or("", FamilyId::as_str));
-        let (tag, family, sealed) = reply(self.run(&op).await?)?;
-        let family = family.map(FamilyId::from);
-        let outcome = match (tag.as_str(), family) {
-            ("rotated", Some(family)) => RotationOutcome::Rotated { family },
-            ("grace", Some(family)) => {
-                let sealed =
-                    sealed.ok_or_else(|| StoreError::Corrupt("grace without successor".into()))?;
+        let outcome = match ScriptReply::parse(self.run(&op).await?)? {
+            ScriptReply::Outcome(outcome) => outcome,
+            ScriptReply::GraceReplay(family, sealed) => {
                 let successor = cfg.sealing_key.open(&sealed, slot.as_bytes())?;
                 RotationOutcome::GraceReplay { family, successor }
             }
-            ("reuse", Some(family)) => RotationOutcome::ReuseDetected { family },
-            ("revoked", Some(family)) => RotationOutcome::Revoked { family },
-            ("expired", Some(family)) => RotationOutcome::Expired { family },
-            ("unknown", _) => RotationOutcome::Unknown,
-            ("duplicate", _) => return Err(StoreError::DuplicateJti),
-            (tag, _) => return Err(StoreError::Corrupt(format!("rotate replied {tag}"))),
+            ScriptReply::Duplicate => return Err(StoreError::DuplicateJti),
+            ScriptReply::Registered => {
+                return Err(StoreError::Corrupt("rotate replied registered".into()));
+            }
         };
         report_rotation(cfg, user, &outcome);
         Ok(outcome)

@@ -19,12 +19,13 @@
 -- ARGV[13] token-index expiry of the successor's bucket (ms)
 -- ARGV[14] the family id of the claim ('' without one)
 --
--- Outcomes:
+-- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
 --                                rotation was done before (a retried call)
---   {'grace', family, sealed}    presented is the immediate predecessor, rotated at most
+--   {'grace_replay', family, sealed}
+--                                presented is the immediate predecessor, rotated at most
 --                                grace ago (and under the cap): the same successor again
---   {'reuse', family}            presented was spent earlier: the family is revoked now
+--   {'reuse_detected', family}   presented was spent earlier: the family is revoked now
 --   {'revoked', family}          the family was revoked before
 --   {'expired', family}          the family outlived its absolute or idle lifetime
 --   {'unknown'}                  never recorded, or gone
@@ -84,7 +85,7 @@ if f.p == ARGV[3] then
     if sealed then
       f.n = f.n + 1
       redis.call('SET', key, pack_family(f), 'KEEPTTL')
-      return {'grace', id, sealed}
+      return {'grace_replay', id, sealed}
     end
   end
 end
@@ -96,4 +97,4 @@ if ARGV[11] == '1' then
   revoke_all(KEYS[1], ARGV[4], now)
 end
 redis.call('DEL', KEYS[2])
-return {'reuse', id}
+return {'reuse_detected', id}
