@@ -42,7 +42,7 @@ pub(crate) async fn collect(
 ) -> RedisResult<Stats> {
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
     let now_ms = secs * 1000 + micros / 1000;
-    let pattern = format!("{}*", escape_glob(prefix));
+    let pattern = admin::prefix_pattern(prefix);
     let mut stats = Stats {
         prefix: prefix.to_owned(),
         ..Stats::default()
@@ -62,9 +62,16 @@ pub(crate) async fn collect(
             .iter()
             .filter(|k| admin::user_of_index_key(prefix, k).is_some())
             .collect();
-        let kind_count = |marker: &str| keys.iter().filter(|k| k.contains(marker)).count() as u64;
-        let (families, grace, tokens) =
-            (kind_count("}:f:"), kind_count("}:g:"), kind_count("}:t:"));
+        let kind_count = |kind: admin::KeyKind| {
+            keys.iter()
+                .filter(|k| admin::key_kind(prefix, k) == kind)
+                .count() as u64
+        };
+        let (families, grace, tokens) = (
+            kind_count(admin::KeyKind::FamilyRecord),
+            kind_count(admin::KeyKind::GraceSlot),
+            kind_count(admin::KeyKind::TokenIndex),
+        );
         stats.index_keys += indexes.len() as u64;
         stats.family_keys += families;
         stats.grace_keys += grace;
@@ -183,15 +190,4 @@ fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / (1u64 << 10) as f64),
         n => format!("{n} B"),
     }
-}
-
-fn escape_glob(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -7,6 +7,28 @@
 
 use crate::rules::REVOKED_SHIFT;
 
+pub use crate::keys::KeyKind;
+
+/// The `SCAN MATCH` pattern of every key under `prefix` (glob characters escaped).
+///
+/// ```
+/// assert_eq!(token_core::admin::prefix_pattern("a*b:"), "a\\*b:*");
+/// ```
+pub fn prefix_pattern(prefix: &str) -> String {
+    format!("{}*", crate::keys::escape_glob(prefix))
+}
+
+/// What `key` is in the store's schema under `prefix`.
+///
+/// ```
+/// use token_core::admin::{KeyKind, index_key, key_kind};
+/// assert_eq!(key_kind("rt:", &index_key("rt:", "alice")), KeyKind::SessionIndex);
+/// assert_eq!(key_kind("rt:", "rt:{uYWxpY2U}:g:abc"), KeyKind::GraceSlot);
+/// ```
+pub fn key_kind(prefix: &str, key: &str) -> KeyKind {
+    crate::keys::key_kind(prefix, key)
+}
+
 /// The Redis key of `user`'s session index under `prefix` (`<prefix>{u<base64url(user)>}:s`):
 /// a sorted set of the user's family ids. It exists while the user has a session.
 ///

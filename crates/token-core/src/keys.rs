@@ -71,17 +71,67 @@ pub(crate) fn jti_digest(jti: &str) -> String {
     b64(&hash[..12])
 }
 
-/// The `SCAN MATCH` pattern of every session index under `prefix`. It can also match other
-/// keys (a family id may end in `:s`); [`user_of_index_key`] tells them apart.
-pub(crate) fn index_pattern(prefix: &str) -> String {
-    let mut escaped = String::with_capacity(prefix.len() + 6);
-    for c in prefix.chars() {
+/// `text` with the glob characters of `SCAN MATCH` escaped.
+pub(crate) fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
             escaped.push('\\');
         }
         escaped.push(c);
     }
-    format!("{escaped}{{u*}}:s")
+    escaped
+}
+
+/// What a key under a prefix is, by the schema above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// A user's session index.
+    SessionIndex,
+    /// A family's record.
+    FamilyRecord,
+    /// A sealed successor kept for the grace window.
+    GraceSlot,
+    /// A token-index bucket (apps without a family claim).
+    TokenIndex,
+    /// Not a key of the store.
+    Other,
+}
+
+/// The kind of `key` under `prefix`.
+pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
+    if user_of_index_key(prefix, key).is_some() {
+        return KeyKind::SessionIndex;
+    }
+    let Some(rest) = key.strip_prefix(prefix).and_then(|k| k.strip_prefix("{u")) else {
+        return KeyKind::Other;
+    };
+    let Some((tag, tail)) = rest.split_once('}') else {
+        return KeyKind::Other;
+    };
+    if tag.is_empty()
+        || !tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return KeyKind::Other;
+    }
+    if tail.starts_with(":f:") {
+        KeyKind::FamilyRecord
+    } else if tail.starts_with(":g:") {
+        KeyKind::GraceSlot
+    } else if tail.starts_with(":t:") {
+        KeyKind::TokenIndex
+    } else {
+        KeyKind::Other
+    }
+}
+
+/// The `SCAN MATCH` pattern of every session index under `prefix`. It can also match other
+/// keys (a family id may end in `:s`); [`user_of_index_key`] tells them apart.
+pub(crate) fn index_pattern(prefix: &str) -> String {
+    format!("{}{{u*}}:s", escape_glob(prefix))
 }
 
 /// The user whose session index `key` is, when it is one under `prefix`.
@@ -132,6 +182,17 @@ mod tests {
         let index = |user| UserKeys::new("rt:", user).index();
         assert_ne!(index("a"), index("a:"));
         assert_ne!(index("a}"), index("a"));
+    }
+
+    #[test]
+    fn every_key_of_the_schema_has_its_kind() {
+        let keys = UserKeys::new("rt:", "a}b");
+        assert_eq!(key_kind("rt:", &keys.index()), KeyKind::SessionIndex);
+        assert_eq!(key_kind("rt:", &keys.family("x:s")), KeyKind::FamilyRecord);
+        assert_eq!(key_kind("rt:", &keys.grace("d")), KeyKind::GraceSlot);
+        assert_eq!(key_kind("rt:", &keys.tokens(7200)), KeyKind::TokenIndex);
+        assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
+        assert_eq!(key_kind("other:", &keys.index()), KeyKind::Other);
     }
 
     #[test]
