@@ -196,39 +196,9 @@ impl Minter {
     }
 }
 
-/// `url` for start-up messages: parsed as redis parses it, with the password (a lone user
-/// part too, which some clients read as the password) and a Unix socket's `pass=` replaced
-/// by `***`. A URL that does not parse is not shown: where its password ends is unknown.
+/// `url` for start-up messages, every secret masked (the store's own redaction).
 pub fn redacted(url: &str) -> String {
-    const NOT_SHOWN: &str = "(not shown: it does not parse as a Redis URL)";
-    let Some(mut parsed) = redis::parse_redis_url(url) else {
-        return NOT_SHOWN.to_owned();
-    };
-    let masked = if parsed.password().is_some() {
-        parsed.set_password(Some("***"))
-    } else if !parsed.username().is_empty() {
-        parsed.set_username("***")
-    } else {
-        Ok(())
-    };
-    if masked.is_err() {
-        return NOT_SHOWN.to_owned();
-    }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(key, value)| match key.as_ref() {
-                "db" | "protocol" | "user" => (key.into_owned(), value.into_owned()),
-                "pass" | "password" => (key.into_owned(), "***".to_owned()),
-                _ => ("***".to_owned(), "***".to_owned()),
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    if parsed.fragment().is_some_and(|f| f != "insecure") {
-        parsed.set_fragment(Some("***"));
-    }
-    parsed.into()
+    token_rotation::token_core::admin::redact_url(url)
 }
 
 /// The stand-in credential check of the examples: any username, password `demo`.
