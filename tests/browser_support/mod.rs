@@ -126,9 +126,13 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // `--` before the negative id, always: procps' `kill -KILL -12345` reads the second
+        // argument as an option and signals process group -1 (every process it may signal)
+        // when the id starts with 1. The group is the driver's own (`process_group(0)`).
+        let group = self.child.id();
+        assert!(group > 1, "chromedriver's process group id is {group}");
         let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
+            .args(["-s", "KILL", "--", &format!("-{group}")])
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
