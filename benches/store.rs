@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use test_redis::RedisServer;
-use token_rotation::core::{
+use token_rotation::token_core::{
     FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor,
     TokenRef,
 };

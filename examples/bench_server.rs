@@ -422,7 +422,7 @@ async fn main() {
         Mode::Layer => {
             let config = store_config(&settings);
             let url = redis_url();
-            let timeout = config.call_timeout();
+            let timeout = common::STORE_TIMEOUT;
             let connections = match source {
                 Source::Manager => ConnectionSource::connection_manager(url.as_str(), timeout),
                 Source::Bb8Redis => ConnectionSource::bb8_redis(url.as_str(), pool_size, timeout),

@@ -12,12 +12,25 @@
 //! and the layer agree on one version of it.
 //!
 //! See the README for a quick start and `examples/` for an Axum and a plain Hyper app.
+//!
+//! # Features
+//!
+//! - `redis` (default): the Redis store ([`RedisStore`], [`ConnectionSource`], [`AnyStore`]).
+//!   Without it only [`MemoryStore`] is built, and neither redis nor its dependencies.
+//! - `bb8`: bb8 pools as Redis connection sources.
+//! - `metrics`: counters and a latency histogram through the `metrics` facade.
+//! - `test-util`: `ClockOffset` and `StoreConfig::clock`, to let lifetimes pass in tests.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use token_core;
+#[cfg(feature = "test-util")]
+pub use token_core::ClockOffset;
+#[cfg(feature = "redis")]
+pub use token_core::{AnyStore, ConnectionSource, RedisStore};
 pub use token_core::{
-    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore,
-    SealingKey, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
+    FamilyId, MemoryStore, RotationOutcome, RotationStore, SealingKey, SessionInfo, StoreConfig,
+    StoreError, Successor, TokenRef,
 };
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
@@ -25,11 +38,3 @@ pub use token_tower::{
     IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext, RejectReason,
     RequestBody, RotationLayer, RotationLayerBuilder, Route,
 };
-
-// The crates under their former names, kept hidden until every caller in this repository
-// moved to the flat items: as public names they shadowed `core` and the `tower` crate in
-// code that glob-imports this one.
-#[doc(hidden)]
-pub use token_core as core;
-#[doc(hidden)]
-pub use token_tower as tower;

@@ -80,7 +80,7 @@ impl Settings {
         }
     }
 
-    /// The store configuration: families live as long as a refresh token, and the successors
+    /// The store configuration (each Redis call bounded by [`STORE_TIMEOUT`]): families live as long as a refresh token, and the successors
     /// kept for grace replays are sealed with `SEALING_KEY`, or else with a key derived (HKDF)
     /// from the JWT secret, so every instance sharing the secret can open them.
     pub fn store_config(&self) -> StoreConfig {
@@ -93,6 +93,7 @@ impl Settings {
             .absolute_lifetime(self.refresh_ttl)
             .idle_lifetime(self.refresh_ttl)
             .sealing_key(key)
+            .timeout(STORE_TIMEOUT)
     }
 
     pub fn minter(&self) -> Minter {
@@ -104,6 +105,9 @@ impl Settings {
         }
     }
 }
+
+/// How long one store call may take before the request is answered 503.
+pub const STORE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The claims of both kinds of token the example apps mint.
 #[derive(Debug, Serialize, Deserialize)]

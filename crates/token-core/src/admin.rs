@@ -110,6 +110,8 @@ pub struct CleanupProgress {
 /// - a fragment other than `#insecure`.
 ///
 /// A URL that does not parse is not shown at all: where its password ends cannot be known.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub fn redact_url(url: &str) -> String {
     const NOT_SHOWN: &str = "(not shown: it does not parse as a URL)";
     let Ok(mut parsed) = url::Url::parse(url) else {
@@ -142,7 +144,7 @@ pub fn redact_url(url: &str) -> String {
     parsed.into()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "redis"))]
 mod tests {
     use super::redact_url as redact;
 

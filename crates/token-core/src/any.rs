@@ -1,8 +1,10 @@
 //! One concrete store type for apps that pick memory or Redis at run time.
 
+use std::time::Duration;
+
 use crate::{
-    FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
-    StoreError, Successor, TokenRef,
+    FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo, StoreError,
+    Successor, TokenRef,
 };
 
 /// Either built-in store, chosen at run time (say, Redis when `REDIS_URL` is set, memory
@@ -20,6 +22,7 @@ use crate::{
 /// # }).unwrap();
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub enum AnyStore {
     /// The in-memory store.
     Memory(MemoryStore),
@@ -96,7 +99,11 @@ impl RotationStore for AnyStore {
         each!(self, store => store.ping().await)
     }
 
-    fn config(&self) -> &StoreConfig {
-        each!(self, store => store.config())
+    fn call_timeout(&self) -> Option<Duration> {
+        each!(self, store => store.call_timeout())
+    }
+
+    fn session_lifetime(&self) -> Option<Duration> {
+        each!(self, store => store.session_lifetime())
     }
 }

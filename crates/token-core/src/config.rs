@@ -23,7 +23,6 @@ pub const DEFAULT_GRACE_REPLAYS: u32 = 3;
 ///     .absolute_lifetime(Duration::from_secs(30 * 24 * 3600))
 ///     .idle_lifetime(Duration::from_secs(7 * 24 * 3600))
 ///     .sealing_key(SealingKey::from_bytes([7; 32]));
-/// assert_eq!(config.grace_window(), Duration::from_secs(10));
 /// ```
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -157,7 +156,9 @@ impl StoreConfig {
     }
 
     /// A shift applied to the store's clock; lets tests and simulations move time forward
-    /// without sleeping. Leave it alone in production.
+    /// without sleeping. Test machinery (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn clock(mut self, clock: ClockOffset) -> Self {
         self.clock = clock;
         self
@@ -183,25 +184,10 @@ impl StoreConfig {
         self
     }
 
-    /// The configured grace window.
-    pub fn grace_window(&self) -> Duration {
-        self.grace
-    }
-
     /// How long a session lives without being used: the earlier of the absolute and idle
     /// lifetimes. A refresh token that outlives it is refused once its session has ended.
-    pub fn session_lifetime(&self) -> Duration {
+    pub(crate) fn session_lifetime(&self) -> Duration {
         self.absolute_lifetime.min(self.idle_lifetime)
-    }
-
-    /// The configured per-call timeout.
-    pub fn call_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The configured key prefix.
-    pub fn prefix(&self) -> &str {
-        &self.key_prefix
     }
 
     /// The lifetimes and grace settings as the rules use them (milliseconds).
@@ -256,7 +242,8 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-/// A shared, adjustable shift of a store's clock, in milliseconds, or a pinned clock.
+/// A shared, adjustable shift of a store's clock, in milliseconds, or a pinned clock
+/// (feature `test-util`).
 ///
 /// Clones share the same state: keep one and [`advance`](ClockOffset::advance) it to let
 /// lifetimes and grace windows pass instantly in tests. The Redis store adds the shift to the
@@ -265,12 +252,15 @@ impl fmt::Debug for StoreConfig {
 /// Redis still expires keys on its real clock: keep the windows under test much longer than
 /// the test runs.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub, dead_code))]
 pub struct ClockOffset {
     shift: Arc<AtomicI64>,
     /// The pinned time (ms since the epoch), or 0 when the clock runs.
     frozen_at: Arc<AtomicI64>,
 }
 
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub, dead_code))]
 impl ClockOffset {
     /// A clock pinned at the current real time; only [`advance`](ClockOffset::advance) moves it.
     pub fn frozen() -> Self {
@@ -304,6 +294,7 @@ impl ClockOffset {
 
     /// The clock argument of every script: a shift added to the server's `TIME`, or `@<ms>`
     /// for a pinned clock.
+    #[cfg(feature = "redis")]
     pub(crate) fn script_arg(&self) -> String {
         match self.frozen_at.load(Ordering::SeqCst) {
             0 => self.millis().to_string(),

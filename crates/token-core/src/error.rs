@@ -9,6 +9,8 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum StoreError {
     /// Redis answered with an error, or the connection to it failed.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[error("redis error")]
     Redis(#[source] redis::RedisError),
     /// No pooled connection became available in time (Redis is down or the pool exhausted).
@@ -45,16 +47,18 @@ impl StoreError {
     /// True when the store could not be reached or did not answer in time: the caller should
     /// fail closed and ask the client to retry later (HTTP 503).
     pub fn is_unavailable(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let StoreError::Redis(_) = self {
+            return true;
+        }
         matches!(
             self,
-            StoreError::Redis(_)
-                | StoreError::PoolTimedOut(_)
-                | StoreError::Timeout(_)
-                | StoreError::NotReplicated { .. }
+            StoreError::PoolTimedOut(_) | StoreError::Timeout(_) | StoreError::NotReplicated { .. }
         )
     }
 }
 
+#[cfg(feature = "redis")]
 impl From<redis::RedisError> for StoreError {
     fn from(err: redis::RedisError) -> Self {
         StoreError::Redis(err)

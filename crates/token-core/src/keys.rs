@@ -44,11 +44,13 @@ impl UserKeys {
 
     /// What a family id is appended to for its record's key (the scripts build family keys
     /// they learn from the token index with it).
+    #[cfg(feature = "redis")]
     pub(crate) fn family_prefix(&self) -> String {
         format!("{}:f:", self.base)
     }
 
     /// One family's record.
+    #[cfg(any(feature = "redis", test))]
     pub(crate) fn family(&self, family: &str) -> String {
         format!("{}:f:{family}", self.base)
     }

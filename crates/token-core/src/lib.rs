@@ -67,30 +67,33 @@
 //! # }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod admin;
+#[cfg(feature = "redis")]
 mod any;
 mod config;
 mod error;
 mod keys;
 mod memory;
 mod outcome;
+#[cfg(feature = "redis")]
 mod redis;
 mod rules;
 mod seal;
 mod store;
 
+#[cfg(feature = "redis")]
 pub use crate::any::AnyStore;
-pub use crate::config::{ClockOffset, DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
+#[cfg(feature = "test-util")]
+pub use crate::config::ClockOffset;
+pub use crate::config::{DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{
     FamilyId, RotationEvent, RotationEventKind, RotationOutcome, SessionInfo,
 };
-pub use crate::redis::{Checked, CheckedConnection, ConnectionSource, RedisStore};
+#[cfg(feature = "redis")]
+pub use crate::redis::{ConnectionSource, RedisStore};
 pub use crate::seal::SealingKey;
 pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};
-
-/// Re-exported so callers can build a [`ConnectionSource`] from a `redis` type without
-/// depending on a second, possibly mismatched, copy of the crate.
-pub use ::redis as redis_crate;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::{UserKeys, jti_digest};
 use crate::rules::{Family, Role, Step, evictions, token_index_expiry_ms};
@@ -396,7 +396,11 @@ impl RotationStore for MemoryStore {
         Ok(())
     }
 
-    fn config(&self) -> &StoreConfig {
-        &self.config
+    fn call_timeout(&self) -> Option<Duration> {
+        Some(self.config.timeout)
+    }
+
+    fn session_lifetime(&self) -> Option<Duration> {
+        Some(self.config.session_lifetime())
     }
 }

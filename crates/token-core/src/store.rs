@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -122,8 +123,19 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     /// Checks that the store answers (for health checks).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The store's configuration.
-    fn config(&self) -> &StoreConfig;
+    /// The longest one call may take before the store answers with an error. A caller (the
+    /// layer) waits a little longer before it gives up on the call itself. `None`, the
+    /// default: the store sets no bound of its own, and the caller's applies.
+    fn call_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// How long a session lives without being used: an app whose refresh tokens last longer
+    /// has them refused once their session ends, and the layer warns about it. `None`, the
+    /// default: the store does not end sessions by itself.
+    fn session_lifetime(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The live sessions among `families` at `now`, oldest first.

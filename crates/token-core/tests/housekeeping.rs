@@ -136,7 +136,7 @@ async fn logins_prune_ended_sessions_of_a_user_who_stays() {
     let server = RedisServer::start();
     let store = RedisStore::open(&server.url(), short_lived()).unwrap();
     let index = admin::index_key("rt:", "nora");
-    let client = token_core::redis_crate::Client::open(server.url()).unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     // One session that will end, then one that is kept alive by rotating.
     let (old, kept) = (FamilyId::random(), FamilyId::random());
@@ -176,7 +176,7 @@ async fn logins_prune_ended_sessions_of_a_user_who_stays() {
         current = next;
     }
     // "old" passed its idle end (1.5 s) before the second login, which pruned it.
-    let scores: Vec<(String, f64)> = token_core::redis_crate::cmd("ZRANGE")
+    let scores: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(&index)
         .arg(0)
         .arg(-1)
@@ -184,10 +184,7 @@ async fn logins_prune_ended_sessions_of_a_user_who_stays() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let (secs, micros): (i64, i64) = token_core::redis_crate::cmd("TIME")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
     let after = admin::summarize_index(
         scores.into_iter().map(|(_, s)| s),
         secs * 1000 + micros / 1000,

@@ -120,7 +120,7 @@ pub(crate) struct Shared<St> {
     pub(crate) retry_after: Duration,
     pub(crate) store_timeout: Duration,
     /// The store's session lifetime, to warn when the app's refresh tokens outlive it.
-    pub(crate) session_lifetime: Duration,
+    pub(crate) session_lifetime: Option<Duration>,
     /// Set once that warning was logged.
     pub(crate) lifetime_warned: std::sync::atomic::AtomicBool,
     pub(crate) customiser: Arc<dyn RejectionResponse>,

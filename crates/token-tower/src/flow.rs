@@ -282,18 +282,21 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// shows it.
 fn warn_if_tokens_outlive_sessions<St>(shared: &Shared<St>, issued: &VerifiedToken) {
     use std::sync::atomic::Ordering;
+    let Some(session_lifetime) = shared.session_lifetime else {
+        return;
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let session_end = now.saturating_add(shared.session_lifetime.as_secs() as i64);
+    let session_end = now.saturating_add(session_lifetime.as_secs() as i64);
     let slack = shared.jwt.leeway.as_secs() as i64 + 60;
     if issued.expires_at > session_end + slack
         && !shared.lifetime_warned.swap(true, Ordering::Relaxed)
     {
         tracing::warn!(
             token_lifetime_secs = issued.expires_at - now,
-            session_lifetime_secs = shared.session_lifetime.as_secs(),
+            session_lifetime_secs = session_lifetime.as_secs(),
             "refresh tokens outlive the store's session lifetime (the earlier of \
              StoreConfig::absolute_lifetime and idle_lifetime): a device idle longer than the \
              session lifetime is refused although its token has not expired. Make the \

@@ -10,6 +10,9 @@ use token_core::RotationStore;
 use tower_layer::Layer;
 
 use crate::config::{IssuedToken, PresentedToken, Route, Shared};
+
+/// The layer's bound on a store call when the store sets none of its own.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 use crate::event::LayerEvent;
 use crate::jwt::{ClaimNames, JwtRules};
 use crate::rejection::{DefaultRejection, RejectionResponse};
@@ -50,7 +53,10 @@ impl<St: RotationStore> RotationLayer<St> {
         key: DecodingKey,
         algorithms: impl IntoIterator<Item = Algorithm>,
     ) -> RotationLayerBuilder<St> {
-        let store_timeout = store.config().call_timeout() + Duration::from_millis(100);
+        // A little past the store's own bound, so its error (and its reason) wins the race.
+        let store_timeout = store
+            .call_timeout()
+            .map_or(DEFAULT_STORE_TIMEOUT, |t| t + Duration::from_millis(100));
         RotationLayerBuilder {
             store,
             jwt: JwtRules {
@@ -305,7 +311,8 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
-    /// A bound on each store call, on top of the store's own timeout.
+    /// A bound on each store call, on top of the store's own timeout. Default: 100 ms past
+    /// [`RotationStore::call_timeout`], or 1 s for a store that sets no bound.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
         self
@@ -349,7 +356,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         }
         Ok(RotationLayer {
             shared: Arc::new(Shared {
-                session_lifetime: self.store.config().session_lifetime(),
+                session_lifetime: self.store.session_lifetime(),
                 lifetime_warned: std::sync::atomic::AtomicBool::new(false),
                 store: self.store,
                 jwt: self.jwt,

@@ -9,17 +9,25 @@ use redis::{IntoConnectionInfo, RedisError, ScriptInvocation, Value};
 
 use crate::StoreError;
 
-/// A source of Redis connections for [`RedisStore`](crate::RedisStore).
+/// A source of Redis connections for [`RedisStore`](crate::RedisStore), built by one of
+/// its constructors.
 ///
 /// All sources multiplex requests over their connections. The default,
-/// [`ConnectionSource::connection_manager`], was the fastest in `BENCHMARKS.md`.
+/// [`ConnectionSource::connection_manager`], was the fastest in `BENCHMARKS.md`; bb8 pools
+/// come with the `bb8` feature.
 #[derive(Clone)]
-pub enum ConnectionSource {
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub struct ConnectionSource(Source);
+
+#[derive(Clone)]
+enum Source {
     /// `redis::aio::ConnectionManager`: one multiplexed connection that reconnects by itself.
     Manager(ConnectionManager),
     /// A bb8 pool over `bb8-redis`'s connection manager.
+    #[cfg(feature = "bb8")]
     Bb8Redis(bb8::Pool<Checked<bb8_redis::RedisConnectionManager>>),
     /// A bb8 pool over `redis::Client` (redis's own `bb8` support).
+    #[cfg(feature = "bb8")]
     Bb8Client(bb8::Pool<Checked<redis::Client>>),
     /// A Redis Cluster connection (redis's cluster client): routes each script by its key's
     /// slot and follows `MOVED` / `ASK` when slots migrate.
@@ -28,11 +36,13 @@ pub enum ConnectionSource {
 
 impl std::fmt::Debug for ConnectionSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ConnectionSource::Manager(_) => "ConnectionSource::Manager",
-            ConnectionSource::Bb8Redis(_) => "ConnectionSource::Bb8Redis",
-            ConnectionSource::Bb8Client(_) => "ConnectionSource::Bb8Client",
-            ConnectionSource::Cluster(_) => "ConnectionSource::Cluster",
+        f.write_str(match &self.0 {
+            Source::Manager(_) => "ConnectionSource::Manager",
+            #[cfg(feature = "bb8")]
+            Source::Bb8Redis(_) => "ConnectionSource::Bb8Redis",
+            #[cfg(feature = "bb8")]
+            Source::Bb8Client(_) => "ConnectionSource::Bb8Client",
+            Source::Cluster(_) => "ConnectionSource::Cluster",
         })
     }
 }
@@ -51,34 +61,48 @@ impl ConnectionSource {
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(timeout);
-        Ok(ConnectionSource::Manager(
+        Ok(ConnectionSource(Source::Manager(
             ConnectionManager::new_lazy_with_config(client, config)?,
-        ))
+        )))
     }
 
-    /// A bb8 pool of `size` connections over `bb8-redis`.
+    /// A connection manager the app configured itself (its TLS, its retries). Keep its
+    /// response timeout at or below the store's timeout.
+    pub fn from_connection_manager(manager: ConnectionManager) -> Self {
+        ConnectionSource(Source::Manager(manager))
+    }
+
+    /// A bb8 pool of `size` connections over `bb8-redis` (feature `bb8`).
+    #[cfg(feature = "bb8")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
     pub fn bb8_redis(
         url: impl IntoConnectionInfo,
         size: u32,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
         let manager = bb8_redis::RedisConnectionManager::new(url)?;
-        Ok(ConnectionSource::Bb8Redis(pool(manager, size, timeout)))
+        Ok(ConnectionSource(Source::Bb8Redis(pool(
+            manager, size, timeout,
+        ))))
     }
 
-    /// A bb8 pool of `size` connections over `redis::Client`.
+    /// A bb8 pool of `size` connections over `redis::Client` (feature `bb8`).
+    #[cfg(feature = "bb8")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
     pub fn bb8_client(
         url: impl IntoConnectionInfo,
         size: u32,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
-        Ok(ConnectionSource::Bb8Client(pool(client, size, timeout)))
+        Ok(ConnectionSource(Source::Bb8Client(pool(
+            client, size, timeout,
+        ))))
     }
 
     /// Whether this is a Redis Cluster source.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, ConnectionSource::Cluster(_))
+        matches!(self.0, Source::Cluster(_))
     }
 
     /// A Redis Cluster connection from the addresses of some of its nodes.
@@ -90,24 +114,26 @@ impl ConnectionSource {
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .build()?;
-        Ok(ConnectionSource::Cluster(
+        Ok(ConnectionSource(Source::Cluster(
             client.get_async_connection().await?,
-        ))
+        )))
     }
 
     /// Runs one call (a script through `EVALSHA`, with a one-time `SCRIPT LOAD` after a Redis
     /// restart, or a plain command) within `timeout`, connection checkout included.
     pub(crate) async fn run(&self, call: Call<'_>, timeout: Duration) -> Result<Value, StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        match self {
-            ConnectionSource::Manager(manager) => {
+        match &self.0 {
+            Source::Manager(manager) => {
                 bounded(deadline, timeout, call.run(&mut manager.clone())).await
             }
-            ConnectionSource::Cluster(cluster) => {
+            Source::Cluster(cluster) => {
                 bounded(deadline, timeout, call.run(&mut cluster.clone())).await
             }
-            ConnectionSource::Bb8Redis(pool) => run_pooled(pool, call, deadline, timeout).await,
-            ConnectionSource::Bb8Client(pool) => run_pooled(pool, call, deadline, timeout).await,
+            #[cfg(feature = "bb8")]
+            Source::Bb8Redis(pool) => run_pooled(pool, call, deadline, timeout).await,
+            #[cfg(feature = "bb8")]
+            Source::Bb8Client(pool) => run_pooled(pool, call, deadline, timeout).await,
         }
     }
 }
@@ -136,9 +162,9 @@ impl ConnectionSource {
         &self,
         timeout: Duration,
     ) -> Result<Vec<Option<(String, u16)>>, StoreError> {
-        let ConnectionSource::Cluster(_) = self else {
+        if !self.is_cluster() {
             return Ok(vec![None]);
-        };
+        }
         let nodes = self
             .run(Call::Command(redis::cmd("CLUSTER").arg("NODES")), timeout)
             .await?;
@@ -163,8 +189,8 @@ impl ConnectionSource {
         cmd: &redis::Cmd,
         timeout: Duration,
     ) -> Result<Value, StoreError> {
-        match (self, target) {
-            (ConnectionSource::Cluster(cluster), Some((host, port))) => {
+        match (&self.0, target) {
+            (Source::Cluster(cluster), Some((host, port))) => {
                 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: host.clone(),
@@ -194,6 +220,7 @@ async fn bounded(
     }
 }
 
+#[cfg(feature = "bb8")]
 fn pool<M>(manager: M, size: u32, timeout: Duration) -> bb8::Pool<Checked<M>>
 where
     M: bb8::ManageConnection<Error = RedisError>,
@@ -209,6 +236,7 @@ where
         .build_unchecked(Checked(manager))
 }
 
+#[cfg(feature = "bb8")]
 async fn run_pooled<M>(
     pool: &bb8::Pool<Checked<M>>,
     call: Call<'_>,
@@ -243,16 +271,19 @@ where
 /// out, is dropped instead of being handed out again (bb8-redis and redis's `bb8` support
 /// never report a connection as broken, so after a Redis restart a pool would return
 /// "broken pipe" forever).
+#[cfg(feature = "bb8")]
 #[derive(Debug, Clone)]
-pub struct Checked<M>(M);
+struct Checked<M>(M);
 
 /// A pooled connection with a flag set when it must not be reused.
+#[cfg(feature = "bb8")]
 #[derive(Debug)]
-pub struct CheckedConnection<C> {
+struct CheckedConnection<C> {
     conn: C,
     broken: bool,
 }
 
+#[cfg(feature = "bb8")]
 impl<M> bb8::ManageConnection for Checked<M>
 where
     M: bb8::ManageConnection<Error = RedisError>,

@@ -3,11 +3,12 @@
 mod connection;
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use redis::{ErrorKind, Script, ServerErrorKind, ToRedisArgs, Value};
 
 use self::connection::Call;
-pub use self::connection::{Checked, CheckedConnection, ConnectionSource};
+pub use self::connection::ConnectionSource;
 use crate::admin::CleanupProgress;
 use crate::config::millis;
 use crate::keys::{UserKeys, index_pattern, jti_digest, user_of_index_key};
@@ -114,6 +115,7 @@ impl Op {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStore {
     source: ConnectionSource,
     config: Arc<StoreConfig>,
@@ -468,8 +470,12 @@ impl RotationStore for RedisStore {
             .map(drop)
     }
 
-    fn config(&self) -> &StoreConfig {
-        &self.config
+    fn call_timeout(&self) -> Option<Duration> {
+        Some(self.config.timeout)
+    }
+
+    fn session_lifetime(&self) -> Option<Duration> {
+        Some(self.config.session_lifetime())
     }
 }
 

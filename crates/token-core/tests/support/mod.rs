@@ -191,6 +191,14 @@ pub fn source(backend: Backend, url: &str, timeout: Duration) -> ConnectionSourc
     }
 }
 
+/// The per-call timeout `config` sets (a `StoreConfig` keeps its settings to itself; a store
+/// built from it tells).
+fn call_timeout(config: &StoreConfig) -> Duration {
+    MemoryStore::new(config.clone())
+        .call_timeout()
+        .expect("the memory store reports its call timeout")
+}
+
 pub fn redis(
     backend: Backend,
     config: StoreConfig,
@@ -198,7 +206,7 @@ pub fn redis(
     mode: Mode,
 ) -> Fixture<RedisStore> {
     let server = RedisServer::start();
-    let source = source(backend, &server.url(), config.call_timeout());
+    let source = source(backend, &server.url(), call_timeout(&config));
     Fixture {
         store: ByJti::new(RedisStore::with_source(source, config).unwrap(), mode),
         clock,
@@ -210,7 +218,7 @@ pub fn redis(
 /// A store on a fresh local three-master Redis Cluster.
 pub fn redis_cluster(config: StoreConfig, clock: ClockOffset, mode: Mode) -> Fixture<RedisStore> {
     let cluster = RedisCluster::start();
-    let timeout = config.call_timeout();
+    let timeout = call_timeout(&config);
     let urls = cluster.urls();
     // The fixture is built from synchronous test code inside a multi-threaded runtime.
     let source = tokio::task::block_in_place(|| {

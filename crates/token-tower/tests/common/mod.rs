@@ -468,7 +468,11 @@ impl<St: RotationStore> RotationStore for CountingStore<St> {
         self.inner.ping().await
     }
 
-    fn config(&self) -> &StoreConfig {
-        self.inner.config()
+    fn call_timeout(&self) -> Option<Duration> {
+        self.inner.call_timeout()
+    }
+
+    fn session_lifetime(&self) -> Option<Duration> {
+        self.inner.session_lifetime()
     }
 }
