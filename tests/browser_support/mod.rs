@@ -46,13 +46,32 @@ impl Driver {
     pub fn start() -> Driver {
         let chromium = find("CHROMIUM_BIN", &["chromium", "chromium-browser"]);
         let chromedriver = find("CHROMEDRIVER_BIN", &["chromedriver"]);
-        let port = test_redis::free_port();
+        // The port was free when picked, but a test running beside this one may take it
+        // first: chromedriver then exits without saying it started, and another is tried.
+        for _ in 0..5 {
+            let port = test_redis::free_port();
+            if let Some(child) = Self::spawn(&chromedriver, port) {
+                return Driver {
+                    port,
+                    chromium,
+                    child,
+                    profiles: Vec::new(),
+                };
+            }
+        }
+        panic!("chromedriver did not start on a free loopback port after 5 attempts");
+    }
+
+    /// Starts chromedriver on `port` and waits until it says it listens; `None` when it
+    /// exits first.
+    fn spawn(chromedriver: &std::path::Path, port: u16) -> Option<Child> {
         // Its own process group, which the browsers it starts join: dropping the driver ends
         // them all, even when a failed test never closed its browser sessions.
-        let child = Command::new(&chromedriver)
+        let mut child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .process_group(0)
-            .stdout(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -61,19 +80,31 @@ impl Driver {
                     chromedriver.display()
                 )
             });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            port,
-            chromium,
-            child,
-            profiles: Vec::new(),
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                // "ChromeDriver was started successfully on port N."
+                if line.contains("started successfully") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(()) => Some(child),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                None
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromedriver did not start on port {port} within 20 s")
+            }
         }
     }
 

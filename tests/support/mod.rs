@@ -53,11 +53,19 @@ impl App {
             metrics_url: None,
             child: None,
         };
-        app.spawn();
-        app
+        // The port was free when picked, but a test running beside this one may take it
+        // first: the app then exits without listening, and another free port is tried.
+        for _ in 0..5 {
+            if app.spawn() {
+                return app;
+            }
+            app.port = free_port();
+        }
+        panic!("{name} did not start listening on a free port after 5 attempts");
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process on `self.port`; false when it exited without listening.
+    fn spawn(&mut self) -> bool {
         let mut child = Command::new(example_path(self.name))
             // A free port for the metrics listener (the Axum example's METRICS_ADDR), so
             // apps started in parallel never collide; a test's own METRICS_ADDR wins.
@@ -86,10 +94,14 @@ impl App {
                 Ok(line) if line.starts_with("metrics on ") => {
                     self.metrics_url = Some(line["metrics on ".len()..].trim().to_owned());
                 }
-                Ok(line) if line.starts_with("listening on") => return,
+                Ok(line) if line.starts_with("listening on") => return true,
                 Ok(_) => continue,
-                Err(_) => panic!(
-                    "{} did not start listening on port {}",
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.kill();
+                    return false;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "{} did not start listening on port {} within 20 s",
                     self.name, self.port
                 ),
             }
@@ -120,7 +132,12 @@ impl App {
     /// Kills the process and starts it again on the same port with the same environment.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "{} did not listen again on port {}",
+            self.name,
+            self.port
+        );
     }
 }
 

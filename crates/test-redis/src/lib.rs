@@ -31,6 +31,19 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// A loopback port where nothing listens, for tests of an unreachable server: port 1
+/// (tcpmux), privileged and unused in practice. Test servers only ever take ephemeral ports
+/// ([`free_port`]), so no test running beside this one can start listening there, as it
+/// could on a port that was merely free a moment ago.
+pub fn closed_port() -> u16 {
+    const PORT: u16 = 1;
+    assert!(
+        TcpStream::connect(("127.0.0.1", PORT)).is_err(),
+        "something listens on 127.0.0.1:{PORT}; the unreachable-server tests need it closed"
+    );
+    PORT
+}
+
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers `PING`.
     pub fn start() -> Self {
@@ -98,7 +111,14 @@ impl RedisServer {
                 return false;
             }
             if self.command(&["PING"]).is_ok_and(|r| r == "+PONG") {
-                return true;
+                // Two tests can pick the same free port: the second server then fails to
+                // bind, but its PING may reach the first one before it exits. A test must
+                // only ever talk to its own server.
+                if self.answering_pid() == self.child.as_ref().map(Child::id) {
+                    return true;
+                }
+                self.kill();
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -139,6 +159,14 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("redis-server did not restart on port {}", self.port);
+    }
+
+    /// The process id of the server answering on this port (`INFO server`).
+    fn answering_pid(&self) -> Option<u32> {
+        let info = self.command(&["INFO", "server"]).ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// True while the process runs.

@@ -223,13 +223,17 @@ impl Pair {
     }
 
     async fn apply(&mut self, op: &Op) {
+        // Every operation at its own millisecond: sessions then never share an end, so the
+        // eviction order at the cap never hangs on the tie-break by family id, which differs
+        // between the stores in token-index mode (each draws its own random ids). With the
+        // lifetimes above (idle 300 s, absolute 765 s) and `STEP` 90 s, an idle end meets an
+        // absolute one only 465 s + k·90 s apart, 15 000 operations away.
+        self.clock.advance(Duration::from_millis(1));
         match op {
             Op::Register(u) => self.register(*u).await,
             Op::Burst(u, n) => {
                 for _ in 0..*n {
                     self.register(*u).await;
-                    // Distinct ends, so eviction order does not hang on id tie-breaks (ids
-                    // differ between the stores in token-index mode).
                     self.clock.advance(Duration::from_millis(1));
                 }
             }
