@@ -332,8 +332,8 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     }
 
     /// Records rotations by outcome, rejections by reason, registrations, store latency
-    /// and store errors through the `metrics` facade (names in the crate's `metrics`
-    /// feature docs: `token_rotation_*`). Off by default.
+    /// and store errors through the `metrics` facade (names and labels in
+    /// [`crate::metrics`]). Off by default.
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics(mut self, enabled: bool) -> Self {

@@ -82,7 +82,7 @@ mod flow;
 mod future;
 mod jwt;
 mod layer;
-mod metrics;
+pub mod metrics;
 mod rejection;
 mod service;
 

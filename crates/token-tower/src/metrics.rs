@@ -12,6 +12,20 @@
 //!
 //! The layer records them here rather than through the event hook because only the layer
 //! sees how long each store call took. Without an installed recorder the facade drops them.
+//! The names are constants below, for dashboards and alerts kept in code.
+
+/// Refresh requests the store answered, by `outcome`.
+pub const ROTATIONS_TOTAL: &str = "token_rotation_rotations_total";
+/// Validly signed refresh tokens the store does not know.
+pub const UNKNOWN_TOKENS_TOTAL: &str = "token_rotation_unknown_tokens_total";
+/// Tokens recorded from issuing routes (logins).
+pub const REGISTRATIONS_TOTAL: &str = "token_rotation_registrations_total";
+/// Requests the layer refused, by `reason`.
+pub const REJECTIONS_TOTAL: &str = "token_rotation_rejections_total";
+/// How long each store call took, by `operation`.
+pub const STORE_DURATION_SECONDS: &str = "token_rotation_store_duration_seconds";
+/// Store calls that failed, by `operation` and `kind`.
+pub const STORE_ERRORS_TOTAL: &str = "token_rotation_store_errors_total";
 
 #[cfg(feature = "metrics")]
 use std::time::Duration;
@@ -38,7 +52,7 @@ pub(crate) fn store_call<St>(
     if !shared.metrics {
         return;
     }
-    metrics::histogram!("token_rotation_store_duration_seconds", "operation" => operation)
+    metrics::histogram!(STORE_DURATION_SECONDS, "operation" => operation)
         .record(took.as_secs_f64());
     let kind = match call {
         StoreCall::Answered => return,
@@ -46,8 +60,7 @@ pub(crate) fn store_call<St>(
         StoreCall::TimedOut => "timeout",
         StoreCall::Refused => "refused",
     };
-    metrics::counter!("token_rotation_store_errors_total", "operation" => operation, "kind" => kind)
-        .increment(1);
+    metrics::counter!(STORE_ERRORS_TOTAL, "operation" => operation, "kind" => kind).increment(1);
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -63,7 +76,7 @@ pub(crate) fn store_call<St>(
 pub(crate) fn rotation<St>(shared: &Shared<St>, outcome: &'static str) {
     #[cfg(feature = "metrics")]
     if shared.metrics {
-        metrics::counter!("token_rotation_rotations_total", "outcome" => outcome).increment(1);
+        metrics::counter!(ROTATIONS_TOTAL, "outcome" => outcome).increment(1);
     }
     let _ = (shared, outcome);
 }
@@ -72,7 +85,7 @@ pub(crate) fn rotation<St>(shared: &Shared<St>, outcome: &'static str) {
 pub(crate) fn unknown_token<St>(shared: &Shared<St>) {
     #[cfg(feature = "metrics")]
     if shared.metrics {
-        metrics::counter!("token_rotation_unknown_tokens_total").increment(1);
+        metrics::counter!(UNKNOWN_TOKENS_TOTAL).increment(1);
     }
     let _ = shared;
 }
@@ -80,7 +93,7 @@ pub(crate) fn unknown_token<St>(shared: &Shared<St>) {
 pub(crate) fn registration<St>(shared: &Shared<St>) {
     #[cfg(feature = "metrics")]
     if shared.metrics {
-        metrics::counter!("token_rotation_registrations_total").increment(1);
+        metrics::counter!(REGISTRATIONS_TOTAL).increment(1);
     }
     let _ = shared;
 }
@@ -88,8 +101,7 @@ pub(crate) fn registration<St>(shared: &Shared<St>) {
 pub(crate) fn rejection<St>(shared: &Shared<St>, reason: RejectReason) {
     #[cfg(feature = "metrics")]
     if shared.metrics {
-        metrics::counter!("token_rotation_rejections_total", "reason" => reason.name())
-            .increment(1);
+        metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.name()).increment(1);
     }
     let _ = (shared, reason);
 }
