@@ -31,7 +31,7 @@ use jsonwebtoken::Algorithm;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use token_rotation::{FamilyId, MemoryStore, RedisStore, RotationStore, SessionInfo};
+use token_rotation::{FamilyId, RotationStore, SessionInfo};
 use token_rotation::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route (the layer applies the same cap on `/refresh`).
@@ -341,34 +341,14 @@ async fn main() {
     let metrics = metrics_app(install_metrics_recorder());
     let metrics_addr =
         std::env::var("METRICS_ADDR").unwrap_or_else(|_| DEFAULT_METRICS_ADDR.into());
-    match &settings.redis_url {
-        Some(url) => {
-            let store = RedisStore::open(url, settings.store_config())
-                .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", common::redacted(url)));
-            println!("store: Redis at {}", common::redacted(url));
-            serve(
-                app(store, minter, settings.refresh_ttl),
-                &settings.bind_addr,
-                metrics,
-                &metrics_addr,
-            )
-            .await;
-        }
-        None => {
-            println!(
-                "store: IN-MEMORY (REDIS_URL is not set). Sessions live in this process only: \
-                 they are lost on restart and not shared with other instances."
-            );
-            let store = MemoryStore::new(settings.store_config());
-            serve(
-                app(store, minter, settings.refresh_ttl),
-                &settings.bind_addr,
-                metrics,
-                &metrics_addr,
-            )
-            .await;
-        }
-    }
+    let store = common::open_store(&settings).await;
+    serve(
+        app(store, minter, settings.refresh_ttl),
+        &settings.bind_addr,
+        metrics,
+        &metrics_addr,
+    )
+    .await;
 }
 
 /// The process-wide recorder behind the `metrics` facade; the metrics listener's

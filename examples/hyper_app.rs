@@ -17,7 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::json;
-use token_rotation::{MemoryStore, RedisStore, RotationStore};
+use token_rotation::RotationStore;
 use token_rotation::{RefreshContext, RequestBody, RotationLayer};
 use tower::ServiceBuilder;
 
@@ -146,18 +146,5 @@ async fn main() {
         )
         .init();
     let settings = Settings::from_env();
-    match &settings.redis_url {
-        Some(url) => {
-            let store = RedisStore::open(url, settings.store_config())
-                .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", common::redacted(url)));
-            println!("store: Redis at {}", common::redacted(url));
-            serve(store, &settings).await;
-        }
-        None => {
-            println!(
-                "store: IN-MEMORY (REDIS_URL is not set). Sessions live in this process only."
-            );
-            serve(MemoryStore::new(settings.store_config()), &settings).await;
-        }
-    }
+    serve(common::open_store(&settings).await, &settings).await;
 }

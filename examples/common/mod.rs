@@ -8,7 +8,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use token_rotation::{FamilyId, SealingKey, StoreConfig, TokenRef};
+use token_rotation::{
+    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisStore, SealingKey, StoreConfig,
+    TokenRef,
+};
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
 /// it holds the JWT secret.
@@ -198,6 +201,60 @@ impl Minter {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
         (data.claims.typ == typ).then_some(data.claims)
     }
+}
+
+/// The store the environment asks for, and says which at start-up:
+///
+/// - `REDIS_CLUSTER_NODES` (comma-separated `redis://host:port` seed nodes): Redis Cluster;
+/// - `REDIS_SENTINEL_NODES` (comma-separated sentinel URLs) and `REDIS_SENTINEL_MASTER`
+///   (the service name): the primary Redis Sentinel names, followed through failovers;
+/// - `REDIS_URL`: one Redis server;
+/// - none of them: the in-memory store of this process.
+pub async fn open_store(settings: &Settings) -> AnyStore {
+    let config = settings.store_config();
+    let list = |name: &str| -> Option<Vec<String>> {
+        let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some(value.split(',').map(|u| u.trim().to_owned()).collect())
+    };
+    let shown = |urls: &[String]| {
+        urls.iter()
+            .map(|u| redacted(u))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let source = if let Some(nodes) = list("REDIS_CLUSTER_NODES") {
+        println!("store: Redis Cluster, seed nodes {}", shown(&nodes));
+        ConnectionSource::cluster(nodes.iter().map(String::as_str), STORE_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the cluster at {}: {e}", shown(&nodes)))
+    } else if let Some(sentinels) = list("REDIS_SENTINEL_NODES") {
+        let service = std::env::var("REDIS_SENTINEL_MASTER")
+            .expect("REDIS_SENTINEL_MASTER names the service the sentinels watch");
+        println!(
+            "store: Redis via Sentinel, service {service:?}, sentinels {}",
+            shown(&sentinels)
+        );
+        ConnectionSource::sentinel(
+            sentinels.iter().map(String::as_str),
+            &service,
+            STORE_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("invalid REDIS_SENTINEL_NODES {}: {e}", shown(&sentinels)))
+    } else if let Some(url) = &settings.redis_url {
+        println!("store: Redis at {}", redacted(url));
+        ConnectionSource::connection_manager(url.as_str(), STORE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", redacted(url)))
+    } else {
+        println!(
+            "store: IN-MEMORY (none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINEL_NODES is \
+             set). Sessions live in this process only: they are lost on restart and not shared \
+             with other instances."
+        );
+        return MemoryStore::new(config).into();
+    };
+    RedisStore::with_source(source, config)
+        .expect("a valid store configuration")
+        .into()
 }
 
 /// `url` for start-up messages, every secret masked (the store's own redaction).

@@ -17,6 +17,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra_args: Vec<String>,
+    /// A configuration file to start from: a sentinel needs one it can rewrite.
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -57,6 +59,12 @@ impl RedisServer {
     }
 
     fn start_on(pick_port: fn() -> u16, extra_args: &[&str]) -> Self {
+        Self::start_from(pick_port, None, extra_args)
+    }
+
+    /// Starts a server whose configuration file holds `config` (when given) before the
+    /// command-line arguments.
+    fn start_from(pick_port: fn() -> u16, config: Option<&str>, extra_args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "test-redis-{}-{}",
             std::process::id(),
@@ -66,10 +74,16 @@ impl RedisServer {
                 .unwrap_or_default()
         ));
         std::fs::create_dir_all(&dir).expect("create a temporary directory for redis-server");
+        let config = config.map(|text| {
+            let path = dir.join("redis.conf");
+            std::fs::write(&path, text).expect("write a redis configuration file");
+            path
+        });
         let mut server = RedisServer {
             port: 0,
             dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            config,
             child: None,
         };
         // The port is free when picked but may be taken before redis binds it: try again.
@@ -84,6 +98,9 @@ impl RedisServer {
 
     fn spawn(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
+        if let Some(config) = &self.config {
+            cmd.arg(config);
+        }
         cmd.args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -240,7 +257,17 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them and waits for `cluster_state:ok`.
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3)
+        Self::create(3, 0)
+    }
+
+    /// Six nodes: three masters, each with one replica that takes over when its master
+    /// dies (after `cluster-node-timeout`, 2 s, and an election).
+    pub fn start_with_replicas() -> Self {
+        Self::create(6, 1)
+    }
+
+    fn create(nodes: usize, replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..nodes)
             .map(|_| {
                 RedisServer::start_on(
                     free_cluster_port,
@@ -253,7 +280,7 @@ impl RedisCluster {
         for node in &nodes {
             create.arg(node.addr());
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let output = match create.output() {
             Ok(output) => output,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
@@ -269,6 +296,20 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes };
         cluster.wait_until_ok();
+        // A replica takes over only once it has synced with its master.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let synced = |n: &RedisServer| {
+            n.command(&["INFO", "replication"]).is_ok_and(|info| {
+                info.contains("role:master") || info.contains("master_link_status:up")
+            })
+        };
+        while !cluster.nodes.iter().all(synced) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster's replicas did not sync"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         cluster
     }
 
@@ -366,5 +407,85 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A primary with replicas, watched by three sentinels (quorum 2) that fail over about two
+/// seconds after the primary stops answering (`down-after-milliseconds` 1000,
+/// `failover-timeout` 3000); every process is killed when dropped.
+#[derive(Debug)]
+pub struct RedisSentinels {
+    /// The primary it started with (a failover makes a replica primary).
+    pub primary: RedisServer,
+    /// Its replicas.
+    pub replicas: Vec<RedisServer>,
+    /// The sentinels.
+    pub sentinels: Vec<RedisServer>,
+}
+
+impl RedisSentinels {
+    /// The service (master) name the sentinels know the primary by.
+    pub const SERVICE: &'static str = "token-rotation";
+
+    /// Starts the primary, `replicas` replicas (waiting until they are in sync) and three
+    /// sentinels (waiting until each knows every replica).
+    pub fn start(replicas: usize) -> Self {
+        let primary = RedisServer::start();
+        let port = primary.port().to_string();
+        let replicas = (0..replicas)
+            .map(|_| RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]))
+            .collect();
+        let config = format!(
+            "sentinel monitor {service} 127.0.0.1 {port} 2\n\
+             sentinel down-after-milliseconds {service} 1000\n\
+             sentinel failover-timeout {service} 3000\n\
+             sentinel parallel-syncs {service} 1\n",
+            service = Self::SERVICE,
+        );
+        let sentinels = (0..3)
+            .map(|_| RedisServer::start_from(free_port, Some(&config), &["--sentinel"]))
+            .collect();
+        let group = RedisSentinels {
+            primary,
+            replicas,
+            sentinels,
+        };
+        group.wait(
+            Duration::from_secs(20),
+            "the replicas to sync and the sentinels to see them",
+            |g| {
+                g.replicas.iter().all(|r| {
+                    r.command(&["INFO", "replication"])
+                        .is_ok_and(|info| info.contains("master_link_status:up"))
+                        && g.sentinels.iter().all(|s| {
+                            s.command(&["SENTINEL", "REPLICAS", Self::SERVICE])
+                                .is_ok_and(|reply| reply.contains(&r.port().to_string()))
+                        })
+                })
+            },
+        );
+        group
+    }
+
+    /// `redis://127.0.0.1:<port>/` of every sentinel.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The port of the primary the sentinels name now.
+    pub fn primary_port(&self) -> Option<u16> {
+        let reply = self.sentinels[0]
+            .command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])
+            .ok()?;
+        reply.lines().last()?.trim_start_matches('$').parse().ok()
+    }
+
+    /// Waits until `done` holds, panicking with `what` after `within`.
+    pub fn wait(&self, within: Duration, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

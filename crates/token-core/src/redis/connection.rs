@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::{IntoConnectionInfo, RedisError, ScriptInvocation, Value};
 
 use crate::StoreError;
@@ -32,6 +36,8 @@ enum Source {
     /// A Redis Cluster connection (redis's cluster client): routes each script by its key's
     /// slot and follows `MOVED` / `ASK` when slots migrate.
     Cluster(redis::cluster_async::ClusterConnection),
+    /// The primary that Redis Sentinel names, found again after a failover.
+    Sentinel(Arc<SentinelSource>),
 }
 
 impl std::fmt::Debug for ConnectionSource {
@@ -43,6 +49,7 @@ impl std::fmt::Debug for ConnectionSource {
             #[cfg(feature = "bb8")]
             Source::Bb8Client(_) => "ConnectionSource::Bb8Client",
             Source::Cluster(_) => "ConnectionSource::Cluster",
+            Source::Sentinel(_) => "ConnectionSource::Sentinel",
         })
     }
 }
@@ -119,6 +126,34 @@ impl ConnectionSource {
         )))
     }
 
+    /// The primary of the Redis Sentinel service `service`, asked of the sentinels at
+    /// `sentinels` (their addresses, not the Redis servers'). The primary is looked up at the
+    /// first call and again after a call fails in a way a failover explains (the connection
+    /// broke, timed out, or the server answers `READONLY` as a demoted primary does), so the
+    /// store follows a failover without a restart. Calls in flight during the failover fail
+    /// (503 through the layer). `timeout` bounds connecting and each reply.
+    pub fn sentinel<T: IntoConnectionInfo>(
+        sentinels: impl IntoIterator<Item = T>,
+        service: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::sentinel::SentinelClient::build(
+            sentinels.into_iter().collect(),
+            service.to_owned(),
+            None,
+            redis::sentinel::SentinelServerType::Master,
+        )?;
+        Ok(ConnectionSource(Source::Sentinel(Arc::new(
+            SentinelSource {
+                client: tokio::sync::Mutex::new(client),
+                primary: std::sync::Mutex::new(None),
+                config: redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout)),
+            },
+        ))))
+    }
+
     /// Runs one call (a script through `EVALSHA`, with a one-time `SCRIPT LOAD` after a Redis
     /// restart, or a plain command) within `timeout`, connection checkout included.
     pub(crate) async fn run(&self, call: Call<'_>, timeout: Duration) -> Result<Value, StoreError> {
@@ -129,6 +164,15 @@ impl ConnectionSource {
             }
             Source::Cluster(cluster) => {
                 bounded(deadline, timeout, call.run(&mut cluster.clone())).await
+            }
+            Source::Sentinel(sentinel) => {
+                let result = bounded(deadline, timeout, sentinel.run(call)).await;
+                if let Err(err) = &result
+                    && after_failover(err)
+                {
+                    sentinel.forget_primary();
+                }
+                result
             }
             #[cfg(feature = "bb8")]
             Source::Bb8Redis(pool) => run_pooled(pool, call, deadline, timeout).await,
@@ -206,6 +250,65 @@ impl ConnectionSource {
             }
             _ => self.run(Call::Command(cmd), timeout).await,
         }
+    }
+}
+
+/// The primary Redis Sentinel names, and a multiplexed connection to it while it answers.
+struct SentinelSource {
+    /// Asks the sentinels; one lookup at a time.
+    client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    /// The connection to the primary found last, until a call suggests it is no longer one.
+    primary: std::sync::Mutex<Option<MultiplexedConnection>>,
+    config: redis::AsyncConnectionConfig,
+}
+
+impl SentinelSource {
+    async fn run(&self, call: Call<'_>) -> Result<Value, RedisError> {
+        let mut connection = self.primary().await?;
+        call.run(&mut connection).await
+    }
+
+    async fn primary(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(connection) = self.cached() {
+            return Ok(connection);
+        }
+        let mut client = self.client.lock().await;
+        // Another call may have found the primary while this one waited for the lock.
+        if let Some(connection) = self.cached() {
+            return Ok(connection);
+        }
+        let connection = client
+            .get_async_connection_with_config(&self.config)
+            .await?;
+        *self.primary.lock().unwrap_or_else(|e| e.into_inner()) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    fn cached(&self) -> Option<MultiplexedConnection> {
+        self.primary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn forget_primary(&self) {
+        *self.primary.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Whether a failed call may mean the primary changed: ask the sentinels again.
+fn after_failover(err: &StoreError) -> bool {
+    match err {
+        StoreError::Timeout(_) => true,
+        StoreError::Redis(err) => {
+            err.is_io_error()
+                || err.is_connection_dropped()
+                || err.is_connection_refusal()
+                || err.is_timeout()
+                || err.code() == Some("READONLY")
+                || err.to_string().contains("READONLY")
+        }
+        _ => false,
     }
 }
 

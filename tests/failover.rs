@@ -1,0 +1,247 @@
+//! Failover under load: chained clients refresh through the layer while the Redis primary
+//! (Sentinel) or a cluster master dies and its replica takes over. Every request must be
+//! answered (200, 401 then a new login, or 503 with `Retry-After`), none may wait past the
+//! store's timeout, no token may get two different successors, and refreshes must succeed
+//! again after the failover without restarting the app. Real processes, loopback only,
+//! bounded in time.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::inproc;
+use test_redis::{RedisCluster, RedisSentinels};
+use token_rotation::{ConnectionSource, RedisStore};
+use tokio::sync::Mutex;
+
+/// The store's bound on each call; the layer answers 503 a little after it.
+const STORE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How late an answer may come: the store timeout, the layer's 100 ms on top of it, and
+/// room for two CPU-starved cores.
+const LATEST_ANSWER: Duration = Duration::from_millis(1500);
+const CLIENTS: usize = 8;
+
+/// What the clients saw.
+#[derive(Default, Debug)]
+struct Tally {
+    sent: u64,
+    ok: u64,
+    ok_after_failover: u64,
+    /// The clients that refreshed or signed in successfully after the kill.
+    served_after_failover: HashSet<usize>,
+    unavailable: u64,
+    relogins: u64,
+    unanswered: u64,
+    slowest: Duration,
+    /// Every presented token and the distinct successors it was answered with.
+    successors: HashMap<String, HashSet<String>>,
+}
+
+/// A step of the failover scenario: how long after the previous one, and what it does.
+type Step<'a> = (Duration, Box<dyn FnOnce() + 'a>);
+
+/// Runs `CLIENTS` chained clients against `base` for `run_for` while `steps` run (the first
+/// one kills the primary). Successes after the last step count as service resumed.
+async fn refresh_through_a_failover(
+    base: String,
+    run_for: Duration,
+    steps: Vec<Step<'_>>,
+) -> Tally {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let failed_over = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (base, tally, failed_over) = (base.clone(), tally.clone(), failed_over.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let user = format!("user{c}");
+                let mut token: Option<String> = None;
+                while started.elapsed() < run_for {
+                    let sent_at = Instant::now();
+                    let after = failed_over.load(Ordering::SeqCst);
+                    let request = match &token {
+                        None => http
+                            .post(format!("{base}/login"))
+                            .json(&json!({"username": user, "password": "demo"})),
+                        Some(t) => http
+                            .post(format!("{base}/refresh"))
+                            .json(&json!({ "refresh_token": t })),
+                    };
+                    let result = request.send().await;
+                    let took = sent_at.elapsed();
+                    let mut t = tally.lock().await;
+                    t.sent += 1;
+                    t.slowest = t.slowest.max(took);
+                    let Ok(response) = result else {
+                        t.unanswered += 1;
+                        continue;
+                    };
+                    match response.status() {
+                        StatusCode::OK => {
+                            t.ok += 1;
+                            if after {
+                                t.ok_after_failover += 1;
+                                t.served_after_failover.insert(c);
+                            }
+                            let body: Value = response.json().await.unwrap();
+                            let next = body["refresh_token"].as_str().unwrap().to_owned();
+                            if let Some(presented) = token.replace(next.clone()) {
+                                t.successors.entry(presented).or_default().insert(next);
+                            }
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            t.unavailable += 1;
+                            assert!(
+                                response.headers().contains_key("retry-after"),
+                                "a 503 says when to retry"
+                            );
+                            drop(t);
+                            // Retry the same token: if the rotation went through before the
+                            // answer was lost, the grace window hands back the same successor.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        StatusCode::UNAUTHORIZED => {
+                            // A rotation the old primary acknowledged but the replica never
+                            // received: the client holds a successor the new primary does
+                            // not know, and signs in again.
+                            t.relogins += 1;
+                            token = None;
+                        }
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for (after, step) in steps {
+        tokio::time::sleep(after).await;
+        step();
+    }
+    failed_over.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.expect("no client panicked");
+    }
+    Arc::try_unwrap(tally).unwrap().into_inner()
+}
+
+fn check(what: &str, t: &Tally) {
+    let double_spent = t.successors.values().filter(|s| s.len() > 1).count();
+    eprintln!(
+        "{what}: sent {} ok {} (after the failover {}) 503 {} relogins {} unanswered {} \
+         double-spent {} slowest {:?}",
+        t.sent,
+        t.ok,
+        t.ok_after_failover,
+        t.unavailable,
+        t.relogins,
+        t.unanswered,
+        double_spent,
+        t.slowest
+    );
+    assert_eq!(t.unanswered, 0, "every request was answered");
+    assert!(
+        t.slowest < LATEST_ANSWER,
+        "no answer waited past the store timeout: slowest {:?}",
+        t.slowest
+    );
+    assert_eq!(double_spent, 0, "no token yielded two different successors");
+    assert!(
+        t.unavailable > 0,
+        "the failover was seen (503s while it ran)"
+    );
+    assert_eq!(
+        t.served_after_failover.len(),
+        CLIENTS,
+        "every client is served again after the failover, without restarting the app"
+    );
+}
+
+/// A primary, `replicas` replicas and three sentinels; the app's store on the sentinel
+/// source, with `wait` as its `wait_for_replicas` setting; the primary killed under load.
+async fn sentinel_failover(replicas: usize, wait: Option<u32>) -> Tally {
+    let mut group = RedisSentinels::start(replicas);
+    let settings = inproc::settings(Duration::from_secs(5));
+    let source = ConnectionSource::sentinel(
+        group.sentinel_urls(),
+        RedisSentinels::SERVICE,
+        STORE_TIMEOUT,
+    )
+    .unwrap();
+    let mut config = settings.store_config().timeout(STORE_TIMEOUT);
+    if let Some(replicas) = wait {
+        config = config.wait_for_replicas(replicas, Duration::from_millis(100));
+    }
+    let store = RedisStore::with_source(source, config).expect("a store on the sentinel source");
+    let base = inproc::serve(store, &settings).await;
+
+    let steps: Vec<Step<'_>> = vec![(Duration::from_secs(3), Box::new(|| group.primary.kill()))];
+    let tally = refresh_through_a_failover(base, Duration::from_secs(16), steps).await;
+    group.wait(
+        Duration::from_secs(10),
+        "the sentinels to name a replica",
+        |g| {
+            g.replicas
+                .iter()
+                .any(|r| g.primary_port() == Some(r.port()))
+        },
+    );
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_under_load_is_answered_and_service_resumes() {
+    let tally = sentinel_failover(1, None).await;
+    check("sentinel failover", &tally);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_with_wait_for_replicas_loses_no_acknowledged_rotation() {
+    // Two replicas: after the failover the new primary still has one to acknowledge writes
+    // (with one, every rotation is refused until a replica rejoins).
+    let tally = sentinel_failover(2, Some(1)).await;
+    check("sentinel failover, wait_for_replicas(1)", &tally);
+    // A rotation is acknowledged only once a replica has it, and the sentinels promote the
+    // most up-to-date replica, so the new primary knows every successor a client holds:
+    // nobody has to sign in again.
+    assert_eq!(
+        tally.relogins, 0,
+        "acknowledged rotations lost in the failover"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_master_failover_under_load_is_answered_and_service_resumes() {
+    let mut cluster = RedisCluster::start_with_replicas();
+    let settings = inproc::settings(Duration::from_secs(5));
+    let source = ConnectionSource::cluster(cluster.urls(), STORE_TIMEOUT)
+        .await
+        .unwrap();
+    let store = RedisStore::with_source(source, settings.store_config().timeout(STORE_TIMEOUT))
+        .expect("a store on the cluster source");
+    let base = inproc::serve(store, &settings).await;
+
+    // The master serving the first client's keys dies; its replica takes over.
+    let victim = cluster.owner_of(cluster.slot_of(&user_hash_tag("user0")));
+    let steps: Vec<Step<'_>> = vec![(
+        Duration::from_secs(3),
+        Box::new(|| cluster.nodes[victim].kill()),
+    )];
+    let tally = refresh_through_a_failover(base, Duration::from_secs(16), steps).await;
+    check("cluster master failover", &tally);
+}
+
+/// The hash tag of a user's keys (`{u<base64url(user)>}`).
+fn user_hash_tag(user: &str) -> String {
+    let key = token_rotation::token_core::admin::index_key("", user);
+    key[..key.find('}').unwrap() + 1].to_owned()
+}
