@@ -260,7 +260,10 @@ async fn successor_for_another_user_is_a_server_error_and_consumes_nothing() {
 #[tokio::test]
 async fn store_outage_fails_closed_with_retry_after_then_recovers() {
     let mut server = RedisServer::start();
-    let store = redis_store(&server, StoreConfig::default().grace(GRACE));
+    let config = StoreConfig::default()
+        .grace(GRACE)
+        .timeout(Duration::from_millis(300));
+    let store = token_core::RedisStore::open(&server.url(), config).unwrap();
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
     let token = app.login("heidi").await;
 
