@@ -386,3 +386,50 @@ async fn a_token_spent_twenty_rotations_ago_revokes_the_session_on_redis() {
         "the current token died too: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_a_cluster_spend_each_token_once() {
+    let cluster = test_redis::RedisCluster::start();
+    let nodes = cluster.urls().join(",");
+    let env = [
+        ("JWT_SECRET", SECRET),
+        ("REDIS_CLUSTER_NODES", nodes.as_str()),
+    ];
+    let apps = [
+        App::start("axum_app", &env),
+        App::start("axum_app", &env),
+        App::start("axum_app", &env),
+    ];
+    // Users spread over the cluster's masters by their hash tags.
+    for user in ["ana", "bo", "cy", "dee", "eve", "fay"] {
+        let mut token = refresh_token(&login(&apps[0], user).await);
+        for round in 0..10 {
+            // The same token to all three instances at once: one rotation, two replays of
+            // its successor, whichever instance wins the race.
+            let (a, b, c) = tokio::join!(
+                refresh(&apps[0], &token),
+                refresh(&apps[1], &token),
+                refresh(&apps[2], &token)
+            );
+            let successors: std::collections::HashSet<String> = [a, b, c]
+                .iter()
+                .map(|(status, body)| {
+                    assert_eq!(*status, StatusCode::OK, "{user} round {round}: {body}");
+                    refresh_token(body)
+                })
+                .collect();
+            assert_eq!(
+                successors.len(),
+                1,
+                "{user} round {round}: one successor across three instances"
+            );
+            token = successors.into_iter().next().unwrap();
+        }
+        // Round-robin: each instance takes the chain a step further.
+        for (i, app) in apps.iter().cycle().take(6).enumerate() {
+            let (status, body) = refresh(app, &token).await;
+            assert_eq!(status, StatusCode::OK, "{user} step {i}: {body}");
+            token = refresh_token(&body);
+        }
+    }
+}
