@@ -99,38 +99,39 @@ struct Args {
     /// Part 4: `EVALSHA` calls per `register` and per `rotate`.
     #[arg(long)]
     roundtrips: bool,
-    /// `rotate` calls per cell at R = 0 (cost) [20000; smoke 60].
+    /// `rotate` calls per cell at R = 0 (cost; default 20000, with --smoke 60).
     #[arg(long)]
     calls: Option<usize>,
-    /// Sessions per user, one cell each (cost) [1,8,64].
+    /// Sessions per user, one cell each (cost; default 1,8,64).
     #[arg(long, value_delimiter = ',')]
     per_user: Option<Vec<usize>>,
-    /// Prior rotations R of every session, one cell each (cost) [0,100,1000; smoke 0,10,100].
+    /// Prior rotations R of every session, one cell each (cost; default 0,100,1000, with
+    /// --smoke 0,10,100).
     #[arg(long, value_delimiter = ',')]
     rotations: Option<Vec<usize>>,
-    /// Interleaved rounds (cost) [10; smoke 2].
+    /// Interleaved rounds (cost; default 10, with --smoke 2).
     #[arg(long)]
     rounds: Option<usize>,
-    /// Sessions measured at rest (memory) [100000; smoke 1000].
+    /// Sessions measured at rest (memory; default 100000, with --smoke 1000).
     #[arg(long)]
     sessions: Option<usize>,
-    /// Sessions rotated `--subset-rotations` times (memory) [250; smoke 20].
+    /// Sessions rotated `--subset-rotations` times (memory; default 250, with --smoke 20).
     #[arg(long)]
     subset: Option<usize>,
-    /// Rotations of each session of the subset (memory) [1000; smoke 20].
+    /// Rotations of each session of the subset (memory; default 1000, with --smoke 20).
     #[arg(long)]
     subset_rotations: Option<usize>,
-    /// Tokens per user per token-expiry hour, without a family claim (memory) [1,4,60].
+    /// Tokens per user per token-expiry hour, without a family claim (memory; default 1,4,60).
     #[arg(long, value_delimiter = ',')]
     rates: Option<Vec<usize>>,
-    /// Spent tokens remembered at each rate (memory) [100000; smoke 1200].
+    /// Spent tokens remembered at each rate (memory; default 100000, with --smoke 1200).
     #[arg(long)]
     spent_tokens: Option<usize>,
-    /// Seconds the short-lived population lives (memory) [8; smoke 4].
+    /// Seconds the short-lived population lives (memory; default 8, with --smoke 4).
     #[arg(long)]
     lifetime: Option<u64>,
-    /// Other sessions in the keyspace, one measurement each (scale)
-    /// [10000,100000,1000000; smoke 1000,2000,4000].
+    /// Other sessions in the keyspace, one measurement each (scale; default
+    /// 10000,100000,1000000, with --smoke 1000,2000,4000).
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<usize>>,
 }
