@@ -7,7 +7,7 @@
 //! expires 15 minutes after the token it replaces (a refresh every 15 minutes of a token
 //! living a month: four tokens per token-index bucket).
 //!
-//! `cargo bench --bench store` measures; `cargo bench --bench store -- --test` runs each
+//! `cargo bench -p token-rotation-bench --bench store` measures; add `-- --test` to run each
 //! benchmark once (the smoke mode of `bench/run --smoke`).
 
 use std::cell::{Cell, RefCell};

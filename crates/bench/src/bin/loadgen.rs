@@ -1,8 +1,8 @@
 //! A load generator for the example apps (`bench_server`, `axum_app`) over real HTTP.
 //!
 //! ```text
-//! cargo run --release --example loadgen -- --url http://127.0.0.1:3000 \
-//!     --scenario refresh --clients 64 --duration 10 [--warmup 2] [--rate 5000]
+//! loadgen --url http://127.0.0.1:3000 --scenario refresh --clients 64 --duration 10 \
+//!     [--warmup 2] [--rate 5000]
 //! ```
 //!
 //! Every option also reads an environment variable (`LOADGEN_URL`, `LOADGEN_SCENARIO`,
@@ -37,28 +37,61 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-/// The option `--name value`, else the environment variable `LOADGEN_<NAME>`, else `default`.
-fn option(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = format!("--{name}");
-    args.iter()
-        .position(|a| *a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            let env = format!("LOADGEN_{}", name.to_uppercase().replace('-', "_"));
-            std::env::var(env).ok().filter(|v| !v.is_empty())
-        })
-        .unwrap_or_else(|| default.to_owned())
+/// What to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Refresh chains, closed loop or paced (`--rate`); `/refresh` measured.
+    Refresh,
+    /// `GET /me` with an access token (a route the layer does not match).
+    Me,
+    /// Logins, again and again.
+    Login,
+    /// One token presented `--parallel` times at once, `--rounds` times.
+    Race,
+    /// Redis commands per login and per refresh, watched with `MONITOR`.
+    Roundtrips,
 }
 
-fn number<T: std::str::FromStr>(name: &str, default: &str) -> T {
-    option(name, default)
-        .parse()
-        .unwrap_or_else(|_| panic!("--{name} must be a number"))
+/// A load generator for `bench_server` and the example apps, over real HTTP. Prints a
+/// machine-readable `RESULT key=value ...` line last.
+#[derive(Parser)]
+struct Args {
+    /// The server's base URL.
+    #[arg(long, env = "LOADGEN_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// What to send.
+    #[arg(long, env = "LOADGEN_SCENARIO", value_enum, default_value_t = Scenario::Refresh)]
+    scenario: Scenario,
+    /// Concurrent clients (refresh, me, login).
+    #[arg(long, env = "LOADGEN_CLIENTS", default_value_t = 64)]
+    clients: usize,
+    /// Seconds measured, after the warm-up (refresh, me, login).
+    #[arg(long, env = "LOADGEN_DURATION", default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of load before measuring (refresh, me, login).
+    #[arg(long, env = "LOADGEN_WARMUP", default_value_t = 2.0)]
+    warmup: f64,
+    /// Requests per second all clients together aim at; 0: each client sends its next
+    /// request as soon as the last is answered.
+    #[arg(long, env = "LOADGEN_RATE", default_value_t = 0.0)]
+    rate: f64,
+    /// Tokens raced (race).
+    #[arg(long, env = "LOADGEN_ROUNDS", default_value_t = 200)]
+    rounds: usize,
+    /// Refreshes sent at once with each token (race).
+    #[arg(long, env = "LOADGEN_PARALLEL", default_value_t = 8)]
+    parallel: usize,
+    /// Logins, then as many refreshes, one by one (roundtrips).
+    #[arg(long, env = "LOADGEN_REQUESTS", default_value_t = 200)]
+    requests: usize,
+    /// The Redis server the app uses, watched with `MONITOR` (roundtrips).
+    #[arg(long, env = "LOADGEN_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -140,8 +173,9 @@ struct Sample {
     errors: u64,
 }
 
+/// The closed-loop (or paced) scenarios: what each client sends again and again.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Scenario {
+enum Load {
     Refresh,
     Me,
     Login,
@@ -150,7 +184,7 @@ enum Scenario {
 /// One client of the closed-loop (or paced) scenarios.
 async fn client(
     target: Target,
-    scenario: Scenario,
+    load: Load,
     id: usize,
     measure_from: Instant,
     until: Instant,
@@ -167,7 +201,7 @@ async fn client(
         ticker
     });
     loop {
-        if scenario != Scenario::Login && session.is_none() {
+        if load != Load::Login && session.is_none() {
             logins += 1;
             match target.login(&target.user(id, logins)).await {
                 Outcome::Ok(tokens) => session = Some(tokens),
@@ -188,8 +222,8 @@ async fn client(
         if sent >= until {
             break;
         }
-        let ok = match scenario {
-            Scenario::Refresh => {
+        let ok = match load {
+            Load::Refresh => {
                 let token = session.as_ref().map(|s| s.refresh_token.as_str());
                 match target.refresh(token.unwrap_or_default()).await {
                     Outcome::Ok(tokens) => {
@@ -202,11 +236,11 @@ async fn client(
                     }
                 }
             }
-            Scenario::Me => {
+            Load::Me => {
                 let access = session.as_ref().map(|s| s.access_token.as_str());
                 target.me(access.unwrap_or_default()).await
             }
-            Scenario::Login => {
+            Load::Login => {
                 logins += 1;
                 matches!(target.login(&target.user(id, logins)).await, Outcome::Ok(_))
             }
@@ -234,11 +268,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
 }
 
-async fn load(target: Target, scenario: Scenario, name: &str) {
-    let clients: usize = number("clients", "64");
-    let duration = Duration::from_secs_f64(number("duration", "10"));
-    let warmup = Duration::from_secs_f64(number("warmup", "2"));
-    let rate: f64 = number("rate", "0");
+/// Runs `--clients` clients of `load` and reports their latencies and errors.
+async fn run_clients(target: Target, load: Load, name: &str, args: &Args) {
+    let (clients, rate) = (args.clients, args.rate);
+    let duration = Duration::from_secs_f64(args.duration);
+    let warmup = Duration::from_secs_f64(args.warmup);
     let interval = (rate > 0.0).then(|| Duration::from_secs_f64(clients as f64 / rate));
     let start = Instant::now();
     let measure_from = start + warmup;
@@ -247,7 +281,7 @@ async fn load(target: Target, scenario: Scenario, name: &str) {
         .map(|id| {
             tokio::spawn(client(
                 target.clone(),
-                scenario,
+                load,
                 id,
                 measure_from,
                 until,
@@ -282,9 +316,8 @@ async fn load(target: Target, scenario: Scenario, name: &str) {
     );
 }
 
-async fn race(target: Target) {
-    let rounds: usize = number("rounds", "200");
-    let parallel: usize = number("parallel", "8");
+async fn race(target: Target, args: &Args) {
+    let (rounds, parallel) = (args.rounds, args.parallel);
     let (mut granted, mut double_spent_rounds, mut extra_successors, mut worst) = (0, 0, 0, 0);
     let mut login_errors = 0;
     for round in 0..rounds {
@@ -324,11 +357,11 @@ async fn race(target: Target) {
 
 /// Counts, per phase, the commands clients sent to Redis (`MONITOR` shows commands run by a
 /// script as coming from `lua`; those are not round trips).
-async fn roundtrips(target: Target) {
-    let url = option("redis-url", "");
+async fn roundtrips(target: Target, args: &Args) {
+    let url = args.redis_url.as_deref().unwrap_or_default();
     assert!(!url.is_empty(), "the roundtrips scenario needs --redis-url");
-    let requests: usize = number("requests", "200");
-    let client = redis::Client::open(url.as_str()).expect("valid --redis-url");
+    let requests = args.requests;
+    let client = redis::Client::open(url).expect("valid --redis-url");
     let monitor = client
         .get_async_monitor()
         .await
@@ -418,28 +451,23 @@ async fn roundtrips(target: Target) {
 
 #[tokio::main]
 async fn main() {
-    let base = option("url", "http://127.0.0.1:3000")
-        .trim_end_matches('/')
-        .to_owned();
-    let clients: usize = number("clients", "64");
+    let args = Args::parse();
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients.max(64))
+        .pool_max_idle_per_host(args.clients.max(64))
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client");
     let target = Target {
         http,
-        base,
+        base: args.url.trim_end_matches('/').to_owned(),
         run: rand::random::<u32>().into(),
     };
-    let scenario = option("scenario", "refresh");
-    match scenario.as_str() {
-        "refresh" => load(target, Scenario::Refresh, "refresh").await,
-        "me" => load(target, Scenario::Me, "me").await,
-        "login" => load(target, Scenario::Login, "login").await,
-        "race" => race(target).await,
-        "roundtrips" => roundtrips(target).await,
-        other => panic!("unknown scenario {other:?}: refresh, me, login, race or roundtrips"),
+    match args.scenario {
+        Scenario::Refresh => run_clients(target, Load::Refresh, "refresh", &args).await,
+        Scenario::Me => run_clients(target, Load::Me, "me", &args).await,
+        Scenario::Login => run_clients(target, Load::Login, "login", &args).await,
+        Scenario::Race => race(target, &args).await,
+        Scenario::Roundtrips => roundtrips(target, &args).await,
     }
 }

@@ -3,7 +3,7 @@
 //! any other server, so it is free to flush and `CONFIG RESETSTAT` the one it owns).
 //!
 //! ```text
-//! cargo run --release --example store_scale -- [--cost] [--memory] [--scale] [--roundtrips]
+//! store_scale [--cost] [--memory] [--scale] [--roundtrips]
 //!     [--smoke] [--calls 20000] [--per-user 1,8,64] [--rotations 0,100,1000]
 //!     [--rounds 10] [--sessions 100000] [--subset 250] [--subset-rotations 1000]
 //!     [--rates 1,4,60]
@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Parser;
 use futures_util::{StreamExt, stream};
 use redis::aio::MultiplexedConnection;
 use test_redis::RedisServer;
@@ -78,7 +79,64 @@ const MINIMAL_SCRIPT: &str = "local t = redis.call('TIME')\n\
      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n\
      return v";
 
-/// The command line.
+/// Redis cost per store operation, memory per session and keyspace scale of the Redis
+/// store, on a `redis-server` this program starts. Without a part flag every part runs.
+/// Each count's default is the full run's, or the `--smoke` run's with `--smoke`.
+#[derive(Parser)]
+struct Args {
+    /// Every count tiny (seconds, for CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Part 1: Redis time per store call.
+    #[arg(long)]
+    cost: bool,
+    /// Part 2: bytes per session and per remembered spent token.
+    #[arg(long)]
+    memory: bool,
+    /// Part 3: `list` and `revoke_all` against the keyspace size.
+    #[arg(long)]
+    scale: bool,
+    /// Part 4: `EVALSHA` calls per `register` and per `rotate`.
+    #[arg(long)]
+    roundtrips: bool,
+    /// `rotate` calls per cell at R = 0 (cost; default 20000, with --smoke 60).
+    #[arg(long)]
+    calls: Option<usize>,
+    /// Sessions per user, one cell each (cost; default 1,8,64).
+    #[arg(long, value_delimiter = ',')]
+    per_user: Option<Vec<usize>>,
+    /// Prior rotations R of every session, one cell each (cost; default 0,100,1000, with
+    /// --smoke 0,10,100).
+    #[arg(long, value_delimiter = ',')]
+    rotations: Option<Vec<usize>>,
+    /// Interleaved rounds (cost; default 10, with --smoke 2).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Sessions measured at rest (memory; default 100000, with --smoke 1000).
+    #[arg(long)]
+    sessions: Option<usize>,
+    /// Sessions rotated `--subset-rotations` times (memory; default 250, with --smoke 20).
+    #[arg(long)]
+    subset: Option<usize>,
+    /// Rotations of each session of the subset (memory; default 1000, with --smoke 20).
+    #[arg(long)]
+    subset_rotations: Option<usize>,
+    /// Tokens per user per token-expiry hour, without a family claim (memory; default 1,4,60).
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<usize>>,
+    /// Spent tokens remembered at each rate (memory; default 100000, with --smoke 1200).
+    #[arg(long)]
+    spent_tokens: Option<usize>,
+    /// Seconds the short-lived population lives (memory; default 8, with --smoke 4).
+    #[arg(long)]
+    lifetime: Option<u64>,
+    /// Other sessions in the keyspace, one measurement each (scale; default
+    /// 10000,100000,1000000, with --smoke 1000,2000,4000).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
+}
+
+/// The command line with every default filled in.
 struct Options {
     smoke: bool,
     cost: bool,
@@ -99,59 +157,42 @@ struct Options {
     sizes: Vec<usize>,
 }
 
-fn option(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = format!("--{name}");
-    args.iter()
-        .position(|a| *a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == format!("--{name}"))
-}
-
-fn number(name: &str, full: &str, smoke: &str, is_smoke: bool) -> usize {
-    option(name, if is_smoke { smoke } else { full })
-        .parse()
-        .unwrap_or_else(|_| panic!("--{name} takes a number"))
-}
-
-fn list(name: &str, full: &str, smoke: &str, is_smoke: bool) -> Vec<usize> {
-    option(name, if is_smoke { smoke } else { full })
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("--{name} takes numbers"))
-        })
-        .collect()
+/// The full run's default, or the smoke run's.
+fn pick<T>(smoke: bool, full: T, tiny: T) -> T {
+    if smoke { tiny } else { full }
 }
 
 impl Options {
     fn parse() -> Self {
-        let smoke = flag("smoke");
-        let parts = ["cost", "memory", "scale", "roundtrips"].map(flag);
-        let all = !parts.iter().any(|&p| p);
+        let args = Args::parse();
+        let smoke = args.smoke;
+        let all = !(args.cost || args.memory || args.scale || args.roundtrips);
         Options {
             smoke,
-            cost: all || parts[0],
-            memory: all || parts[1],
-            scale: all || parts[2],
-            roundtrips: all || parts[3],
-            calls: number("calls", "20000", "60", smoke),
-            per_user: list("per-user", "1,8,64", "1,8,64", smoke),
-            rotations: list("rotations", "0,100,1000", "0,10,100", smoke),
+            cost: all || args.cost,
+            memory: all || args.memory,
+            scale: all || args.scale,
+            roundtrips: all || args.roundtrips,
+            calls: args.calls.unwrap_or(pick(smoke, 20_000, 60)),
+            per_user: args.per_user.unwrap_or_else(|| vec![1, 8, 64]),
+            rotations: args
+                .rotations
+                .unwrap_or_else(|| pick(smoke, vec![0, 100, 1000], vec![0, 10, 100])),
             min_users: 3,
-            rounds: number("rounds", "10", "2", smoke),
-            sessions: number("sessions", "100000", "1000", smoke),
-            subset: number("subset", "250", "20", smoke),
-            subset_rotations: number("subset-rotations", "1000", "20", smoke),
-            rates: list("rates", "1,4,60", "1,4,60", smoke),
-            spent_tokens: number("spent-tokens", "100000", "1200", smoke),
-            lifetime: Duration::from_secs(number("lifetime", "8", "4", smoke) as u64),
-            sizes: list("sizes", "10000,100000,1000000", "1000,2000,4000", smoke),
+            rounds: args.rounds.unwrap_or(pick(smoke, 10, 2)),
+            sessions: args.sessions.unwrap_or(pick(smoke, 100_000, 1000)),
+            subset: args.subset.unwrap_or(pick(smoke, 250, 20)),
+            subset_rotations: args.subset_rotations.unwrap_or(pick(smoke, 1000, 20)),
+            rates: args.rates.unwrap_or_else(|| vec![1, 4, 60]),
+            spent_tokens: args.spent_tokens.unwrap_or(pick(smoke, 100_000, 1200)),
+            lifetime: Duration::from_secs(args.lifetime.unwrap_or(pick(smoke, 8, 4))),
+            sizes: args.sizes.unwrap_or_else(|| {
+                pick(
+                    smoke,
+                    vec![10_000, 100_000, 1_000_000],
+                    vec![1000, 2000, 4000],
+                )
+            }),
         }
     }
 }
@@ -880,7 +921,7 @@ fn ratio_line(label: &str, (value, lo, hi): (f64, f64, f64), target: f64) -> Str
 }
 
 /// The store's shared Lua prelude (token-core's `common.lua`), for the breakdown's steps.
-const PRELUDE: &str = include_str!("../crates/token-core/src/redis/scripts/common.lua");
+const PRELUDE: &str = include_str!("../../../token-core/src/redis/scripts/common.lua");
 
 /// Rotate's keys and arguments (family claim): `KEYS[1]` the session index, `KEYS[2]` the
 /// grace slot, `KEYS[3]` the family's record; `ARGV` as `rotate.lua` takes them.

@@ -2,15 +2,13 @@
 //! through `RotationLayer` on a `MemoryStore` (token extraction, JWT validation, the inner
 //! service, response inspection, the store call) beside the same inner service alone.
 //!
-//! The inner service stands for an app: it mints a real HS256 pair (the examples' `Minter`)
+//! The inner service stands for an app: it mints a real HS256 pair (the bench crate's
+//! `Minter`, a copy of the examples')
 //! on `/login` and `/refresh` and checks the access token on `GET /me`. The difference
 //! between `with_layer` and `without_layer` is what the layer adds to a request.
 //!
-//! `cargo bench --bench layer` measures; `cargo bench --bench layer -- --test` runs each
+//! `cargo bench -p token-rotation-bench --bench layer` measures; add `-- --test` to run each
 //! benchmark once.
-
-#[path = "../examples/common/mod.rs"]
-mod common;
 
 use std::convert::Infallible;
 use std::future::Ready;
@@ -19,7 +17,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Minter, Settings};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -29,6 +26,7 @@ use test_redis::RedisServer;
 use token_rotation::FamilyId;
 use token_rotation::{MemoryStore, RedisStore, StoreConfig};
 use token_rotation::{RefreshContext, RotationLayer};
+use token_rotation_bench::minter::Minter;
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";
@@ -142,21 +140,18 @@ fn layer_benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let settings = Settings {
-        bind_addr: String::new(),
-        redis_url: None,
-        jwt_secret: b"criterion benchmark secret, 32 bytes or more".to_vec(),
-        access_ttl: Duration::from_secs(900),
-        refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-        grace: Duration::from_secs(10),
-        sealing_key: None,
-    };
-    let minter = Arc::new(settings.minter());
+    // The examples' defaults: 15 min access tokens, 30 day refresh tokens, 10 s of grace.
+    let grace = Duration::from_secs(10);
+    let minter = Arc::new(Minter::new(
+        b"criterion benchmark secret, 32 bytes or more",
+        Duration::from_secs(900),
+        Duration::from_secs(30 * 24 * 3600),
+    ));
     let app = App {
         minter: minter.clone(),
         last_refresh: Arc::default(),
     };
-    let store = MemoryStore::new(StoreConfig::default().grace(settings.grace));
+    let store = MemoryStore::new(StoreConfig::default().grace(grace));
     let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
         .family_claim("sid")
@@ -178,8 +173,7 @@ fn layer_benches(c: &mut Criterion) {
     };
     let redis_store = {
         let _runtime = rt.enter();
-        RedisStore::open(&server.url(), StoreConfig::default().grace(settings.grace))
-            .expect("a Redis store")
+        RedisStore::open(&server.url(), StoreConfig::default().grace(grace)).expect("a Redis store")
     };
     let redis_layered =
         RotationLayer::builder(redis_store, minter.decoding.clone(), [Algorithm::HS256])

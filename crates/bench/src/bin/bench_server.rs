@@ -3,12 +3,14 @@
 //! app would run without it, in one run, on the same machine and the same Redis.
 //!
 //! ```text
-//! BENCH_MODE=layer|none|handrolled|layer-memory  (or --mode ...; default layer)
-//! REDIS_SOURCE=manager|bb8-redis|bb8-client      (or --source ...; default manager)
-//! POOL_SIZE=16                                   bb8 pool size (bb8 sources only)
-//! BENCH_MAX_SECS=900                             exits by itself after this long
-//! BIND_ADDR, REDIS_URL, JWT_SECRET, ROTATION_GRACE_SECS, ...  as in the Axum example
+//! bench_server [--mode layer|none|handrolled|layer-memory] [--source manager|bb8-redis|bb8-client]
+//!     [--pool-size 16] [--max-secs 900] [--bind-addr 127.0.0.1:3000] [--redis-url URL] ...
 //! ```
+//!
+//! Every option also reads an environment variable (`bench_server --help` lists them):
+//! `BENCH_MODE`, `REDIS_SOURCE`, `POOL_SIZE` (bb8 sources only), `BENCH_MAX_SECS` (it exits
+//! by itself after this long), and the Axum example's `BIND_ADDR`, `REDIS_URL`,
+//! `JWT_SECRET`, `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`, `SEALING_KEY`.
 //!
 //! - `layer`: the Axum example's routes behind `RotationLayer` on a `RedisStore` over the
 //!   chosen connection source. `/refresh` mints a pair for the user the layer validated.
@@ -25,8 +27,6 @@
 //! The server prints `listening on http://<addr>` once bound (`BIND_ADDR=127.0.0.1:0`
 //! picks a free port) and stops on SIGTERM, Ctrl-C or after `BENCH_MAX_SECS`.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,44 +35,145 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::{Minter, Settings, password_ok};
+use clap::{Parser, ValueEnum};
 use jsonwebtoken::Algorithm;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use serde_json::json;
-use token_rotation::{ConnectionSource, MemoryStore, RedisStore, RotationStore, StoreConfig};
-use token_rotation::{RefreshContext, RotationLayer};
+use token_rotation::{ConnectionSource, MemoryStore, RedisStore, RotationStore};
+use token_rotation::{RefreshContext, RotationLayer, SealingKey, StoreConfig};
+use token_rotation_bench::minter::Minter;
 
 /// The request body cap of every route, as in the Axum example.
 const MAX_BODY: usize = 16 * 1024;
-/// The bound on every Redis call of the hand-rolled mode (the store's default timeout).
+/// The bound on every Redis call, the store's and the hand-rolled mode's (the Axum
+/// example's store timeout).
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What serves `/login` and `/refresh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    /// The rotation layer on a `RedisStore`.
     Layer,
+    /// The rotation layer on a `MemoryStore`.
     LayerMemory,
+    /// No layer: the refresh JWT is only verified.
     None,
+    /// `GET` + `DEL` + `SETEX` of a per-token record.
     Handrolled,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the store (or the hand-rolled mode) reaches Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Source {
+    /// One multiplexed `ConnectionManager`.
     Manager,
+    /// A bb8 pool over `bb8-redis`.
+    #[value(name = "bb8-redis")]
     Bb8Redis,
+    /// A bb8 pool of `redis::Client` connections.
+    #[value(name = "bb8-client")]
     Bb8Client,
 }
 
-/// The setting `name`: `--name value` on the command line, else the environment variable
-/// `env`, else `default`.
-fn setting(name: &str, env: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = format!("--{name}");
-    args.iter()
-        .position(|a| *a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| default.to_owned())
+/// The server `loadgen` measures: `/login`, `/refresh` and `/me` in one of four modes
+/// (see BENCHMARKS.md).
+#[derive(Parser)]
+struct Args {
+    /// What serves `/login` and `/refresh`.
+    #[arg(long, env = "BENCH_MODE", value_enum, default_value_t = Mode::Layer)]
+    mode: Mode,
+    /// How the store (or the hand-rolled mode) reaches Redis.
+    #[arg(long, env = "REDIS_SOURCE", value_enum, default_value_t = Source::Manager)]
+    source: Source,
+    /// The bb8 pool size (bb8 sources only).
+    #[arg(long, env = "POOL_SIZE", default_value_t = 16)]
+    pool_size: u32,
+    /// Exit by itself after this many seconds.
+    #[arg(long, env = "BENCH_MAX_SECS", default_value_t = 900)]
+    max_secs: u64,
+    /// Where to listen (port 0 picks a free port).
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:3000")]
+    bind_addr: String,
+    /// The Redis server (every mode but `none` and `layer-memory` needs it).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// The HS256 secret of the tokens (default: random, for this process only).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "ACCESS_TTL_SECS", default_value_t = 900)]
+    access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (also the sessions' lifetimes).
+    #[arg(long, env = "REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    refresh_ttl_secs: u64,
+    /// The grace window in seconds.
+    #[arg(long, env = "ROTATION_GRACE_SECS", default_value_t = 10)]
+    rotation_grace_secs: u64,
+    /// The key sealing grace successors: 64 hex digits (default: derived from the JWT
+    /// secret with HKDF).
+    #[arg(long, env = "SEALING_KEY", hide_env_values = true, value_parser = hex_key)]
+    sealing_key: Option<[u8; 32]>,
+}
+
+/// 32 bytes from 64 hex digits.
+fn hex_key(text: &str) -> Result<[u8; 32], String> {
+    let text = text.trim();
+    let wrong = || {
+        format!(
+            "64 hex digits (32 bytes) expected, got {} characters",
+            text.len()
+        )
+    };
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(wrong());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| wrong())?;
+    }
+    Ok(key)
+}
+
+impl Args {
+    /// The JWT secret: `JWT_SECRET`, else a random one.
+    fn jwt_secret(&self) -> Vec<u8> {
+        match self.jwt_secret.as_deref().filter(|s| !s.is_empty()) {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                eprintln!("JWT_SECRET is not set: using a random secret.");
+                rand::random::<[u8; 32]>().to_vec()
+            }
+        }
+    }
+
+    fn redis_url(&self) -> String {
+        self.redis_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .expect("this mode needs REDIS_URL")
+    }
+
+    /// The Axum example's store configuration: families live as long as a refresh token,
+    /// grace successors are sealed with `SEALING_KEY` or a key derived from the JWT secret.
+    fn store_config(&self, jwt_secret: &[u8]) -> StoreConfig {
+        let key = match self.sealing_key {
+            Some(bytes) => SealingKey::from_bytes(bytes),
+            None => SealingKey::derive(jwt_secret, b"token-rotation example sealing key v1"),
+        };
+        let refresh_ttl = Duration::from_secs(self.refresh_ttl_secs);
+        StoreConfig::default()
+            .grace(Duration::from_secs(self.rotation_grace_secs))
+            .absolute_lifetime(refresh_ttl)
+            .idle_lifetime(refresh_ttl)
+            .sealing_key(key)
+            .timeout(REDIS_TIMEOUT)
+    }
+}
+
+/// The examples' stand-in credential check: any username, password `demo`.
+fn password_ok(username: &str, password: &str) -> bool {
+    !username.is_empty() && username.len() <= 256 && password == "demo"
 }
 
 fn error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -381,52 +482,31 @@ async fn serve(router: Router, bind_addr: &str, max: Duration) {
         .expect("server error");
 }
 
-/// The Axum example's store configuration.
-fn store_config(settings: &Settings) -> StoreConfig {
-    settings.store_config()
-}
-
 #[tokio::main]
 async fn main() {
-    let settings = Settings::from_env();
-    let mode = match setting("mode", "BENCH_MODE", "layer").as_str() {
-        "layer" => Mode::Layer,
-        "layer-memory" => Mode::LayerMemory,
-        "none" => Mode::None,
-        "handrolled" => Mode::Handrolled,
-        other => panic!("unknown mode {other:?}: layer, layer-memory, none or handrolled"),
-    };
-    let source = match setting("source", "REDIS_SOURCE", "manager").as_str() {
-        "manager" => Source::Manager,
-        "bb8-redis" => Source::Bb8Redis,
-        "bb8-client" => Source::Bb8Client,
-        other => panic!("unknown source {other:?}: manager, bb8-redis or bb8-client"),
-    };
-    let pool_size: u32 = setting("pool-size", "POOL_SIZE", "16")
-        .parse()
-        .expect("POOL_SIZE is a number");
-    let max = Duration::from_secs(
-        setting("max-secs", "BENCH_MAX_SECS", "900")
-            .parse()
-            .expect("BENCH_MAX_SECS is a number"),
-    );
-    let redis_url = || {
-        settings
-            .redis_url
-            .clone()
-            .expect("this mode needs REDIS_URL")
-    };
+    let args = Args::parse();
+    let (mode, source, pool_size) = (args.mode, args.source, args.pool_size);
+    let jwt_secret = args.jwt_secret();
     println!("mode: {mode:?}, source: {source:?}, pool size: {pool_size}");
-    let minter = settings.minter();
+    let minter = Minter::new(
+        &jwt_secret,
+        Duration::from_secs(args.access_ttl_secs),
+        Duration::from_secs(args.refresh_ttl_secs),
+    );
     let router = match mode {
         Mode::Layer => {
-            let config = store_config(&settings);
-            let url = redis_url();
-            let timeout = common::STORE_TIMEOUT;
+            let config = args.store_config(&jwt_secret);
+            let url = args.redis_url();
             let connections = match source {
-                Source::Manager => ConnectionSource::connection_manager(url.as_str(), timeout),
-                Source::Bb8Redis => ConnectionSource::bb8_redis(url.as_str(), pool_size, timeout),
-                Source::Bb8Client => ConnectionSource::bb8_client(url.as_str(), pool_size, timeout),
+                Source::Manager => {
+                    ConnectionSource::connection_manager(url.as_str(), REDIS_TIMEOUT)
+                }
+                Source::Bb8Redis => {
+                    ConnectionSource::bb8_redis(url.as_str(), pool_size, REDIS_TIMEOUT)
+                }
+                Source::Bb8Client => {
+                    ConnectionSource::bb8_client(url.as_str(), pool_size, REDIS_TIMEOUT)
+                }
             }
             .expect("valid REDIS_URL");
             layer_app(
@@ -434,13 +514,13 @@ async fn main() {
                 minter,
             )
         }
-        Mode::LayerMemory => layer_app(MemoryStore::new(store_config(&settings)), minter),
+        Mode::LayerMemory => layer_app(MemoryStore::new(args.store_config(&jwt_secret)), minter),
         Mode::None => none_app(minter),
         Mode::Handrolled => handrolled_app(Handrolled {
-            redis: Connections::open(&redis_url(), source, pool_size),
+            redis: Connections::open(&args.redis_url(), source, pool_size),
             minter,
-            refresh_ttl: settings.refresh_ttl.as_secs(),
+            refresh_ttl: args.refresh_ttl_secs,
         }),
     };
-    serve(router, &settings.bind_addr, max).await;
+    serve(router, &args.bind_addr, Duration::from_secs(args.max_secs)).await;
 }

@@ -1,0 +1,17 @@
+//! The benchmark tooling behind `BENCHMARKS.md`; not published, not an example to copy.
+//!
+//! - `bench_server` (binary): the Axum example's `/login`, `/refresh` and `/me` in four modes
+//!   (the layer on Redis, the layer on the memory store, no layer, the hand-rolled
+//!   `GET` + `DEL` + `SETEX`).
+//! - `loadgen` (binary): drives a server over HTTP (peak throughput, paced latency, races,
+//!   Redis round trips per request).
+//! - `store_scale` (binary): Redis cost per store operation, memory per session, keyspace
+//!   scale, on a `redis-server` of its own.
+//! - `benches/store.rs`, `benches/layer.rs`: criterion benchmarks of the store and of the
+//!   layer in process.
+//!
+//! `bench/run` builds and runs all of them. This library holds what the bench server and
+//! the layer benchmark share: the app's own token minting ([`minter`]).
+#![forbid(unsafe_code)]
+
+pub mod minter;
