@@ -61,7 +61,8 @@ enum Scenario {
 /// machine-readable `RESULT key=value ...` line last.
 #[derive(Parser)]
 struct Args {
-    /// The server's base URL.
+    /// The server's base URL; several, comma-separated (app instances sharing one Redis or
+    /// cluster), take the requests in turn, round-robin per request.
     #[arg(long, env = "LOADGEN_URL", default_value = "http://127.0.0.1:3000")]
     url: String,
     /// What to send.
@@ -97,7 +98,9 @@ struct Args {
 #[derive(Clone)]
 struct Target {
     http: reqwest::Client,
-    base: String,
+    /// The instances' base URLs, and the turn of the next request.
+    bases: Arc<[String]>,
+    turn: Arc<AtomicUsize>,
     /// Makes every run's user names unique, so runs against one Redis do not share records.
     run: u64,
 }
@@ -114,10 +117,15 @@ enum Outcome {
 }
 
 impl Target {
+    /// The base URL of the instance whose turn it is.
+    fn base(&self) -> &str {
+        &self.bases[self.turn.fetch_add(1, Ordering::Relaxed) % self.bases.len()]
+    }
+
     async fn post_tokens(&self, path: &str, body: serde_json::Value) -> Outcome {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}", self.base()))
             .json(&body)
             .send()
             .await;
@@ -148,7 +156,7 @@ impl Target {
     async fn me(&self, access: &str) -> bool {
         let response = self
             .http
-            .get(format!("{}/me", self.base))
+            .get(format!("{}/me", self.base()))
             .bearer_auth(access)
             .send()
             .await;
@@ -460,7 +468,12 @@ async fn main() {
         .expect("an HTTP client");
     let target = Target {
         http,
-        base: args.url.trim_end_matches('/').to_owned(),
+        bases: args
+            .url
+            .split(',')
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .collect(),
+        turn: Arc::new(AtomicUsize::new(0)),
         run: rand::random::<u32>().into(),
     };
     match args.scenario {
