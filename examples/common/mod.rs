@@ -126,6 +126,7 @@ impl Claims {
             jti: &self.jti,
             family,
             expires_at: self.exp as i64,
+            client: None,
         }
     }
 
