@@ -79,10 +79,12 @@ mod config;
 mod context;
 mod event;
 mod flow;
+mod form;
 mod future;
 mod jwt;
 mod layer;
 mod metrics;
+mod oauth;
 mod rejection;
 mod service;
 
@@ -90,7 +92,7 @@ pub use crate::body::{RequestBody, ResponseBody};
 pub use crate::config::{IssuedToken, PresentedToken, Route};
 #[cfg(feature = "axum")]
 pub use crate::context::MissingRefreshContext;
-pub use crate::context::RefreshContext;
+pub use crate::context::{ClientId, RefreshContext};
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
