@@ -22,8 +22,8 @@ pub use token_core::{
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
-    IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext, RejectReason,
-    RequestBody, RotationLayer, RotationLayerBuilder, Route,
+    ClientId, IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext,
+    RejectReason, RequestBody, RotationLayer, RotationLayerBuilder, Route,
 };
 
 // The crates under their former names, kept hidden until every caller in this repository
