@@ -117,8 +117,6 @@ pub(crate) struct TokenEndpoint {
     pub(crate) route: Route,
     /// The grants whose responses carry a new refresh token to register.
     pub(crate) issuing_grants: Vec<String>,
-    /// RFC 6749 section 6: `refresh_token` in the form.
-    pub(crate) presented: PresentedToken,
     /// RFC 6749 section 5.1: `refresh_token` in the JSON response.
     pub(crate) issued: IssuedToken,
 }
@@ -131,7 +129,6 @@ impl TokenEndpoint {
         TokenEndpoint {
             route,
             issuing_grants,
-            presented: PresentedToken::FormField("refresh_token".to_owned()),
             issued: IssuedToken::JsonField("refresh_token".to_owned()),
         }
     }

@@ -19,8 +19,9 @@ use crate::form::{Form, is_form};
 use crate::rejection::RejectReason;
 use crate::service::BoxError;
 
-/// The grant type of RFC 6749 section 6.
+/// The grant type of RFC 6749 section 6, and the form field that carries the token.
 const REFRESH_GRANT: &str = "refresh_token";
+const REFRESH_TOKEN_FIELD: &str = "refresh_token";
 
 /// What a token request asks for, once its form is read.
 enum Grant {
@@ -45,9 +46,6 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
-    let Some(endpoint) = &shared.token_endpoint else {
-        unreachable!("routed here only when a token endpoint is configured");
-    };
     let (parts, body) = request.into_parts();
     let refused = Exchange {
         token_endpoint: true,
@@ -66,7 +64,14 @@ where
         Ok(bytes) => bytes,
         Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
     };
-    let grant = match read_grant(endpoint, &parts, &bytes) {
+    // (The service routes here only when a token endpoint is configured.)
+    let grant = shared
+        .token_endpoint
+        .as_ref()
+        .map_or(Ok(Grant::Other), |endpoint| {
+            read_grant(endpoint, &parts, &bytes)
+        });
+    let grant = match grant {
         Ok(grant) => grant,
         Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
     };
@@ -104,11 +109,8 @@ fn read_grant(
     match grant_type {
         None => Err(RejectReason::MissingGrantType),
         Some(REFRESH_GRANT) => {
-            let crate::config::PresentedToken::FormField(field) = &endpoint.presented else {
-                unreachable!("the token endpoint reads a form field");
-            };
             let token = form
-                .single(field)?
+                .single(REFRESH_TOKEN_FIELD)?
                 .ok_or(RejectReason::MissingToken)?
                 .to_owned();
             Ok(Grant::Refresh(token, client_of(parts, &form)?))
