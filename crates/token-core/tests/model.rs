@@ -36,6 +36,9 @@ fn config(clock: &ClockOffset, prefix: &str) -> StoreConfig {
         .absolute_lifetime(Duration::from_secs(765))
         .max_grace_replays(Some(2))
         .max_sessions_per_user(Some(CAP))
+        // The histories compare answers, not latency: a loaded machine must not turn a slow
+        // Redis reply into a disagreement.
+        .timeout(Duration::from_secs(5))
         .clock(clock.clone())
 }
 
