@@ -35,6 +35,6 @@ pub use token_core::{
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
-    IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext, RejectReason,
-    RequestBody, RotationLayer, RotationLayerBuilder, Route,
+    ClientId, IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext,
+    RejectReason, RequestBody, RotationLayer, RotationLayerBuilder, Route,
 };

@@ -133,6 +133,7 @@ impl Claims {
             jti: &self.jti,
             family,
             expires_at: self.exp as i64,
+            client: None,
         }
     }
 

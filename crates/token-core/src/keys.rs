@@ -73,6 +73,16 @@ pub(crate) fn jti_digest(jti: &str) -> String {
     b64(&hash[..12])
 }
 
+/// The digest a family keeps of the OAuth 2.0 client it is bound to: 96 bits of SHA-256 over
+/// a domain-separated input, URL-safe base64 (16 characters), so a record has a fixed size
+/// whatever the length of the client id.
+pub(crate) fn client_digest(client: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"token-rotation client v1\0");
+    hash.update(client.as_bytes());
+    b64(&hash.finalize()[..12])
+}
+
 /// `text` with the glob characters of `SCAN MATCH` escaped.
 pub(crate) fn escape_glob(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 4);

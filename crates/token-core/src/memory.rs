@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, jti_digest};
+use crate::keys::{UserKeys, client_digest, jti_digest};
 use crate::rules::{Family, Role, Step, evictions, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
@@ -175,12 +175,13 @@ impl MemoryStore {
         let keys = self.keys(user);
         let index = keys.index();
         let digest = jti_digest(token.jti);
+        let client = token.client.map(client_digest);
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
         if let Some(existing) = state.family_mut(&keys, family.as_str()) {
-            return if existing.is_registration_of(token.jti) {
+            return if existing.is_registration_of(token.jti, client.as_deref()) {
                 Ok(family)
             } else {
                 Err(StoreError::DuplicateJti)
@@ -210,7 +211,13 @@ impl MemoryStore {
         }
         families.insert(
             family.as_str().to_owned(),
-            Family::new(token.jti, now, &policy, clip_metadata(metadata)),
+            Family::new(
+                token.jti,
+                now,
+                &policy,
+                clip_metadata(metadata),
+                client.as_deref(),
+            ),
         );
         if token.family.is_none() {
             state.index_token(&keys, token.expires_at, &digest, family.as_str());
@@ -229,6 +236,7 @@ impl MemoryStore {
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
         let successor_digest = jti_digest(successor.jti);
+        let client = presented.client.map(client_digest);
         let slot = keys.grace(&digest);
         let now = self.now();
         let policy = cfg.policy();
@@ -247,6 +255,7 @@ impl MemoryStore {
         let role = f.role(presented.jti, &digest);
         let step = f.step(
             role,
+            client.as_deref(),
             successor.jti,
             &successor_digest,
             successor_elsewhere,
@@ -254,6 +263,7 @@ impl MemoryStore {
             &policy,
         );
         match step {
+            Step::WrongClient => return Ok(RotationOutcome::WrongClient { family }),
             Step::Revoked => return Ok(RotationOutcome::Revoked { family }),
             Step::Expired => return Ok(RotationOutcome::Expired { family }),
             Step::Duplicate => return Err(StoreError::DuplicateJti),

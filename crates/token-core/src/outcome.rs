@@ -80,6 +80,14 @@ pub enum RotationOutcome {
         /// The expired family.
         family: FamilyId,
     },
+    /// The family is bound to an OAuth 2.0 client ([`TokenRef::client`](crate::TokenRef)
+    /// at registration) and another client, or none, presented its token. Nothing was
+    /// consumed and nothing revoked: the family's owner can go on rotating. Checked before
+    /// anything else, so the presenter learns nothing about the family's state.
+    WrongClient {
+        /// The family the token belongs to.
+        family: FamilyId,
+    },
     /// The token was never recorded, or its family is gone.
     Unknown,
 }
@@ -101,6 +109,7 @@ impl RotationOutcome {
             RotationOutcome::ReuseDetected { .. } => "reuse_detected",
             RotationOutcome::Revoked { .. } => "revoked",
             RotationOutcome::Expired { .. } => "expired",
+            RotationOutcome::WrongClient { .. } => "wrong_client",
             RotationOutcome::Unknown => "unknown",
         }
     }
@@ -112,7 +121,8 @@ impl RotationOutcome {
             | RotationOutcome::GraceReplay { family, .. }
             | RotationOutcome::ReuseDetected { family }
             | RotationOutcome::Revoked { family }
-            | RotationOutcome::Expired { family } => Some(family),
+            | RotationOutcome::Expired { family }
+            | RotationOutcome::WrongClient { family } => Some(family),
             RotationOutcome::Unknown => None,
         }
     }
@@ -163,6 +173,10 @@ pub enum RotationEventKind {
     /// (ended, evicted). Behind a layer that checked the signature this is a validly signed
     /// token: forged with a leaked key, or from a session that ended. Worth watching.
     UnknownToken,
+    /// A token of a family bound to one OAuth 2.0 client was presented by another (or by
+    /// none): refused, nothing consumed. A refresh token in the wrong client's hands is
+    /// worth watching too.
+    WrongClient,
 }
 
 /// An event reported to the hook set with

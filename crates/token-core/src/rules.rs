@@ -63,6 +63,9 @@ pub(crate) struct Family {
     pub(crate) revoked: Option<u8>,
     /// `m`: metadata recorded at login.
     pub(crate) metadata: Option<String>,
+    /// `k`: the digest of the OAuth 2.0 client the family is bound to
+    /// ([`keys::client_digest`](crate::keys::client_digest)), if any.
+    pub(crate) client: Option<String>,
 }
 
 /// Lifetimes and grace settings in milliseconds, as the rules use them.
@@ -86,6 +89,8 @@ pub(crate) enum Role {
 /// What `rotate` does with a presented token of a recorded family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
+    /// The family is bound to another client: refuse, change nothing.
+    WrongClient,
     /// The family was revoked earlier: refuse.
     Revoked,
     /// The family ended: refuse.
@@ -105,7 +110,13 @@ pub(crate) enum Step {
 
 impl Family {
     /// The first token of a new family, registered at `now`.
-    pub(crate) fn new(jti: &str, now: i64, policy: &Policy, metadata: Option<&str>) -> Self {
+    pub(crate) fn new(
+        jti: &str,
+        now: i64,
+        policy: &Policy,
+        metadata: Option<&str>,
+        client: Option<&str>,
+    ) -> Self {
         let absolute_end = now + policy.absolute;
         Family {
             current: jti.to_owned(),
@@ -118,6 +129,7 @@ impl Family {
             idle_end: absolute_end.min(now + policy.idle),
             revoked: None,
             metadata: metadata.map(str::to_owned),
+            client: client.map(str::to_owned),
         }
     }
 
@@ -140,8 +152,18 @@ impl Family {
 
     /// Whether a register of `jti` that finds this family already recorded is the same
     /// register sent again (a retry after a lost reply) rather than a clash.
-    pub(crate) fn is_registration_of(&self, jti: &str) -> bool {
-        self.current == jti && self.previous.is_none() && self.revoked.is_none()
+    pub(crate) fn is_registration_of(&self, jti: &str, client: Option<&str>) -> bool {
+        self.current == jti
+            && self.previous.is_none()
+            && self.revoked.is_none()
+            && self.client.as_deref() == client
+    }
+
+    /// Whether a token of this family may be presented by `client` (a digest, or `None` for
+    /// a request that named no client). A family bound to a client admits that client alone;
+    /// one registered without a client admits any.
+    pub(crate) fn admits(&self, client: Option<&str>) -> bool {
+        self.client.is_none() || self.client.as_deref() == client
     }
 
     pub(crate) fn role(&self, jti: &str, digest: &str) -> Role {
@@ -154,17 +176,27 @@ impl Family {
         }
     }
 
-    /// Decides a rotation. `successor_elsewhere`: the token index already knows the
-    /// successor's jti (always false in family-claim mode, which has no index).
+    /// Decides a rotation. `client`: the digest of the presenting client, if it named one.
+    /// `successor_elsewhere`: the token index already knows the successor's jti (always false
+    /// in family-claim mode, which has no index).
+    ///
+    /// The client comes first: another client's request changes nothing (a stolen token in
+    /// the wrong hands must not let its holder revoke the owner's session by presenting a
+    /// spent one) and learns nothing of the family's state.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &self,
         role: Role,
+        client: Option<&str>,
         successor_jti: &str,
         successor_digest: &str,
         successor_elsewhere: bool,
         now: i64,
         policy: &Policy,
     ) -> Step {
+        if !self.admits(client) {
+            return Step::WrongClient;
+        }
         if self.revoked.is_some() {
             return Step::Revoked;
         }
@@ -245,18 +277,30 @@ mod tests {
 
     #[test]
     fn a_repeated_rotation_is_reported_done_even_after_the_window() {
-        let mut f = Family::new("t0", 0, &POLICY, None);
+        let mut f = Family::new("t0", 0, &POLICY, None, None);
         f.rotate("d0", "t1", 0, &POLICY);
-        let step = f.step(Role::Previous, "t1", "d1", false, 5000, &POLICY);
+        let step = f.step(Role::Previous, None, "t1", "d1", false, 5000, &POLICY);
         assert_eq!(step, Step::Repeat);
-        let step = f.step(Role::Previous, "other", "dx", false, 5000, &POLICY);
+        let step = f.step(Role::Previous, None, "other", "dx", false, 5000, &POLICY);
         assert_eq!(step, Step::Reuse);
     }
 
     #[test]
+    fn a_bound_family_admits_its_client_alone_and_an_unbound_one_any() {
+        let bound = Family::new("t0", 0, &POLICY, None, Some("k1"));
+        assert!(bound.admits(Some("k1")));
+        assert!(!bound.admits(Some("k2")));
+        assert!(!bound.admits(None));
+        let step = bound.step(Role::Spent, Some("k2"), "t1", "d1", false, 0, &POLICY);
+        assert_eq!(step, Step::WrongClient, "checked before reuse");
+        let unbound = Family::new("t0", 0, &POLICY, None, None);
+        assert!(unbound.admits(None) && unbound.admits(Some("k2")));
+    }
+
+    #[test]
     fn revoked_families_sort_before_live_ones() {
-        let mut old = Family::new("a", 0, &POLICY, None);
-        let young = Family::new("b", 50_000, &POLICY, None);
+        let mut old = Family::new("a", 0, &POLICY, None, None);
+        let young = Family::new("b", 50_000, &POLICY, None, None);
         assert!(old.index_score() < young.index_score());
         let mut revoked_young = young.clone();
         revoked_young.revoke(50_000);

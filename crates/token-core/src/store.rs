@@ -15,6 +15,15 @@ pub const MAX_METADATA_LEN: usize = 256;
 /// then finds the family directly and keeps no per-token state. Without it the store keeps
 /// a token index (jti digest → family) whose entries live until the token expires, which is
 /// why `expires_at` is required.
+///
+/// `client` binds a family to an OAuth 2.0 client (RFC 6749 section 6: a refresh token is
+/// only good for the client it was issued to). At [`register`](RotationStore::register) it
+/// is the client the token is issued to, recorded with the family (as a digest); at
+/// [`rotate`](RotationStore::rotate) it is the client presenting the token. A family
+/// registered with a client answers any other client (or none) with
+/// [`RotationOutcome::WrongClient`], consuming nothing and revoking nothing. A family
+/// registered without a client is not bound: it rotates for whichever client presents its
+/// token. `revoke` ignores `client`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenRef<'a> {
     /// The token's `jti`.
@@ -23,15 +32,27 @@ pub struct TokenRef<'a> {
     pub family: Option<&'a FamilyId>,
     /// The token's `exp` claim, in seconds since the Unix epoch.
     pub expires_at: i64,
+    /// The OAuth 2.0 client the token is issued to (register) or presented by (rotate), if
+    /// any. See above.
+    pub client: Option<&'a str>,
 }
 
 impl<'a> TokenRef<'a> {
-    /// A token without a family claim.
+    /// A token without a family claim, for no particular client.
     pub fn new(jti: &'a str, expires_at: i64) -> Self {
         TokenRef {
             jti,
             family: None,
             expires_at,
+            client: None,
+        }
+    }
+
+    /// The same token, issued to (or presented by) the OAuth 2.0 client `client`.
+    pub fn for_client(self, client: &'a str) -> Self {
+        TokenRef {
+            client: Some(client),
+            ..self
         }
     }
 
@@ -180,6 +201,7 @@ pub(crate) fn report_rotation(config: &StoreConfig, user: &str, outcome: &Rotati
         RotationOutcome::GraceReplay { .. } => Kind::GraceReplay,
         RotationOutcome::ReuseDetected { .. } => Kind::ReuseDetected,
         RotationOutcome::Unknown => Kind::UnknownToken,
+        RotationOutcome::WrongClient { .. } => Kind::WrongClient,
         _ => return,
     };
     config.emit(kind, user, outcome.family());

@@ -757,6 +757,171 @@ async fn events_reach_the_hook<M: MakeStore>(m: M) {
     assert!(seen.lock().unwrap().iter().all(|(_, u)| u == "alice"));
 }
 
+/// Rotates `presented` to `jti` as presented by the OAuth 2.0 client `client`.
+async fn rotate_as<S: RotationStore>(
+    store: &ByJti<S>,
+    user: &str,
+    presented: &str,
+    client: Option<&str>,
+    jti: &str,
+) -> RotationOutcome {
+    store
+        .rotate_as(user, presented, client, next(jti, &tok(jti)))
+        .await
+        .unwrap()
+}
+
+/// RFC 6749 section 6: a refresh token is good only for the client it was issued to. Another
+/// client (or a request naming none) is refused and spends nothing: the owner's token is
+/// still current afterwards, and the refusal reaches the hook.
+async fn another_client_is_refused_and_consumes_nothing<M: MakeStore>(m: M) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let f = m.make(move |c| c.on_event(move |e| sink.lock().unwrap().push(e.kind)));
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    let wrong = RotationOutcome::WrongClient {
+        family: family.clone(),
+    };
+    for client in [Some("app-b"), None, Some("app-a "), Some("APP-A")] {
+        assert_eq!(
+            rotate_as(&f.store, "alice", "t0", client, "stolen").await,
+            wrong,
+            "{client:?}"
+        );
+    }
+    assert_eq!(f.store.list("alice").await.unwrap()[0].current_jti, "t0");
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t0", Some("app-a"), "t1").await,
+        RotationOutcome::Rotated { family }
+    );
+    use RotationEventKind::*;
+    let kinds = seen.lock().unwrap().clone();
+    assert_eq!(
+        kinds,
+        [
+            Registered,
+            WrongClient,
+            WrongClient,
+            WrongClient,
+            WrongClient,
+            Rotated
+        ]
+    );
+}
+
+/// A thief holding the owner's spent token and its own client credentials can neither get
+/// the grace successor nor revoke the owner's session by replaying it: the client check comes
+/// before the grace window and before reuse detection. The owner's replays and next
+/// rotations still work.
+async fn another_client_cannot_replay_or_revoke_the_owners_family<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    rotate_as(&f.store, "alice", "t0", Some("app-a"), "t1").await;
+    let wrong = RotationOutcome::WrongClient {
+        family: family.clone(),
+    };
+    // Inside the grace window: no successor for the thief, the owner's retry still gets it.
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t0", Some("app-b"), "x").await,
+        wrong
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t0", Some("app-a"), "y").await,
+        RotationOutcome::GraceReplay {
+            family: family.clone(),
+            successor: tok("t1")
+        }
+    );
+    // After it: a spent token from the wrong client is refused, not reuse.
+    f.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t0", Some("app-b"), "x").await,
+        wrong
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t1", Some("app-b"), "x").await,
+        wrong
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t1", Some("app-a"), "t2").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t2", Some("app-a"), "t3").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].current_jti, "t3");
+    // The owner's own replay of a spent token outside the window is still reuse.
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t1", Some("app-a"), "x").await,
+        RotationOutcome::ReuseDetected { family }
+    );
+}
+
+/// A family registered without a client is not bound: any client, or none, rotates it
+/// (the JSON and cookie routes, which know no clients, work as before).
+async fn a_family_without_a_client_admits_any_client<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f.store.register("alice", "t0", None).await.unwrap();
+    let rotated = RotationOutcome::Rotated {
+        family: family.clone(),
+    };
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t0", Some("app-b"), "t1").await,
+        rotated
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t1", None, "t2").await,
+        rotated
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t2", Some("app-c"), "t3").await,
+        rotated
+    );
+}
+
+/// The binding is the family's, for life: it survives rotations, and another user's family
+/// bound to the same client is a separate matter.
+async fn the_client_binding_survives_rotations<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        let (prev, jti) = (format!("t{}", i - 1), format!("t{i}"));
+        rotate_as(&f.store, "alice", &prev, Some("app-a"), &jti).await;
+    }
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t5", None, "x").await,
+        RotationOutcome::WrongClient { family }
+    );
+    let bob = f
+        .store
+        .register_for("bob", "b0", None, Some("app-b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotate_as(&f.store, "bob", "b0", Some("app-b"), "b1").await,
+        RotationOutcome::Rotated { family: bob }
+    );
+}
+
 async fn family_ids_are_unique<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let mut seen = HashSet::new();
@@ -838,4 +1003,8 @@ conformance!(
     concurrent_rotations_without_grace_grant_exactly_one,
     events_reach_the_hook,
     family_ids_are_unique,
+    another_client_is_refused_and_consumes_nothing,
+    another_client_cannot_replay_or_revoke_the_owners_family,
+    a_family_without_a_client_admits_any_client,
+    the_client_binding_survives_rotations,
 );

@@ -3,7 +3,9 @@
 //! histories of register / rotate (current, replayed, repeated, spent and made-up tokens) /
 //! deep rotation chains (past 1000 rotations) / bursts of logins (past the 64-session cap) /
 //! revoke / revoke_family / revoke_all / list / cleanup / time passing run against both
-//! stores, in both modes (family claim and token index), and every answer must match.
+//! stores, in both modes (family claim and token index), with families bound to an OAuth 2.0
+//! client or to none and tokens presented by the right client, another or none, and every
+//! answer must match.
 //!
 //! Both stores run on one frozen clock (`ClockOffset::frozen`) that only the test moves, in
 //! steps of 90 s against windows of 60 s (grace), 300 s (idle) and 765 s (absolute): no
@@ -49,7 +51,8 @@ enum Op {
     Register(usize),
     /// Logins in a row (enough to reach the session cap).
     Burst(usize, u8),
-    /// Rotate a token picked among every jti the user was given (or one never issued).
+    /// Rotate a token picked among every jti the user was given (or one never issued),
+    /// presented by its family's client, by none, or by another.
     Rotate(usize, usize),
     /// The last rotation sent again, as after a lost reply.
     Repeat,
@@ -95,6 +98,8 @@ struct Pair {
     current: HashMap<FamilyId, String>,
     last_rotation: Option<(usize, String, String)>,
     counter: usize,
+    /// The client each family (memory ids) was issued to.
+    clients: HashMap<FamilyId, Option<&'static str>>,
 }
 
 fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
@@ -102,8 +107,12 @@ fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
         jti,
         family: claim.as_ref(),
         expires_at: *EXP,
+        client: None,
     }
 }
+
+/// The OAuth 2.0 clients of the histories: logins are issued to one of them or to none.
+const CLIENTS: [Option<&str>; 3] = [None, Some("app-a"), Some("app-b")];
 
 fn same<T: PartialEq + std::fmt::Debug>(what: &str, memory: T, redis: T) -> T {
     assert_eq!(
@@ -151,6 +160,9 @@ impl Pair {
             RotationOutcome::Expired { family } => RotationOutcome::Expired {
                 family: back(family),
             },
+            RotationOutcome::WrongClient { family } => RotationOutcome::WrongClient {
+                family: back(family),
+            },
             RotationOutcome::Unknown => RotationOutcome::Unknown,
         }
     }
@@ -163,10 +175,12 @@ impl Pair {
         let jti = self.fresh_jti();
         let sid = FamilyId::random();
         let claim = self.claim(&sid);
+        let client = CLIENTS[self.counter % CLIENTS.len()];
         let token = TokenRef {
             jti: &jti,
             family: claim.as_ref(),
             expires_at: *EXP,
+            client,
         };
         let m = self.memory.register(USERS[u], token, None).await.unwrap();
         let r = self.redis.register(USERS[u], token, None).await.unwrap();
@@ -176,15 +190,36 @@ impl Pair {
             self.to_redis.insert(m.clone(), r);
         }
         self.current.insert(m.clone(), jti.clone());
+        self.clients.insert(m.clone(), client);
         self.issued[u].push((jti, m));
     }
 
-    /// Rotates `presented` (a jti and the family its claim names) on both stores.
+    /// The client a family was issued to (none for a made-up one).
+    fn owner(&self, family: &FamilyId) -> Option<&'static str> {
+        self.clients.get(family).copied().flatten()
+    }
+
+    /// Rotates `presented` (a jti and the family its claim names) on both stores, presented
+    /// by the family's own client.
     async fn rotate(
         &mut self,
         u: usize,
         presented: &str,
         family: &FamilyId,
+        successor: &str,
+    ) -> Result<RotationOutcome, String> {
+        let client = self.owner(family);
+        self.rotate_as(u, presented, family, client, successor)
+            .await
+    }
+
+    /// Rotates `presented` on both stores, presented by `client`.
+    async fn rotate_as(
+        &mut self,
+        u: usize,
+        presented: &str,
+        family: &FamilyId,
+        client: Option<&str>,
         successor: &str,
     ) -> Result<RotationOutcome, String> {
         let token = tok(successor);
@@ -194,13 +229,17 @@ impl Pair {
             expires_at: *EXP,
         };
         let (m_claim, r_claim) = (self.claim(family), self.claim(&self.redis_family(family)));
+        let (m_ref, r_ref) = (
+            token_ref(presented, &m_claim),
+            token_ref(presented, &r_claim),
+        );
         let m = self
             .memory
-            .rotate(USERS[u], token_ref(presented, &m_claim), next)
+            .rotate(USERS[u], TokenRef { client, ..m_ref }, next)
             .await;
         let r = self
             .redis
-            .rotate(USERS[u], token_ref(presented, &r_claim), next)
+            .rotate(USERS[u], TokenRef { client, ..r_ref }, next)
             .await;
         let (m, r) = match (m, r) {
             (Ok(m), Ok(r)) => (m, self.redis_to_memory(r)),
@@ -248,7 +287,15 @@ impl Pair {
                     issued[pick % issued.len()].clone()
                 };
                 let successor = self.fresh_jti();
-                let _ = self.rotate(*u, &presented, &family, &successor).await;
+                // Mostly the family's own client; else none or either client, which may be
+                // the owner by chance.
+                let client = match (pick / 7) % 5 {
+                    0 | 1 => self.owner(&family),
+                    other => CLIENTS[other - 2],
+                };
+                let _ = self
+                    .rotate_as(*u, &presented, &family, client, &successor)
+                    .await;
             }
             Op::Repeat => {
                 if let Some((u, presented, successor)) = self.last_rotation.clone() {
@@ -351,6 +398,7 @@ async fn check(server: &RedisServer, case: usize, mode: Mode, ops: &[Op]) {
         current: HashMap::new(),
         last_rotation: None,
         counter: 0,
+        clients: HashMap::new(),
     };
     for op in ops {
         pair.apply(op).await;

@@ -73,6 +73,13 @@ pub enum PresentedToken {
     /// A top-level string field of an `application/json` body (the default:
     /// `refresh_token`). The body is buffered up to the cap and handed on unchanged.
     JsonField(String),
+    /// A field of an `application/x-www-form-urlencoded` body (RFC 6749 section 6 sends
+    /// `refresh_token` this way; see also
+    /// [`token_endpoint`](crate::RotationLayerBuilder::token_endpoint)). The body is buffered
+    /// up to the cap and handed on byte for byte. A field that appears twice is refused with
+    /// 400 ([`RejectReason::DuplicateParameter`](crate::RejectReason::DuplicateParameter)),
+    /// as two cookies of one name are: the layer never guesses which one the app will read.
+    FormField(String),
     /// A cookie of this name. The body is not buffered.
     Cookie(String),
     /// A header of this name, either the bare token or `Bearer <token>`. The body is not
@@ -103,6 +110,34 @@ impl Default for IssuedToken {
     }
 }
 
+/// An OAuth 2.0 token endpoint (RFC 6749 section 3.2): one route for every grant, told
+/// apart by the form field `grant_type`.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenEndpoint {
+    pub(crate) route: Route,
+    /// The grants whose responses carry a new refresh token to register.
+    pub(crate) issuing_grants: Vec<String>,
+    /// RFC 6749 section 5.1: `refresh_token` in the JSON response.
+    pub(crate) issued: IssuedToken,
+}
+
+impl TokenEndpoint {
+    /// The grants that issue refresh tokens by default.
+    pub(crate) const DEFAULT_ISSUING_GRANTS: [&'static str; 2] = ["authorization_code", "password"];
+
+    pub(crate) fn new(route: Route, issuing_grants: Vec<String>) -> Self {
+        TokenEndpoint {
+            route,
+            issuing_grants,
+            issued: IssuedToken::JsonField("refresh_token".to_owned()),
+        }
+    }
+
+    pub(crate) fn issues(&self, grant: &str) -> bool {
+        self.issuing_grants.iter().any(|g| g == grant)
+    }
+}
+
 pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
 
 /// Everything the service needs, shared by all clones.
@@ -112,6 +147,7 @@ pub(crate) struct Shared<St> {
     pub(crate) refresh_route: Route,
     pub(crate) issuing_routes: Vec<Route>,
     pub(crate) revocation_route: Option<Route>,
+    pub(crate) token_endpoint: Option<TokenEndpoint>,
     pub(crate) presented: PresentedToken,
     pub(crate) issued: IssuedToken,
     pub(crate) max_request_body: usize,
@@ -135,6 +171,7 @@ impl<St> fmt::Debug for Shared<St> {
         f.debug_struct("RotationConfig")
             .field("refresh_route", &self.refresh_route)
             .field("issuing_routes", &self.issuing_routes)
+            .field("token_endpoint", &self.token_endpoint)
             .field("presented", &self.presented)
             .field("issued", &self.issued)
             .field("algorithms", &self.jwt.algorithms)

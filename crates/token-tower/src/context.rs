@@ -23,7 +23,32 @@ pub struct RefreshContext {
     /// Every claim of the presented token, as verified: carry what the successor needs
     /// (roles, scopes, tenant, ...) forward without decoding the token again.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The OAuth 2.0 client the request names (a [`ClientId`] extension, or at the
+    /// [`token_endpoint`](crate::RotationLayerBuilder::token_endpoint) its HTTP Basic user or
+    /// `client_id` field), if any. The layer has not authenticated it: that is the app's job,
+    /// before it answers 2xx. The store refuses the rotation if the token's family is bound
+    /// to another client.
+    pub client: Option<String>,
 }
+
+/// The OAuth 2.0 client of a request, as the app authenticated it: put it in the request
+/// extensions in a layer outside [`RotationLayer`](crate::RotationLayer), and the layer takes
+/// it over what the request itself says (HTTP Basic, `client_id`), on every route.
+///
+/// On an issuing route or grant, the new family is bound to this client; on a refresh, a
+/// token whose family is bound to another client is refused (`invalid_grant`), consuming
+/// nothing. See [`RotationLayerBuilder::token_endpoint`](crate::RotationLayerBuilder::token_endpoint).
+///
+/// ```
+/// use http::Request;
+/// use token_tower::ClientId;
+///
+/// let mut request = Request::new(());
+/// // ... after checking this client's credentials (a client assertion, mTLS, ...):
+/// request.extensions_mut().insert(ClientId("mobile-app".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId(pub String);
 
 #[cfg(feature = "axum")]
 mod extractor {

@@ -21,6 +21,10 @@ pub enum LayerEventKind {
     /// from a session that ended or was dropped. A forged-but-signed token (a leaked signing
     /// key) looks like this. A [`Rejected`](LayerEventKind::Rejected) event follows.
     UnknownToken,
+    /// A refresh token bound to one OAuth 2.0 client was presented by another (or by none):
+    /// refused, nothing consumed, the family lives on. A refresh token in the wrong hands;
+    /// a [`Rejected`](LayerEventKind::Rejected) event follows.
+    WrongClient,
     /// A session was revoked on the revocation (logout) route.
     SessionRevoked,
     /// The layer answered with a rejection instead of the inner response.

@@ -17,18 +17,66 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::config::{IssuedToken, PresentedToken, Shared};
-use crate::context::RefreshContext;
+use crate::context::{ClientId, RefreshContext};
 use crate::event::{LayerEvent, LayerEventKind};
+use crate::form::{Form, is_form};
 use crate::jwt::VerifiedToken;
 use crate::metrics::{self, StoreCall};
 use crate::rejection::{RejectReason, Rejection};
 use crate::service::BoxError;
 
-type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
+pub(crate) type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
+
+/// Where a request came in, as far as the flows care.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Exchange {
+    /// At the OAuth 2.0 token endpoint: RFC 6749 token locations, errors and cache headers.
+    pub(crate) token_endpoint: bool,
+    /// The OAuth 2.0 client the request names, if any.
+    pub(crate) client: Option<String>,
+}
+
+impl Exchange {
+    /// A request on the refresh, issuing or revocation route: its client is the one the app
+    /// put in a [`ClientId`] extension, if any.
+    pub(crate) fn on_route(extensions: &http::Extensions) -> Self {
+        Exchange {
+            token_endpoint: false,
+            client: extensions.get::<ClientId>().map(|c| c.0.clone()),
+        }
+    }
+
+    /// Where the response carries the new refresh token.
+    fn issued<'a, St>(&self, shared: &'a Shared<St>) -> &'a IssuedToken {
+        match &shared.token_endpoint {
+            Some(endpoint) if self.token_endpoint => &endpoint.issued,
+            _ => &shared.issued,
+        }
+    }
+
+    /// What the store is told about `token` for this request.
+    fn token_ref<'a>(&'a self, token: &'a VerifiedToken) -> token_core::TokenRef<'a> {
+        token_core::TokenRef {
+            client: self.client.as_deref(),
+            ..token.token_ref()
+        }
+    }
+
+    /// A token response about to leave: at the token endpoint it must not be cached (RFC
+    /// 6749 section 5.1), whatever the app said.
+    fn token_response<B>(&self, mut response: Response<B>) -> Response<B> {
+        if self.token_endpoint {
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        response
+    }
+}
 
 pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
-    mut inner: S,
+    inner: S,
     request: Request<ReqBody>,
 ) -> Reply<ResBody, S::Error>
 where
@@ -39,14 +87,35 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
-    let (mut parts, body) = request.into_parts();
-    let (token, body) = match read_presented(&shared, &parts.headers, body).await {
+    let (parts, body) = request.into_parts();
+    let exchange = Exchange::on_route(&parts.extensions);
+    let (token, body) = match read_presented(&shared, &shared.presented, &parts.headers, body).await
+    {
         Ok(found) => found,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, &exchange, reason, None, None)),
     };
+    refresh_presented(shared, inner, parts, token, body, exchange).await
+}
+
+/// The refresh flow once the presented token is read from the request.
+pub(crate) async fn refresh_presented<S, St, ReqBody, ResBody>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    mut parts: http::request::Parts,
+    token: String,
+    body: RequestBody<ReqBody>,
+    exchange: Exchange,
+) -> Reply<ResBody, S::Error>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    St: RotationStore,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    let exchange = &exchange;
     let mut presented = match shared.jwt.verify(&token) {
         Ok(verified) => verified,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     drop(token);
 
@@ -55,17 +124,18 @@ where
         jti: presented.jti.clone(),
         family: presented.family.clone(),
         claims: std::mem::take(&mut presented.claims),
+        client: exchange.client.clone(),
     });
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         // The app refused the refresh itself: nothing is consumed.
-        return Ok(without_tokens(&shared, response, "refresh").await);
+        return Ok(without_tokens(&shared, exchange, response, "refresh").await);
     }
 
     let user = Some(presented.user.as_str());
-    let mut inspected = match inspect(&shared, response).await {
+    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
         Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     let Some(successor_token) = inspected.token.take() else {
         tracing::error!(
@@ -73,18 +143,30 @@ where
             "the refresh route answered 2xx without a refresh token in its response; \
              nothing was consumed"
         );
-        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+        return Ok(reject(
+            &shared,
+            exchange,
+            RejectReason::InvalidResponse,
+            user,
+            None,
+        ));
     };
     let successor = match verify_issued(&shared, &successor_token, "refresh") {
         Ok(successor) => successor,
-        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     if successor.user != presented.user {
         tracing::error!(
             user = presented.user,
             "the refresh route issued a successor for another user; nothing was consumed"
         );
-        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+        return Ok(reject(
+            &shared,
+            exchange,
+            RejectReason::InvalidResponse,
+            user,
+            None,
+        ));
     }
     if successor.family != presented.family {
         tracing::error!(
@@ -92,12 +174,18 @@ where
             "the refresh route issued a successor naming another family than the presented \
              token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
         );
-        return Ok(reject(&shared, RejectReason::InvalidResponse, user, None));
+        return Ok(reject(
+            &shared,
+            exchange,
+            RejectReason::InvalidResponse,
+            user,
+            None,
+        ));
     }
 
     let rotation = shared.store.rotate(
         &presented.user,
-        presented.token_ref(),
+        exchange.token_ref(&presented),
         Successor {
             jti: &successor.jti,
             token: &successor_token,
@@ -106,22 +194,22 @@ where
     );
     let outcome = match call_store(&shared, "rotate", rotation).await {
         Ok(outcome) => outcome,
-        Err(reason) => return Ok(reject(&shared, reason, user, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     metrics::rotation(&shared, outcome.name());
     let family = outcome.family().cloned();
     match outcome {
         RotationOutcome::Rotated { .. } => {
             emit(&shared, LayerEventKind::Rotated, user, family.as_ref());
-            Ok(inspected.into_response())
+            Ok(exchange.token_response(inspected.into_response()))
         }
         RotationOutcome::GraceReplay {
             successor: stored, ..
         } => {
             emit(&shared, LayerEventKind::GraceReplay, user, family.as_ref());
-            match inspected.replace_token(&shared.issued, &stored) {
-                Ok(()) => Ok(inspected.into_response()),
-                Err(reason) => Ok(reject(&shared, reason, user, family.as_ref())),
+            match inspected.replace_token(exchange.issued(&shared), &stored) {
+                Ok(()) => Ok(exchange.token_response(inspected.into_response())),
+                Err(reason) => Ok(reject(&shared, exchange, reason, user, family.as_ref())),
             }
         }
         RotationOutcome::ReuseDetected { .. } => {
@@ -138,6 +226,7 @@ where
             );
             Ok(reject(
                 &shared,
+                exchange,
                 RejectReason::ReuseDetected,
                 user,
                 family.as_ref(),
@@ -145,20 +234,44 @@ where
         }
         RotationOutcome::Revoked { .. } => Ok(reject(
             &shared,
+            exchange,
             RejectReason::Revoked,
             user,
             family.as_ref(),
         )),
         RotationOutcome::Expired { .. } => Ok(reject(
             &shared,
+            exchange,
             RejectReason::FamilyExpired,
             user,
             family.as_ref(),
         )),
+        RotationOutcome::WrongClient { .. } => {
+            tracing::warn!(
+                user = presented.user,
+                family = family.as_ref().map(FamilyId::as_str),
+                "refresh token presented by another client than the one it was issued to; \
+                 refused, nothing consumed"
+            );
+            emit(&shared, LayerEventKind::WrongClient, user, family.as_ref());
+            Ok(reject(
+                &shared,
+                exchange,
+                RejectReason::WrongClient,
+                user,
+                family.as_ref(),
+            ))
+        }
         RotationOutcome::Unknown => {
             metrics::unknown_token(&shared);
             emit(&shared, LayerEventKind::UnknownToken, user, None);
-            Ok(reject(&shared, RejectReason::UnknownToken, user, None))
+            Ok(reject(
+                &shared,
+                exchange,
+                RejectReason::UnknownToken,
+                user,
+                None,
+            ))
         }
     }
 }
@@ -167,6 +280,7 @@ pub(crate) async fn issue<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
     mut inner: S,
     request: Request<RequestBody<ReqBody>>,
+    exchange: Exchange,
 ) -> Reply<ResBody, S::Error>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
@@ -174,6 +288,7 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
+    let exchange = &exchange;
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
@@ -181,34 +296,36 @@ where
         .map(str::to_owned);
     let response = inner.call(request).await?;
     if !response.status().is_success() {
-        return Ok(without_tokens(&shared, response, "issuing").await);
+        return Ok(without_tokens(&shared, exchange, response, "issuing").await);
     }
-    let mut inspected = match inspect(&shared, response).await {
+    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
         Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     let Some(token) = inspected.token.take() else {
-        // A 2xx without a refresh token (a second factor pending, say) issues nothing.
-        return Ok(inspected.into_response());
+        // A 2xx without a refresh token (a second factor pending, an access token alone)
+        // issues nothing.
+        return Ok(exchange.token_response(inspected.into_response()));
     };
     let issued = match verify_issued(&shared, &token, "issuing") {
         Ok(issued) => issued,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     drop(token);
     warn_if_tokens_outlive_sessions(&shared, &issued);
     let user = Some(issued.user.as_str());
-    let registration =
-        shared
-            .store
-            .register(&issued.user, issued.token_ref(), user_agent.as_deref());
+    let registration = shared.store.register(
+        &issued.user,
+        exchange.token_ref(&issued),
+        user_agent.as_deref(),
+    );
     match call_store(&shared, "register", registration).await {
         Ok(family) => {
             metrics::registration(&shared);
             emit(&shared, LayerEventKind::Registered, user, Some(&family));
-            Ok(inspected.into_response())
+            Ok(exchange.token_response(inspected.into_response()))
         }
-        Err(reason) => Ok(reject(&shared, reason, user, None)),
+        Err(reason) => Ok(reject(&shared, exchange, reason, user, None)),
     }
 }
 
@@ -218,6 +335,7 @@ where
 /// Only a JSON body is buffered to look (up to the response cap); others pass untouched.
 async fn without_tokens<St, B>(
     shared: &Shared<St>,
+    exchange: &Exchange,
     response: Response<B>,
     route: &'static str,
 ) -> Response<ResponseBody<B>>
@@ -225,10 +343,10 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let field = match &shared.issued {
+    let field = match exchange.issued(shared) {
         IssuedToken::SetCookie(name) => {
             if set_cookie(response.headers(), name).is_some() {
-                return token_in_refusal(shared, route);
+                return token_in_refusal(shared, exchange, route);
             }
             return response.map(ResponseBody::passed_through);
         }
@@ -244,25 +362,29 @@ where
             status = parts.status.as_u16(),
             "a non-2xx JSON response could not be read to check it carries no refresh token"
         );
-        return reject(shared, RejectReason::InvalidResponse, None, None);
+        return reject(shared, exchange, RejectReason::InvalidResponse, None, None);
     };
     let carries = json_string_field(&bytes, field)
         .ok()
         .flatten()
         .is_some_and(|token| !token.is_empty());
     if carries {
-        return token_in_refusal(shared, route);
+        return token_in_refusal(shared, exchange, route);
     }
     Response::from_parts(parts, ResponseBody::replaced(bytes))
 }
 
-fn token_in_refusal<St, B>(shared: &Shared<St>, route: &'static str) -> Response<ResponseBody<B>> {
+fn token_in_refusal<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    route: &'static str,
+) -> Response<ResponseBody<B>> {
     tracing::error!(
         route,
         "the app answered non-2xx with a refresh token in its response; replaced by a 500 so \
          no unrecorded token leaves"
     );
-    reject(shared, RejectReason::InvalidResponse, None, None)
+    reject(shared, exchange, RejectReason::InvalidResponse, None, None)
 }
 
 /// The value of the `Set-Cookie` header that sets the cookie `name`, if any.
@@ -316,13 +438,14 @@ where
     ReqBody::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let token = match read_presented(&shared, &parts.headers, body).await {
+    let exchange = &Exchange::default();
+    let token = match read_presented(&shared, &shared.presented, &parts.headers, body).await {
         Ok((token, _)) => token,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     let presented = match shared.jwt.verify(&token) {
         Ok(verified) => verified,
-        Err(reason) => return Ok(reject(&shared, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     let user = Some(presented.user.as_str());
     let revocation = shared.store.revoke(&presented.user, presented.token_ref());
@@ -340,7 +463,7 @@ where
             *response.status_mut() = http::StatusCode::NO_CONTENT;
             Ok(response)
         }
-        Err(reason) => Ok(reject(&shared, reason, user, None)),
+        Err(reason) => Ok(reject(&shared, exchange, reason, user, None)),
     }
 }
 
@@ -418,13 +541,17 @@ fn emit<St>(
     }
 }
 
-fn reject<St, B>(
+pub(crate) fn reject<St, B>(
     shared: &Shared<St>,
+    exchange: &Exchange,
     reason: RejectReason,
     user: Option<&str>,
     family: Option<&FamilyId>,
 ) -> Response<ResponseBody<B>> {
-    let rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
+    let mut rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
+    if exchange.token_endpoint {
+        rejection = rejection.at_token_endpoint();
+    }
     tracing::info!(
         reason = reason.name(),
         status = rejection.status().as_u16(),
@@ -454,7 +581,7 @@ fn is_json(headers: &HeaderMap) -> bool {
             && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -470,6 +597,7 @@ fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, Reject
 
 async fn read_presented<St, B>(
     shared: &Shared<St>,
+    presented: &PresentedToken,
     headers: &HeaderMap,
     body: B,
 ) -> Result<(String, RequestBody<B>), RejectReason>
@@ -477,28 +605,26 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let found = match &shared.presented {
+    let found = match presented {
         PresentedToken::JsonField(field) => {
             if !is_json(headers) {
                 return Err(RejectReason::UnsupportedContentType);
             }
-            // Refuse before reading a byte when the client announces too much.
-            if content_length(headers).is_some_and(|len| len > shared.max_request_body as u64) {
-                return Err(RejectReason::BodyTooLarge);
-            }
-            let bytes = collect(body, shared.max_request_body)
-                .await
-                .map_err(|too_large| {
-                    if too_large {
-                        RejectReason::BodyTooLarge
-                    } else {
-                        RejectReason::MalformedBody
-                    }
-                })?;
+            let bytes = read_request_body(shared, headers, body).await?;
             let token = json_string_field(&bytes, field)?;
             // An empty field is no token, as an empty cookie or header is.
             return token
                 .filter(|token| !token.is_empty())
+                .map(|token| (token, RequestBody::buffered(bytes)))
+                .ok_or(RejectReason::MissingToken);
+        }
+        PresentedToken::FormField(field) => {
+            if !is_form(headers) {
+                return Err(RejectReason::UnsupportedContentType);
+            }
+            let bytes = read_request_body(shared, headers, body).await?;
+            let token = Form::parse(&bytes).single(field)?.map(str::to_owned);
+            return token
                 .map(|token| (token, RequestBody::buffered(bytes)))
                 .ok_or(RejectReason::MissingToken);
         }
@@ -541,6 +667,31 @@ fn request_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Rej
     Ok(first)
 }
 
+/// Buffers a request body the layer reads, under the request cap: 413 above it, refused
+/// before reading a byte when the client announces too much.
+pub(crate) async fn read_request_body<St, B>(
+    shared: &Shared<St>,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Bytes, RejectReason>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if content_length(headers).is_some_and(|len| len > shared.max_request_body as u64) {
+        return Err(RejectReason::BodyTooLarge);
+    }
+    collect(body, shared.max_request_body)
+        .await
+        .map_err(|too_large| {
+            if too_large {
+                RejectReason::BodyTooLarge
+            } else {
+                RejectReason::MalformedBody
+            }
+        })
+}
+
 /// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
 /// could not be read.
 async fn collect<B>(body: B, limit: usize) -> Result<Bytes, bool>
@@ -568,6 +719,7 @@ enum InspectedBody<B> {
 
 async fn inspect<St, B>(
     shared: &Shared<St>,
+    issued: &IssuedToken,
     response: Response<B>,
 ) -> Result<Inspected<B>, RejectReason>
 where
@@ -575,7 +727,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = response.into_parts();
-    match &shared.issued {
+    match issued {
         IssuedToken::JsonField(field) => {
             let bytes = collect(body, shared.max_response_body)
                 .await

@@ -78,6 +78,7 @@ impl VerifiedToken {
             jti: &self.jti,
             family: self.family.as_ref(),
             expires_at: self.expires_at,
+            client: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use token_core::RotationStore;
 use tower_layer::Layer;
 
-use crate::config::{IssuedToken, PresentedToken, Route, Shared};
+use crate::config::{IssuedToken, PresentedToken, Route, Shared, TokenEndpoint};
 
 /// The layer's bound on a store call when the store sets none of its own.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -72,6 +72,10 @@ impl<St: RotationStore> RotationLayer<St> {
             refresh_route: Route::new(Method::POST, "/refresh"),
             issuing_routes: vec![Route::new(Method::POST, "/login")],
             revocation_route: None,
+            token_endpoint: None,
+            issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
+                .map(str::to_owned)
+                .to_vec(),
             presented: PresentedToken::default(),
             issued: IssuedToken::default(),
             max_request_body: 16 * 1024,
@@ -153,6 +157,8 @@ pub struct RotationLayerBuilder<St> {
     refresh_route: Route,
     issuing_routes: Vec<Route>,
     revocation_route: Option<Route>,
+    token_endpoint: Option<Route>,
+    issuing_grants: Vec<String>,
     presented: PresentedToken,
     issued: IssuedToken,
     max_request_body: usize,
@@ -171,6 +177,8 @@ impl<St> fmt::Debug for RotationLayerBuilder<St> {
             .field("refresh_route", &self.refresh_route)
             .field("issuing_routes", &self.issuing_routes)
             .field("revocation_route", &self.revocation_route)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("issuing_grants", &self.issuing_grants)
             .field("algorithms", &self.jwt.algorithms)
             .finish_non_exhaustive()
     }
@@ -208,6 +216,81 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// from an authenticated route of the app.
     pub fn revocation_route(mut self, route: Route) -> Self {
         self.revocation_route = Some(route);
+        self
+    }
+
+    /// An OAuth 2.0 token endpoint (none by default): one route, usually `POST /token`, that
+    /// serves every grant of RFC 6749 as an `application/x-www-form-urlencoded` form. The
+    /// layer buffers the form (under [`max_request_body`](Self::max_request_body); the app
+    /// receives it byte for byte) and routes on its `grant_type`:
+    ///
+    /// - `refresh_token`: the refresh flow, with the presented token in the form field
+    ///   `refresh_token` (RFC 6749 section 6) and the successor in the JSON field
+    ///   `refresh_token` of the response (section 5.1), whatever
+    ///   [`presented_token`](Self::presented_token) and [`issued_token`](Self::issued_token)
+    ///   say for the other routes;
+    /// - a grant of [`issuing_grants`](Self::issuing_grants) (default `authorization_code` and
+    ///   `password`): the issuing flow, which registers the response's refresh token;
+    /// - any other grant (`client_credentials`, a device code, a token exchange, ...): passed
+    ///   to the app untouched, request and response, with no store call. A grant of yours that
+    ///   issues refresh tokens must be listed in `issuing_grants`, or its tokens are refused
+    ///   at their first refresh as never recorded.
+    ///
+    /// A request that is not a form, has no `grant_type`, or repeats `grant_type`,
+    /// `refresh_token` or `client_id` is refused with `400 invalid_request` (RFC 6749 section
+    /// 3.2: parameters must not be included more than once). `grant_type` values are compared
+    /// exactly (they are case-sensitive).
+    ///
+    /// **Errors** follow RFC 6749 section 5.2 here: a refused refresh token is `400`
+    /// `{"error": "invalid_grant", "error_description": "..."}`, a malformed request `400`
+    /// `invalid_request`, each with `Cache-Control: no-store` and `Pragma: no-cache` and no
+    /// `WWW-Authenticate`; a store outage stays `503 temporarily_unavailable` with
+    /// `Retry-After`. ([`rejection_status`](Self::rejection_status) does not apply here.)
+    /// The 2xx token responses of the refresh and issuing grants leave with
+    /// `Cache-Control: no-store` and `Pragma: no-cache` (section 5.1), set over whatever the
+    /// app sent.
+    ///
+    /// **Client binding** (RFC 6749 section 6: the refresh token must have been issued to the
+    /// client that presents it). The client of a request is, in this order: a
+    /// [`ClientId`](crate::ClientId) in the request extensions (put there by your own
+    /// client authentication, in a layer outside this one), else the user part of an HTTP
+    /// Basic `Authorization` header (percent-decoded, section 2.3.1), else the form field
+    /// `client_id`; Basic and `client_id` naming two different clients is `400
+    /// invalid_request`. The client of an issuing grant is recorded with the new family;
+    /// a refresh presented by another client, or by none, is refused with `invalid_grant`,
+    /// consumes nothing and revokes nothing (the owner's session lives on). A family issued
+    /// without a client is not bound. The layer does not authenticate clients: it acts on
+    /// 2xx responses only, so authenticate the client in your handler (or in the layer that
+    /// sets `ClientId`) and answer `401 invalid_client` when that fails.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use jsonwebtoken::{Algorithm, DecodingKey};
+    /// use token_core::{MemoryStore, StoreConfig};
+    /// use token_tower::{Route, RotationLayer};
+    ///
+    /// let layer = RotationLayer::builder(
+    ///     MemoryStore::new(StoreConfig::default()),
+    ///     DecodingKey::from_secret(b"secret"),
+    ///     [Algorithm::HS256],
+    /// )
+    /// .token_endpoint(Route::new(Method::POST, "/oauth/token"))
+    /// .issuing_grants(["authorization_code", "password", "urn:ietf:params:oauth:grant-type:device_code"])
+    /// .issuing_routes([]) // no JSON login route beside it
+    /// .family_claim("sid")
+    /// .build()
+    /// .expect("a valid configuration");
+    /// ```
+    pub fn token_endpoint(mut self, route: Route) -> Self {
+        self.token_endpoint = Some(route);
+        self
+    }
+
+    /// The `grant_type`s of the [`token_endpoint`](Self::token_endpoint) whose 2xx responses
+    /// carry a new refresh token to register. Replaces the default, `authorization_code` and
+    /// `password`. `refresh_token` is never an issuing grant: listing it has no effect.
+    pub fn issuing_grants<G: Into<String>>(mut self, grants: impl IntoIterator<Item = G>) -> Self {
+        self.issuing_grants = grants.into_iter().map(Into::into).collect();
         self
     }
 
@@ -298,7 +381,8 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
-    /// The status of token refusals (default 401).
+    /// The status of token refusals (default 401). Not used on the
+    /// [`token_endpoint`](Self::token_endpoint), where RFC 6749 says 400.
     pub fn rejection_status(mut self, status: StatusCode) -> Self {
         self.rejection_status = status;
         self
@@ -363,6 +447,9 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
                 refresh_route: self.refresh_route,
                 issuing_routes: self.issuing_routes,
                 revocation_route: self.revocation_route,
+                token_endpoint: self
+                    .token_endpoint
+                    .map(|route| TokenEndpoint::new(route, self.issuing_grants)),
                 presented: self.presented,
                 issued: self.issued,
                 max_request_body: self.max_request_body,

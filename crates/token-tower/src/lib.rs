@@ -8,7 +8,7 @@
 //!   client does not get the token: 503 when the store is unavailable, 500 when it refuses
 //!   the token (a duplicate `jti`, an app bug).
 //! - **The refresh route** (default `POST /refresh`): the layer reads the presented token
-//!   (JSON body field, cookie or header), validates it (explicit algorithm allow-list,
+//!   (JSON body field, form field, cookie or header), validates it (explicit algorithm allow-list,
 //!   signature, `exp`/`nbf` with leeway, optional `iss`/`aud`, required claims, optional
 //!   type claim) and only then calls the app, with a [`RefreshContext`] in the request
 //!   extensions. On a 2xx response it finds the successor (JSON body field or
@@ -18,13 +18,21 @@
 //!   byte for byte; anything else replaces the whole response with a rejection, so a token
 //!   the store refused never reaches the client. A non-2xx response consumes nothing.
 //!
+//! - **An OAuth 2.0 token endpoint** (none by default,
+//!   [`RotationLayerBuilder::token_endpoint`]): one route for every grant of RFC 6749, read
+//!   as a form and routed on `grant_type`: `refresh_token` runs the refresh flow, the
+//!   [issuing grants](RotationLayerBuilder::issuing_grants) the issuing flow, any other grant
+//!   goes to the app untouched. Refusals there follow RFC 6749 section 5.2, and each family
+//!   is bound to the client it was issued to ([`ClientId`], HTTP Basic or `client_id`): a
+//!   refresh token presented by another client is refused without consuming anything.
+//!
 //! Every other request goes straight to the app: no buffering, no store call.
 //!
 //! # Rejections
 //!
 //! Rejections are responses, never service errors: JSON
 //! `{"error": "invalid_grant", "error_description": "…"}` with `WWW-Authenticate`, status 401
-//! (configurable) for a refused token, 400 (`invalid_request`) for a malformed body, a wrong
+//! (configurable; 400 without a challenge at the token endpoint) for a refused token, 400 (`invalid_request`) for a malformed body, a wrong
 //! content type or a missing token, 413 for a body over the cap, 503
 //! (`temporarily_unavailable`, with `Retry-After`) when the store is down or slow (fail
 //! closed), and 500 (`server_error`) when the app answered 2xx with no usable token. See
@@ -79,10 +87,12 @@ mod config;
 mod context;
 mod event;
 mod flow;
+mod form;
 mod future;
 mod jwt;
 mod layer;
 pub mod metrics;
+mod oauth;
 mod rejection;
 mod service;
 
@@ -90,7 +100,7 @@ pub use crate::body::{RequestBody, ResponseBody};
 pub use crate::config::{IssuedToken, PresentedToken, Route};
 #[cfg(feature = "axum")]
 pub use crate::context::MissingRefreshContext;
-pub use crate::context::RefreshContext;
+pub use crate::context::{ClientId, RefreshContext};
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};

@@ -15,8 +15,11 @@ pub enum RejectReason {
     /// The request body is larger than the configured cap (413).
     BodyTooLarge,
     /// The request body is not valid JSON, not a JSON object, or could not be read (400).
+    /// (Forms always parse: a form without the field is [`MissingToken`](Self::MissingToken).)
     MalformedBody,
-    /// The token is expected in a JSON body and the request is not `application/json` (400).
+    /// The token is expected in a JSON body and the request is not `application/json`, or in a
+    /// form (or at the token endpoint) and the request is not
+    /// `application/x-www-form-urlencoded` (400).
     UnsupportedContentType,
     /// No token where the layer is configured to read it (400).
     MissingToken,
@@ -24,6 +27,15 @@ pub enum RejectReason {
     /// subdomain or a plain-HTTP attacker may have planted one to sign the victim into the
     /// attacker's session, so the layer does not guess which one is meant.
     DuplicateCookie,
+    /// A form field the layer reads (the presented token's; at the token endpoint also
+    /// `grant_type` and `client_id`) appears more than once (400): the app might read
+    /// another one than the layer did.
+    DuplicateParameter,
+    /// A request to the token endpoint without a `grant_type` (400).
+    MissingGrantType,
+    /// The request names its OAuth 2.0 client in two ways that disagree (an HTTP Basic user
+    /// and a `client_id` field), or its HTTP Basic credentials cannot be decoded (400).
+    AmbiguousClient,
     /// The token is longer than the configured maximum.
     TokenTooLarge,
     /// The token is not a well-formed JWT.
@@ -52,6 +64,9 @@ pub enum RejectReason {
     Revoked,
     /// The token's family outlived its lifetime.
     FamilyExpired,
+    /// The token was issued to another OAuth 2.0 client than the one presenting it (RFC 6749
+    /// section 6). Nothing was consumed and the family lives on.
+    WrongClient,
     /// The store could not be reached or did not answer in time (503, fail closed).
     StoreUnavailable,
     /// The inner service answered 2xx without a usable token in its response, with a token
@@ -71,6 +86,9 @@ impl RejectReason {
             RejectReason::UnsupportedContentType => "unsupported_content_type",
             RejectReason::MissingToken => "missing_token",
             RejectReason::DuplicateCookie => "duplicate_cookie",
+            RejectReason::DuplicateParameter => "duplicate_parameter",
+            RejectReason::MissingGrantType => "missing_grant_type",
+            RejectReason::AmbiguousClient => "ambiguous_client",
             RejectReason::TokenTooLarge => "token_too_large",
             RejectReason::MalformedToken => "malformed_token",
             RejectReason::AlgorithmNotAllowed => "algorithm_not_allowed",
@@ -85,6 +103,7 @@ impl RejectReason {
             RejectReason::ReuseDetected => "reuse_detected",
             RejectReason::Revoked => "revoked",
             RejectReason::FamilyExpired => "family_expired",
+            RejectReason::WrongClient => "wrong_client",
             RejectReason::StoreUnavailable => "store_unavailable",
             RejectReason::InvalidResponse => "invalid_response",
         }
@@ -94,10 +113,15 @@ impl RejectReason {
     pub fn description(self) -> &'static str {
         match self {
             RejectReason::BodyTooLarge => "request body too large",
-            RejectReason::MalformedBody => "request body is not a JSON object",
-            RejectReason::UnsupportedContentType => "expected an application/json body",
+            RejectReason::MalformedBody => "request body is malformed",
+            RejectReason::UnsupportedContentType => {
+                "the request body's content type is not accepted here"
+            }
             RejectReason::MissingToken => "no refresh token in the request",
             RejectReason::DuplicateCookie => "more than one refresh token cookie in the request",
+            RejectReason::DuplicateParameter => "a request parameter is included more than once",
+            RejectReason::MissingGrantType => "no grant_type in the token request",
+            RejectReason::AmbiguousClient => "the request does not name one client unambiguously",
             RejectReason::TokenTooLarge => "refresh token too large",
             RejectReason::MalformedToken => "refresh token is malformed",
             RejectReason::AlgorithmNotAllowed => "refresh token algorithm is not allowed",
@@ -112,6 +136,7 @@ impl RejectReason {
             RejectReason::ReuseDetected => "refresh token was already used; session revoked",
             RejectReason::Revoked => "refresh token was revoked",
             RejectReason::FamilyExpired => "session expired",
+            RejectReason::WrongClient => "refresh token was issued to another client",
             RejectReason::StoreUnavailable => "token store unavailable, retry later",
             RejectReason::InvalidResponse => "the server could not issue a token",
         }
@@ -127,6 +152,9 @@ impl RejectReason {
                 | RejectReason::UnsupportedContentType
                 | RejectReason::MissingToken
                 | RejectReason::DuplicateCookie
+                | RejectReason::DuplicateParameter
+                | RejectReason::MissingGrantType
+                | RejectReason::AmbiguousClient
                 | RejectReason::StoreUnavailable
                 | RejectReason::InvalidResponse
         )
@@ -146,6 +174,7 @@ pub struct Rejection {
     reason: RejectReason,
     status: StatusCode,
     retry_after: Option<Duration>,
+    token_endpoint: bool,
 }
 
 impl Rejection {
@@ -159,7 +188,10 @@ impl Rejection {
             RejectReason::MalformedBody
             | RejectReason::UnsupportedContentType
             | RejectReason::MissingToken
-            | RejectReason::DuplicateCookie => StatusCode::BAD_REQUEST,
+            | RejectReason::DuplicateCookie
+            | RejectReason::DuplicateParameter
+            | RejectReason::MissingGrantType
+            | RejectReason::AmbiguousClient => StatusCode::BAD_REQUEST,
             RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectReason::InvalidResponse => StatusCode::INTERNAL_SERVER_ERROR,
             _ => refusal_status,
@@ -168,7 +200,30 @@ impl Rejection {
             reason,
             status,
             retry_after: (reason == RejectReason::StoreUnavailable).then_some(retry_after),
+            token_endpoint: false,
         }
+    }
+
+    /// The same rejection, answered at an OAuth 2.0 token endpoint: a refused token is
+    /// `400` there (RFC 6749 section 5.2), whatever the configured refusal status.
+    pub(crate) fn at_token_endpoint(self) -> Self {
+        let status = if self.reason.is_token_refusal() {
+            StatusCode::BAD_REQUEST
+        } else {
+            self.status
+        };
+        Rejection {
+            status,
+            token_endpoint: true,
+            ..self
+        }
+    }
+
+    /// True when the request came to the
+    /// [`token_endpoint`](crate::RotationLayerBuilder::token_endpoint), where errors follow
+    /// RFC 6749 section 5.2.
+    pub fn at_oauth_token_endpoint(&self) -> bool {
+        self.token_endpoint
     }
 
     /// Why the request was rejected.
@@ -178,7 +233,7 @@ impl Rejection {
 
     /// The status: 413 for an oversized body, 400 for a malformed request, 503 when the
     /// store is unavailable, 500 for an unusable inner response, and the configured status
-    /// (401 by default) for a refused token.
+    /// (401 by default) for a refused token, 400 at the OAuth 2.0 token endpoint.
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -202,7 +257,9 @@ impl Rejection {
 
     /// The response the layer sends unless customised: JSON
     /// `{"error": "...", "error_description": "..."}`, `Cache-Control: no-store`,
-    /// `WWW-Authenticate` on 4xx and `Retry-After` on 503.
+    /// `WWW-Authenticate` on 4xx and `Retry-After` on 503. At the OAuth 2.0 token endpoint
+    /// (RFC 6749 section 5.2) it adds `Pragma: no-cache` and sends no `WWW-Authenticate`: the
+    /// layer never answers `invalid_client`, the one error that calls for a challenge there.
     pub fn default_response(&self) -> Response<Bytes> {
         let body = serde_json::json!({
             "error": self.error_code(),
@@ -216,7 +273,9 @@ impl Rejection {
             HeaderValue::from_static("application/json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status.is_client_error() {
+        if self.token_endpoint {
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        } else if self.status.is_client_error() {
             let challenge = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
                 self.error_code(),

@@ -11,8 +11,9 @@ use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::config::Shared;
-use crate::flow;
+use crate::flow::{self, Exchange};
 use crate::future::ResponseFuture;
+use crate::oauth;
 use token_core::RotationStore;
 
 /// Boxed errors from request and response bodies.
@@ -22,8 +23,9 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// On the refresh route it validates the presented token, calls the inner service with a
 /// [`RefreshContext`](crate::RefreshContext), and rotates in the store before the response
-/// leaves; on issuing routes it registers the issued token; other requests go straight to
-/// the inner service. Rejections are responses: the error type is the inner one.
+/// leaves; on issuing routes it registers the issued token; on the OAuth 2.0 token endpoint
+/// it does one or the other by `grant_type`; other requests go straight to the inner
+/// service. Rejections are responses: the error type is the inner one.
 pub struct Rotation<S, St> {
     inner: S,
     shared: Arc<Shared<St>>,
@@ -101,8 +103,15 @@ where
             // The layer answers a logout itself: the inner service is not called.
             return ResponseFuture::flow(Box::pin(flow::revoke(Arc::clone(shared), request)));
         }
-        let refresh = shared.refresh_route.matches(method, uri);
-        if !refresh && !shared.issuing_routes.iter().any(|r| r.matches(method, uri)) {
+        let token_endpoint = shared
+            .token_endpoint
+            .as_ref()
+            .is_some_and(|endpoint| endpoint.route.matches(method, uri));
+        let refresh = !token_endpoint && shared.refresh_route.matches(method, uri);
+        if !token_endpoint
+            && !refresh
+            && !shared.issuing_routes.iter().any(|r| r.matches(method, uri))
+        {
             // Not ours: straight through, without cloning the inner service.
             let request = request.map(RequestBody::passed_through);
             return ResponseFuture::passed_through(self.inner.call(request));
@@ -112,11 +121,15 @@ where
         // `self`, so the instance that was polled ready is the one that gets called.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        if refresh {
-            ResponseFuture::flow(Box::pin(flow::refresh(Arc::clone(shared), inner, request)))
+        let shared = Arc::clone(shared);
+        if token_endpoint {
+            ResponseFuture::flow(Box::pin(oauth::token_request(shared, inner, request)))
+        } else if refresh {
+            ResponseFuture::flow(Box::pin(flow::refresh(shared, inner, request)))
         } else {
+            let exchange = Exchange::on_route(request.extensions());
             let request = request.map(RequestBody::passed_through);
-            ResponseFuture::flow(Box::pin(flow::issue(Arc::clone(shared), inner, request)))
+            ResponseFuture::flow(Box::pin(flow::issue(shared, inner, request, exchange)))
         }
     }
 }

@@ -11,7 +11,7 @@ use self::connection::Call;
 pub use self::connection::ConnectionSource;
 use crate::admin::CleanupProgress;
 use crate::config::millis;
-use crate::keys::{UserKeys, index_pattern, jti_digest, user_of_index_key};
+use crate::keys::{UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key};
 use crate::rules::{Family, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
@@ -290,6 +290,9 @@ impl ScriptReply {
             }
             "revoked" => ScriptReply::Outcome(RotationOutcome::Revoked { family: family()? }),
             "expired" => ScriptReply::Outcome(RotationOutcome::Expired { family: family()? }),
+            "wrong_client" => {
+                ScriptReply::Outcome(RotationOutcome::WrongClient { family: family()? })
+            }
             "unknown" => ScriptReply::Outcome(RotationOutcome::Unknown),
             "grace_replay" => {
                 let family = family()?;
@@ -325,7 +328,8 @@ impl RotationStore for RedisStore {
             .arg(millis(cfg.idle_lifetime))
             .arg(clip_metadata(metadata).unwrap_or(""))
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
-            .arg(token_index_expiry_ms(token.expires_at));
+            .arg(token_index_expiry_ms(token.expires_at))
+            .arg(token.client.map(client_digest).unwrap_or_default());
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Registered => {
                 cfg.emit(RotationEventKind::Registered, user, Some(&family));
@@ -372,7 +376,8 @@ impl RotationStore for RedisStore {
             .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" })
             .arg(token_index_expiry_ms(presented.expires_at))
             .arg(token_index_expiry_ms(successor.expires_at))
-            .arg(presented.family.map_or("", FamilyId::as_str));
+            .arg(presented.family.map_or("", FamilyId::as_str))
+            .arg(presented.client.map(client_digest).unwrap_or_default());
         let outcome = match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Outcome(outcome) => outcome,
             ScriptReply::GraceReplay(family, sealed) => {
@@ -515,10 +520,11 @@ fn int(value: &Value) -> Result<u64, StoreError> {
     }
 }
 
-/// Decodes a family record as the scripts pack it (`FAMILY` in `scripts/common.lua`): six
-/// big-endian doubles (created, last rotated, absolute end, idle end, rotated at or 0,
-/// replays), a revoked byte, then predecessor digest, current jti and metadata, each after a
-/// big-endian u16 length.
+/// Decodes a family record as the scripts pack it (`FAMILY` and `CLIENT` in
+/// `scripts/common.lua`): six big-endian doubles (created, last rotated, absolute end, idle
+/// end, rotated at or 0, replays), a revoked byte, then predecessor digest, current jti and
+/// metadata, each after a big-endian u16 length; then, only for a family bound to a client,
+/// the client digest after its length.
 pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
     let corrupt = || StoreError::Corrupt("family record".to_owned());
     let mut rest = raw;
@@ -536,11 +542,13 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         *time = f64::from_be_bytes(bytes) as i64;
     }
     let revoked = take(1)?[0] == 1;
-    let mut strings = [String::new(), String::new(), String::new()];
-    for string in &mut strings {
+    let mut string = || -> Result<String, StoreError> {
         let len = u16::from_be_bytes(take(2)?.try_into().map_err(|_| corrupt())?) as usize;
-        *string = String::from_utf8(take(len)?.to_vec()).map_err(|_| corrupt())?;
-    }
+        String::from_utf8(take(len)?.to_vec()).map_err(|_| corrupt())
+    };
+    let (previous, current, metadata) = (string()?, string()?, string()?);
+    let bound = raw.len() > record_len_before_client(&previous, &current, &metadata);
+    let client = if bound { Some(string()?) } else { None };
     let [
         created,
         last_rotated,
@@ -549,7 +557,6 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         rotated_at,
         replays,
     ] = times;
-    let [previous, current, metadata] = strings;
     Ok(Family {
         current,
         previous: (!previous.is_empty()).then_some(previous),
@@ -561,5 +568,11 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         idle_end,
         revoked: revoked.then_some(1),
         metadata: (!metadata.is_empty()).then_some(metadata),
+        client,
     })
+}
+
+/// The length of a record up to (not including) its optional client string.
+fn record_len_before_client(previous: &str, current: &str, metadata: &str) -> usize {
+    6 * 8 + 1 + 3 * 2 + previous.len() + current.len() + metadata.len()
 }

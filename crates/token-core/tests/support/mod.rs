@@ -86,11 +86,23 @@ impl<S: RotationStore> ByJti<S> {
         jti: &str,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
+        self.register_for(user, jti, metadata, None).await
+    }
+
+    /// Registers `jti` as issued to the OAuth 2.0 client `client` (if any).
+    pub async fn register_for(
+        &self,
+        user: &str,
+        jti: &str,
+        metadata: Option<&str>,
+        client: Option<&str>,
+    ) -> Result<FamilyId, StoreError> {
         let claim = (self.mode == Mode::FamilyClaim).then(FamilyId::random);
         let token = TokenRef {
             jti,
             family: claim.as_ref(),
             expires_at: *EXP,
+            client,
         };
         let family = self.inner.register(user, token, metadata).await?;
         self.issued(user, jti, &family);
@@ -103,11 +115,23 @@ impl<S: RotationStore> ByJti<S> {
         presented: &str,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
+        self.rotate_as(user, presented, None, successor).await
+    }
+
+    /// Rotates `presented` as presented by the OAuth 2.0 client `client` (if any).
+    pub async fn rotate_as(
+        &self,
+        user: &str,
+        presented: &str,
+        client: Option<&str>,
+        successor: Successor<'_>,
+    ) -> Result<RotationOutcome, StoreError> {
         let claim = self.claim(user, presented);
         let token = TokenRef {
             jti: presented,
             family: claim.as_ref(),
             expires_at: *EXP,
+            client,
         };
         let outcome = self.inner.rotate(user, token, successor).await?;
         if let RotationOutcome::Rotated { family } = &outcome {
@@ -122,6 +146,7 @@ impl<S: RotationStore> ByJti<S> {
             jti,
             family: claim.as_ref(),
             expires_at: *EXP,
+            client: None,
         };
         self.inner.revoke(user, token).await
     }

@@ -17,6 +17,7 @@
 --   a  absolute end (ms)    i  idle end (ms), renewed by each rotation, never past a
 --   v  1 once revoked: kept as a tombstone until its end, so late tokens read `revoked`
 --   m  metadata (an opaque string such as a user agent), optional
+--   k  digest of the OAuth 2.0 client the family is bound to, optional
 --
 -- Keys a script may not need are left out of KEYS, never passed empty: Redis Cluster checks
 -- that every declared key hashes to one slot.
@@ -55,15 +56,22 @@ end
 --                 n the replay count)
 --   v             one byte, 1 once revoked
 --   p c m         three strings, each after a 2-byte length ('' for none)
+-- followed, for a family bound to a client only, by
+--   k             one more string after a 2-byte length (CLIENT)
+-- so the records of unbound families keep the layout and size they always had.
 local FAMILY = '>ddddddBHc0Hc0Hc0'
+local CLIENT = '>Hc0'
 
 local function load_family(key)
   local raw = redis.call('GET', key)
   if not raw then
     return nil
   end
-  local t, l, a, i, r, n, v, p, c, m = struct.unpack(FAMILY, raw)
+  local t, l, a, i, r, n, v, p, c, m, rest = struct.unpack(FAMILY, raw)
   local f = {t = t, l = l, a = a, i = i, n = n, c = c}
+  if rest <= #raw then
+    f.k = struct.unpack(CLIENT, raw, rest)
+  end
   if r > 0 then
     f.r = r
   end
@@ -81,8 +89,12 @@ end
 
 local function pack_family(f)
   local p, m = f.p or '', f.m or ''
-  return struct.pack(FAMILY, f.t, f.l, f.a, f.i, f.r or 0, f.n, f.v or 0,
+  local packed = struct.pack(FAMILY, f.t, f.l, f.a, f.i, f.r or 0, f.n, f.v or 0,
     #p, p, #f.c, f.c, #m, m)
+  if f.k then
+    packed = packed .. struct.pack(CLIENT, #f.k, f.k)
+  end
+  return packed
 end
 
 -- Writes a family with its TTL at its end, and its score in the session index. `how` is

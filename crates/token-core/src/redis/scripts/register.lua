@@ -11,13 +11,15 @@
 -- ARGV[8]  metadata ('' for none)
 -- ARGV[9]  most families a user keeps (0 = no cap)
 -- ARGV[10] token-index expiry of the bucket (ms)
+-- ARGV[11] digest of the client the family is bound to ('' for none)
 --
 -- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
 local now = now_ms(ARGV[1])
 local existing = load_family(KEYS[2])
 if existing then
   -- Family::is_registration_of: the same register sent again after a lost reply.
-  if existing.c == ARGV[2] and not existing.p and not existing.v then
+  if existing.c == ARGV[2] and not existing.p and not existing.v
+      and (existing.k or '') == ARGV[11] then
     return {'registered', ARGV[4]}
   end
   return {'duplicate'}
@@ -51,6 +53,9 @@ local f = {
 }
 if ARGV[8] ~= '' then
   f.m = ARGV[8]
+end
+if ARGV[11] ~= '' then
+  f.k = ARGV[11]
 end
 save_family(KEYS[1], KEYS[2], ARGV[4], f, now, 'NX')
 -- The index lives as long as the longest family it may hold.

@@ -18,6 +18,7 @@
 -- ARGV[12] token-index expiry of the presented token's bucket (ms)
 -- ARGV[13] token-index expiry of the successor's bucket (ms)
 -- ARGV[14] the family id of the claim ('' without one)
+-- ARGV[15] digest of the presenting client ('' when the request named none)
 --
 -- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
@@ -28,6 +29,7 @@
 --   {'reuse_detected', family}   presented was spent earlier: the family is revoked now
 --   {'revoked', family}          the family was revoked before
 --   {'expired', family}          the family outlived its absolute or idle lifetime
+--   {'wrong_client', family}     the family is bound to another client: nothing changed
 --   {'unknown'}                  never recorded, or gone
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local now = now_ms(ARGV[1])
@@ -42,6 +44,10 @@ end
 local f = load_family(key)
 if not f then
   return {'unknown'}
+end
+-- Family::admits, first of Family::step: another client changes nothing and learns nothing.
+if f.k and f.k ~= ARGV[15] then
+  return {'wrong_client', id}
 end
 if f.v then
   return {'revoked', id}

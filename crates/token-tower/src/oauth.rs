@@ -1,0 +1,239 @@
+//! The OAuth 2.0 token endpoint (RFC 6749 section 3.2): one route, routed on `grant_type` to
+//! the refresh flow, the issuing flow or straight to the app; and who the client is.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, header};
+use http_body::Body;
+use token_core::RotationStore;
+use tower_service::Service;
+
+use crate::body::{RequestBody, ResponseBody};
+use crate::config::{Shared, TokenEndpoint};
+use crate::context::ClientId;
+use crate::flow::{self, Exchange, Reply, read_request_body, reject};
+use crate::form::{Form, is_form};
+use crate::rejection::RejectReason;
+use crate::service::BoxError;
+
+/// The grant type of RFC 6749 section 6, and the form field that carries the token.
+const REFRESH_GRANT: &str = "refresh_token";
+const REFRESH_TOKEN_FIELD: &str = "refresh_token";
+
+/// What a token request asks for, once its form is read.
+enum Grant {
+    /// `grant_type=refresh_token`: the presented token and the client.
+    Refresh(String, Option<String>),
+    /// An issuing grant: the client the new family will be bound to.
+    Issuing(Option<String>),
+    /// Any other grant: not the layer's business.
+    Other,
+}
+
+pub(crate) async fn token_request<S, St, ReqBody, ResBody>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Reply<ResBody, S::Error>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    St: RotationStore,
+    ReqBody: Body<Data = Bytes>,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let refused = Exchange {
+        token_endpoint: true,
+        client: None,
+    };
+    if !is_form(&parts.headers) {
+        return Ok(reject(
+            &shared,
+            &refused,
+            RejectReason::UnsupportedContentType,
+            None,
+            None,
+        ));
+    }
+    let bytes = match read_request_body(&shared, &parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
+    };
+    // (The service routes here only when a token endpoint is configured.)
+    let grant = shared
+        .token_endpoint
+        .as_ref()
+        .map_or(Ok(Grant::Other), |endpoint| {
+            read_grant(endpoint, &parts, &bytes)
+        });
+    let grant = match grant {
+        Ok(grant) => grant,
+        Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
+    };
+    // The app reads the very bytes the layer read.
+    let body = RequestBody::buffered(bytes);
+    match grant {
+        Grant::Refresh(token, client) => {
+            let exchange = Exchange {
+                token_endpoint: true,
+                client,
+            };
+            flow::refresh_presented(shared, inner, parts, token, body, exchange).await
+        }
+        Grant::Issuing(client) => {
+            let exchange = Exchange {
+                token_endpoint: true,
+                client,
+            };
+            flow::issue(shared, inner, Request::from_parts(parts, body), exchange).await
+        }
+        Grant::Other => {
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(response.map(ResponseBody::passed_through))
+        }
+    }
+}
+
+fn read_grant(
+    endpoint: &TokenEndpoint,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> Result<Grant, RejectReason> {
+    let form = Form::parse(bytes);
+    let grant_type = form.single("grant_type")?;
+    match grant_type {
+        None => Err(RejectReason::MissingGrantType),
+        Some(REFRESH_GRANT) => {
+            let token = form
+                .single(REFRESH_TOKEN_FIELD)?
+                .ok_or(RejectReason::MissingToken)?
+                .to_owned();
+            Ok(Grant::Refresh(token, client_of(parts, &form)?))
+        }
+        Some(grant) if endpoint.issues(grant) => Ok(Grant::Issuing(client_of(parts, &form)?)),
+        Some(_) => Ok(Grant::Other),
+    }
+}
+
+/// The client a token request names: a [`ClientId`] the app put in the extensions, else the
+/// HTTP Basic user, else the `client_id` field. Basic and `client_id` must agree.
+fn client_of(
+    parts: &http::request::Parts,
+    form: &Form<'_>,
+) -> Result<Option<String>, RejectReason> {
+    if let Some(ClientId(client)) = parts.extensions.get::<ClientId>() {
+        return Ok(Some(client.clone()));
+    }
+    let basic = basic_user(&parts.headers)?;
+    let field = form.single("client_id")?;
+    match (basic, field) {
+        (Some(basic), Some(field)) if basic != field => Err(RejectReason::AmbiguousClient),
+        (Some(basic), _) => Ok(Some(basic)),
+        (None, field) => Ok(field.map(str::to_owned)),
+    }
+}
+
+/// The user part of an HTTP Basic `Authorization` header, decoded as RFC 6749 section 2.3.1
+/// says clients encode it (form-urlencoded, then Basic). `None` without such a header (or
+/// with another scheme, such as a client assertion's); refused when it cannot be decoded.
+fn basic_user(headers: &HeaderMap) -> Result<Option<String>, RejectReason> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None, or two Authorization headers: the app cannot authenticate either way.
+        return match headers.get(header::AUTHORIZATION) {
+            None => Ok(None),
+            Some(_) => Err(RejectReason::AmbiguousClient),
+        };
+    };
+    let value = value.to_str().map_err(|_| RejectReason::AmbiguousClient)?;
+    let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD
+        .decode(credentials.trim())
+        .map_err(|_| RejectReason::AmbiguousClient)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| RejectReason::AmbiguousClient)?;
+    let user = decoded
+        .split_once(':')
+        .map_or(decoded.as_str(), |(user, _)| user);
+    // application/x-www-form-urlencoded: `+` is a space, then percent-decoding.
+    let spaced = user.replace('+', " ");
+    let user = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map_err(|_| RejectReason::AmbiguousClient)?;
+    Ok((!user.is_empty()).then(|| user.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn basic(credentials: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", STANDARD.encode(credentials));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn the_basic_user_is_form_decoded() {
+        assert_eq!(
+            basic_user(&basic("my+client%3A1:s%3Acret")),
+            Ok(Some("my client:1".to_owned()))
+        );
+        assert_eq!(basic_user(&basic("plain:secret")), Ok(Some("plain".into())));
+        assert_eq!(basic_user(&basic(":secret")), Ok(None));
+    }
+
+    #[test]
+    fn other_schemes_name_no_client_and_garbage_is_refused() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(basic_user(&headers), Ok(None));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(basic_user(&headers), Ok(None));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(basic_user(&headers), Err(RejectReason::AmbiguousClient));
+        let bad_percent = basic("%FF:x");
+        assert_eq!(basic_user(&bad_percent), Err(RejectReason::AmbiguousClient));
+    }
+
+    #[test]
+    fn basic_and_client_id_must_agree_and_an_extension_wins() {
+        let request = |headers: HeaderMap| {
+            let mut request = Request::new(());
+            *request.headers_mut() = headers;
+            request.into_parts().0
+        };
+        let form = Form::parse(b"client_id=app-a");
+        assert_eq!(
+            client_of(&request(basic("app-a:s")), &form),
+            Ok(Some("app-a".into()))
+        );
+        assert_eq!(
+            client_of(&request(basic("app-b:s")), &form),
+            Err(RejectReason::AmbiguousClient)
+        );
+        assert_eq!(
+            client_of(&request(HeaderMap::new()), &form),
+            Ok(Some("app-a".into()))
+        );
+        let mut parts = request(basic("app-b:s"));
+        parts.extensions.insert(ClientId("authenticated".into()));
+        assert_eq!(client_of(&parts, &form), Ok(Some("authenticated".into())));
+    }
+}

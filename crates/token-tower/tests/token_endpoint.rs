@@ -1,0 +1,762 @@
+//! The OAuth 2.0 token endpoint mode (`RotationLayerBuilder::token_endpoint`): form bodies,
+//! routing on `grant_type`, RFC 6749 section 5.2 errors and cache headers, and client binding.
+//! Over real HTTP, against a small token endpoint that authenticates its clients as an
+//! authorization server would.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::*;
+use http::Method;
+use serde_json::{Value, json};
+use token_core::{ClockOffset, FamilyId, RotationStore, StoreConfig};
+use token_tower::{ClientId, LayerEventKind, PresentedToken, RefreshContext, RejectReason, Route};
+
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The confidential clients of the test server, and one public client.
+const CLIENTS: [(&str, &str); 2] = [("app-a", "secret-a"), ("app-b", "secret-b")];
+const PUBLIC_CLIENT: &str = "public-app";
+
+#[derive(Clone, Default)]
+struct Server {
+    /// Requests that reached the token endpoint, and the last body it read.
+    calls: Arc<Mutex<usize>>,
+    last_body: Arc<Mutex<Bytes>>,
+    /// The client the last refresh handler saw in its `RefreshContext`.
+    last_context_client: Arc<Mutex<Option<String>>>,
+}
+
+impl Server {
+    fn calls(&self) -> usize {
+        *self.calls.lock().unwrap()
+    }
+}
+
+fn invalid(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// Client authentication as an authorization server does it: HTTP Basic (form-encoded id
+/// and secret, RFC 6749 section 2.3.1) or `client_id` + `client_secret` in the form, or a
+/// public client's bare `client_id`. `Err` is a 401 `invalid_client`.
+fn authenticate(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<String, ()> {
+    let (id, secret) = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) => {
+            let encoded = value.strip_prefix("Basic ").ok_or(())?;
+            let decoded =
+                String::from_utf8(STANDARD.decode(encoded).map_err(drop)?).map_err(drop)?;
+            let (id, secret) = decoded.split_once(':').ok_or(())?;
+            let decode = |s: &str| -> String {
+                form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            (decode(id), Some(decode(secret)))
+        }
+        None => (
+            form.get("client_id").cloned().ok_or(())?,
+            form.get("client_secret").cloned(),
+        ),
+    };
+    match secret {
+        None if id == PUBLIC_CLIENT => Ok(id),
+        Some(secret) if CLIENTS.contains(&(id.as_str(), secret.as_str())) => Ok(id),
+        _ => Err(()),
+    }
+}
+
+fn token_response(user: &str, family: &FamilyId) -> Response {
+    let mut claims = claims(user, "refresh");
+    claims["sid"] = json!(family.as_str());
+    Json(json!({
+        "access_token": access_token(user),
+        "token_type": "Bearer",
+        "expires_in": 900,
+        "refresh_token": hs256(&claims),
+    }))
+    .into_response()
+}
+
+async fn token_endpoint(State(server): State<Server>, request: Request) -> Response {
+    *server.calls.lock().unwrap() += 1;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    *server.last_body.lock().unwrap() = body.clone();
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let grant = form.get("grant_type").map(String::as_str);
+    if grant == Some("urn:test:echo") {
+        // Not a grant the layer knows: it must arrive and leave untouched.
+        let mut response = (StatusCode::ACCEPTED, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=7"));
+        return response;
+    }
+    if authenticate(&parts.headers, &form).is_err() {
+        return invalid(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    match grant {
+        Some("password") => {
+            let user = form.get("username").cloned().unwrap_or_default();
+            let mut response = token_response(&user, &FamilyId::random());
+            if form.contains_key("cacheable") {
+                // An app that forgot section 5.1: the layer must not let this through.
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=60"),
+                );
+            }
+            response
+        }
+        Some("refresh_token") => {
+            let context = parts
+                .extensions
+                .get::<RefreshContext>()
+                .expect("the layer ran the refresh flow")
+                .clone();
+            *server.last_context_client.lock().unwrap() = context.client.clone();
+            token_response(&context.user, context.family.as_ref().unwrap())
+        }
+        Some("client_credentials") => {
+            // An issuing grant only when configured as one (by default it is not).
+            let mut response = token_response("service", &FamilyId::random());
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=7"));
+            response
+        }
+        _ => invalid(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+}
+
+struct TestServer<St> {
+    url: String,
+    server: Server,
+    store: St,
+    clock: ClockOffset,
+    http: reqwest::Client,
+    events: Arc<Mutex<Vec<LayerEventKind>>>,
+}
+
+fn config(clock: &ClockOffset) -> StoreConfig {
+    StoreConfig::default().grace(GRACE).clock(clock.clone())
+}
+
+async fn start_with<St: RotationStore>(
+    store: St,
+    clock: ClockOffset,
+    tune: impl FnOnce(
+        token_tower::RotationLayerBuilder<CountingStore<St>>,
+    ) -> token_tower::RotationLayerBuilder<CountingStore<St>>,
+) -> TestServer<CountingStore<St>> {
+    let store = CountingStore::new(store);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let builder = layer(store.clone())
+        .family_claim("sid")
+        .token_endpoint(Route::new(Method::POST, "/token"))
+        .issuing_routes([])
+        .on_event(move |event| sink.lock().unwrap().push(event.kind));
+    let rotation = tune(builder).build().unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/token", post(token_endpoint))
+        .layer(rotation)
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestServer {
+        url,
+        server,
+        store,
+        clock,
+        http: reqwest::Client::new(),
+        events,
+    }
+}
+
+async fn start() -> TestServer<CountingStore<token_core::MemoryStore>> {
+    let clock = ClockOffset::default();
+    start_with(memory_store(config(&clock)), clock, |b| b).await
+}
+
+impl<St> TestServer<St> {
+    /// Posts a form, with HTTP Basic credentials when `basic` is given.
+    async fn post(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut request = self.http.post(&self.url).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Posts a raw body with a content type.
+    async fn post_raw(&self, content_type: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The password grant for `user` as the confidential client `client`.
+    async fn login(&self, user: &str, client: (&str, &str)) -> String {
+        let response = self
+            .post(
+                &[
+                    ("grant_type", "password"),
+                    ("username", user),
+                    ("password", "pw"),
+                ],
+                Some(client),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "password grant");
+        refresh_of(response).await
+    }
+
+    async fn refresh(&self, token: &str, client: (&str, &str)) -> reqwest::Response {
+        self.post(
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+            Some(client),
+        )
+        .await
+    }
+
+    fn events(&self) -> Vec<LayerEventKind> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+async fn refresh_of(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+const A: (&str, &str) = CLIENTS[0];
+const B: (&str, &str) = CLIENTS[1];
+
+/// An RFC 6749 section 5.2 refusal: 400 with the error code, no caching, no Bearer challenge.
+async fn assert_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(!headers.contains_key("www-authenticate"), "{headers:?}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn refresh_grant_rotates_and_the_app_reads_the_form_byte_for_byte() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let form = format!("grant_type=refresh_token&refresh_token={t0}&scope=read+write%21");
+    let response = t
+        .http
+        .post(&t.url)
+        .basic_auth(A.0, Some(A.1))
+        .header(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        )
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let t1 = refresh_of(response).await;
+    assert_ne!(t1, t0);
+    assert_eq!(*t.server.last_body.lock().unwrap(), form.as_bytes());
+    assert_eq!(
+        t.server.last_context_client.lock().unwrap().as_deref(),
+        Some("app-a")
+    );
+    // The successor is current: it rotates in turn.
+    assert_eq!(t.refresh(&t1, A).await.status(), 200);
+    assert_eq!(
+        t.events(),
+        [
+            LayerEventKind::Registered,
+            LayerEventKind::Rotated,
+            LayerEventKind::Rotated
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_replay_in_the_window_gets_the_same_token_and_after_it_invalid_grant() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let t1 = refresh_of(t.refresh(&t0, A).await).await;
+    let replay = t.refresh(&t0, A).await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.headers()["cache-control"], "no-store");
+    assert_eq!(refresh_of(replay).await, t1, "the same successor again");
+
+    t.clock.advance(GRACE + Duration::from_secs(1));
+    let body = assert_oauth_error(t.refresh(&t0, A).await, 400, "invalid_grant").await;
+    assert_eq!(
+        body["error_description"],
+        RejectReason::ReuseDetected.description()
+    );
+    // The session's current token is refused too.
+    assert_oauth_error(t.refresh(&t1, A).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_repeated_field_is_invalid_request_and_reaches_neither_app_nor_store() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let (calls, store_calls) = (t.server.calls(), t.store.calls());
+    let form = "application/x-www-form-urlencoded";
+    for body in [
+        format!("grant_type=refresh_token&refresh_token={t0}&refresh_token=other"),
+        format!("grant_type=refresh_token&refresh_token=&refresh_token={t0}"),
+        format!("grant_type=refresh_token&grant_type=password&refresh_token={t0}"),
+        format!("grant_type=password&grant_type=refresh_token&refresh_token={t0}"),
+        format!("grant_type=refresh_token&refresh_token={t0}&client_id=a&client_id=b"),
+    ] {
+        let body = assert_oauth_error(t.post_raw(form, &body).await, 400, "invalid_request").await;
+        assert_eq!(
+            body["error_description"],
+            RejectReason::DuplicateParameter.description()
+        );
+    }
+    assert_eq!(t.server.calls(), calls, "the app was not called");
+    assert_eq!(t.store.calls(), store_calls, "the store was not called");
+    // The token was not consumed.
+    assert_eq!(t.refresh(&t0, A).await.status(), 200);
+}
+
+#[tokio::test]
+async fn malformed_token_requests_are_invalid_request() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let calls = t.server.calls();
+    let form = "application/x-www-form-urlencoded";
+    let cases = [
+        (
+            form,
+            "refresh_token=x".to_owned(),
+            RejectReason::MissingGrantType,
+        ),
+        (
+            form,
+            "grant_type=&refresh_token=x".to_owned(),
+            RejectReason::MissingGrantType,
+        ),
+        (
+            form,
+            "grant_type=refresh_token".to_owned(),
+            RejectReason::MissingToken,
+        ),
+        (
+            form,
+            "grant_type=refresh_token&refresh_token=".to_owned(),
+            RejectReason::MissingToken,
+        ),
+        (
+            "application/json",
+            json!({"grant_type": "refresh_token", "refresh_token": t0}).to_string(),
+            RejectReason::UnsupportedContentType,
+        ),
+    ];
+    for (content_type, body, reason) in cases {
+        let body = assert_oauth_error(
+            t.post_raw(content_type, &body).await,
+            400,
+            "invalid_request",
+        )
+        .await;
+        assert_eq!(body["error_description"], reason.description());
+    }
+    // Over the request cap: 413, still RFC-shaped.
+    let huge = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        "a".repeat(20_000)
+    );
+    assert_oauth_error(t.post_raw(form, &huge).await, 413, "invalid_request").await;
+    assert_eq!(t.server.calls(), calls);
+    // A token that is no JWT of ours is a refused grant, not a malformed request.
+    let body = assert_oauth_error(t.refresh("not.a.jwt", A).await, 400, "invalid_grant").await;
+    assert_eq!(
+        body["error_description"],
+        RejectReason::MalformedToken.description()
+    );
+}
+
+#[tokio::test]
+async fn other_grants_pass_through_untouched() {
+    let t = start().await;
+    let store_calls = t.store.calls();
+    // A grant the layer does not know: the body goes in and comes out as it was, with the
+    // app's status and headers.
+    let body = "grant_type=urn%3Atest%3Aecho&refresh_token=whatever&x=%00%FF";
+    let response = t.post_raw("application/x-www-form-urlencoded", body).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["cache-control"], "max-age=7");
+    assert!(!response.headers().contains_key("pragma"));
+    assert_eq!(response.bytes().await.unwrap(), body.as_bytes());
+    // client_credentials is not an issuing grant by default: even a refresh token in its
+    // response is passed on unrecorded (and would be refused at its first refresh).
+    let response = t
+        .post(&[("grant_type", "client_credentials")], Some(A))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "max-age=7");
+    let unrecorded = refresh_of(response).await;
+    assert_eq!(
+        t.store.calls(),
+        store_calls,
+        "no store call for other grants"
+    );
+    assert_oauth_error(t.refresh(&unrecorded, A).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn issuing_grants_are_configurable() {
+    let clock = ClockOffset::default();
+    let t = start_with(memory_store(config(&clock)), clock, |b| {
+        b.issuing_grants(["client_credentials"])
+    })
+    .await;
+    let response = t
+        .post(&[("grant_type", "client_credentials")], Some(A))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "a token response now"
+    );
+    let token = refresh_of(response).await;
+    assert_eq!(t.refresh(&token, A).await.status(), 200);
+    // `password` is no longer issuing: its token passes unrecorded.
+    let unrecorded = t
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("username", "bob"),
+                ("password", "pw"),
+            ],
+            Some(A),
+        )
+        .await;
+    assert!(!unrecorded.headers().contains_key("pragma"));
+    let unrecorded = refresh_of(unrecorded).await;
+    assert_oauth_error(t.refresh(&unrecorded, A).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn token_responses_are_never_cacheable() {
+    let t = start().await;
+    let response = t
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "pw"),
+                ("cacheable", "1"),
+            ],
+            Some(A),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    // The app's own errors pass as the app wrote them.
+    let refused = t
+        .post(&[("grant_type", "password")], Some(("app-a", "wrong")))
+        .await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn a_store_outage_stays_503_with_retry_after() {
+    let port = test_redis::free_port();
+    let store = token_core::RedisStore::open(
+        &format!("redis://127.0.0.1:{port}"),
+        StoreConfig::default().timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let t = start_with(store, ClockOffset::default(), |b| b).await;
+    let response = t
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "pw"),
+            ],
+            Some(A),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body.get("refresh_token").is_none());
+    let response = t
+        .refresh(&refresh_token_in("alice", &FamilyId::random()), A)
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn a_stolen_refresh_token_with_another_clients_credentials_is_invalid_grant() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let t1 = refresh_of(t.refresh(&t0, A).await).await;
+    // app-b authenticates fine, but the token was issued to app-a.
+    let body = assert_oauth_error(t.refresh(&t1, B).await, 400, "invalid_grant").await;
+    assert_eq!(
+        body["error_description"],
+        RejectReason::WrongClient.description()
+    );
+    // Nor does a spent token in app-b's hands revoke alice's session, in the window or after.
+    assert_oauth_error(t.refresh(&t0, B).await, 400, "invalid_grant").await;
+    t.clock.advance(GRACE + Duration::from_secs(1));
+    assert_oauth_error(t.refresh(&t0, B).await, 400, "invalid_grant").await;
+    // A public client naming itself cannot either.
+    let public = t
+        .post(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &t1),
+                ("client_id", PUBLIC_CLIENT),
+            ],
+            None,
+        )
+        .await;
+    assert_oauth_error(public, 400, "invalid_grant").await;
+    // The owner's session lives on: t1 is still current.
+    let t2 = refresh_of(t.refresh(&t1, A).await).await;
+    assert_eq!(t.refresh(&t2, A).await.status(), 200);
+    let kinds = t.events();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == LayerEventKind::WrongClient)
+            .count(),
+        4
+    );
+    assert!(!kinds.contains(&LayerEventKind::ReuseDetected));
+}
+
+#[tokio::test]
+async fn the_client_id_field_binds_a_public_client() {
+    let t = start().await;
+    let response = t
+        .post(
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "pw"),
+                ("client_id", PUBLIC_CLIENT),
+            ],
+            None,
+        )
+        .await;
+    let t0 = refresh_of(response).await;
+    // Presented by a confidential client: refused; by its own client id: rotated.
+    assert_oauth_error(t.refresh(&t0, A).await, 400, "invalid_grant").await;
+    let response = t
+        .post(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &t0),
+                ("client_id", PUBLIC_CLIENT),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn basic_and_client_id_naming_different_clients_is_invalid_request() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let calls = t.server.calls();
+    let response = t
+        .post(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &t0),
+                ("client_id", "app-b"),
+            ],
+            Some(A),
+        )
+        .await;
+    let body = assert_oauth_error(response, 400, "invalid_request").await;
+    assert_eq!(
+        body["error_description"],
+        RejectReason::AmbiguousClient.description()
+    );
+    assert_eq!(t.server.calls(), calls);
+    // The same client named twice is fine.
+    let response = t
+        .post(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &t0),
+                ("client_id", "app-a"),
+            ],
+            Some(A),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_percent_encoded_basic_user_is_decoded_before_binding() {
+    // RFC 6749 section 2.3.1: the id is form-encoded before Basic; `a b` arrives as `a+b`.
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let encoded_a = format!("Basic {}", STANDARD.encode("app%2Da:secret-a"));
+    let response = t
+        .http
+        .post(&t.url)
+        .header(header::AUTHORIZATION, encoded_a)
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &t0)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "app%2Da is app-a");
+    assert_eq!(
+        t.server.last_context_client.lock().unwrap().as_deref(),
+        Some("app-a")
+    );
+}
+
+#[tokio::test]
+async fn a_client_id_extension_outranks_what_the_request_says() {
+    // An outer layer that authenticated the client (say by mTLS) names it; the layer binds
+    // to that, whatever Basic says.
+    let clock = ClockOffset::default();
+    let store = CountingStore::new(memory_store(config(&clock)));
+    let rotation = layer(store.clone())
+        .family_claim("sid")
+        .token_endpoint(Route::new(Method::POST, "/token"))
+        .build()
+        .unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/token", post(token_endpoint))
+        .layer(rotation)
+        .layer(axum::middleware::from_fn(
+            |mut request: Request, next: axum::middleware::Next| async move {
+                let client = request
+                    .headers()
+                    .get("x-mtls-client")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if let Some(client) = client {
+                    request.extensions_mut().insert(ClientId(client));
+                }
+                next.run(request).await
+            },
+        ))
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let post = |form: Vec<(&'static str, String)>, mtls: &'static str| {
+        http.post(&url)
+            .basic_auth(A.0, Some(A.1))
+            .header("x-mtls-client", mtls)
+            .form(&form)
+            .send()
+    };
+    let login = vec![
+        ("grant_type", "password".to_owned()),
+        ("username", "alice".to_owned()),
+        ("password", "pw".to_owned()),
+    ];
+    let t0 = refresh_of(post(login, "device-1").await.unwrap()).await;
+    let refresh = |mtls| {
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", t0.clone()),
+        ];
+        post(form, mtls)
+    };
+    assert_eq!(refresh("device-2").await.unwrap().status(), 400);
+    assert_eq!(refresh("device-1").await.unwrap().status(), 200);
+    assert_eq!(
+        server.last_context_client.lock().unwrap().as_deref(),
+        Some("device-1")
+    );
+}
+
+#[tokio::test]
+async fn a_form_field_can_carry_the_token_on_a_plain_refresh_route() {
+    let store = memory_store(StoreConfig::default());
+    let layer = layer(store)
+        .presented_token(PresentedToken::FormField("rt".into()))
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+    let t0 = app.login("alice").await;
+    let post = |body: String, content_type: &'static str| {
+        app.client
+            .post(format!("{}/refresh", app.url))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    let form = "application/x-www-form-urlencoded";
+    let twice = post(format!("rt={t0}&rt={t0}"), form).await.unwrap();
+    let (status, body) = rejection(twice).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let json = post(json!({"rt": t0}).to_string(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 400);
+    assert_eq!(app.refresh_calls(), 0);
+    let ok = post(format!("other=1&rt={t0}"), form).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(app.refresh_calls(), 1);
+    // Outside the token endpoint, refusals keep the configured shape: 401 and a challenge.
+    let unknown = post(format!("rt={}", refresh_token("alice")), form)
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 401);
+    assert!(unknown.headers().contains_key("www-authenticate"));
+    assert!(!unknown.headers().contains_key("pragma"));
+}

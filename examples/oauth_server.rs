@@ -1,0 +1,142 @@
+//! An OAuth 2.0 token endpoint (RFC 6749) with the rotation layer in front:
+//! `cargo run --example oauth_server` (in-memory store), or with
+//! `REDIS_URL=redis://127.0.0.1:6379`. The README's "In front of an OAuth 2.0 token
+//! endpoint" section drives it with curl.
+//!
+//! `POST /token` serves the password grant (any username, password `demo`) and the refresh
+//! grant for two confidential clients, `demo-client` / `demo-secret` and `other-client` /
+//! `other-secret` (HTTP Basic, or `client_id` and `client_secret` in the form). The app
+//! authenticates clients and mints tokens as it would without the layer; the layer, routing
+//! on `grant_type`, records each login's refresh token bound to its client, and rotates on
+//! `grant_type=refresh_token`. Environment as for the Axum example: `BIND_ADDR`,
+//! `REDIS_URL`, `JWT_SECRET`, `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`,
+//! `SEALING_KEY`.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Form, Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::{Minter, Settings};
+use serde_json::json;
+use token_rotation::jsonwebtoken::Algorithm;
+use token_rotation::{AnyStore, MemoryStore, RedisStore, RefreshContext, RotationLayer, Route};
+
+/// The registered confidential clients: id and secret (a real server keeps secret hashes).
+const CLIENTS: [(&str, &str); 2] = [
+    ("demo-client", "demo-secret"),
+    ("other-client", "other-secret"),
+];
+
+/// An RFC 6749 section 5.2 error response.
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    let mut response = (status, Json(json!({ "error": error }))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, "no-store".parse().unwrap());
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"token\"".parse().unwrap(),
+        );
+    }
+    response
+}
+
+/// Client authentication (RFC 6749 section 2.3.1): HTTP Basic with the form-encoded id and
+/// secret, or `client_id` and `client_secret` in the form. The authenticated client's id.
+fn authenticate(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<&'static str> {
+    let form_decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, secret) = match headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            let encoded = value.to_str().ok()?.strip_prefix("Basic ")?;
+            let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+            let (id, secret) = decoded.split_once(':')?;
+            (form_decode(id), form_decode(secret))
+        }
+        None => (
+            form.get("client_id")?.clone(),
+            form.get("client_secret")?.clone(),
+        ),
+    };
+    CLIENTS
+        .iter()
+        .find(|(known, known_secret)| *known == id && *known_secret == secret)
+        .map(|(known, _)| *known)
+}
+
+/// The token endpoint as the app has it: authenticate the client, then the grant.
+async fn token(
+    Extension(minter): Extension<Minter>,
+    refresh: Option<Extension<RefreshContext>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if authenticate(&headers, &form).is_none() {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    match field("grant_type") {
+        "password" if common::password_ok(field("username"), field("password")) => {
+            Json(minter.issue(field("username"), None)).into_response()
+        }
+        "password" => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        // The layer validated the refresh token, and rotates it to the one minted here (or
+        // refuses it, for instance when another client presents it).
+        "refresh_token" => match refresh {
+            Some(Extension(context)) => {
+                Json(minter.issue(&context.user, context.family.as_ref())).into_response()
+            }
+            None => oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        },
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::from_env();
+    let minter = settings.minter();
+    let store: AnyStore = match &settings.redis_url {
+        Some(url) => {
+            println!("store: Redis at {}", common::redacted(url));
+            RedisStore::open(url, settings.store_config())?.into()
+        }
+        None => {
+            println!(
+                "store: IN-MEMORY (REDIS_URL is not set). Sessions live in this process only."
+            );
+            MemoryStore::new(settings.store_config()).into()
+        }
+    };
+    let rotation = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
+        .required_type("typ", "refresh")
+        .family_claim("sid")
+        // One path for every grant: `refresh_token` rotates, `password` (and
+        // `authorization_code`) register, anything else goes straight to the handler.
+        .token_endpoint(Route::new(axum::http::Method::POST, "/token"))
+        .issuing_routes([])
+        .build()?;
+    let app = Router::new()
+        .route("/token", post(token))
+        .layer(rotation)
+        .layer(Extension(minter));
+    let listener = tokio::net::TcpListener::bind(&settings.bind_addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The OAuth 2.0 token endpoint example (`examples/oauth_server.rs`) driven by a real OAuth
+//! 2.0 client, the `oauth2` crate, as a client app uses it: the password grant, then
+//! `exchange_refresh_token` again and again, over real HTTP, against a real `redis-server`.
+
+mod support;
+
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpClientError, RefreshToken,
+    RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, StandardErrorResponse,
+    TokenResponse, TokenUrl,
+};
+use support::{App, RedisServer};
+
+/// The example's grace window, and how long to wait to be past it.
+const GRACE_SECS: &str = "3";
+const PAST_GRACE: Duration = Duration::from_millis(3500);
+
+type Client =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Refused = RequestTokenError<
+    HttpClientError<reqwest::Error>,
+    StandardErrorResponse<BasicErrorResponseType>,
+>;
+
+struct Server {
+    app: App,
+    _redis: RedisServer,
+}
+
+fn start() -> Server {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "oauth_server",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("ROTATION_GRACE_SECS", GRACE_SECS),
+            ("JWT_SECRET", "oauth-test-secret"),
+        ],
+    );
+    Server { app, _redis: redis }
+}
+
+/// One of the example's confidential clients, as an app configures `oauth2` (HTTP Basic
+/// client authentication, the default).
+fn client(server: &Server, id: &str, secret: &str) -> Client {
+    BasicClient::new(ClientId::new(id.to_owned()))
+        .set_client_secret(ClientSecret::new(secret.to_owned()))
+        .set_token_uri(TokenUrl::new(server.app.url("/token")).unwrap())
+}
+
+fn http() -> reqwest::Client {
+    // As the oauth2 docs advise: no redirects on token requests.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn password(client: &Client, user: &str) -> BasicTokenResponse {
+    client
+        .exchange_password(
+            &ResourceOwnerUsername::new(user.to_owned()),
+            &ResourceOwnerPassword::new("demo".to_owned()),
+        )
+        .request_async(&http())
+        .await
+        .expect("password grant")
+}
+
+async fn refresh(client: &Client, token: &RefreshToken) -> Result<BasicTokenResponse, Refused> {
+    client
+        .exchange_refresh_token(token)
+        .request_async(&http())
+        .await
+}
+
+fn refresh_token(response: &BasicTokenResponse) -> RefreshToken {
+    response.refresh_token().expect("a refresh token").clone()
+}
+
+/// The client's call failed with the server's own `invalid_grant` (RFC 6749 section 5.2).
+fn assert_invalid_grant(result: Result<BasicTokenResponse, Refused>, what: &str) {
+    match result {
+        Err(RequestTokenError::ServerResponse(error)) => {
+            assert_eq!(
+                *error.error(),
+                BasicErrorResponseType::InvalidGrant,
+                "{what}: {error:?}"
+            );
+            assert!(error.error_description().is_some(), "{what}");
+        }
+        Err(other) => panic!("{what}: expected the server's invalid_grant, got {other:?}"),
+        Ok(_) => panic!("{what}: expected invalid_grant, the refresh was granted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth2_client_rotates_replays_and_is_refused_after_reuse() {
+    let server = start();
+    let app = client(&server, "demo-client", "demo-secret");
+    let login = password(&app, "alice").await;
+    assert!(!login.access_token().secret().is_empty());
+
+    // Rotation: every exchange spends the presented token and hands out a new one.
+    let mut spent = vec![refresh_token(&login)];
+    for _ in 0..5 {
+        let next = refresh(&app, spent.last().unwrap())
+            .await
+            .expect("rotation");
+        let token = refresh_token(&next);
+        assert!(spent.iter().all(|old| old.secret() != token.secret()));
+        spent.push(token);
+    }
+    let current = spent.pop().unwrap();
+    let predecessor = spent.last().unwrap().clone();
+
+    // A replay of the predecessor inside the grace window (the client lost the response):
+    // the same refresh token again.
+    let replay = refresh(&app, &predecessor).await.expect("grace replay");
+    assert_eq!(refresh_token(&replay).secret(), current.secret());
+
+    // After the window the replay is reuse: the client's call fails with invalid_grant...
+    tokio::time::sleep(PAST_GRACE).await;
+    assert_invalid_grant(refresh(&app, &predecessor).await, "replay after the window");
+    // ... and the session's current token is refused too, as is every older one.
+    assert_invalid_grant(
+        refresh(&app, &current).await,
+        "the current token after reuse",
+    );
+    assert_invalid_grant(refresh(&app, &spent[0]).await, "the first token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_refresh_token_is_refused_to_another_client_and_the_owner_lives_on() {
+    let server = start();
+    let owner = client(&server, "demo-client", "demo-secret");
+    let thief = client(&server, "other-client", "other-secret");
+    let t0 = refresh_token(&password(&owner, "alice").await);
+    let t1 = refresh_token(&refresh(&owner, &t0).await.expect("rotation"));
+
+    // The thief authenticates as its own, registered client: the server refuses the token.
+    assert_invalid_grant(refresh(&thief, &t1).await, "current token, other client");
+    // Nor can it replay the spent one, inside the window or after it, to revoke the session.
+    assert_invalid_grant(refresh(&thief, &t0).await, "spent token, other client");
+    tokio::time::sleep(PAST_GRACE).await;
+    assert_invalid_grant(
+        refresh(&thief, &t0).await,
+        "spent token, other client, later",
+    );
+
+    // The owner's session lives on: t1 is still current and keeps rotating.
+    let t2 = refresh_token(&refresh(&owner, &t1).await.expect("the owner's rotation"));
+    let t3 = refresh_token(&refresh(&owner, &t2).await.expect("and the next"));
+    assert_ne!(t3.secret(), t2.secret());
+    // A client that does not authenticate gets the app's own invalid_client, not a token.
+    let impostor = client(&server, "demo-client", "wrong-secret");
+    match refresh(&impostor, &t3).await {
+        Err(RequestTokenError::ServerResponse(error)) => {
+            assert_eq!(*error.error(), BasicErrorResponseType::InvalidClient);
+        }
+        other => panic!(
+            "expected invalid_client, got {:?}",
+            other.map(|_| "a token")
+        ),
+    }
+    refresh(&owner, &t3).await.expect("t3 was not consumed");
+}
