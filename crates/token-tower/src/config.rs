@@ -2,13 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{HeaderName, Method, StatusCode, Uri};
-
-use crate::event::LayerEvent;
-use crate::jwt::JwtRules;
-use crate::rejection::RejectionResponse;
+use http::{HeaderName, Method, Uri};
 
 type Predicate = Arc<dyn Fn(&Method, &Uri) -> bool + Send + Sync>;
 
@@ -135,50 +130,5 @@ impl TokenEndpoint {
 
     pub(crate) fn issues(&self, grant: &str) -> bool {
         self.issuing_grants.iter().any(|g| g == grant)
-    }
-}
-
-pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
-
-/// Everything the service needs, shared by all clones.
-pub(crate) struct Shared<St> {
-    pub(crate) store: St,
-    pub(crate) jwt: JwtRules,
-    pub(crate) refresh_route: Route,
-    pub(crate) issuing_routes: Vec<Route>,
-    pub(crate) revocation_route: Option<Route>,
-    pub(crate) token_endpoint: Option<TokenEndpoint>,
-    pub(crate) presented: PresentedToken,
-    pub(crate) issued: IssuedToken,
-    pub(crate) max_request_body: usize,
-    pub(crate) max_response_body: usize,
-    pub(crate) rejection_status: StatusCode,
-    pub(crate) retry_after: Duration,
-    pub(crate) store_timeout: Duration,
-    /// The store's session lifetime, to warn when the app's refresh tokens outlive it.
-    pub(crate) session_lifetime: Option<Duration>,
-    /// Set once that warning was logged.
-    pub(crate) lifetime_warned: std::sync::atomic::AtomicBool,
-    pub(crate) customiser: Arc<dyn RejectionResponse>,
-    pub(crate) on_event: Option<EventHook>,
-    /// Record metrics (feature `metrics`); always false without the feature.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) metrics: bool,
-}
-
-impl<St> fmt::Debug for Shared<St> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RotationConfig")
-            .field("refresh_route", &self.refresh_route)
-            .field("issuing_routes", &self.issuing_routes)
-            .field("token_endpoint", &self.token_endpoint)
-            .field("presented", &self.presented)
-            .field("issued", &self.issued)
-            .field("algorithms", &self.jwt.algorithms)
-            .field("leeway", &self.jwt.leeway)
-            .field("max_request_body", &self.max_request_body)
-            .field("max_response_body", &self.max_response_body)
-            .field("rejection_status", &self.rejection_status)
-            .finish_non_exhaustive()
     }
 }

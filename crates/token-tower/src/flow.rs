@@ -1,28 +1,28 @@
-//! The refresh and issuing flows of DESIGN section 5. The rotation state machine itself is
-//! in the store; this module is the HTTP plumbing around its single `rotate` / `register`
-//! call.
+//! The refresh, issuing and revocation flows of DESIGN section 5. The rotation state machine
+//! itself is in the store; this module is the HTTP plumbing around its single `rotate` /
+//! `register` call. Reading the request is `request.rs`, reading the app's response
+//! `response.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cookie::Cookie;
-use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http::{HeaderValue, Request, Response, header};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::Value;
 use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
 
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::config::{IssuedToken, PresentedToken, Shared};
+use crate::config::IssuedToken;
 use crate::context::{ClientId, RefreshContext};
 use crate::event::{LayerEvent, LayerEventKind};
-use crate::form::{Form, is_form};
 use crate::jwt::VerifiedToken;
+use crate::layer::Shared;
 use crate::metrics::{self, StoreCall};
 use crate::rejection::{RejectReason, Rejection};
+use crate::request::read_presented;
+use crate::response::{inspect, without_tokens};
 use crate::service::BoxError;
 
 pub(crate) type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
@@ -47,7 +47,7 @@ impl Exchange {
     }
 
     /// Where the response carries the new refresh token.
-    fn issued<'a, St>(&self, shared: &'a Shared<St>) -> &'a IssuedToken {
+    pub(crate) fn issued<'a, St>(&self, shared: &'a Shared<St>) -> &'a IssuedToken {
         match &shared.token_endpoint {
             Some(endpoint) if self.token_endpoint => &endpoint.issued,
             _ => &shared.issued,
@@ -329,75 +329,6 @@ where
     }
 }
 
-/// Passes a non-2xx response on, unless it carries a refresh token where the layer looks for
-/// one (DESIGN section 5 point 6): a 303 with `Set-Cookie: rt=...` would hand out a token
-/// nothing recorded, for a refresh that consumed nothing. Such a response becomes a 500.
-/// Only a JSON body is buffered to look (up to the response cap); others pass untouched.
-async fn without_tokens<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    response: Response<B>,
-    route: &'static str,
-) -> Response<ResponseBody<B>>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let field = match exchange.issued(shared) {
-        IssuedToken::SetCookie(name) => {
-            if set_cookie(response.headers(), name).is_some() {
-                return token_in_refusal(shared, exchange, route);
-            }
-            return response.map(ResponseBody::passed_through);
-        }
-        IssuedToken::JsonField(_) if !is_json(response.headers()) => {
-            return response.map(ResponseBody::passed_through);
-        }
-        IssuedToken::JsonField(field) => field,
-    };
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = collect(body, shared.max_response_body).await else {
-        tracing::error!(
-            route,
-            status = parts.status.as_u16(),
-            "a non-2xx JSON response could not be read to check it carries no refresh token"
-        );
-        return reject(shared, exchange, RejectReason::InvalidResponse, None, None);
-    };
-    let carries = json_string_field(&bytes, field)
-        .ok()
-        .flatten()
-        .is_some_and(|token| !token.is_empty());
-    if carries {
-        return token_in_refusal(shared, exchange, route);
-    }
-    Response::from_parts(parts, ResponseBody::replaced(bytes))
-}
-
-fn token_in_refusal<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    route: &'static str,
-) -> Response<ResponseBody<B>> {
-    tracing::error!(
-        route,
-        "the app answered non-2xx with a refresh token in its response; replaced by a 500 so \
-         no unrecorded token leaves"
-    );
-    reject(shared, exchange, RejectReason::InvalidResponse, None, None)
-}
-
-/// The value of the `Set-Cookie` header that sets the cookie `name`, if any.
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| Cookie::parse(v).ok())
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
 /// Two lifetimes are set in two places: the app's refresh token `exp` and the store's session
 /// lifetimes. A token that outlives its session is refused once the session ends (idle or
 /// absolute), while the client still thinks it valid: say so once, at the first login that
@@ -565,266 +496,4 @@ pub(crate) fn reject<St, B>(
         .customiser
         .rejection_response(&rejection)
         .map(ResponseBody::replaced)
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5
-            && essence.starts_with("application/")
-            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
-}
-
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, RejectReason> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map.get(field).and_then(Value::as_str).map(str::to_owned)),
-        _ => Err(RejectReason::MalformedBody),
-    }
-}
-
-async fn read_presented<St, B>(
-    shared: &Shared<St>,
-    presented: &PresentedToken,
-    headers: &HeaderMap,
-    body: B,
-) -> Result<(String, RequestBody<B>), RejectReason>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let found = match presented {
-        PresentedToken::JsonField(field) => {
-            if !is_json(headers) {
-                return Err(RejectReason::UnsupportedContentType);
-            }
-            let bytes = read_request_body(shared, headers, body).await?;
-            let token = json_string_field(&bytes, field)?;
-            // An empty field is no token, as an empty cookie or header is.
-            return token
-                .filter(|token| !token.is_empty())
-                .map(|token| (token, RequestBody::buffered(bytes)))
-                .ok_or(RejectReason::MissingToken);
-        }
-        PresentedToken::FormField(field) => {
-            if !is_form(headers) {
-                return Err(RejectReason::UnsupportedContentType);
-            }
-            let bytes = read_request_body(shared, headers, body).await?;
-            let token = Form::parse(&bytes).single(field)?.map(str::to_owned);
-            return token
-                .map(|token| (token, RequestBody::buffered(bytes)))
-                .ok_or(RejectReason::MissingToken);
-        }
-        PresentedToken::Cookie(name) => request_cookie(headers, name)?,
-        PresentedToken::Header(name) => headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| strip_bearer(v).to_owned()),
-    };
-    found
-        .filter(|token| !token.is_empty())
-        .map(|token| (token, RequestBody::passed_through(body)))
-        .ok_or(RejectReason::MissingToken)
-}
-
-fn strip_bearer(value: &str) -> &str {
-    let value = value.trim();
-    match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ => value,
-    }
-}
-
-/// The cookie `name` of the request. Two of them are refused rather than guessed between:
-/// browsers send every cookie whose domain and path match, so a second one was planted (by
-/// a sibling subdomain or over plain HTTP) and may be the attacker's session.
-fn request_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, RejectReason> {
-    let mut found = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| Cookie::split_parse(v.to_owned()))
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == name)
-        .map(|c| c.value().to_owned());
-    let first = found.next();
-    if found.next().is_some() {
-        return Err(RejectReason::DuplicateCookie);
-    }
-    Ok(first)
-}
-
-/// Buffers a request body the layer reads, under the request cap: 413 above it, refused
-/// before reading a byte when the client announces too much.
-pub(crate) async fn read_request_body<St, B>(
-    shared: &Shared<St>,
-    headers: &HeaderMap,
-    body: B,
-) -> Result<Bytes, RejectReason>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    if content_length(headers).is_some_and(|len| len > shared.max_request_body as u64) {
-        return Err(RejectReason::BodyTooLarge);
-    }
-    collect(body, shared.max_request_body)
-        .await
-        .map_err(|too_large| {
-            if too_large {
-                RejectReason::BodyTooLarge
-            } else {
-                RejectReason::MalformedBody
-            }
-        })
-}
-
-/// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
-/// could not be read.
-async fn collect<B>(body: B, limit: usize) -> Result<Bytes, bool>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => Err(error.downcast_ref::<LengthLimitError>().is_some()),
-    }
-}
-
-/// A 2xx response the layer looked into.
-struct Inspected<B> {
-    parts: http::response::Parts,
-    body: InspectedBody<B>,
-    token: Option<String>,
-}
-
-enum InspectedBody<B> {
-    Untouched(B),
-    Buffered(Bytes),
-}
-
-async fn inspect<St, B>(
-    shared: &Shared<St>,
-    issued: &IssuedToken,
-    response: Response<B>,
-) -> Result<Inspected<B>, RejectReason>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let (parts, body) = response.into_parts();
-    match issued {
-        IssuedToken::JsonField(field) => {
-            let bytes = collect(body, shared.max_response_body)
-                .await
-                .map_err(|too_large| {
-                    tracing::error!(
-                        too_large,
-                        limit = shared.max_response_body,
-                        "could not read the response that should carry a refresh token"
-                    );
-                    RejectReason::InvalidResponse
-                })?;
-            let token = json_string_field(&bytes, field).map_err(|_| {
-                tracing::error!(
-                    "the response that should carry a refresh token is not a JSON object"
-                );
-                RejectReason::InvalidResponse
-            })?;
-            Ok(Inspected {
-                parts,
-                body: InspectedBody::Buffered(bytes),
-                token,
-            })
-        }
-        IssuedToken::SetCookie(name) => {
-            let token = set_cookie(&parts.headers, name);
-            Ok(Inspected {
-                parts,
-                body: InspectedBody::Untouched(body),
-                token,
-            })
-        }
-    }
-}
-
-impl<B> Inspected<B> {
-    /// Puts `stored` where the inner service put its successor, byte for byte.
-    fn replace_token(&mut self, issued: &IssuedToken, stored: &str) -> Result<(), RejectReason> {
-        match issued {
-            IssuedToken::JsonField(field) => {
-                let InspectedBody::Buffered(bytes) = &self.body else {
-                    return Err(RejectReason::InvalidResponse);
-                };
-                let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(bytes) else {
-                    return Err(RejectReason::InvalidResponse);
-                };
-                map.insert(field.clone(), Value::String(stored.to_owned()));
-                let bytes = serde_json::to_vec(&Value::Object(map))
-                    .map_err(|_| RejectReason::InvalidResponse)?;
-                self.body = InspectedBody::Buffered(Bytes::from(bytes));
-                Ok(())
-            }
-            IssuedToken::SetCookie(name) => {
-                let headers = &mut self.parts.headers;
-                let mut rewritten = Vec::new();
-                for value in headers.get_all(header::SET_COOKIE) {
-                    let replaced = value
-                        .to_str()
-                        .ok()
-                        .and_then(|v| Cookie::parse(v).ok())
-                        .filter(|c| c.name() == name)
-                        .map(|mut c| {
-                            c.set_value(stored);
-                            c.to_string()
-                        });
-                    match replaced {
-                        Some(text) => rewritten.push(
-                            HeaderValue::from_str(&text)
-                                .map_err(|_| RejectReason::InvalidResponse)?,
-                        ),
-                        None => rewritten.push(value.clone()),
-                    }
-                }
-                headers.remove(header::SET_COOKIE);
-                for value in rewritten {
-                    headers.append(header::SET_COOKIE, value);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The response to send. A buffered body has a known length, whether or not it was
-    /// rewritten, so the framing headers are set from it.
-    fn into_response(self) -> Response<ResponseBody<B>> {
-        let Inspected {
-            mut parts, body, ..
-        } = self;
-        let body = match body {
-            InspectedBody::Untouched(body) => ResponseBody::passed_through(body),
-            InspectedBody::Buffered(bytes) => {
-                parts.headers.remove(header::TRANSFER_ENCODING);
-                parts
-                    .headers
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                ResponseBody::replaced(bytes)
-            }
-        };
-        Response::from_parts(parts, body)
-    }
 }

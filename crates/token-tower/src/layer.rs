@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -9,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use token_core::RotationStore;
 use tower_layer::Layer;
 
-use crate::config::{IssuedToken, PresentedToken, Route, Shared, TokenEndpoint};
+use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
 
 /// The layer's bound on a store call when the store sets none of its own.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -58,34 +59,39 @@ impl<St: RotationStore> RotationLayer<St> {
             .call_timeout()
             .map_or(DEFAULT_STORE_TIMEOUT, |t| t + Duration::from_millis(100));
         RotationLayerBuilder {
-            store,
-            jwt: JwtRules {
-                key,
-                algorithms: algorithms.into_iter().collect(),
-                leeway: Duration::from_secs(30),
-                issuer: None,
-                audience: None,
-                claims: ClaimNames::default(),
-                token_type: None,
-                max_token_len: 4096,
+            shared: Shared {
+                session_lifetime: store.session_lifetime(),
+                lifetime_warned: AtomicBool::new(false),
+                store,
+                jwt: JwtRules {
+                    key,
+                    algorithms: algorithms.into_iter().collect(),
+                    leeway: Duration::from_secs(30),
+                    issuer: None,
+                    audience: None,
+                    claims: ClaimNames::default(),
+                    token_type: None,
+                    max_token_len: 4096,
+                },
+                refresh_route: Route::new(Method::POST, "/refresh"),
+                issuing_routes: vec![Route::new(Method::POST, "/login")],
+                revocation_route: None,
+                token_endpoint: None,
+                presented: PresentedToken::default(),
+                issued: IssuedToken::default(),
+                max_request_body: 16 * 1024,
+                max_response_body: 64 * 1024,
+                rejection_status: StatusCode::UNAUTHORIZED,
+                retry_after: Duration::from_secs(1),
+                store_timeout,
+                customiser: Arc::new(DefaultRejection),
+                on_event: None,
+                metrics: false,
             },
-            refresh_route: Route::new(Method::POST, "/refresh"),
-            issuing_routes: vec![Route::new(Method::POST, "/login")],
-            revocation_route: None,
             token_endpoint: None,
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
                 .map(str::to_owned)
                 .to_vec(),
-            presented: PresentedToken::default(),
-            issued: IssuedToken::default(),
-            max_request_body: 16 * 1024,
-            max_response_body: 64 * 1024,
-            rejection_status: StatusCode::UNAUTHORIZED,
-            retry_after: Duration::from_secs(1),
-            store_timeout,
-            customiser: Arc::new(DefaultRejection),
-            on_event: None,
-            metrics: false,
         }
     }
 }
@@ -152,34 +158,19 @@ impl std::error::Error for BuildError {}
 /// .expect("a valid configuration");
 /// ```
 pub struct RotationLayerBuilder<St> {
-    store: St,
-    jwt: JwtRules,
-    refresh_route: Route,
-    issuing_routes: Vec<Route>,
-    revocation_route: Option<Route>,
+    /// What the layer will share, filled in by the setters.
+    shared: Shared<St>,
+    /// The token endpoint's route and issuing grants, joined at `build`.
     token_endpoint: Option<Route>,
     issuing_grants: Vec<String>,
-    presented: PresentedToken,
-    issued: IssuedToken,
-    max_request_body: usize,
-    max_response_body: usize,
-    rejection_status: StatusCode,
-    retry_after: Duration,
-    store_timeout: Duration,
-    customiser: Arc<dyn RejectionResponse>,
-    on_event: Option<crate::config::EventHook>,
-    metrics: bool,
 }
 
 impl<St> fmt::Debug for RotationLayerBuilder<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RotationLayerBuilder")
-            .field("refresh_route", &self.refresh_route)
-            .field("issuing_routes", &self.issuing_routes)
-            .field("revocation_route", &self.revocation_route)
+            .field("shared", &self.shared)
             .field("token_endpoint", &self.token_endpoint)
             .field("issuing_grants", &self.issuing_grants)
-            .field("algorithms", &self.jwt.algorithms)
             .finish_non_exhaustive()
     }
 }
@@ -196,14 +187,14 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// [`RefreshContext`](crate::RefreshContext) extractor so such a mistake fails closed
     /// (500, naming the missing layer) instead of minting unrotated tokens.
     pub fn refresh_route(mut self, route: Route) -> Self {
-        self.refresh_route = route;
+        self.shared.refresh_route = route;
         self
     }
 
     /// The routes whose 2xx responses carry a fresh refresh token to register (logins).
     /// Replaces the default `POST /login`; pass nothing to register nowhere.
     pub fn issuing_routes(mut self, routes: impl IntoIterator<Item = Route>) -> Self {
-        self.issuing_routes = routes.into_iter().collect();
+        self.shared.issuing_routes = routes.into_iter().collect();
         self
     }
 
@@ -215,7 +206,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// everywhere", call [`RotationStore::revoke_all`](token_core::RotationStore::revoke_all)
     /// from an authenticated route of the app.
     pub fn revocation_route(mut self, route: Route) -> Self {
-        self.revocation_route = Some(route);
+        self.shared.revocation_route = Some(route);
         self
     }
 
@@ -296,43 +287,43 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
 
     /// Where refresh requests carry the presented token.
     pub fn presented_token(mut self, source: PresentedToken) -> Self {
-        self.presented = source;
+        self.shared.presented = source;
         self
     }
 
     /// Where 2xx responses of refresh and issuing routes carry the new refresh token.
     pub fn issued_token(mut self, location: IssuedToken) -> Self {
-        self.issued = location;
+        self.shared.issued = location;
         self
     }
 
     /// Clock skew tolerated on `exp` and `nbf`.
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.jwt.leeway = leeway;
+        self.shared.jwt.leeway = leeway;
         self
     }
 
     /// Requires `iss` to equal `issuer`.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.jwt.issuer = Some(issuer.into());
+        self.shared.jwt.issuer = Some(issuer.into());
         self
     }
 
     /// Requires `aud` to name `audience`. Without it, tokens carrying any `aud` are refused.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.jwt.audience = Some(audience.into());
+        self.shared.jwt.audience = Some(audience.into());
         self
     }
 
     /// The claim holding the user id (default `sub`).
     pub fn user_claim(mut self, name: impl Into<String>) -> Self {
-        self.jwt.claims.user = name.into();
+        self.shared.jwt.claims.user = name.into();
         self
     }
 
     /// The claim holding the token id (default `jti`).
     pub fn jti_claim(mut self, name: impl Into<String>) -> Self {
-        self.jwt.claims.jti = name.into();
+        self.shared.jwt.claims.jti = name.into();
         self
     }
 
@@ -345,73 +336,73 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// from it without any per-token state. Without it (the default) the store keeps a
     /// token index, which costs Redis memory per remembered spent token.
     pub fn family_claim(mut self, name: impl Into<String>) -> Self {
-        self.jwt.claims.family = Some(name.into());
+        self.shared.jwt.claims.family = Some(name.into());
         self
     }
 
     /// The claim holding the expiry (default `exp`), in seconds since the epoch.
     pub fn exp_claim(mut self, name: impl Into<String>) -> Self {
-        self.jwt.claims.exp = name.into();
+        self.shared.jwt.claims.exp = name.into();
         self
     }
 
     /// Requires the string claim `claim` to equal `value` (for example `typ` = `refresh`),
     /// so that access tokens are refused where a refresh token is expected.
     pub fn required_type(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
-        self.jwt.token_type = Some((claim.into(), value.into()));
+        self.shared.jwt.token_type = Some((claim.into(), value.into()));
         self
     }
 
     /// The longest token accepted, in bytes.
     pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.jwt.max_token_len = bytes;
+        self.shared.jwt.max_token_len = bytes;
         self
     }
 
     /// The largest refresh request body the layer buffers; above it the answer is 413.
     pub fn max_request_body(mut self, bytes: usize) -> Self {
-        self.max_request_body = bytes;
+        self.shared.max_request_body = bytes;
         self
     }
 
     /// The largest response body the layer buffers to find a token; above it the response
     /// is replaced with a 500 and nothing is consumed.
     pub fn max_response_body(mut self, bytes: usize) -> Self {
-        self.max_response_body = bytes;
+        self.shared.max_response_body = bytes;
         self
     }
 
     /// The status of token refusals (default 401). Not used on the
     /// [`token_endpoint`](Self::token_endpoint), where RFC 6749 says 400.
     pub fn rejection_status(mut self, status: StatusCode) -> Self {
-        self.rejection_status = status;
+        self.shared.rejection_status = status;
         self
     }
 
     /// The `Retry-After` sent with 503 when the store is unavailable (whole seconds, at
     /// least 1).
     pub fn retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = delay;
+        self.shared.retry_after = delay;
         self
     }
 
     /// A bound on each store call, on top of the store's own timeout. Default: 100 ms past
     /// [`RotationStore::call_timeout`], or 1 s for a store that sets no bound.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
+        self.shared.store_timeout = timeout;
         self
     }
 
     /// Builds the rejection responses (a closure `Fn(&Rejection) -> Response<Bytes>` or a
     /// [`RejectionResponse`] type).
     pub fn rejection_response(mut self, customiser: impl RejectionResponse) -> Self {
-        self.customiser = Arc::new(customiser);
+        self.shared.customiser = Arc::new(customiser);
         self
     }
 
     /// A hook called for each [`LayerEvent`]. Events are also logged with `tracing`.
     pub fn on_event(mut self, hook: impl Fn(&LayerEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(Arc::new(hook));
+        self.shared.on_event = Some(Arc::new(hook));
         self
     }
 
@@ -421,46 +412,74 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled;
+        self.shared.metrics = enabled;
         self
     }
 
     /// Checks the configuration and builds the layer.
-    pub fn build(self) -> Result<RotationLayer<St>, BuildError> {
-        if self.jwt.algorithms.is_empty() {
+    pub fn build(mut self) -> Result<RotationLayer<St>, BuildError> {
+        let jwt = &self.shared.jwt;
+        if jwt.algorithms.is_empty() {
             return Err(BuildError::NoAlgorithms);
         }
-        if let Some(alg) = self
-            .jwt
+        if let Some(alg) = jwt
             .algorithms
             .iter()
-            .find(|alg| alg.family() != self.jwt.key.family())
+            .find(|alg| alg.family() != jwt.key.family())
         {
             return Err(BuildError::AlgorithmDoesNotFitKey(*alg));
         }
+        self.shared.token_endpoint = self
+            .token_endpoint
+            .map(|route| TokenEndpoint::new(route, self.issuing_grants));
         Ok(RotationLayer {
-            shared: Arc::new(Shared {
-                session_lifetime: self.store.session_lifetime(),
-                lifetime_warned: std::sync::atomic::AtomicBool::new(false),
-                store: self.store,
-                jwt: self.jwt,
-                refresh_route: self.refresh_route,
-                issuing_routes: self.issuing_routes,
-                revocation_route: self.revocation_route,
-                token_endpoint: self
-                    .token_endpoint
-                    .map(|route| TokenEndpoint::new(route, self.issuing_grants)),
-                presented: self.presented,
-                issued: self.issued,
-                max_request_body: self.max_request_body,
-                max_response_body: self.max_response_body,
-                rejection_status: self.rejection_status,
-                retry_after: self.retry_after,
-                store_timeout: self.store_timeout,
-                customiser: self.customiser,
-                on_event: self.on_event,
-                metrics: self.metrics,
-            }),
+            shared: Arc::new(self.shared),
         })
+    }
+}
+
+/// The hook of [`RotationLayerBuilder::on_event`].
+pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
+
+/// Everything the service needs, shared by all clones.
+pub(crate) struct Shared<St> {
+    pub(crate) store: St,
+    pub(crate) jwt: JwtRules,
+    pub(crate) refresh_route: Route,
+    pub(crate) issuing_routes: Vec<Route>,
+    pub(crate) revocation_route: Option<Route>,
+    pub(crate) token_endpoint: Option<TokenEndpoint>,
+    pub(crate) presented: PresentedToken,
+    pub(crate) issued: IssuedToken,
+    pub(crate) max_request_body: usize,
+    pub(crate) max_response_body: usize,
+    pub(crate) rejection_status: StatusCode,
+    pub(crate) retry_after: Duration,
+    pub(crate) store_timeout: Duration,
+    /// The store's session lifetime, to warn when the app's refresh tokens outlive it.
+    pub(crate) session_lifetime: Option<Duration>,
+    /// Set once that warning was logged.
+    pub(crate) lifetime_warned: std::sync::atomic::AtomicBool,
+    pub(crate) customiser: Arc<dyn RejectionResponse>,
+    pub(crate) on_event: Option<EventHook>,
+    /// Record metrics (feature `metrics`); always false without the feature.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) metrics: bool,
+}
+
+impl<St> fmt::Debug for Shared<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotationConfig")
+            .field("refresh_route", &self.refresh_route)
+            .field("issuing_routes", &self.issuing_routes)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("presented", &self.presented)
+            .field("issued", &self.issued)
+            .field("algorithms", &self.jwt.algorithms)
+            .field("leeway", &self.jwt.leeway)
+            .field("max_request_body", &self.max_request_body)
+            .field("max_response_body", &self.max_response_body)
+            .field("rejection_status", &self.rejection_status)
+            .finish_non_exhaustive()
     }
 }

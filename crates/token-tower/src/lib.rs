@@ -94,6 +94,8 @@ mod layer;
 pub mod metrics;
 mod oauth;
 mod rejection;
+mod request;
+mod response;
 mod service;
 
 pub use crate::body::{RequestBody, ResponseBody};

@@ -30,7 +30,7 @@ pub const STORE_ERRORS_TOTAL: &str = "token_rotation_store_errors_total";
 #[cfg(feature = "metrics")]
 use std::time::Duration;
 
-use crate::config::Shared;
+use crate::layer::Shared;
 use crate::rejection::RejectReason;
 
 /// How a store call ended, for the error counter.

@@ -12,11 +12,13 @@ use token_core::RotationStore;
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::config::{Shared, TokenEndpoint};
+use crate::config::TokenEndpoint;
 use crate::context::ClientId;
-use crate::flow::{self, Exchange, Reply, read_request_body, reject};
+use crate::flow::{self, Exchange, Reply, reject};
 use crate::form::{Form, is_form};
+use crate::layer::Shared;
 use crate::rejection::RejectReason;
+use crate::request::read_request_body;
 use crate::service::BoxError;
 
 /// The grant type of RFC 6749 section 6, and the form field that carries the token.

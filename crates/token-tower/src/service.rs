@@ -10,9 +10,9 @@ use http_body::Body;
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::config::Shared;
 use crate::flow::{self, Exchange};
 use crate::future::ResponseFuture;
+use crate::layer::Shared;
 use crate::oauth;
 use token_core::RotationStore;
 
