@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{client, inproc};
-use test_redis::RedisCluster;
+use test_support::RedisCluster;
 use token_rotation::{ConnectionSource, RedisStore};
 
 async fn post(base: &str, path: &str, body: Value) -> (StatusCode, Value) {

@@ -389,7 +389,7 @@ async fn a_token_spent_twenty_rotations_ago_revokes_the_session_on_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_a_cluster_spend_each_token_once() {
-    let cluster = test_redis::RedisCluster::start();
+    let cluster = test_support::RedisCluster::start();
     let nodes = cluster.urls().join(",");
     let env = [
         ("JWT_SECRET", SECRET),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::inproc;
-use test_redis::{RedisCluster, RedisSentinels};
+use test_support::{RedisCluster, RedisSentinels};
 use token_rotation::{ConnectionSource, RedisStore};
 use tokio::sync::Mutex;
 

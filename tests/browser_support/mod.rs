@@ -49,7 +49,7 @@ impl Driver {
         // The port was free when picked, but a test running beside this one may take it
         // first: chromedriver then exits without saying it started, and another is tried.
         for _ in 0..5 {
-            let port = test_redis::free_port();
+            let port = test_support::free_port();
             if let Some(child) = Self::spawn(&chromedriver, port) {
                 return Driver {
                     port,

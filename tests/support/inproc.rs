@@ -8,24 +8,34 @@ use axum::routing::post;
 use axum::{Json, Router};
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
-use token_rotation::RotationStore;
-use token_rotation::{RefreshContext, RotationLayer};
+use test_support::minter::Minter;
+use token_rotation::{RefreshContext, RotationLayer, RotationStore, SealingKey, StoreConfig};
 
-#[path = "../../examples/common/mod.rs"]
-mod common;
+const SECRET: &[u8] = b"in-process test secret";
+const REFRESH_TTL: Duration = Duration::from_secs(3600);
 
-pub use common::Settings;
+/// What an in-process app is built from: its minter and its store settings.
+pub struct Settings {
+    grace: Duration,
+}
 
 /// Settings for an in-process app: a fixed secret, the given grace window.
 pub fn settings(grace: Duration) -> Settings {
-    Settings {
-        bind_addr: "127.0.0.1:0".into(),
-        redis_url: None,
-        jwt_secret: b"in-process test secret".to_vec(),
-        access_ttl: Duration::from_secs(900),
-        refresh_ttl: Duration::from_secs(3600),
-        grace,
-        sealing_key: None,
+    Settings { grace }
+}
+
+impl Settings {
+    /// Families live as long as a refresh token, as in the examples; a fixed sealing key.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig::default()
+            .grace(self.grace)
+            .absolute_lifetime(REFRESH_TTL)
+            .idle_lifetime(REFRESH_TTL)
+            .sealing_key(SealingKey::derive(SECRET, b"in-process test sealing key"))
+    }
+
+    fn minter(&self) -> Minter {
+        Minter::new(SECRET, Duration::from_secs(900), REFRESH_TTL)
     }
 }
 
@@ -48,7 +58,10 @@ pub async fn serve<S: RotationStore>(store: S, settings: &Settings) -> String {
         .route(
             "/refresh",
             post(move |context: RefreshContext| async move {
-                Json(refresh_minter.issue(&context.user, context.family.as_ref()))
+                Json(
+                    refresh_minter
+                        .issue(&context.user, context.family.as_ref().map(|f| f.as_str())),
+                )
             }),
         )
         .layer(layer);

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 #[allow(unused_imports)]
-pub use test_redis::{RedisServer, free_port};
+pub use test_support::{RedisServer, free_port};
 
 /// The path of an example binary built by `cargo test` (it builds examples beside the tests).
 fn example_path(name: &str) -> PathBuf {

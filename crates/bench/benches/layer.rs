@@ -2,9 +2,8 @@
 //! through `RotationLayer` on a `MemoryStore` (token extraction, JWT validation, the inner
 //! service, response inspection, the store call) beside the same inner service alone.
 //!
-//! The inner service stands for an app: it mints a real HS256 pair (the bench crate's
-//! `Minter`, a copy of the examples')
-//! on `/login` and `/refresh` and checks the access token on `GET /me`. The difference
+//! The inner service stands for an app: it mints a real HS256 pair (`test_support`'s
+//! `Minter`, the same as the examples') on `/login` and `/refresh` and checks the access token on `GET /me`. The difference
 //! between `with_layer` and `without_layer` is what the layer adds to a request.
 //!
 //! `cargo bench -p token-rotation-bench --bench layer` measures; add `-- --test` to run each
@@ -22,11 +21,11 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
-use test_redis::RedisServer;
+use test_support::RedisServer;
+use test_support::minter::Minter;
 use token_rotation::FamilyId;
 use token_rotation::{MemoryStore, RedisStore, StoreConfig};
 use token_rotation::{RefreshContext, RotationLayer};
-use token_rotation_bench::minter::Minter;
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";
@@ -41,7 +40,7 @@ struct App {
 
 impl App {
     fn issue(&self, user: &str, family: Option<&FamilyId>) -> Response<Full<Bytes>> {
-        let pair = self.minter.issue(user, family);
+        let pair = self.minter.issue(user, family.map(FamilyId::as_str));
         *self.last_refresh.lock().expect("lock") = pair.refresh_token.clone();
         json_response(StatusCode::OK, &serde_json::to_vec(&pair).expect("json"))
     }

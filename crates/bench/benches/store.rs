@@ -13,7 +13,7 @@
 use std::cell::{Cell, RefCell};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_rotation::token_core::{
     FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor,
     TokenRef,

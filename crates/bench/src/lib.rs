@@ -10,8 +10,6 @@
 //! - `benches/store.rs`, `benches/layer.rs`: criterion benchmarks of the store and of the
 //!   layer in process.
 //!
-//! `bench/run` builds and runs all of them. This library holds what the bench server and
-//! the layer benchmark share: the app's own token minting ([`minter`]).
+//! `bench/run` builds and runs all of them. The app's own token minting they put behind the
+//! layer is `test_support::minter`, which the in-process test apps use too.
 #![forbid(unsafe_code)]
-
-pub mod minter;

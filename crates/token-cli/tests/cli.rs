@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor, TokenRef};
 
 /// The tokens' `exp`: a day from now.
@@ -175,7 +175,7 @@ async fn revoke_all_reports_how_many() {
 
 #[test]
 fn unreachable_redis_exits_5() {
-    let port = test_redis::closed_port();
+    let port = test_support::closed_port();
     let url = format!("redis://127.0.0.1:{port}/");
     for args in [&["list", "alice"][..], &["stats"], &["cleanup"]] {
         let output = admin(&url, args);
@@ -234,7 +234,7 @@ fn bad_url_and_usage_errors_exit_2() {
 
 #[test]
 fn passwords_in_the_url_never_reach_the_output() {
-    let port = test_redis::closed_port();
+    let port = test_support::closed_port();
     let output = admin(&format!("redis://:hunter2@127.0.0.1:{port}/"), &["stats"]);
     assert_eq!(output.status.code(), Some(5));
     assert!(!stderr(&output).contains("hunter2"), "{}", stderr(&output));
@@ -259,7 +259,7 @@ fn assert_no_password(output: &Output, context: &str) {
 
 #[test]
 fn a_password_holding_at_signs_is_never_printed_whole_or_in_part() {
-    let port = test_redis::closed_port();
+    let port = test_support::closed_port();
     for (url, shown) in [
         (
             format!("redis://:{PASSWORD}@127.0.0.1:{port}/"),
@@ -360,7 +360,7 @@ async fn redis_url_with_credentials_is_read_from_the_environment_and_never_shown
 
 #[test]
 fn a_password_on_the_command_line_draws_a_warning() {
-    let port = test_redis::closed_port();
+    let port = test_support::closed_port();
     let output = Command::new(env!("CARGO_BIN_EXE_token-admin"))
         .env_remove("REDIS_URL")
         .args([

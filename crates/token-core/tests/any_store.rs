@@ -1,6 +1,6 @@
 //! `AnyStore` hands every operation to the store it holds.
 
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{
     AnyStore, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, StoreConfig,
     Successor, TokenRef,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use test_redis::RedisCluster;
+use test_support::RedisCluster;
 use token_core::{
     ConnectionSource, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef,
 };

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{FamilyId, RedisStore, RotationStore, StoreConfig, Successor, TokenRef, admin};
 
 /// The tokens' `exp`: a day from now.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use support::{EXP, Mode};
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{
     ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, StoreConfig,
     StoreError, Successor, TokenRef,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{Backend, MakeStore, Mode, Redis, redis_contents};
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{
     ConnectionSource, FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig,
     StoreError, Successor, TokenRef,

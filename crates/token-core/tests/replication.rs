@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::{
     RedisStore, RotationOutcome, RotationStore, StoreConfig, StoreError, Successor, TokenRef,
 };

@@ -43,7 +43,7 @@ async fn app(request: Request<RequestBody<Incoming>>) -> Result<Response<Full<By
 
 #[tokio::test]
 async fn layer_works_under_plain_hyper_and_service_builder() {
-    let server = test_redis::RedisServer::start();
+    let server = test_support::RedisServer::start();
     let store = redis_store(&server, StoreConfig::default().grace(Duration::ZERO));
     let service = ServiceBuilder::new()
         .layer(layer(store).build().unwrap())

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::StoreConfig;
 use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use token_tower::{BuildError, RotationLayer};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_core::StoreConfig;
 use token_tower::{LayerEventKind, RejectReason};
 

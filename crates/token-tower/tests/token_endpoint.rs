@@ -503,7 +503,7 @@ async fn token_responses_are_never_cacheable() {
 
 #[tokio::test]
 async fn a_store_outage_stays_503_with_retry_after() {
-    let port = test_redis::free_port();
+    let port = test_support::free_port();
     let store = token_core::RedisStore::open(
         &format!("redis://127.0.0.1:{port}"),
         StoreConfig::default().timeout(Duration::from_millis(300)),

@@ -40,9 +40,9 @@ use jsonwebtoken::Algorithm;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use serde_json::json;
+use test_support::minter::Minter;
 use token_rotation::{ConnectionSource, MemoryStore, RedisStore, RotationStore};
 use token_rotation::{RefreshContext, RotationLayer, SealingKey, StoreConfig};
-use token_rotation_bench::minter::Minter;
 
 /// The request body cap of every route, as in the Axum example.
 const MAX_BODY: usize = 16 * 1024;
@@ -258,7 +258,7 @@ async fn refresh_behind_layer(
     State(minter): State<Arc<Minter>>,
     context: RefreshContext,
 ) -> Response {
-    Json(minter.issue(&context.user, context.family.as_ref())).into_response()
+    Json(minter.issue(&context.user, context.family.as_ref().map(|f| f.as_str()))).into_response()
 }
 
 /// `POST /refresh` without the layer: the app checks the JWT itself and mints the next pair.

@@ -58,7 +58,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use futures_util::{StreamExt, stream};
 use redis::aio::MultiplexedConnection;
-use test_redis::RedisServer;
+use test_support::RedisServer;
 use token_rotation::token_core::{
     FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig, Successor, TokenRef,
 };

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use test_redis::{RedisCluster, RedisServer};
+use test_support::{RedisCluster, RedisServer};
 use token_core::{
     ClockOffset, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome,
     RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,

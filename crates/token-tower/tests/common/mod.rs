@@ -353,7 +353,7 @@ pub async fn rejection(response: reqwest::Response) -> (u16, Value) {
 /// A store on `server` whose calls may take 2 s: on two busy cores a call was seen to take
 /// longer than 300 ms, and these tests are about outcomes, not timeouts (the outage test
 /// sets its own).
-pub fn redis_store(server: &test_redis::RedisServer, config: StoreConfig) -> RedisStore {
+pub fn redis_store(server: &test_support::RedisServer, config: StoreConfig) -> RedisStore {
     RedisStore::open(&server.url(), config.timeout(Duration::from_secs(2))).unwrap()
 }
 
@@ -368,7 +368,7 @@ pub fn memory_store(config: StoreConfig) -> MemoryStore {
 /// Commands clients sent to Redis (`INFO` itself excluded): the round trips the app made.
 /// `commandstats` also counts the commands scripts run inside Redis (`GET`, `SET`, `DEL`,
 /// `TIME`); the store only sends those from its scripts, so they are left out.
-pub fn redis_commands(server: &test_redis::RedisServer) -> u64 {
+pub fn redis_commands(server: &test_support::RedisServer) -> u64 {
     // What the store's scripts call inside Redis (and this helper's own INFO): not round trips.
     const FROM_SCRIPTS: [&str; 13] = [
         "info", "get", "set", "del", "time", "zadd", "zrange", "zcard", "zrem", "pttl", "pexpire",

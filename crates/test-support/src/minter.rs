@@ -1,7 +1,7 @@
-//! The app's own JWT minting and checking (HS256), as an app has it before adding rotation:
-//! what the bench server's modes and the layer benchmark put behind (or beside) the layer.
-//! A focused copy of the examples' minter: the same claims and token shapes, so the
-//! benchmarks measure tokens of the size the examples mint.
+//! An app's own JWT minting and checking (HS256), as an app has it before adding rotation:
+//! what the in-process test apps, the bench server and the layer benchmark put behind (or
+//! beside) the layer. The same claims and token shapes as the examples' minter, so tests and
+//! benchmarks see tokens of the size the examples mint.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +9,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use token_rotation::FamilyId;
 
 /// The claims of both kinds of token: `typ` is `access` or `refresh`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,7 +70,7 @@ impl Minter {
         }
     }
 
-    fn mint(&self, user: &str, typ: &str, ttl: Duration, sid: Option<&FamilyId>) -> String {
+    fn mint(&self, user: &str, typ: &str, ttl: Duration, sid: Option<&str>) -> String {
         let iat = now();
         let claims = Claims {
             sub: user.to_owned(),
@@ -79,16 +78,20 @@ impl Minter {
             iat,
             exp: iat + ttl.as_secs(),
             typ: typ.to_owned(),
-            sid: sid.map(|f| f.as_str().to_owned()),
+            sid: sid.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key")
     }
 
     /// A fresh access and refresh token pair for `user`. The refresh token names `family`
-    /// in its `sid` claim (the presented token's, on refresh), or a new one (a login).
-    pub fn issue(&self, user: &str, family: Option<&FamilyId>) -> TokenResponse {
-        let family = family.cloned().unwrap_or_else(FamilyId::random);
+    /// in its `sid` claim (the presented token's, on refresh), or a new random one (a
+    /// login).
+    pub fn issue(&self, user: &str, family: Option<&str>) -> TokenResponse {
+        let family = family.map_or_else(
+            || URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>()),
+            str::to_owned,
+        );
         TokenResponse {
             access_token: self.mint(user, "access", self.access_ttl, None),
             refresh_token: self.mint(user, "refresh", self.refresh_ttl, Some(&family)),

@@ -1,9 +1,13 @@
-//! Throwaway `redis-server` processes for tests.
+//! The workspace's test support: throwaway `redis-server` processes (one server, a
+//! cluster, a primary with replicas and sentinels) and, in [`minter`], an app's own JWT
+//! minting for in-process test apps and benchmarks.
 //!
 //! Each [`RedisServer`] runs on its own free loopback port, without persistence, in its own
 //! temporary directory, and is killed when dropped. Tests never touch a server they did not
 //! start. When `redis-server` is missing the harness panics with an install hint rather
 //! than letting a test pass silently.
+
+pub mod minter;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -66,7 +70,7 @@ impl RedisServer {
     /// command-line arguments.
     fn start_from(pick_port: fn() -> u16, config: Option<&str>, extra_args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "test-redis-{}-{}",
+            "test-support-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
