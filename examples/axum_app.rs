@@ -18,14 +18,14 @@ mod web;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use common::answers::{JsonBody, error, store_error};
 use common::{Minter, Settings, TokenResponse, password_ok};
 use jsonwebtoken::Algorithm;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -47,48 +47,6 @@ struct AppState<S> {
 }
 
 type Shared<S> = State<Arc<AppState<S>>>;
-
-/// An error answer in the same shape as the layer's rejections.
-fn error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
-
-/// `Json`, with every malformed body answered 400 (and an oversized one 413).
-struct JsonBody<T>(T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => {
-                let status = match rejection.status() {
-                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                Err(error(
-                    status,
-                    "invalid_request",
-                    &rejection_text(&rejection),
-                ))
-            }
-        }
-    }
-}
-
-fn rejection_text(rejection: &JsonRejection) -> String {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "expected Content-Type: application/json".into()
-        }
-        other => other.body_text(),
-    }
-}
 
 /// The user of a valid access token in `Authorization: Bearer`.
 struct AccessUser(String);
@@ -233,19 +191,6 @@ async fn healthz<S: RotationStore>(State(app): Shared<S>) -> Response {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => store_error(e),
     }
-}
-
-fn store_error(e: token_rotation::StoreError) -> Response {
-    tracing::error!(error = %e, "store call failed");
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the session store is unavailable",
-    );
-    response
-        .headers_mut()
-        .insert(axum::http::header::RETRY_AFTER, 1.into());
-    response
 }
 
 /// The whole public app: the routes an app already has, plus one layer (and a second one,

@@ -30,12 +30,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 // The app's error shape, store failure answer and JSON body reader.
-use crate::{JsonBody, error, store_error};
 use token_rotation::{FamilyId, RotationStore};
 use token_rotation::{
     IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder, Route,
 };
 
+use crate::common::answers::{JsonBody, error, store_error};
 use crate::common::{Minter, password_ok};
 
 /// The refresh cookie's name. `__Host-`: browsers accept this cookie only with `Secure`, `Path=/` and no `Domain`, so a

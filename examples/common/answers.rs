@@ -1,0 +1,65 @@
+//! The example apps' own error answers, in the same JSON shape as the layer's rejections:
+//! what the Axum example's routes and its sessions page share.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer in the same shape as the layer's rejections.
+pub fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// `Json`, with every malformed body answered 400 (and an oversized one 413).
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(error(
+                    status,
+                    "invalid_request",
+                    &rejection_text(&rejection),
+                ))
+            }
+        }
+    }
+}
+
+fn rejection_text(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected Content-Type: application/json".into()
+        }
+        other => other.body_text(),
+    }
+}
+
+/// A store outage: 503 with `Retry-After`, as the layer answers it.
+pub fn store_error(e: token_rotation::StoreError) -> Response {
+    tracing::error!(error = %e, "store call failed");
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the session store is unavailable",
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 1.into());
+    response
+}
