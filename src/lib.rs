@@ -1,5 +1,34 @@
 //! Enforced refresh-token rotation for Tower, Axum and Hyper apps, backed by Redis.
 //!
+//! ```
+//! use axum::routing::post;
+//! use axum::{Json, Router};
+//! use serde_json::{Value, json};
+//! use token_rotation::jsonwebtoken::{Algorithm, DecodingKey};
+//! use token_rotation::{MemoryStore, RefreshContext, RotationLayer, StoreConfig};
+//!
+//! // The app's own handlers: it keeps minting its JWTs (a `sid` claim names the session).
+//! async fn login() -> Json<Value> {
+//!     Json(json!({ "refresh_token": "<refresh jwt>" }))
+//! }
+//! async fn refresh(context: RefreshContext) -> Json<Value> {
+//!     // The presented token was valid, current and is spent once this answer leaves.
+//!     let _user = context.user;
+//!     Json(json!({ "refresh_token": "<the successor>" }))
+//! }
+//!
+//! let store = MemoryStore::new(StoreConfig::default()); // or RedisStore::open(url, ...)
+//! let rotation = RotationLayer::builder(store, DecodingKey::from_secret(b"secret"), [Algorithm::HS256])
+//!     .family_claim("sid")
+//!     .build()
+//!     .expect("a valid configuration");
+//! let app: Router = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/refresh", post(refresh))
+//!     .layer(rotation);
+//! # let _ = app;
+//! ```
+//!
 //! The everyday items of the two crates of the workspace are here, flat:
 //!
 //! - the store (`token-core`): [`RedisStore`], [`MemoryStore`], [`AnyStore`] (either, chosen
