@@ -3,8 +3,8 @@
 //! `REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_app`.
 //!
 //! Routes: `POST /login`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
-//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README), and the sessions page at
-//! `GET /` with its `/web/*` routes (see `common/web.rs`).
+//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README). The browser version of the
+//! same app, with the refresh token in a cookie, is the `sessions_page` example.
 //!
 //! `GET /metrics` (Prometheus text format) is served on a listener of its own, at
 //! `METRICS_ADDR` (default `127.0.0.1:9464`, loopback: scrapers are not the public), never on
@@ -12,11 +12,8 @@
 //! `listening on http://<addr>` once both are bound (`127.0.0.1:0` picks a free port).
 
 mod common;
-#[path = "common/web.rs"]
-mod web;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::StatusCode;
@@ -26,9 +23,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use common::answers::{JsonBody, error, store_error};
+use common::serve::serve_with_metrics;
 use common::{Minter, Settings, TokenResponse, password_ok};
 use jsonwebtoken::Algorithm;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use token_rotation::{FamilyId, RotationStore, SessionInfo};
@@ -36,10 +33,6 @@ use token_rotation::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route (the layer applies the same cap on `/refresh`).
 const MAX_BODY: usize = 16 * 1024;
-
-/// Where `GET /metrics` is served unless `METRICS_ADDR` says otherwise: loopback, the
-/// Prometheus exporter's customary port.
-const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 struct AppState<S> {
     store: S,
@@ -193,9 +186,9 @@ async fn healthz<S: RotationStore>(State(app): Shared<S>) -> Response {
     }
 }
 
-/// The whole public app: the routes an app already has, plus one layer (and a second one,
-/// in cookie mode, for the sessions page). No `/metrics` here: see [`metrics_app`].
-fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Router {
+/// The whole public app: the routes an app already has, plus one layer. No `/metrics` here:
+/// it has a listener of its own (`common::serve`).
+fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
@@ -204,9 +197,6 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
             .metrics(true)
             .build()
             .expect("valid rotation layer configuration");
-    let page = web::router(store.clone(), minter.clone(), refresh_ttl, |layer| {
-        layer.max_request_body(MAX_BODY).metrics(true)
-    });
 
     Router::new()
         .route("/login", post(login::<S>))
@@ -217,61 +207,8 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
         .route("/me", get(me))
         .route("/healthz", get(healthz::<S>))
         .with_state(Arc::new(AppState { store, minter }))
-        .merge(page)
         .layer(rotation)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-}
-
-/// `GET /metrics` alone, for the metrics listener.
-fn metrics_app(metrics: PrometheusHandle) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || std::future::ready(metrics.render())),
-    )
-}
-
-async fn bind(addr: &str, variable: &str) -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen on {addr} ({variable}): {e}"))
-}
-
-/// Serves the app on `bind_addr` and its metrics on `metrics_addr`, until SIGINT or SIGTERM.
-async fn serve(router: Router, bind_addr: &str, metrics: Router, metrics_addr: &str) {
-    // The metrics listener first: once "listening on" is printed, both answer.
-    let metrics_listener = bind(metrics_addr, "METRICS_ADDR").await;
-    let local = metrics_listener.local_addr().expect("bound address");
-    println!("metrics on http://{local}/metrics");
-    let listener = bind(bind_addr, "BIND_ADDR").await;
-    let local = listener.local_addr().expect("bound address");
-    println!("listening on http://{local}");
-    let (public, metrics) = tokio::join!(
-        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()),
-        axum::serve(metrics_listener, metrics).with_graceful_shutdown(shutdown_signal()),
-    );
-    public.expect("server error");
-    metrics.expect("metrics server error");
-    println!("shut down");
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 #[tokio::main]
@@ -282,32 +219,6 @@ async fn main() {
         )
         .init();
     let settings = Settings::from_env();
-    let minter = settings.minter();
-    let metrics = metrics_app(install_metrics_recorder());
-    let metrics_addr =
-        std::env::var("METRICS_ADDR").unwrap_or_else(|_| DEFAULT_METRICS_ADDR.into());
     let store = common::open_store(&settings).await;
-    serve(
-        app(store, minter, settings.refresh_ttl),
-        &settings.bind_addr,
-        metrics,
-        &metrics_addr,
-    )
-    .await;
-}
-
-/// The process-wide recorder behind the `metrics` facade; the metrics listener's
-/// `GET /metrics` renders it. Store latency gets histogram buckets (rather than the
-/// exporter's default summary) so it can be aggregated across instances.
-fn install_metrics_recorder() -> PrometheusHandle {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("token_rotation_store_duration_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ],
-        )
-        .expect("non-empty buckets")
-        .install_recorder()
-        .expect("the only metrics recorder of the process")
+    serve_with_metrics(app(store, settings.minter()), &settings.bind_addr).await;
 }

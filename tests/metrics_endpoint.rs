@@ -70,10 +70,10 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         ],
     );
 
-    // Three logins: two on the JSON API, one on the sessions page (cookie mode).
+    // Three logins.
     let first = login(&app, "/login").await;
     let second = login(&app, "/login").await;
-    login(&app, "/web/login").await;
+    login(&app, "/login").await;
 
     let t0 = first["refresh_token"].as_str().unwrap();
     let (status, body) = refresh(&app, t0).await; // rotated

@@ -1,4 +1,4 @@
-//! The sessions page of the Axum example in headless Chromium: sign in, automatic renewal,
+//! The sessions page example in headless Chromium: sign in, automatic renewal,
 //! two tabs renewing at once, and a session revoked from another device.
 
 mod browser_support;
@@ -35,7 +35,7 @@ async fn grace_replays(app: &App) -> f64 {
 async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocation() {
     let redis = RedisServer::start();
     let app = App::start(
-        "axum_app",
+        "sessions_page",
         &[
             ("REDIS_URL", &redis.url()),
             ("JWT_SECRET", "sessions-page-secret"),

@@ -142,7 +142,7 @@ async function loadSessions() {
 }
 
 async function revoke(family, thisDevice) {
-  const response = await api("DELETE", "/sessions/" + encodeURIComponent(family));
+  const response = await api("DELETE", "/web/sessions/" + encodeURIComponent(family));
   if (response && (response.ok || response.status === 404)) {
     if (thisDevice) return signedOut("This session was revoked.");
     say("Session revoked.");
@@ -178,7 +178,7 @@ $("sign-out").addEventListener("click", async () => {
 });
 
 $("logout-all").addEventListener("click", async () => {
-  const response = await api("POST", "/logout-all");
+  const response = await api("POST", "/web/logout-all");
   if (!response || !response.ok) return say("Could not log out everywhere.", true);
   const { revoked } = await response.json();
   await fetch("/web/logout", { method: "POST", credentials: "same-origin" });

@@ -1,5 +1,5 @@
 //! The example apps' own error answers, in the same JSON shape as the layer's rejections:
-//! what the Axum example's routes and its sessions page share.
+//! what the Axum example's routes and the sessions page share.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod answers;
+pub mod serve;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

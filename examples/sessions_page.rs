@@ -1,5 +1,8 @@
-//! The sessions page of the Axum example (`GET /`): sign in, see your sessions (devices),
-//! revoke one, log out everywhere.
+//! The sessions page: a browser app where a user signs in, sees their sessions (devices),
+//! revokes one, or logs out everywhere. Run it with `cargo run --example sessions_page` and
+//! open `http://127.0.0.1:3000/` (in-memory store; `REDIS_URL`, `REDIS_CLUSTER_NODES` or
+//! `REDIS_SENTINEL_NODES` as for the other examples). `GET /metrics` is served on its own
+//! listener, as in the Axum example.
 //!
 //! The browser never sees its refresh token: it lives in an `HttpOnly`, `Secure`,
 //! `SameSite=Strict` `__Host-` cookie, and a second [`RotationLayer`] in cookie mode rotates it on
@@ -14,11 +17,15 @@
 //! | `POST /web/refresh` | refresh cookie | 200, same shape, a new refresh cookie |
 //! | `POST /web/logout` | refresh cookie | 204, that session revoked, cookie cleared |
 //! | `GET /web/sessions` | Bearer access (+ cookie to mark this device) | 200 `[{"family", "created_at", "last_rotated_at", "expires_at", "device", "this_device"}]` |
-//! | `DELETE /sessions/{family}` | Bearer access | 204, or 404 when no such live session |
+//! | `DELETE /web/sessions/{family}` | Bearer access | 204, or 404 when no such live session |
+//! | `POST /web/logout-all` | Bearer access | 200 `{"revoked": n}`, every session of the user revoked |
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -29,21 +36,23 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::json;
 
-// The app's error shape, store failure answer and JSON body reader.
 use token_rotation::{FamilyId, RotationStore};
-use token_rotation::{
-    IssuedToken, PresentedToken, RefreshContext, RotationLayer, RotationLayerBuilder, Route,
-};
+use token_rotation::{IssuedToken, PresentedToken, RefreshContext, RotationLayer, Route};
 
-use crate::common::answers::{JsonBody, error, store_error};
-use crate::common::{Minter, password_ok};
+// The app's error shape, store failure answer and JSON body reader.
+use common::answers::{JsonBody, error, store_error};
+use common::serve::serve_with_metrics;
+use common::{Minter, Settings, password_ok};
+
+/// The request body cap of every route (the layer applies the same cap on `/web/refresh`).
+const MAX_BODY: usize = 16 * 1024;
 
 /// The refresh cookie's name. `__Host-`: browsers accept this cookie only with `Secure`, `Path=/` and no `Domain`, so a
 /// sibling subdomain or a plain-HTTP page cannot plant or overwrite it.
 const COOKIE_NAME: &str = "__Host-rt";
 
-const PAGE: &str = include_str!("../assets/sessions.html");
-const SCRIPT: &str = include_str!("../assets/sessions.js");
+const PAGE: &str = include_str!("assets/sessions.html");
+const SCRIPT: &str = include_str!("assets/sessions.js");
 
 struct WebState<S> {
     store: S,
@@ -53,25 +62,21 @@ struct WebState<S> {
 
 type Shared<S> = State<Arc<WebState<S>>>;
 
-/// The page's routes with their own rotation layer (cookie in, `Set-Cookie` out), ready to
-/// merge into the app. `configure` adds the app's common layer settings (metrics, caps).
-pub(crate) fn router<S: RotationStore>(
-    store: S,
-    minter: Minter,
-    refresh_ttl: Duration,
-    configure: impl FnOnce(RotationLayerBuilder<S>) -> RotationLayerBuilder<S>,
-) -> Router {
-    let builder =
+/// The page and its routes behind a rotation layer in cookie mode (cookie in, `Set-Cookie`
+/// out).
+fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Router {
+    let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
             .family_claim("sid")
             .refresh_route(Route::new(Method::POST, "/web/refresh"))
             .issuing_routes([Route::new(Method::POST, "/web/login")])
             .presented_token(PresentedToken::Cookie(COOKIE_NAME.into()))
-            .issued_token(IssuedToken::SetCookie(COOKIE_NAME.into()));
-    let rotation = configure(builder)
-        .build()
-        .expect("valid web rotation layer configuration");
+            .issued_token(IssuedToken::SetCookie(COOKIE_NAME.into()))
+            .max_request_body(MAX_BODY)
+            .metrics(true)
+            .build()
+            .expect("valid rotation layer configuration");
     Router::new()
         .route("/", get(page))
         .route("/assets/sessions.js", get(script))
@@ -79,13 +84,28 @@ pub(crate) fn router<S: RotationStore>(
         .route("/web/refresh", post(refresh::<S>))
         .route("/web/logout", post(logout::<S>))
         .route("/web/sessions", get(sessions::<S>))
-        .route("/sessions/{family}", delete(revoke_session::<S>))
-        .layer(rotation)
+        .route("/web/sessions/{family}", delete(revoke_session::<S>))
+        .route("/web/logout-all", post(logout_all::<S>))
         .with_state(Arc::new(WebState {
             store,
             minter,
             refresh_ttl,
         }))
+        .layer(rotation)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::from_env();
+    let store = common::open_store(&settings).await;
+    let app = app(store, settings.minter(), settings.refresh_ttl);
+    serve_with_metrics(app, &settings.bind_addr).await;
 }
 
 async fn page() -> impl IntoResponse {
@@ -254,6 +274,16 @@ async fn revoke_session<S: RotationStore>(
     {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "not_found", "no such live session"),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn logout_all<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
+    let Some(user) = access_user(&web, &headers) else {
+        return invalid_token();
+    };
+    match web.store.revoke_all(&user).await {
+        Ok(revoked) => Json(json!({ "revoked": revoked })).into_response(),
         Err(e) => store_error(e),
     }
 }
