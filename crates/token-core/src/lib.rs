@@ -10,7 +10,7 @@
 //!
 //! - [`RedisStore`]: one Lua script per operation, one round trip, Redis server time, one
 //!   hash tag per user (runs on Redis Cluster), a TTL on every key, no `KEYS`. Successors
-//!   kept for grace replay are sealed with XChaCha20-Poly1305 ([`SealingKey`]).
+//!   kept for grace replay are sealed with AES-256-GCM-SIV ([`SealingKey`]).
 //! - [`MemoryStore`]: the same in process memory, for tests and single-instance apps.
 //!
 //! # Two ways to find a token's family
