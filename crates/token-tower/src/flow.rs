@@ -405,7 +405,7 @@ fn verify_issued<St>(
     token: &str,
     route: &'static str,
 ) -> Result<VerifiedToken, RejectReason> {
-    let verified = shared.jwt.verify(token).map_err(|reason| {
+    let verified = shared.jwt.verify_minted(token).map_err(|reason| {
         tracing::error!(
             route,
             reason = reason.name(),

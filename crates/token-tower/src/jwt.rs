@@ -8,12 +8,14 @@
 //! layer deterministic whatever the application enables or installs. The claim checks
 //! follow jsonwebtoken's `Validation` semantics, with configurable claim names.
 
+use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use token_core::FamilyId;
 
@@ -96,6 +98,90 @@ fn decode_object(segment: &str) -> Result<Map<String, Value>, RejectReason> {
     }
 }
 
+/// Where [`JwtRules::checked`] reads claims from: a whole claims map (a presented token,
+/// whose claims the handler gets in `RefreshContext`), or only the claims it names (a token
+/// the app minted, read on every refresh and login without building a map of the rest).
+trait Claims {
+    fn claim(&self, name: &str) -> Option<&Value>;
+}
+
+impl Claims for Map<String, Value> {
+    fn claim(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
+/// Up to this many claims are picked from a payload (see [`JwtRules::picked_names`]).
+const PICKED: usize = 9;
+
+/// The values of the named members of a JSON object, the others skipped unparsed.
+struct Picked<'n> {
+    names: [Option<&'n str>; PICKED],
+    values: [Option<Value>; PICKED],
+}
+
+impl Claims for Picked<'_> {
+    fn claim(&self, name: &str) -> Option<&Value> {
+        let slot = self.names.iter().position(|n| *n == Some(name))?;
+        self.values[slot].as_ref()
+    }
+}
+
+/// Reads a JSON object into [`Picked`]; anything but an object is an error. As with a map,
+/// the last of duplicate members wins.
+fn pick<'n>(json: &[u8], names: [Option<&'n str>; PICKED]) -> Result<Picked<'n>, RejectReason> {
+    struct ObjectSeed<'a, 'n>(&'a [Option<&'n str>; PICKED]);
+    /// A member name, matched against the wanted names without being copied.
+    struct KeySeed<'a, 'n>(&'a [Option<&'n str>; PICKED]);
+
+    impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
+        type Value = Option<usize>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for KeySeed<'_, '_> {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+            Ok(self.0.iter().position(|n| *n == Some(key)))
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_> {
+        type Value = [Option<Value>; PICKED];
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
+        type Value = [Option<Value>; PICKED];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut values: [Option<Value>; PICKED] = Default::default();
+            while let Some(slot) = map.next_key_seed(KeySeed(self.0))? {
+                match slot {
+                    Some(slot) => values[slot] = Some(map.next_value()?),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(values)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let values = ObjectSeed(&names)
+        .deserialize(&mut deserializer)
+        .and_then(|values| deserializer.end().map(|()| values))
+        .map_err(|_| RejectReason::MalformedToken)?;
+    Ok(Picked { names, values })
+}
+
 fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -103,15 +189,49 @@ fn now_secs() -> f64 {
         .unwrap_or_default()
 }
 
-fn non_empty_string<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+fn non_empty_string<'a>(claims: &'a impl Claims, name: &str) -> Option<&'a str> {
     claims
-        .get(name)
+        .claim(name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
 impl JwtRules {
+    /// Validates a presented token; the result carries all its claims (for the handler's
+    /// `RefreshContext`).
     pub(crate) fn verify(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
+        let payload = self.verify_signature(token)?;
+        let claims = decode_object(payload)?;
+        let verified = self.checked(&claims)?;
+        Ok(VerifiedToken { claims, ..verified })
+    }
+
+    /// Validates a token the app minted, reading only the claims the checks need (its
+    /// `claims` map stays empty).
+    pub(crate) fn verify_minted(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
+        let payload = self.verify_signature(token)?;
+        self.checked(&pick(&decode_segment(payload)?, self.picked_names())?)
+    }
+
+    /// The claims [`checked`](Self::checked) reads.
+    fn picked_names(&self) -> [Option<&str>; PICKED] {
+        let names = &self.claims;
+        [
+            Some(names.exp.as_str()),
+            Some("nbf"),
+            Some("iss"),
+            Some("aud"),
+            Some("iat"),
+            Some(names.user.as_str()),
+            Some(names.jti.as_str()),
+            self.token_type.as_ref().map(|(name, _)| name.as_str()),
+            names.family.as_deref(),
+        ]
+    }
+
+    /// Checks the size, the algorithm against the allow-list and the signature; returns the
+    /// payload segment.
+    fn verify_signature<'t>(&self, token: &'t str) -> Result<&'t str, RejectReason> {
         if token.len() > self.max_token_len {
             return Err(RejectReason::TokenTooLarge);
         }
@@ -127,9 +247,11 @@ impl JwtRules {
 
         // The algorithm is only looked up in the allow-list, so `none` and anything the
         // key was not configured for are refused before any cryptography runs.
-        let header = decode_object(header)?;
+        let mut names = [None; PICKED];
+        names[0] = Some("alg");
+        let header = pick(&decode_segment(header)?, names)?;
         let algorithm = header
-            .get("alg")
+            .claim("alg")
             .and_then(Value::as_str)
             .and_then(|alg| Algorithm::from_str(alg).ok())
             .filter(|alg| self.algorithms.contains(alg))
@@ -147,27 +269,20 @@ impl JwtRules {
         verifier
             .verify(message.as_bytes(), &signature)
             .map_err(|_| RejectReason::InvalidSignature)?;
-
-        let claims = decode_object(payload)?;
-        self.check_claims(claims)
+        Ok(payload)
     }
 
-    fn check_claims(&self, claims: Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
-        let verified = self.checked(&claims)?;
-        Ok(VerifiedToken { claims, ..verified })
-    }
-
-    fn checked(&self, claims: &Map<String, Value>) -> Result<VerifiedToken, RejectReason> {
+    fn checked(&self, claims: &impl Claims) -> Result<VerifiedToken, RejectReason> {
         let now = now_secs();
         let leeway = self.leeway.as_secs_f64();
-        let exp = match claims.get(&self.claims.exp) {
+        let exp = match claims.claim(&self.claims.exp) {
             None => return Err(RejectReason::MissingClaim),
             Some(exp) => exp.as_f64().ok_or(RejectReason::MalformedToken)?,
         };
         if exp < now - leeway {
             return Err(RejectReason::Expired);
         }
-        if let Some(nbf) = claims.get("nbf") {
+        if let Some(nbf) = claims.claim("nbf") {
             let nbf = nbf.as_f64().ok_or(RejectReason::MalformedToken)?;
             if nbf > now + leeway {
                 return Err(RejectReason::NotYetValid);
@@ -175,13 +290,13 @@ impl JwtRules {
         }
 
         if let Some(expected) = &self.issuer
-            && claims.get("iss").and_then(Value::as_str) != Some(expected.as_str())
+            && claims.claim("iss").and_then(Value::as_str) != Some(expected.as_str())
         {
             return Err(RejectReason::WrongIssuer);
         }
         // As RFC 7519 §4.1.3 asks: a token addressed to an audience is refused by a
         // recipient that is not configured as one of them.
-        let audience_ok = match (claims.get("aud"), &self.audience) {
+        let audience_ok = match (claims.claim("aud"), &self.audience) {
             (None, None) => true,
             (None, Some(_)) | (Some(_), None) => false,
             (Some(Value::String(aud)), Some(expected)) => aud == expected,
@@ -198,14 +313,14 @@ impl JwtRules {
         let jti = non_empty_string(claims, &self.claims.jti).ok_or(RejectReason::MissingClaim)?;
 
         if let Some((name, value)) = &self.token_type
-            && claims.get(name).and_then(Value::as_str) != Some(value.as_str())
+            && claims.claim(name).and_then(Value::as_str) != Some(value.as_str())
         {
             return Err(RejectReason::WrongTokenType);
         }
 
         let family = match &self.claims.family {
             None => None,
-            Some(name) => match claims.get(name) {
+            Some(name) => match claims.claim(name) {
                 None => return Err(RejectReason::MissingClaim),
                 Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_FAMILY_LEN => {
                     Some(FamilyId::from(id.as_str()))
@@ -214,7 +329,7 @@ impl JwtRules {
             },
         };
 
-        let issued_at = match claims.get("iat") {
+        let issued_at = match claims.claim("iat") {
             None => None,
             Some(iat) => Some(iat.as_f64().ok_or(RejectReason::MalformedToken)?),
         };
@@ -344,6 +459,71 @@ mod tests {
     fn garbage_is_malformed_not_a_panic() {
         for token in ["", ".", "..", "a.b.c", "a.b.c.d", "é.é.é"] {
             assert!(rules().verify(token).is_err(), "{token}");
+        }
+    }
+
+    #[test]
+    fn a_minted_token_is_judged_as_a_presented_one() {
+        let mut strict = rules();
+        strict.claims.family = Some("sid".into());
+        strict.token_type = Some(("typ".into(), "refresh".into()));
+        strict.issuer = Some("me".into());
+        strict.audience = Some("app".into());
+        let now = now_secs() as u64;
+        let good = serde_json::json!({
+            "sub": "a", "jti": "j", "exp": now + 60, "iat": now, "nbf": now - 1,
+            "sid": "f", "typ": "refresh", "iss": "me", "aud": ["x", "app"],
+            "extra": {"nested": [1, 2, {"deep": "é\"q"}]},
+        });
+        let variants = [
+            serde_json::json!({}),
+            serde_json::json!({"sid": 7}),
+            serde_json::json!({"sid": ""}),
+            serde_json::json!({"typ": "access"}),
+            serde_json::json!({"iss": "them"}),
+            serde_json::json!({"aud": "other"}),
+            serde_json::json!({"exp": now - 3600}),
+            serde_json::json!({"exp": "soon"}),
+            serde_json::json!({"nbf": now + 3600}),
+            serde_json::json!({"iat": "today"}),
+            serde_json::json!({"sub": ""}),
+            serde_json::json!({"jti": null}),
+        ];
+        for change in variants {
+            let mut claims = good.clone();
+            for (name, value) in change.as_object().unwrap() {
+                claims[name] = value.clone();
+            }
+            let token = sign(&claims);
+            let presented = strict.verify(&token).map(|v| VerifiedToken {
+                claims: Map::new(),
+                ..v
+            });
+            assert_eq!(strict.verify_minted(&token), presented, "{claims}");
+        }
+        // Duplicate members: the last one counts, as in a map.
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","alg":"HS256"}"#);
+        let payload = URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"sub":"x","sub":"a","jti":"j","exp":{}}}"#, now + 60).as_bytes());
+        let message = format!("{header}.{payload}");
+        let signer = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+            &Algorithm::HS256,
+            &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        let signature = jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+        let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature));
+        assert_eq!(rules().verify_minted(&token).unwrap().user, "a");
+        assert_eq!(rules().verify(&token).unwrap().user, "a");
+        // Not an object, or trailing bytes: malformed.
+        for payload in [&b"[1]"[..], b"\"x\"", b"{} {}", b"{\"sub\":"] {
+            let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+            let signature = jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+            let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature));
+            assert_eq!(
+                rules().verify_minted(&token),
+                Err(RejectReason::MalformedToken)
+            );
         }
     }
 }
