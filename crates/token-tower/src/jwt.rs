@@ -8,17 +8,16 @@
 //! layer deterministic whatever the application enables or installs. The claim checks
 //! follow jsonwebtoken's `Validation` semantics, with configurable claim names.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use token_core::FamilyId;
 
+use crate::json::{PICKED, Picked, only, pick};
 use crate::rejection::RejectReason;
 
 /// The claim names the layer reads.
@@ -111,75 +110,10 @@ impl Claims for Map<String, Value> {
     }
 }
 
-/// Up to this many claims are picked from a payload (see [`JwtRules::picked_names`]).
-const PICKED: usize = 9;
-
-/// The values of the named members of a JSON object, the others skipped unparsed.
-struct Picked<'n> {
-    names: [Option<&'n str>; PICKED],
-    values: [Option<Value>; PICKED],
-}
-
 impl Claims for Picked<'_> {
     fn claim(&self, name: &str) -> Option<&Value> {
-        let slot = self.names.iter().position(|n| *n == Some(name))?;
-        self.values[slot].as_ref()
+        self.get(name)
     }
-}
-
-/// Reads a JSON object into [`Picked`]; anything but an object is an error. As with a map,
-/// the last of duplicate members wins.
-fn pick<'n>(json: &[u8], names: [Option<&'n str>; PICKED]) -> Result<Picked<'n>, RejectReason> {
-    struct ObjectSeed<'a, 'n>(&'a [Option<&'n str>; PICKED]);
-    /// A member name, matched against the wanted names without being copied.
-    struct KeySeed<'a, 'n>(&'a [Option<&'n str>; PICKED]);
-
-    impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
-        type Value = Option<usize>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(self)
-        }
-    }
-    impl Visitor<'_> for KeySeed<'_, '_> {
-        type Value = Option<usize>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a member name")
-        }
-        fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-            Ok(self.0.iter().position(|n| *n == Some(key)))
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_> {
-        type Value = [Option<Value>; PICKED];
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
-        type Value = [Option<Value>; PICKED];
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut values: [Option<Value>; PICKED] = Default::default();
-            while let Some(slot) = map.next_key_seed(KeySeed(self.0))? {
-                match slot {
-                    Some(slot) => values[slot] = Some(map.next_value()?),
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-            }
-            Ok(values)
-        }
-    }
-
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let values = ObjectSeed(&names)
-        .deserialize(&mut deserializer)
-        .and_then(|values| deserializer.end().map(|()| values))
-        .map_err(|_| RejectReason::MalformedToken)?;
-    Ok(Picked { names, values })
 }
 
 fn now_secs() -> f64 {
@@ -210,7 +144,9 @@ impl JwtRules {
     /// `claims` map stays empty).
     pub(crate) fn verify_minted(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
         let payload = self.verify_signature(token)?;
-        self.checked(&pick(&decode_segment(payload)?, self.picked_names())?)
+        let claims = pick(&decode_segment(payload)?, self.picked_names())
+            .map_err(|_| RejectReason::MalformedToken)?;
+        self.checked(&claims)
     }
 
     /// The claims [`checked`](Self::checked) reads.
@@ -247,9 +183,8 @@ impl JwtRules {
 
         // The algorithm is only looked up in the allow-list, so `none` and anything the
         // key was not configured for are refused before any cryptography runs.
-        let mut names = [None; PICKED];
-        names[0] = Some("alg");
-        let header = pick(&decode_segment(header)?, names)?;
+        let header = pick(&decode_segment(header)?, only("alg"))
+            .map_err(|_| RejectReason::MalformedToken)?;
         let algorithm = header
             .claim("alg")
             .and_then(Value::as_str)

@@ -89,6 +89,7 @@ mod event;
 mod flow;
 mod form;
 mod future;
+mod json;
 mod jwt;
 mod layer;
 pub mod metrics;

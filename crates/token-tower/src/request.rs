@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::body::RequestBody;
 use crate::config::PresentedToken;
 use crate::form::{Form, is_form};
+use crate::json;
 use crate::layer::Shared;
 use crate::rejection::RejectReason;
 use crate::service::BoxError;
@@ -36,11 +37,14 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The string member `field` of a JSON object body (`None` when absent or not a string).
 pub(crate) fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, RejectReason> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map.get(field).and_then(Value::as_str).map(str::to_owned)),
-        _ => Err(RejectReason::MalformedBody),
-    }
+    let mut picked =
+        json::pick(bytes, json::only(field)).map_err(|_| RejectReason::MalformedBody)?;
+    Ok(match picked.take(field) {
+        Some(Value::String(value)) => Some(value),
+        _ => None,
+    })
 }
 
 pub(crate) async fn read_presented<St, B>(
