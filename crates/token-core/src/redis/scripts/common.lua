@@ -99,10 +99,15 @@ end
 
 -- Writes a family with its TTL at its end, and its score in the session index. `how` is
 -- 'NX' for a new family, 'XX' for one the index holds: a family the index dropped is never
--- added back (and the index is never recreated without its TTL).
-local function save_family(index, key, id, f, now, how)
+-- added back (and the index is never recreated without its TTL). `indexed_score`, when
+-- given, is the score the index already holds: the ZADD is skipped when it has not moved
+-- (a rotation of a family whose idle end is capped by its absolute end), one call fewer.
+local function save_family(index, key, id, f, now, how, indexed_score)
   redis.call('SET', key, pack_family(f), 'PX', math.max(ends_at(f) - now, 1))
-  redis.call('ZADD', index, how, index_score(f), id)
+  local score = index_score(f)
+  if score ~= indexed_score then
+    redis.call('ZADD', index, how, score, id)
+  end
 end
 
 -- Family::revoke: marks one family revoked; true when it was live.

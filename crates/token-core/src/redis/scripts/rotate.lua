@@ -63,13 +63,14 @@ if f.c == ARGV[2] then
     return {'duplicate'}
   end
   -- Family::rotate
+  local indexed_score = index_score(f)
   f.p = ARGV[3]
   f.r = now
   f.n = 0
   f.c = ARGV[5]
   f.l = now
   f.i = math.min(f.a, now + tonumber(ARGV[10]))
-  save_family(KEYS[1], key, id, f, now, 'XX')
+  save_family(KEYS[1], key, id, f, now, 'XX', indexed_score)
   if grace > 0 then
     -- The window includes its last millisecond (`now - r <= grace` below).
     redis.call('SET', KEYS[2], ARGV[7], 'PX', grace + 1)
