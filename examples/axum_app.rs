@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use common::answers::{JsonBody, error, store_error};
+use common::answers::{JsonBody, Login, error, store_error};
 use common::serve::serve_with_metrics;
-use common::{Minter, Settings, TokenResponse, password_ok};
+use common::{Minter, Settings, TokenResponse};
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -67,22 +67,12 @@ impl<S: RotationStore> FromRequestParts<Arc<AppState<S>>> for AccessUser {
     }
 }
 
-#[derive(Deserialize)]
-struct Login {
-    username: String,
-    password: String,
-}
-
 async fn login<S: RotationStore>(
     State(app): Shared<S>,
     JsonBody(body): JsonBody<Login>,
 ) -> Response {
-    if !password_ok(&body.username, &body.password) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_grant",
-            "wrong username or password",
-        );
+    if let Some(refused) = body.refusal() {
+        return refused;
     }
     // The layer records the refresh token in this response before it leaves.
     Json(app.minter.issue(&body.username, None)).into_response()
@@ -213,11 +203,7 @@ fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::init_tracing();
     let settings = Settings::from_env();
     let store = common::open_store(&settings).await;
     serve_with_metrics(app(store, settings.minter()), &settings.bind_addr).await;

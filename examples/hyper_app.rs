@@ -140,11 +140,7 @@ async fn serve<S: RotationStore>(store: S, settings: &Settings) {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::init_tracing();
     let settings = Settings::from_env();
     serve(common::open_store(&settings).await, &settings).await;
 }

@@ -104,11 +104,7 @@ async fn token(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::init_tracing();
     let settings = Settings::from_env();
     let minter = settings.minter();
     let store: AnyStore = match &settings.redis_url {

@@ -33,16 +33,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+
 use serde_json::json;
 
 use token_rotation::{FamilyId, RotationStore};
 use token_rotation::{IssuedToken, PresentedToken, RefreshContext, RotationLayer, Route};
 
 // The app's error shape, store failure answer and JSON body reader.
-use common::answers::{JsonBody, error, store_error};
+use common::answers::{JsonBody, Login, error, store_error};
 use common::serve::serve_with_metrics;
-use common::{Minter, Settings, password_ok};
+use common::{Minter, Settings};
 
 /// The request body cap of every route (the layer applies the same cap on `/web/refresh`).
 const MAX_BODY: usize = 16 * 1024;
@@ -97,11 +97,7 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::init_tracing();
     let settings = Settings::from_env();
     let store = common::open_store(&settings).await;
     let app = app(store, settings.minter(), settings.refresh_ttl);
@@ -157,22 +153,12 @@ fn signed_in<S>(web: &WebState<S>, user: &str, family: Option<&FamilyId>) -> Res
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct Login {
-    username: String,
-    password: String,
-}
-
 async fn login<S: RotationStore>(
     State(web): Shared<S>,
     JsonBody(body): JsonBody<Login>,
 ) -> Response {
-    if !password_ok(&body.username, &body.password) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_grant",
-            "wrong username or password",
-        );
+    if let Some(refused) = body.refusal() {
+        return refused;
     }
     signed_in(&web, &body.username, None)
 }

@@ -6,7 +6,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::json;
+
+use super::password_ok;
 
 /// An error answer in the same shape as the layer's rejections.
 pub fn error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -62,4 +65,24 @@ pub fn store_error(e: token_rotation::StoreError) -> Response {
         .headers_mut()
         .insert(axum::http::header::RETRY_AFTER, 1.into());
     response
+}
+
+/// The sign-in body of the Axum examples' login routes.
+#[derive(Deserialize)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl Login {
+    /// The 401 answer, unless the credentials check out.
+    pub fn refusal(&self) -> Option<Response> {
+        (!password_ok(&self.username, &self.password)).then(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_grant",
+                "wrong username or password",
+            )
+        })
+    }
 }

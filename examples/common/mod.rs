@@ -266,6 +266,15 @@ pub fn redacted(url: &str) -> String {
     token_rotation::token_core::admin::redact_url(url)
 }
 
+/// Logs to stderr at the level `RUST_LOG` asks for (default `info`), as every example does.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
 /// The stand-in credential check of the examples: any username, password `demo`.
 pub fn password_ok(username: &str, password: &str) -> bool {
     !username.is_empty() && username.len() <= 256 && password == "demo"
