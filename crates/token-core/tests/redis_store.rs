@@ -623,3 +623,53 @@ async fn a_rotation_retried_after_a_lost_reply_is_rotated_again() {
         assert_eq!(outcome, rotated);
     }
 }
+
+/// A record lost outside the scripts (a manual `DEL`, an evicting `maxmemory-policy`, a
+/// partial restore) leaves its id in the session index with the old score. When the app
+/// then starts a session under the same family id, the login rewrites that score, so the new
+/// session is neither hidden from `list` nor pruned as ended while it lives (a rotation may
+/// skip the index update when the score does not move).
+#[tokio::test]
+async fn a_family_id_reused_after_its_record_was_lost_gets_a_fresh_index_score() {
+    let f = Redis(Backend::RedisManager, Mode::FamilyClaim)
+        .make(|c| c.idle_lifetime(Duration::from_secs(3600)));
+    let server = f.server.as_ref().unwrap();
+    let store = &f.store.inner;
+    let family = FamilyId::from("reused");
+    let token = |jti| TokenRef::new(jti, exp()).in_family(&family);
+    store.register("alice", token("t0"), None).await.unwrap();
+    let record = redis_contents(server)
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .find(|key| key.contains(":f:"))
+        .expect("the family's record");
+    server.command(&["DEL", &record]).unwrap();
+
+    f.clock.advance(Duration::from_secs(1800));
+    store.register("alice", token("t1"), None).await.unwrap();
+    let rotated = store
+        .rotate("alice", token("t1"), next("t2", &tok("t2")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(rotated, RotationOutcome::Rotated { .. }),
+        "{rotated:?}"
+    );
+
+    // Past the lost record's end, before the new session's.
+    f.clock.advance(Duration::from_secs(2000));
+    assert_eq!(store.list("alice").await.unwrap().len(), 1);
+    let other = FamilyId::from("other");
+    store
+        .register("alice", TokenRef::new("o0", exp()).in_family(&other), None)
+        .await
+        .unwrap();
+    let rotated = store
+        .rotate("alice", token("t2"), next("t3", &tok("t3")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(rotated, RotationOutcome::Rotated { .. }),
+        "{rotated:?}"
+    );
+}

@@ -98,15 +98,22 @@ local function pack_family(f)
 end
 
 -- Writes a family with its TTL at its end, and its score in the session index. `how` is
--- 'NX' for a new family, 'XX' for one the index holds: a family the index dropped is never
--- added back (and the index is never recreated without its TTL). `indexed_score`, when
--- given, is the score the index already holds: the ZADD is skipped when it has not moved
--- (a rotation of a family whose idle end is capped by its absolute end), one call fewer.
+-- 'XX' for a family the index holds (one the index dropped is never added back, and the
+-- index is never recreated without its TTL), or nil for a new family: its score is written
+-- whether or not the id is still there from a record lost outside these scripts, so that
+-- the index holds the new family's end. `indexed_score`, when given, is the score the index
+-- already holds: the ZADD is skipped when it has not moved (a rotation of a family whose
+-- idle end is capped by its absolute end), one call fewer.
 local function save_family(index, key, id, f, now, how, indexed_score)
   redis.call('SET', key, pack_family(f), 'PX', math.max(ends_at(f) - now, 1))
   local score = index_score(f)
-  if score ~= indexed_score then
+  if score == indexed_score then
+    return
+  end
+  if how then
     redis.call('ZADD', index, how, score, id)
+  else
+    redis.call('ZADD', index, score, id)
   end
 end
 

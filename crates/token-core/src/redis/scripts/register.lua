@@ -57,7 +57,7 @@ end
 if ARGV[11] ~= '' then
   f.k = ARGV[11]
 end
-save_family(KEYS[1], KEYS[2], ARGV[4], f, now, 'NX')
+save_family(KEYS[1], KEYS[2], ARGV[4], f, now, nil)
 -- The index lives as long as the longest family it may hold.
 if redis.call('PTTL', KEYS[1]) < absolute_end - now then
   redis.call('PEXPIRE', KEYS[1], absolute_end - now)
