@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Up to this many members are picked from an object (the JWT checks read nine claims).
@@ -58,7 +58,7 @@ pub(crate) fn pick<'n>(
                 match slot {
                     Some(slot) => values[slot] = Some(map.next_value()?),
                     None => {
-                        map.next_value::<IgnoredAny>()?;
+                        map.next_value::<Checked>()?;
                     }
                 }
             }
@@ -71,6 +71,51 @@ pub(crate) fn pick<'n>(
         .deserialize(&mut deserializer)
         .and_then(|values| deserializer.end().map(|()| values))?;
     Ok(Picked { names, values })
+}
+
+/// A JSON value read to its end and dropped, checked as strictly as when it is parsed into a
+/// `Value` (UTF-8 and escapes of strings, numbers in range, nesting depth), so that a document
+/// this module accepts is one `serde_json::from_slice::<Value>` accepts too. (`IgnoredAny`
+/// skips without those checks.)
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 impl Picked<'_> {

@@ -450,6 +450,27 @@ mod tests {
         let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature));
         assert_eq!(rules().verify_minted(&token).unwrap().user, "a");
         assert_eq!(rules().verify(&token).unwrap().user, "a");
+        // Members the checks skip are still checked as a `Value` parse would: a lone
+        // surrogate, invalid UTF-8, a number out of range or nesting past serde_json's limit
+        // make the token malformed on both paths.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let skipped: [&[u8]; 4] = [br#""\ud800""#, b"\"\xff\"", b"1e400", deep.as_bytes()];
+        for value in skipped {
+            let payload = [
+                format!(r#"{{"sub":"a","jti":"j","exp":{},"x":"#, now + 60).as_bytes(),
+                value,
+                b"}",
+            ]
+            .concat();
+            let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&payload));
+            let signature = jsonwebtoken::signature::Signer::sign(&*signer, message.as_bytes());
+            let token = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature));
+            assert_eq!(rules().verify(&token), Err(RejectReason::MalformedToken));
+            assert_eq!(
+                rules().verify_minted(&token),
+                Err(RejectReason::MalformedToken)
+            );
+        }
         // Not an object, or trailing bytes: malformed.
         for payload in [&b"[1]"[..], b"\"x\"", b"{} {}", b"{\"sub\":"] {
             let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
