@@ -120,9 +120,9 @@ async fn script() -> impl IntoResponse {
 
 /// The refresh cookie. `HttpOnly` keeps it from scripts (an XSS cannot steal it),
 /// `SameSite=Strict` keeps other sites from sending it (no CSRF on `/web/refresh`), `Secure`
-/// and the `__Host-` prefix keep other hosts and plain HTTP from planting one. Browsers treat
-/// `http://localhost` and `http://127.0.0.1` as secure, so the page works locally; anywhere
-/// else serve it over HTTPS.
+/// and the `__Host-` prefix keep other hosts and plain HTTP from planting one. Chromium and
+/// Firefox treat `http://localhost` and `http://127.0.0.1` as secure, so the page works
+/// locally with them; anywhere else serve it over HTTPS.
 fn refresh_cookie(token: &str, max_age: Duration) -> String {
     format!(
         "{COOKIE_NAME}={token}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
