@@ -50,7 +50,9 @@ where
         );
         return reject(shared, exchange, RejectReason::InvalidResponse, None, None);
     };
-    let carries = json_string_field(&bytes, field)
+    // A UTF-8 byte order mark is no JSON, but JavaScript's `response.json()` skips it.
+    let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let carries = json_string_field(json, field)
         .ok()
         .flatten()
         .is_some_and(|token| !token.is_empty());

@@ -364,7 +364,16 @@ async fn a_non_2xx_response_carrying_a_token_becomes_a_500_and_consumes_nothing(
             "{mode:?}: no token left"
         );
         // Nothing was consumed: the presented token still refreshes.
-        app.refresh(&token).await;
+        let token = app.refresh(&token).await;
+
+        // A byte order mark before the JSON hides nothing (`response.json()` skips it).
+        if mode == Mode::Json {
+            let response = app
+                .refresh_with(&token, &[("x-app-refuse-with-token", "bom")])
+                .await;
+            assert_eq!(response.status(), 500, "a body after a BOM");
+            app.refresh(&token).await;
+        }
 
         // A plain error without a token passes through untouched.
         let other = app.login("nina").await;

@@ -145,7 +145,8 @@ pub struct AppState {
 /// The app's token response. Its refresh token names `family` in a `sid` claim, which a layer
 /// without a family claim ignores. Test headers make the app misbehave:
 /// `x-app-stale` mints a refresh token issued an hour ago, `x-app-refuse-with-token` answers
-/// 303 (cookie mode) or 400 (JSON) while still carrying a refresh token.
+/// 303 (cookie mode) or 400 (JSON) while still carrying a refresh token (`bom`: the JSON body
+/// after a UTF-8 byte order mark, which JavaScript's `response.json()` skips).
 fn token_response(mode: Mode, user: &str, family: &FamilyId, headers: &HeaderMap) -> Response {
     let mut refresh_claims = claims(user, "refresh");
     refresh_claims["sid"] = json!(family.as_str());
@@ -153,8 +154,20 @@ fn token_response(mode: Mode, user: &str, family: &FamilyId, headers: &HeaderMap
         refresh_claims["iat"] = json!(now() - 3600);
     }
     let refresh = hs256(&refresh_claims);
+    let refusal = headers.get("x-app-refuse-with-token");
+    if mode == Mode::Json && refusal.is_some_and(|how| how == "bom") {
+        let body = json!({"error": "nope", "refresh_token": refresh});
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(serde_json::to_vec(&body).unwrap());
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response();
+    }
     let mut response = token_response_with(mode, user, refresh);
-    if headers.contains_key("x-app-refuse-with-token") {
+    if refusal.is_some() {
         *response.status_mut() = match mode {
             Mode::Json => StatusCode::BAD_REQUEST,
             Mode::Cookie => StatusCode::SEE_OTHER,
