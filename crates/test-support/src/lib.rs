@@ -396,10 +396,9 @@ impl RedisCluster {
                 break;
             }
             let port = self.nodes[to].port().to_string();
-            // `MIGRATE ... KEYS k1 k2`: the option naming the keys to move, not the KEYS command.
-            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
-            args.extend(keys.iter().map(String::as_str));
-            ok(self.nodes[from].command(&args));
+            for key in &keys {
+                ok(self.nodes[from].command(&["MIGRATE", "127.0.0.1", &port, key, "0", "5000"]));
+            }
         }
         for node in &self.nodes {
             ok(node.command(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id]));
