@@ -80,16 +80,12 @@ pub(crate) async fn collect(
         if !indexes.is_empty() {
             let mut pipe = redis::pipe();
             for index in &indexes {
-                pipe.cmd("ZRANGE")
-                    .arg(index)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES");
+                pipe.cmd("HGETALL").arg(index);
             }
-            // An index that expired between SCAN and ZRANGE reads as empty: skipped.
-            let scores: Vec<Vec<(String, f64)>> = pipe.query_async(conn).await?;
-            for index in scores.into_iter().filter(|s| !s.is_empty()) {
-                let summary = admin::summarize_index(index.into_iter().map(|(_, s)| s), now_ms);
+            // An index that expired between SCAN and HGETALL reads as empty: skipped.
+            let hashes: Vec<Vec<(Vec<u8>, Vec<u8>)>> = pipe.query_async(conn).await?;
+            for index in hashes.into_iter().filter(|h| !h.is_empty()) {
+                let summary = admin::summarize_index(index, now_ms);
                 stats.users += 1;
                 stats.live_sessions += summary.live;
                 stats.revoked_sessions += summary.revoked;

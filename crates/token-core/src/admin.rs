@@ -5,8 +5,6 @@
 //! are the whole API. They exist so a tool can report on a live Redis (key counts, memory,
 //! sessions per user) without duplicating the key schema or the index scores.
 
-use crate::rules::REVOKED_SHIFT;
-
 pub use crate::keys::KeyKind;
 
 /// The `SCAN MATCH` pattern of every key under `prefix` (glob characters escaped).
@@ -30,7 +28,7 @@ pub fn key_kind(prefix: &str, key: &str) -> KeyKind {
 }
 
 /// The Redis key of `user`'s session index under `prefix` (`<prefix>{u<base64url(user)>}:s`):
-/// a sorted set of the user's family ids. It exists while the user has a session.
+/// a hash of the user's family records. It exists while the user has a session.
 ///
 /// ```
 /// assert_eq!(token_core::admin::index_key("rt:", "alice"), "rt:{uYWxpY2U}:s");
@@ -69,18 +67,23 @@ pub struct IndexSummary {
     pub ended: u64,
 }
 
-/// Reads the scores of a session index (`ZRANGE <index_key> 0 -1 WITHSCORES`) as of
-/// `now_ms`, milliseconds since the epoch on the Redis server's clock (`TIME`).
-pub fn summarize_index(scores: impl IntoIterator<Item = f64>, now_ms: i64) -> IndexSummary {
+/// Reads a session index (`HGETALL <index_key>`: field and value pairs) as of `now_ms`,
+/// milliseconds since the epoch on the Redis server's clock (`TIME`). Metadata fields are
+/// skipped; a record this version cannot read counts as ended.
+pub fn summarize_index<F, V>(fields: impl IntoIterator<Item = (F, V)>, now_ms: i64) -> IndexSummary
+where
+    F: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
     let mut summary = IndexSummary::default();
-    for score in scores {
-        let score = score as i64;
-        if score > now_ms {
-            summary.live += 1;
-        } else if score < 0 && score + REVOKED_SHIFT > now_ms {
-            summary.revoked += 1;
-        } else {
-            summary.ended += 1;
+    for (field, value) in fields {
+        if field.as_ref().first() == Some(&crate::keys::METADATA_MARK) {
+            continue;
+        }
+        match crate::record::decode(value.as_ref()) {
+            Ok(f) if f.is_live(now_ms) => summary.live += 1,
+            Ok(f) if f.is_present(now_ms) => summary.revoked += 1,
+            _ => summary.ended += 1,
         }
     }
     summary

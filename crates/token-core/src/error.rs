@@ -28,6 +28,10 @@ pub enum StoreError {
         /// Replicas required.
         wanted: u32,
     },
+    /// A token's `exp` is before the epoch or after [`MAX_EXPIRES_AT`](crate::MAX_EXPIRES_AT)
+    /// (9999-12-31): the store cannot record it. Nothing was changed.
+    #[error("token exp {0} is outside the range the store records")]
+    ExpiryOutOfRange(i64),
     /// The jti is already recorded for this user: token ids must be unique per user.
     #[error("jti is already recorded for this user")]
     DuplicateJti,

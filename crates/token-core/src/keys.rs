@@ -1,23 +1,34 @@
 //! The key schema.
 //!
 //! ```text
-//! <prefix>{u<user>}:s             sorted set: the user's families, scored by their end
-//!                                 (revoked ones far below, see `rules::REVOKED_SHIFT`)
-//! <prefix>{u<user>}:f:<family>    one family's record (msgpack); TTL = the family's end
+//! <prefix>{u<user>}:s             hash: the user's sessions. Field <family id> holds the
+//!                                 family's packed record (at most 63 bytes, see
+//!                                 `rules::Family`); field 0xFF <family id> its metadata,
+//!                                 when it has any. TTL = the latest end of its families.
 //! <prefix>{u<user>}:g:<digest>    the sealed successor of a just-rotated token; TTL = grace
-//! <prefix>{u<user>}:t:<hour>      token index, only without a family claim: hash from jti
-//!                                 digest to family, for tokens expiring in that hour;
-//!                                 TTL = an hour past the hour's end
+//! <prefix>{u<user>}:t:<hour>      token index, only without a family claim: hash from raw
+//!                                 jti digest to family id, for tokens expiring in that hour;
+//!                                 TTL = the latest of its entries' ends (each entry: an hour
+//!                                 past its hour's end, or its family's absolute end if that
+//!                                 is sooner)
 //! ```
 //!
 //! `<user>` is the user id in unpadded URL-safe base64: an injective encoding whose alphabet
 //! has no `{`, `}`, `:`, `*` or glob character, so no user id can name another user's keys,
 //! and the hash tag is never empty. Every key of a user shares that hash tag and so one
-//! cluster slot: every script touches one slot.
+//! cluster slot: every script touches one slot. A metadata field starts with the byte 0xFF,
+//! which no UTF-8 family id can start with, so the two kinds of field never collide.
+//!
+//! Records stay at most 64 bytes so that Redis keeps a user's hash in its compact listpack
+//! encoding (`hash-max-listpack-value`, 64 by default): metadata longer than that (a long
+//! user agent) moves that user's hash to a hash table, which costs about 170 bytes more per
+//! session (see `BENCHMARKS.md`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
+
+use crate::rules::Digest;
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -37,22 +48,9 @@ impl UserKeys {
         }
     }
 
-    /// The user's session index.
+    /// The user's sessions: a hash of family records.
     pub(crate) fn index(&self) -> String {
         format!("{}:s", self.base)
-    }
-
-    /// What a family id is appended to for its record's key (the scripts build family keys
-    /// they learn from the token index with it).
-    #[cfg(feature = "redis")]
-    pub(crate) fn family_prefix(&self) -> String {
-        format!("{}:f:", self.base)
-    }
-
-    /// One family's record.
-    #[cfg(any(feature = "redis", test))]
-    pub(crate) fn family(&self, family: &str) -> String {
-        format!("{}:f:{family}", self.base)
     }
 
     /// The grace slot of a presented token, by its digest.
@@ -66,22 +64,30 @@ impl UserKeys {
     }
 }
 
-/// The digest a jti is remembered by once spent (and in the token index): 96 bits of
-/// SHA-256, URL-safe base64 (16 characters).
-pub(crate) fn jti_digest(jti: &str) -> String {
+/// The digest a jti is known by in records and the token index: 96 bits of SHA-256, raw.
+/// Grace slots name it in URL-safe base64 ([`b64`]).
+pub(crate) fn jti_digest(jti: &str) -> Digest {
     let hash = Sha256::digest(jti.as_bytes());
-    b64(&hash[..12])
+    truncate(&hash)
 }
 
 /// The digest a family keeps of the OAuth 2.0 client it is bound to: 96 bits of SHA-256 over
-/// a domain-separated input, URL-safe base64 (16 characters), so a record has a fixed size
-/// whatever the length of the client id.
-pub(crate) fn client_digest(client: &str) -> String {
+/// a domain-separated input, so a record has a fixed size whatever the length of the id.
+pub(crate) fn client_digest(client: &str) -> Digest {
     let mut hash = Sha256::new();
     hash.update(b"token-rotation client v1\0");
     hash.update(client.as_bytes());
-    b64(&hash.finalize()[..12])
+    truncate(&hash.finalize())
 }
+
+fn truncate(hash: &[u8]) -> Digest {
+    let mut digest = Digest::default();
+    digest.copy_from_slice(&hash[..12]);
+    digest
+}
+
+/// The first byte of a metadata field in a user's hash (see the schema above).
+pub(crate) const METADATA_MARK: u8 = 0xFF;
 
 /// `text` with the glob characters of `SCAN MATCH` escaped.
 pub(crate) fn escape_glob(text: &str) -> String {
@@ -99,9 +105,9 @@ pub(crate) fn escape_glob(text: &str) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyKind {
-    /// A user's session index.
+    /// A user's session hash.
     SessionIndex,
-    /// A family's record.
+    /// A family's record (store v2 and earlier; store v3 keeps them in the session hash).
     FamilyRecord,
     /// A sealed successor kept for the grace window.
     GraceSlot,
@@ -176,7 +182,6 @@ mod tests {
             );
             for key in [
                 keys.index(),
-                keys.family("}{x"),
                 keys.grace("d"),
                 keys.tokens(7200),
             ] {
@@ -200,7 +205,6 @@ mod tests {
     fn every_key_of_the_schema_has_its_kind() {
         let keys = UserKeys::new("rt:", "a}b");
         assert_eq!(key_kind("rt:", &keys.index()), KeyKind::SessionIndex);
-        assert_eq!(key_kind("rt:", &keys.family("x:s")), KeyKind::FamilyRecord);
         assert_eq!(key_kind("rt:", &keys.grace("d")), KeyKind::GraceSlot);
         assert_eq!(key_kind("rt:", &keys.tokens(7200)), KeyKind::TokenIndex);
         assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
@@ -210,7 +214,6 @@ mod tests {
     #[test]
     fn only_session_indexes_name_a_user() {
         let keys = UserKeys::new("rt:", "alice");
-        assert_eq!(user_of_index_key("rt:", &keys.family("x:s")), None);
         assert_eq!(user_of_index_key("rt:", &keys.grace("abc")), None);
         assert_eq!(user_of_index_key("other:", &keys.index()), None);
     }

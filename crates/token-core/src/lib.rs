@@ -21,23 +21,26 @@
 //!   per session, whatever its number of rotations, and recognises any older token of a
 //!   family as spent: reuse is detected however many rotations ago the token was spent.
 //! - **Token index**: without a claim, the store maps the digest of every recorded jti to
-//!   its family and remembers it until the token expires ([`TokenRef::expires_at`]), which
-//!   costs Redis about 40–90 bytes per remembered token (see `BENCHMARKS.md`).
+//!   its family and remembers it until the token expires ([`TokenRef::expires_at`]) or its
+//!   family ends, whichever comes first (see `BENCHMARKS.md` for the bytes it costs).
 //!
 //! # Key schema
 //!
 //! ```text
-//! <prefix>{u<base64url(user)>}:s            sorted set of the user's families by end
-//! <prefix>{u<base64url(user)>}:f:<family>   one family's record (msgpack); TTL = its end
+//! <prefix>{u<base64url(user)>}:s            hash of the user's sessions: family id →
+//!                                           packed record (≤ 64 bytes), 0xFF family id →
+//!                                           metadata; TTL = the latest family end
 //! <prefix>{u<base64url(user)>}:g:<digest>   sealed successor of a just-rotated token;
 //!                                           TTL = the grace window
 //! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →
 //!                                           family, for tokens expiring in that hour
 //! ```
 //!
-//! Every operation is one script touching a fixed number of these keys (`list` and
-//! `revoke_all`: one per session of the user), so it costs Redis the same for a user with
-//! one session or sixty-four, and for a family rotated once or a thousand times.
+//! Ended families are pruned lazily (on login, list, revoke-all and cleanup), and are gone
+//! for every operation from the moment they end. Each operation is one function of a Redis
+//! Functions library (`FCALL`, loaded once per server) touching a fixed number of these
+//! keys; a rotation costs Redis the same for a user with one session or sixty-four, and for
+//! a family rotated once or a thousand times. `docs/ARCHITECTURE.md` walks through it.
 //!
 //! # Example
 //!
@@ -82,6 +85,7 @@ mod error;
 mod keys;
 mod memory;
 mod outcome;
+mod record;
 #[cfg(feature = "redis")]
 mod redis;
 mod rules;
@@ -101,4 +105,5 @@ pub use crate::outcome::{
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisStore};
 pub use crate::seal::SealingKey;
+pub use crate::rules::MAX_EXPIRES_AT;
 pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};

@@ -1,16 +1,19 @@
 //! The in-memory store: the Redis store's semantics for one process (tests, demos, single
 //! instance apps). Its state dies with the process and is not shared between instances.
 //!
-//! It runs the rules of [`crate::rules`] on the same data the Redis store keeps (a record per
-//! family, a token index without a family claim, grace slots), so the two agree; the
-//! conformance suite and the model test check that they do.
+//! It runs the rules of [`crate::rules`] on the same data the Redis store keeps (a hash of
+//! family records per user, a token index without a family claim, grace slots), prunes
+//! when the scripts prune, and treats an ended family as gone as they do, so the two agree
+//! on every clock; the conformance suite and the model test check that they do.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, client_digest, jti_digest};
-use crate::rules::{Family, Role, Step, evictions, token_index_expiry_ms};
+use crate::keys::{UserKeys, b64, client_digest, jti_digest};
+use crate::rules::{
+    Digest, Family, Role, Step, check_expiry, evictions, token_index_expiry_ms,
+};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
@@ -46,51 +49,82 @@ const SWEEP_EVERY: usize = 4096;
 /// What Redis would hold, keyed the same way.
 #[derive(Debug, Default)]
 struct State {
-    /// Session index key → the user's families by id.
-    users: HashMap<String, HashMap<String, Family>>,
+    /// Session hash key → the user's families.
+    users: HashMap<String, Sessions>,
     /// Grace slots: sealed successor and the end of its window.
     grace: HashMap<String, (Vec<u8>, i64)>,
-    /// Token-index buckets: jti digest → family id, and the bucket's expiry.
-    tokens: HashMap<String, (HashMap<String, String>, i64)>,
+    /// Token-index buckets.
+    tokens: HashMap<String, Bucket>,
     writes_since_sweep: usize,
 }
 
+/// A user's session hash: families by id, and when the key expires (the latest family end
+/// written, as `PEXPIRE … GT` keeps it).
+#[derive(Debug, Default)]
+struct Sessions {
+    families: HashMap<String, Family>,
+    expires: i64,
+}
+
+/// A token-index bucket: jti digest → family id, and when the key expires.
+#[derive(Debug, Default)]
+struct Bucket {
+    entries: HashMap<Digest, String>,
+    expires: i64,
+}
+
 impl State {
+    /// The user's families, unless the hash has expired.
+    fn sessions(&self, keys: &UserKeys, now: i64) -> Option<&Sessions> {
+        self.users.get(&keys.index()).filter(|s| s.expires > now)
+    }
+
+    fn sessions_mut(&mut self, keys: &UserKeys, now: i64) -> Option<&mut Sessions> {
+        self.users
+            .get_mut(&keys.index())
+            .filter(|s| s.expires > now)
+    }
+
+    /// A family that is present at `now` (the scripts' `load_family`).
+    fn family_mut(&mut self, keys: &UserKeys, id: &str, now: i64) -> Option<&mut Family> {
+        self.sessions_mut(keys, now)?
+            .families
+            .get_mut(id)
+            .filter(|f| f.is_present(now))
+    }
+
+    fn is_present(&self, keys: &UserKeys, id: &str, now: i64) -> bool {
+        self.sessions(keys, now)
+            .and_then(|s| s.families.get(id))
+            .is_some_and(|f| f.is_present(now))
+    }
+
     /// The family a token belongs to: its claim, else the token index.
-    fn family_of(
-        &self,
-        keys: &UserKeys,
-        token: &TokenRef<'_>,
-        digest: &str,
-        now: i64,
-    ) -> Option<String> {
+    fn family_of(&self, keys: &UserKeys, token: &TokenRef<'_>, now: i64) -> Option<String> {
         match token.family {
             Some(family) => Some(family.as_str().to_owned()),
-            None => self.indexed(keys, token.expires_at, digest, now).cloned(),
+            None => self
+                .indexed(keys, token.expires_at, &jti_digest(token.jti), now)
+                .cloned(),
         }
     }
 
-    fn indexed(&self, keys: &UserKeys, exp: i64, digest: &str, now: i64) -> Option<&String> {
+    fn indexed(&self, keys: &UserKeys, exp: i64, digest: &Digest, now: i64) -> Option<&String> {
         if token_index_expiry_ms(exp) <= now {
             return None;
         }
         self.tokens
             .get(&keys.tokens(exp))
-            .and_then(|(bucket, _)| bucket.get(digest))
+            .filter(|bucket| bucket.expires > now)
+            .and_then(|bucket| bucket.entries.get(digest))
     }
 
-    fn index_token(&mut self, keys: &UserKeys, exp: i64, digest: &str, family: &str) {
-        let (bucket, expiry) = self.tokens.entry(keys.tokens(exp)).or_default();
-        bucket.insert(digest.to_owned(), family.to_owned());
-        *expiry = token_index_expiry_ms(exp);
-    }
-
-    fn family_mut(&mut self, keys: &UserKeys, id: &str) -> Option<&mut Family> {
-        self.users.get_mut(&keys.index())?.get_mut(id)
-    }
-
-    fn families_mut(&mut self, keys: &UserKeys) -> Option<&mut HashMap<String, Family>> {
-        self.users.get_mut(&keys.index())
+    /// Indexes a token of family `id` (whose absolute end is `family_end`) until its
+    /// expiry or that end, whichever is first.
+    fn index_token(&mut self, keys: &UserKeys, exp: i64, digest: Digest, id: &str, family_end: i64) {
+        let bucket = self.tokens.entry(keys.tokens(exp)).or_default();
+        bucket.entries.insert(digest, id.to_owned());
+        bucket.expires = bucket.expires.max(token_index_expiry_ms(exp).min(family_end));
     }
 
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
@@ -100,18 +134,19 @@ impl State {
         }
     }
 
-    /// Drops the user's ended families (the `prune` step of the scripts); returns how many.
+    /// Drops the user's ended families (the scripts' `prune`); returns how many.
     fn prune(&mut self, index: &str, now: i64) -> u64 {
-        let Some(families) = self.users.get_mut(index) else {
+        let Some(sessions) = self.users.get_mut(index) else {
             return 0;
         };
-        let before = families.len();
-        families.retain(|_, f| f.ends_at() > now);
-        let pruned = (before - families.len()) as u64;
-        if families.is_empty() {
+        if sessions.expires <= now {
+            let gone = sessions.families.len() as u64;
             self.users.remove(index);
+            return gone;
         }
-        pruned
+        let before = sessions.families.len();
+        sessions.families.retain(|_, f| f.is_present(now));
+        (before - sessions.families.len()) as u64
     }
 
     /// Redis drops keys when their TTL fires; here, every few thousand writes drop what has
@@ -129,8 +164,9 @@ impl State {
     fn sweep(&mut self, now: i64) -> u64 {
         let indexes: Vec<String> = self.users.keys().cloned().collect();
         let pruned = indexes.iter().map(|index| self.prune(index, now)).sum();
+        self.users.retain(|_, s| !s.families.is_empty());
         self.grace.retain(|_, (_, end)| *end > now);
-        self.tokens.retain(|_, (_, expiry)| *expiry > now);
+        self.tokens.retain(|_, bucket| bucket.expires > now);
         pruned
     }
 }
@@ -164,13 +200,14 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Mirrors `register.lua`.
+    /// Mirrors `register` in the scripts.
     fn register_now(
         &self,
         user: &str,
         token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
+        check_expiry(token.expires_at)?;
         let cfg = &self.config;
         let keys = self.keys(user);
         let index = keys.index();
@@ -180,83 +217,77 @@ impl MemoryStore {
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
-        if let Some(existing) = state.family_mut(&keys, family.as_str()) {
-            return if existing.is_registration_of(token.jti, client.as_deref()) {
+        if let Some(existing) = state.family_mut(&keys, family.as_str(), now) {
+            return if existing.is_registration_of(&digest, client.as_ref()) {
                 Ok(family)
             } else {
                 Err(StoreError::DuplicateJti)
             };
         }
         if token.family.is_none()
-            && state
-                .indexed(&keys, token.expires_at, &digest, now)
-                .is_some()
+            && let Some(id) = state.indexed(&keys, token.expires_at, &digest, now)
+            && state.is_present(&keys, id, now)
         {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
         state.prune(&index, now);
-        let families = state.users.entry(index).or_default();
+        let sessions = state.users.entry(index).or_default();
         if let Some(cap) = cfg.max_sessions_per_user {
             let dropped: Vec<String> = evictions(
-                families.iter().map(|(id, f)| (id.as_str(), f)),
+                sessions.families.iter().map(|(id, f)| (id.as_str(), f)),
                 cap as usize,
             )
             .into_iter()
             .map(str::to_owned)
             .collect();
             for id in dropped {
-                families.remove(&id);
+                sessions.families.remove(&id);
             }
         }
-        families.insert(
-            family.as_str().to_owned(),
-            Family::new(
-                token.jti,
-                now,
-                &policy,
-                clip_metadata(metadata),
-                client.as_deref(),
-            ),
-        );
+        let f = Family::new(digest, now, &policy, clip_metadata(metadata), client);
+        let absolute_end = f.absolute_end;
+        sessions.expires = sessions.expires.max(f.ends_at());
+        sessions.families.insert(family.as_str().to_owned(), f);
         if token.family.is_none() {
-            state.index_token(&keys, token.expires_at, &digest, family.as_str());
+            state.index_token(&keys, token.expires_at, digest, family.as_str(), absolute_end);
         }
         Ok(family)
     }
 
-    /// Mirrors `rotate.lua`.
+    /// Mirrors `rotate` in the scripts.
     fn rotate_now(
         &self,
         user: &str,
         presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
+        check_expiry(presented.expires_at)?;
+        check_expiry(successor.expires_at)?;
         let cfg = &self.config;
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
         let successor_digest = jti_digest(successor.jti);
         let client = presented.client.map(client_digest);
-        let slot = keys.grace(&digest);
+        let slot = keys.grace(&b64(&digest));
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
-        let Some(id) = state.family_of(&keys, &presented, &digest, now) else {
+        let Some(id) = state.family_of(&keys, &presented, now) else {
             return Ok(RotationOutcome::Unknown);
         };
         let successor_elsewhere = presented.family.is_none()
             && state
                 .indexed(&keys, successor.expires_at, &successor_digest, now)
-                .is_some();
-        let Some(f) = state.family_mut(&keys, &id) else {
+                .is_some_and(|other| state.is_present(&keys, other, now));
+        let Some(f) = state.family_mut(&keys, &id, now) else {
             return Ok(RotationOutcome::Unknown);
         };
         let family = FamilyId::from(id.as_str());
-        let role = f.role(presented.jti, &digest);
+        let role = f.role(&digest);
         let step = f.step(
             role,
-            client.as_deref(),
-            successor.jti,
+            client.as_ref(),
             &successor_digest,
             successor_elsewhere,
             now,
@@ -265,18 +296,27 @@ impl MemoryStore {
         match step {
             Step::WrongClient => return Ok(RotationOutcome::WrongClient { family }),
             Step::Revoked => return Ok(RotationOutcome::Revoked { family }),
-            Step::Expired => return Ok(RotationOutcome::Expired { family }),
             Step::Duplicate => return Err(StoreError::DuplicateJti),
             Step::Repeat => return Ok(RotationOutcome::Rotated { family }),
             Step::Rotate => {
-                f.rotate(&digest, successor.jti, now, &policy);
+                f.rotate(digest, successor_digest, now, &policy);
+                let (end, absolute_end) = (f.ends_at(), f.absolute_end);
+                if let Some(sessions) = state.sessions_mut(&keys, now) {
+                    sessions.expires = sessions.expires.max(end);
+                }
                 state.note_write(now);
                 if policy.grace > 0 {
                     let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
                     state.grace.insert(slot, (sealed, now + policy.grace + 1));
                 }
                 if presented.family.is_none() {
-                    state.index_token(&keys, successor.expires_at, &successor_digest, &id);
+                    state.index_token(
+                        &keys,
+                        successor.expires_at,
+                        successor_digest,
+                        &id,
+                        absolute_end,
+                    );
                 }
                 return Ok(RotationOutcome::Rotated { family });
             }
@@ -286,28 +326,39 @@ impl MemoryStore {
             && let Some(sealed) = state.grace(&slot, now)
         {
             let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
-            if let Some(f) = state.family_mut(&keys, &id) {
-                f.replays += 1;
+            if let Some(f) = state.family_mut(&keys, &id, now) {
+                f.replayed();
             }
             return Ok(RotationOutcome::GraceReplay { family, successor });
         }
 
         // A spent token came back outside its grace: someone holds a copy.
         state.note_write(now);
-        let families = state
-            .families_mut(&keys)
-            .expect("the family was found above");
-        if let Some(f) = families.get_mut(&id) {
+        if let Some(f) = state.family_mut(&keys, &id, now) {
             f.revoke(now);
         }
         if cfg.revoke_all_on_reuse {
-            for other in families.values_mut() {
-                other.revoke(now);
-            }
+            state.revoke_all(&keys, now);
         }
         state.grace.remove(&slot);
         debug_assert_ne!(role, Role::Current);
         Ok(RotationOutcome::ReuseDetected { family })
+    }
+}
+
+impl State {
+    /// Revokes every live family of the user, after pruning the ended ones (the scripts'
+    /// `revoke_all`); returns how many were revoked.
+    fn revoke_all(&mut self, keys: &UserKeys, now: i64) -> u64 {
+        self.prune(&keys.index(), now);
+        self.sessions_mut(keys, now).map_or(0, |sessions| {
+            sessions
+                .families
+                .values_mut()
+                .map(|f| f.revoke(now))
+                .filter(|&revoked| revoked)
+                .count() as u64
+        })
     }
 }
 
@@ -342,12 +393,16 @@ impl RotationStore for MemoryStore {
     ) -> Result<Option<FamilyId>, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
+        check_expiry(token.expires_at)?;
         let revoked = {
             let mut state = self.lock();
-            let digest = jti_digest(token.jti);
-            let id = state.family_of(&keys, &token, &digest, now);
-            id.filter(|id| state.family_mut(&keys, id).is_some_and(|f| f.revoke(now)))
-                .map(FamilyId::from)
+            let id = state.family_of(&keys, &token, now);
+            id.filter(|id| {
+                state
+                    .family_mut(&keys, id, now)
+                    .is_some_and(|f| f.revoke(now))
+            })
+            .map(FamilyId::from)
         };
         if let Some(family) = &revoked {
             self.config
@@ -361,7 +416,7 @@ impl RotationStore for MemoryStore {
         let now = self.now();
         let revoked = self
             .lock()
-            .family_mut(&keys, family.as_str())
+            .family_mut(&keys, family.as_str(), now)
             .is_some_and(|f| f.revoke(now));
         if revoked {
             self.config
@@ -373,13 +428,7 @@ impl RotationStore for MemoryStore {
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
-        let count = self.lock().families_mut(&keys).map_or(0, |families| {
-            families
-                .values_mut()
-                .map(|f| f.revoke(now))
-                .filter(|&revoked| revoked)
-                .count() as u64
-        });
+        let count = self.lock().revoke_all(&keys, now);
         if count > 0 {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, None);
@@ -391,9 +440,10 @@ impl RotationStore for MemoryStore {
         let keys = self.keys(user);
         let now = self.now();
         let mut state = self.lock();
+        state.prune(&keys.index(), now);
         Ok(state
-            .families_mut(&keys)
-            .map(|families| sessions(families.iter().map(|(id, f)| (id.as_str(), f)), now))
+            .sessions(&keys, now)
+            .map(|s| sessions(s.families.iter().map(|(id, f)| (id.as_str(), f)), now))
             .unwrap_or_default())
     }
 

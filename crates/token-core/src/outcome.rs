@@ -75,11 +75,6 @@ pub enum RotationOutcome {
         /// The revoked family.
         family: FamilyId,
     },
-    /// The family outlived its absolute or idle lifetime.
-    Expired {
-        /// The expired family.
-        family: FamilyId,
-    },
     /// The family is bound to an OAuth 2.0 client ([`TokenRef::client`](crate::TokenRef)
     /// at registration) and another client, or none, presented its token. Nothing was
     /// consumed and nothing revoked: the family's owner can go on rotating. Checked before
@@ -88,7 +83,10 @@ pub enum RotationOutcome {
         /// The family the token belongs to.
         family: FamilyId,
     },
-    /// The token was never recorded, or its family is gone.
+    /// The token was never recorded, or its family is gone: it ended (its absolute or idle
+    /// lifetime ran out), was evicted at the session cap, or was lost with Redis. An ended
+    /// family is gone at once, whether or not Redis has dropped its bytes yet, so the answer
+    /// never depends on when a TTL fired.
     Unknown,
 }
 
@@ -108,7 +106,6 @@ impl RotationOutcome {
             RotationOutcome::GraceReplay { .. } => "grace_replay",
             RotationOutcome::ReuseDetected { .. } => "reuse_detected",
             RotationOutcome::Revoked { .. } => "revoked",
-            RotationOutcome::Expired { .. } => "expired",
             RotationOutcome::WrongClient { .. } => "wrong_client",
             RotationOutcome::Unknown => "unknown",
         }
@@ -121,7 +118,6 @@ impl RotationOutcome {
             | RotationOutcome::GraceReplay { family, .. }
             | RotationOutcome::ReuseDetected { family }
             | RotationOutcome::Revoked { family }
-            | RotationOutcome::Expired { family }
             | RotationOutcome::WrongClient { family } => Some(family),
             RotationOutcome::Unknown => None,
         }
@@ -149,10 +145,20 @@ pub struct SessionInfo {
     pub last_rotated_at: DateTime<Utc>,
     /// When the family ends unless rotated again: the earlier of its absolute and idle ends.
     pub expires_at: DateTime<Utc>,
-    /// The jti of the family's current token.
-    pub current_jti: String,
     /// Metadata recorded at login (for example a user agent), if any.
     pub metadata: Option<String>,
+    /// The digest of the current token's jti: the store keeps no jti in the clear.
+    #[serde(skip)]
+    pub(crate) current: crate::rules::Digest,
+}
+
+impl SessionInfo {
+    /// Whether `jti` is the id of this session's current token (the one its next refresh
+    /// must present). The store keeps only a digest of it, so it can answer this but not
+    /// name the jti.
+    pub fn is_current(&self, jti: &str) -> bool {
+        self.current == crate::keys::jti_digest(jti)
+    }
 }
 
 /// What happened, for the event hook and for `tracing`.

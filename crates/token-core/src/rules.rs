@@ -1,71 +1,93 @@
 //! The rotation rules, written once.
 //!
-//! [`MemoryStore`](crate::MemoryStore) runs these functions; the Lua scripts in
-//! `redis/scripts` perform the same steps in the same order (each script names the function
-//! it mirrors), and `tests/model.rs` drives both stores through random histories and checks
-//! that they agree on every step. A change to the rules is a change here and in the scripts.
+//! [`MemoryStore`](crate::MemoryStore) runs these functions; the Redis store's function
+//! library (`redis/scripts`) performs the same steps in the same order (each Lua function
+//! names the one it mirrors), and `tests/model.rs` drives both stores through random
+//! histories and checks that they agree on every step. A change to the rules is a change
+//! here and in the scripts. `docs/ARCHITECTURE.md` describes the state machine as a whole.
 //!
 //! # The data
 //!
-//! A family (a session) is one small record: its current jti, the digest of the token it
-//! replaced and when, its lifetimes, a revoked flag. A family therefore costs the same after
-//! one rotation or ten thousand. Older spent tokens are recognised without being listed:
+//! A family (a session) is one record of at most 63 bytes (see [`Family`]): digests of its
+//! current token and of the token it replaced, four times, a replay count, flags. A family
+//! therefore costs the same after one rotation or ten thousand. Older spent tokens are
+//! recognised without being listed:
 //!
 //! - in **family-claim mode** every token names its family, so a validly signed token of a
 //!   known family that is neither current nor the immediate predecessor can only be a spent
 //!   one (the app minted it, and the layer never lets an unrecorded successor out);
 //! - without a family claim, a **token index** maps the digest of every recorded jti to its
-//!   family and keeps it until the token itself expires (see [`token_index_expiry_ms`]).
+//!   family and keeps it until the token itself expires or its family ends, whichever is
+//!   first (see [`token_index_expiry_ms`]).
+//!
+//! # Time
+//!
+//! A family whose end has passed is gone, for every operation, whether or not Redis has
+//! dropped its bytes yet: records are pruned lazily (on login, list, revoke-all and cleanup)
+//! and a user's hash expires with its latest end, so the answers never depend on when a TTL
+//! fired or a prune ran. Both stores therefore agree on every clock, moving or not.
 
-/// Index scores of revoked families are their end minus this, so every revoked family sorts
-/// before every live one (2^50 ms is about 35 000 years; scores stay exact doubles).
-pub(crate) const REVOKED_SHIFT: i64 = 1 << 50;
+/// A jti (or client) digest: 96 bits of SHA-256, kept raw in records.
+pub(crate) type Digest = [u8; 12];
 
 /// Token-index entries are grouped by the hour in which their token expires: one Redis hash
 /// per user and hour, so the per-key overhead is shared by every token of that hour.
 pub(crate) const TOKEN_BUCKET_SECS: i64 = 3600;
+
+/// The latest `exp` the store accepts: 9999-12-31T23:59:59Z. Later times do not fit the
+/// records' 48-bit millisecond fields and no token should live that long; both stores
+/// refuse them alike ([`StoreError::ExpiryOutOfRange`](crate::StoreError::ExpiryOutOfRange)).
+pub const MAX_EXPIRES_AT: i64 = 253_402_300_799;
 
 /// The bucket of a token that expires at `exp` (seconds since the epoch).
 pub(crate) fn token_bucket(exp: i64) -> i64 {
     exp.div_euclid(TOKEN_BUCKET_SECS)
 }
 
-/// Until when (ms) a token-index entry is kept: past the end of its token's bucket by one
-/// more bucket, so a token stays recognisable for at least an hour past its `exp`, which
-/// covers any validation leeway up to that.
+/// Until when (ms) a token-index entry is kept, at most: past the end of its token's bucket
+/// by one more bucket, so a token stays recognisable for at least an hour past its `exp`,
+/// which covers any validation leeway up to that. The entry never outlives its family: the
+/// scripts bound its key's TTL by the family's absolute end as well.
 pub(crate) fn token_index_expiry_ms(exp: i64) -> i64 {
     (token_bucket(exp) + 2)
         .saturating_mul(TOKEN_BUCKET_SECS)
         .saturating_mul(1000)
 }
 
+/// Whether `exp` (seconds since the epoch) is a time the store can record.
+pub(crate) fn check_expiry(exp: i64) -> Result<(), crate::StoreError> {
+    if (0..=MAX_EXPIRES_AT).contains(&exp) {
+        Ok(())
+    } else {
+        Err(crate::StoreError::ExpiryOutOfRange(exp))
+    }
+}
+
 /// One family as both stores keep it. The one-letter names in the comments are those of the
-/// Lua scripts' tables (see `redis/scripts/common.lua`, which also packs it for Redis).
+/// Lua tables (see `redis/scripts/common.lua`, which also packs it for Redis).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Family {
-    /// `c`: the current token's jti.
-    pub(crate) current: String,
-    /// `p`: the digest of the immediate predecessor (the token rotated last).
-    pub(crate) previous: Option<String>,
-    /// `r`: when the predecessor was rotated, the start of the grace window (ms).
-    pub(crate) rotated_at: Option<i64>,
-    /// `n`: grace replays served for the predecessor.
-    pub(crate) replays: u32,
+    /// `c`: the digest of the current token's jti.
+    pub(crate) current: Digest,
+    /// `p`: the digest of the immediate predecessor (the token rotated last). It was rotated
+    /// at `last_rotated`, which starts its grace window.
+    pub(crate) previous: Option<Digest>,
+    /// `n`: grace replays served for the predecessor (saturates at `u16::MAX`).
+    pub(crate) replays: u16,
     /// `t`: when the family was registered (ms).
     pub(crate) created: i64,
-    /// `l`: when it was last rotated (ms).
+    /// `l`: when it was last rotated (ms); `created` before the first rotation.
     pub(crate) last_rotated: i64,
     /// `a`: its absolute end (ms).
     pub(crate) absolute_end: i64,
     /// `i`: its idle end (ms), renewed by each rotation, never past `absolute_end`.
     pub(crate) idle_end: i64,
-    /// `v`: set once revoked.
-    pub(crate) revoked: Option<u8>,
-    /// `m`: metadata recorded at login.
+    /// `v`: set once revoked; the record stays as a tombstone until the family's end.
+    pub(crate) revoked: bool,
+    /// `m`: metadata recorded at login (kept beside the record, not in it).
     pub(crate) metadata: Option<String>,
-    /// `k`: the digest of the OAuth 2.0 client the family is bound to
-    /// ([`keys::client_digest`](crate::keys::client_digest)), if any.
-    pub(crate) client: Option<String>,
+    /// `k`: the digest of the OAuth 2.0 client the family is bound to, if any.
+    pub(crate) client: Option<Digest>,
 }
 
 /// Lifetimes and grace settings in milliseconds, as the rules use them.
@@ -86,15 +108,13 @@ pub(crate) enum Role {
     Spent,
 }
 
-/// What `rotate` does with a presented token of a recorded family.
+/// What `rotate` does with a presented token of a family that is still there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     /// The family is bound to another client: refuse, change nothing.
     WrongClient,
     /// The family was revoked earlier: refuse.
     Revoked,
-    /// The family ended: refuse.
-    Expired,
     /// The successor's jti is already recorded: refuse, change nothing.
     Duplicate,
     /// Spend the current token; the successor becomes current.
@@ -111,25 +131,24 @@ pub(crate) enum Step {
 impl Family {
     /// The first token of a new family, registered at `now`.
     pub(crate) fn new(
-        jti: &str,
+        current: Digest,
         now: i64,
         policy: &Policy,
         metadata: Option<&str>,
-        client: Option<&str>,
+        client: Option<Digest>,
     ) -> Self {
         let absolute_end = now + policy.absolute;
         Family {
-            current: jti.to_owned(),
+            current,
             previous: None,
-            rotated_at: None,
             replays: 0,
             created: now,
             last_rotated: now,
             absolute_end,
             idle_end: absolute_end.min(now + policy.idle),
-            revoked: None,
+            revoked: false,
             metadata: metadata.map(str::to_owned),
-            client: client.map(str::to_owned),
+            client,
         }
     }
 
@@ -137,59 +156,55 @@ impl Family {
         self.absolute_end.min(self.idle_end)
     }
 
-    pub(crate) fn is_live(&self, now: i64) -> bool {
-        self.revoked.is_none() && self.ends_at() > now
+    /// Whether the family is still there at `now`: its end has not passed. An ended family
+    /// is gone for every operation, whether or not its bytes were pruned yet.
+    pub(crate) fn is_present(&self, now: i64) -> bool {
+        self.ends_at() > now
     }
 
-    /// The family's score in the user's session index: its end, or far below every live
-    /// score once revoked. Eviction takes the lowest score first; pruning takes the ended.
-    pub(crate) fn index_score(&self) -> i64 {
-        match self.revoked {
-            Some(_) => self.ends_at() - REVOKED_SHIFT,
-            None => self.ends_at(),
-        }
+    pub(crate) fn is_live(&self, now: i64) -> bool {
+        !self.revoked && self.is_present(now)
     }
 
     /// Whether a register of `jti` that finds this family already recorded is the same
     /// register sent again (a retry after a lost reply) rather than a clash.
-    pub(crate) fn is_registration_of(&self, jti: &str, client: Option<&str>) -> bool {
-        self.current == jti
+    pub(crate) fn is_registration_of(&self, digest: &Digest, client: Option<&Digest>) -> bool {
+        self.current == *digest
             && self.previous.is_none()
-            && self.revoked.is_none()
-            && self.client.as_deref() == client
+            && !self.revoked
+            && self.client.as_ref() == client
     }
 
     /// Whether a token of this family may be presented by `client` (a digest, or `None` for
     /// a request that named no client). A family bound to a client admits that client alone;
     /// one registered without a client admits any.
-    pub(crate) fn admits(&self, client: Option<&str>) -> bool {
-        self.client.is_none() || self.client.as_deref() == client
+    pub(crate) fn admits(&self, client: Option<&Digest>) -> bool {
+        self.client.is_none() || self.client.as_ref() == client
     }
 
-    pub(crate) fn role(&self, jti: &str, digest: &str) -> Role {
-        if self.current == jti {
+    pub(crate) fn role(&self, digest: &Digest) -> Role {
+        if self.current == *digest {
             Role::Current
-        } else if self.previous.as_deref() == Some(digest) {
+        } else if self.previous.as_ref() == Some(digest) {
             Role::Previous
         } else {
             Role::Spent
         }
     }
 
-    /// Decides a rotation. `client`: the digest of the presenting client, if it named one.
-    /// `successor_elsewhere`: the token index already knows the successor's jti (always false
-    /// in family-claim mode, which has no index).
+    /// Decides a rotation of a family that is present at `now`. `client`: the digest of the
+    /// presenting client, if it named one. `successor_elsewhere`: the token index already
+    /// maps the successor's jti to a family that is present (always false in family-claim
+    /// mode, which has no index).
     ///
     /// The client comes first: another client's request changes nothing (a stolen token in
     /// the wrong hands must not let its holder revoke the owner's session by presenting a
     /// spent one) and learns nothing of the family's state.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &self,
         role: Role,
-        client: Option<&str>,
-        successor_jti: &str,
-        successor_digest: &str,
+        client: Option<&Digest>,
+        successor: &Digest,
         successor_elsewhere: bool,
         now: i64,
         policy: &Policy,
@@ -197,24 +212,23 @@ impl Family {
         if !self.admits(client) {
             return Step::WrongClient;
         }
-        if self.revoked.is_some() {
+        if self.revoked {
             return Step::Revoked;
-        }
-        if self.ends_at() <= now {
-            return Step::Expired;
         }
         match role {
             Role::Current => {
-                let known = self.current == successor_jti
-                    || self.previous.as_deref() == Some(successor_digest)
+                let known = self.current == *successor
+                    || self.previous.as_ref() == Some(successor)
                     || successor_elsewhere;
                 if known { Step::Duplicate } else { Step::Rotate }
             }
-            Role::Previous if self.current == successor_jti => Step::Repeat,
+            Role::Previous if self.current == *successor => Step::Repeat,
             Role::Previous
                 if policy.grace > 0
-                    && self.rotated_at.is_some_and(|at| now - at <= policy.grace)
-                    && policy.replay_cap.is_none_or(|cap| self.replays < cap) =>
+                    && now - self.last_rotated <= policy.grace
+                    && policy
+                        .replay_cap
+                        .is_none_or(|cap| u32::from(self.replays) < cap) =>
             {
                 Step::Replay
             }
@@ -223,42 +237,51 @@ impl Family {
     }
 
     /// Applies [`Step::Rotate`]: the presented token (by digest) becomes the predecessor.
-    pub(crate) fn rotate(
-        &mut self,
-        presented_digest: &str,
-        successor_jti: &str,
-        now: i64,
-        policy: &Policy,
-    ) {
-        self.previous = Some(presented_digest.to_owned());
-        self.rotated_at = Some(now);
+    pub(crate) fn rotate(&mut self, presented: Digest, successor: Digest, now: i64, policy: &Policy) {
+        self.previous = Some(presented);
         self.replays = 0;
-        self.current = successor_jti.to_owned();
+        self.current = successor;
         self.last_rotated = now;
         self.idle_end = self.absolute_end.min(now + policy.idle);
     }
 
+    /// Counts a served grace replay.
+    pub(crate) fn replayed(&mut self) {
+        self.replays = self.replays.saturating_add(1);
+    }
+
     /// Marks the family revoked (a tombstone until its end, so late tokens read `Revoked`);
-    /// true when it was live.
+    /// true when it was live. Its metadata goes at once.
     pub(crate) fn revoke(&mut self, now: i64) -> bool {
         if !self.is_live(now) {
             return false;
         }
-        self.revoked = Some(1);
+        self.revoked = true;
         self.metadata = None;
         true
     }
+
+    /// Where the family stands in the line for eviction at the session cap: revoked families
+    /// first (by end), then live ones by last use, least recently used first.
+    fn eviction_rank(&self) -> (bool, i64) {
+        if self.revoked {
+            (false, self.ends_at())
+        } else {
+            (true, self.last_rotated)
+        }
+    }
 }
 
-/// Whom a login at the session cap drops: ended families first, then revoked ones, then the
-/// live family closest to its end (each rotation renews the idle end, so under the idle
-/// lifetime that is the least recently used one). Ties go by family id, as in a Redis sorted
-/// set. Returns the ids to drop, in order, so that `cap - 1` families remain.
+/// Whom a login at the session cap drops, among families that are present (the ended ones
+/// were pruned first): revoked families, then the least recently used live ones (oldest
+/// last rotation; a login counts as a use). Ties go by family id, compared bytewise. Returns
+/// the ids to drop, in order, so that `cap - 1` families remain.
 pub(crate) fn evictions<'a>(
     families: impl Iterator<Item = (&'a str, &'a Family)>,
     cap: usize,
 ) -> Vec<&'a str> {
-    let mut ranked: Vec<(i64, &str)> = families.map(|(id, f)| (f.index_score(), id)).collect();
+    let mut ranked: Vec<((bool, i64), &str)> =
+        families.map(|(id, f)| (f.eviction_rank(), id)).collect();
     ranked.sort_unstable();
     let excess = (ranked.len() + 1).saturating_sub(cap);
     ranked.into_iter().take(excess).map(|(_, id)| id).collect()
@@ -275,46 +298,75 @@ mod tests {
         idle: 10_000,
     };
 
+    const D0: Digest = [0; 12];
+    const D1: Digest = [1; 12];
+    const D2: Digest = [2; 12];
+
     #[test]
     fn a_repeated_rotation_is_reported_done_even_after_the_window() {
-        let mut f = Family::new("t0", 0, &POLICY, None, None);
-        f.rotate("d0", "t1", 0, &POLICY);
-        let step = f.step(Role::Previous, None, "t1", "d1", false, 5000, &POLICY);
-        assert_eq!(step, Step::Repeat);
-        let step = f.step(Role::Previous, None, "other", "dx", false, 5000, &POLICY);
-        assert_eq!(step, Step::Reuse);
+        let mut f = Family::new(D0, 0, &POLICY, None, None);
+        f.rotate(D0, D1, 0, &POLICY);
+        assert_eq!(f.step(Role::Previous, None, &D1, false, 5000, &POLICY), Step::Repeat);
+        assert_eq!(f.step(Role::Previous, None, &D2, false, 5000, &POLICY), Step::Reuse);
     }
 
     #[test]
     fn a_bound_family_admits_its_client_alone_and_an_unbound_one_any() {
-        let bound = Family::new("t0", 0, &POLICY, None, Some("k1"));
-        assert!(bound.admits(Some("k1")));
-        assert!(!bound.admits(Some("k2")));
+        let k1 = [7; 12];
+        let k2 = [8; 12];
+        let bound = Family::new(D0, 0, &POLICY, None, Some(k1));
+        assert!(bound.admits(Some(&k1)));
+        assert!(!bound.admits(Some(&k2)));
         assert!(!bound.admits(None));
-        let step = bound.step(Role::Spent, Some("k2"), "t1", "d1", false, 0, &POLICY);
+        let step = bound.step(Role::Spent, Some(&k2), &D1, false, 0, &POLICY);
         assert_eq!(step, Step::WrongClient, "checked before reuse");
-        let unbound = Family::new("t0", 0, &POLICY, None, None);
-        assert!(unbound.admits(None) && unbound.admits(Some("k2")));
+        let unbound = Family::new(D0, 0, &POLICY, None, None);
+        assert!(unbound.admits(None) && unbound.admits(Some(&k2)));
     }
 
     #[test]
-    fn revoked_families_sort_before_live_ones() {
-        let mut old = Family::new("a", 0, &POLICY, None, None);
-        let young = Family::new("b", 50_000, &POLICY, None, None);
-        assert!(old.index_score() < young.index_score());
-        let mut revoked_young = young.clone();
-        revoked_young.revoke(50_000);
-        old.rotate("d", "a1", 60_000, &POLICY);
-        let families = [("old", &old), ("young", &revoked_young)];
-        assert_eq!(evictions(families.into_iter(), 2), ["young"]);
+    fn eviction_takes_revoked_then_least_recently_used() {
+        // Idle = absolute, as in the examples: the end says nothing about use.
+        let policy = Policy {
+            idle: POLICY.absolute,
+            ..POLICY
+        };
+        let mut old_but_used = Family::new(D0, 0, &policy, None, None);
+        old_but_used.rotate(D0, D1, 60_000, &policy);
+        let young_unused = Family::new(D0, 50_000, &policy, None, None);
+        let mut revoked = Family::new(D0, 55_000, &policy, None, None);
+        revoked.revoke(55_000);
+        let families = [
+            ("a", &old_but_used),
+            ("b", &young_unused),
+            ("c", &revoked),
+        ];
+        assert_eq!(evictions(families.into_iter(), 3), ["c"]);
+        assert_eq!(evictions(families.into_iter(), 2), ["c", "b"]);
+    }
+
+    #[test]
+    fn an_ended_family_is_not_present() {
+        let f = Family::new(D0, 0, &POLICY, None, None);
+        assert!(f.is_present(POLICY.idle - 1));
+        assert!(!f.is_present(POLICY.idle));
     }
 
     #[test]
     fn token_index_entries_outlive_their_token_by_at_least_an_hour() {
-        for exp in [0, 1, 3599, 3600, 1_800_000_000] {
+        for exp in [0, 1, 3599, 3600, 1_800_000_000, MAX_EXPIRES_AT] {
             let expiry = token_index_expiry_ms(exp);
             assert!(expiry >= (exp + TOKEN_BUCKET_SECS) * 1000, "{exp}");
             assert!(expiry <= (exp + 2 * TOKEN_BUCKET_SECS) * 1000, "{exp}");
         }
+    }
+
+    #[test]
+    fn expiries_outside_the_records_range_are_refused() {
+        assert!(check_expiry(0).is_ok());
+        assert!(check_expiry(MAX_EXPIRES_AT).is_ok());
+        assert!(check_expiry(MAX_EXPIRES_AT + 1).is_err());
+        assert!(check_expiry(i64::MAX).is_err());
+        assert!(check_expiry(-1).is_err());
     }
 }

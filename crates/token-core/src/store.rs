@@ -97,8 +97,11 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     /// the same registration sent again, which returns the same family.
     ///
     /// At the session cap ([`StoreConfig::max_sessions_per_user`]) the login first drops
-    /// ended families, then revoked ones, then the live one closest to its end (the least
-    /// recently used, since each rotation renews the idle end).
+    /// ended families, then revoked ones, then the least recently used live one (the one
+    /// whose last rotation, or login, is oldest).
+    ///
+    /// A token whose `exp` is outside `0..=`[`MAX_EXPIRES_AT`](crate::MAX_EXPIRES_AT) is
+    /// refused with [`StoreError::ExpiryOutOfRange`] by every operation.
     fn register(
         &self,
         user: &str,
@@ -171,8 +174,8 @@ pub(crate) fn sessions<'a>(
             created_at: time(f.created),
             last_rotated_at: time(f.last_rotated),
             expires_at: time(f.ends_at()),
-            current_jti: f.current.clone(),
             metadata: f.metadata.clone(),
+            current: f.current,
         })
         .collect();
     list.sort_by(|a, b| (a.created_at, &a.family).cmp(&(b.created_at, &b.family)));

@@ -20,7 +20,7 @@ async fn session(store: AnyStore) {
         family: sid.clone(),
     };
     assert_eq!(store.rotate("ana", t0, next).await.unwrap(), rotated);
-    assert_eq!(store.list("ana").await.unwrap()[0].current_jti, "t1");
+    assert!(store.list("ana").await.unwrap()[0].is_current("t1"));
     assert_eq!(store.revoke_all("ana").await.unwrap(), 1);
     store.ping().await.unwrap();
 }

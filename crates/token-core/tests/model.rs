@@ -157,9 +157,6 @@ impl Pair {
             RotationOutcome::Revoked { family } => RotationOutcome::Revoked {
                 family: back(family),
             },
-            RotationOutcome::Expired { family } => RotationOutcome::Expired {
-                family: back(family),
-            },
             RotationOutcome::WrongClient { family } => RotationOutcome::WrongClient {
                 family: back(family),
             },
@@ -351,12 +348,20 @@ impl Pair {
                 same("revoke_all", m, r);
             }
             Op::List(u) => {
+                let issued = &self.issued[*u];
+                // The store names no jti, but tells whether one is current.
+                let current = |s: &token_core::SessionInfo| {
+                    issued
+                        .iter()
+                        .map(|(jti, _)| jti.clone())
+                        .find(|jti| s.is_current(jti))
+                };
                 let view = |sessions: Vec<token_core::SessionInfo>| {
-                    let mut view: Vec<(String, i64, i64)> = sessions
+                    let mut view: Vec<(Option<String>, i64, i64)> = sessions
                         .into_iter()
                         .map(|s| {
                             (
-                                s.current_jti,
+                                current(&s),
                                 s.created_at.timestamp_millis(),
                                 s.expires_at.timestamp_millis(),
                             )

@@ -153,11 +153,7 @@ async fn grace_slots_vanish_with_the_window() {
         keys.iter().all(|k| !k.contains(":g:")),
         "the grace slot is gone: {keys:?}"
     );
-    assert_eq!(
-        keys.len(),
-        3,
-        "the index, the family and the token index: {keys:?}"
-    );
+    assert_eq!(keys.len(), 2, "the session hash and the token index: {keys:?}");
 }
 
 #[tokio::test]
@@ -177,7 +173,7 @@ async fn keys_of_one_user_share_one_hash_tag() {
             .unwrap();
     }
     let contents = redis_contents(server);
-    assert_eq!(contents.len(), 16, "{contents:?}");
+    assert_eq!(contents.len(), 12, "{contents:?}");
     let mut tags = std::collections::HashMap::<String, usize>::new();
     for (key, _, _) in contents {
         let open = key.find('{').unwrap();
@@ -191,8 +187,8 @@ async fn keys_of_one_user_share_one_hash_tag() {
         *tags.entry(tag.to_owned()).or_default() += 1;
     }
     assert!(
-        tags.values().all(|&n| n == 4),
-        "index, family, grace slot and token index per user: {tags:?}"
+        tags.values().all(|&n| n == 3),
+        "session hash, grace slot and token index per user: {tags:?}"
     );
 }
 
@@ -214,26 +210,25 @@ fn commandstats(server: &RedisServer) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// `INFO commandstats` also counts the commands a script runs inside Redis (`time`, `get`,
-/// `set`, `del`); those are not round trips. Everything else a client sent is.
+/// `INFO commandstats` also counts the commands a function runs inside Redis (`time`,
+/// `hget`, `hset`, ...); those are not round trips. Everything else a client sent is.
 fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
-    let inside_scripts = [
-        "time", "get", "set", "del", "zadd", "zrange", "zcard", "zrem", "pttl", "pexpire", "hget",
-        "hset",
+    let inside_functions = [
+        "time", "get", "set", "del", "pttl", "pexpire", "hget", "hset", "hgetall", "hdel",
     ];
     let sent: Vec<_> = stats
         .iter()
-        .filter(|(name, _)| !inside_scripts.contains(&name.as_str()))
+        .filter(|(name, _)| !inside_functions.contains(&name.as_str()))
         .collect();
-    assert_eq!(sent, [&("evalsha".to_owned(), 1)], "{what}: {stats:?}");
+    assert_eq!(sent, [&("fcall".to_owned(), 1)], "{what}: {stats:?}");
 }
 
 #[tokio::test]
-async fn register_and_rotate_cost_one_evalsha_each_on_every_source() {
+async fn register_and_rotate_cost_one_fcall_each_on_every_source() {
     for backend in BACKENDS {
         let f = Redis(backend, Mode::TokenIndex).make(|c| c);
         let server = f.server.as_ref().unwrap();
-        // Warm up: connect and load the scripts once.
+        // Warm up: connect and load the function library once.
         f.store
             .inner
             .register("warm", TokenRef::new("w0", exp()), None)
@@ -320,8 +315,12 @@ async fn rotations_racing_on_separate_connections_store_one_successor() {
     }
     assert_eq!(rotated, 1);
     assert_eq!(successors.len(), 1, "one successor for all replays");
-    let current = &stores[0].list("alice").await.unwrap()[0].current_jti;
-    assert_eq!(&tok(current), successors.iter().next().unwrap());
+    let session = &stores[0].list("alice").await.unwrap()[0];
+    let winner = (0..64)
+        .map(|i| format!("s{i}"))
+        .find(|jti| session.is_current(jti))
+        .expect("one of the successors is current");
+    assert_eq!(&tok(&winner), successors.iter().next().unwrap());
 }
 
 #[tokio::test]
@@ -624,52 +623,75 @@ async fn a_rotation_retried_after_a_lost_reply_is_rotated_again() {
     }
 }
 
-/// A record lost outside the scripts (a manual `DEL`, an evicting `maxmemory-policy`, a
-/// partial restore) leaves its id in the session index with the old score. When the app
-/// then starts a session under the same family id, the login rewrites that score, so the new
-/// session is neither hidden from `list` nor pruned as ended while it lives (a rotation may
-/// skip the index update when the score does not move).
+/// Without a family claim, a token-index entry is bounded by its family's end, not only by
+/// its token's `exp`: a 2 s session rotated 50 times with 30-day tokens leaves nothing in
+/// Redis a moment after it ends.
 #[tokio::test]
-async fn a_family_id_reused_after_its_record_was_lost_gets_a_fresh_index_score() {
-    let f = Redis(Backend::RedisManager, Mode::FamilyClaim)
-        .make(|c| c.idle_lifetime(Duration::from_secs(3600)));
+async fn token_index_entries_end_with_their_family() {
+    let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| {
+        c.absolute_lifetime(Duration::from_secs(2))
+            .idle_lifetime(Duration::from_secs(2))
+    });
     let server = f.server.as_ref().unwrap();
+    let month = exp() + 30 * 24 * 3600;
     let store = &f.store.inner;
-    let family = FamilyId::from("reused");
-    let token = |jti| TokenRef::new(jti, exp()).in_family(&family);
-    store.register("alice", token("t0"), None).await.unwrap();
-    let record = redis_contents(server)
-        .into_iter()
-        .map(|(key, _, _)| key)
-        .find(|key| key.contains(":f:"))
-        .expect("the family's record");
-    server.command(&["DEL", &record]).unwrap();
-
-    f.clock.advance(Duration::from_secs(1800));
-    store.register("alice", token("t1"), None).await.unwrap();
-    let rotated = store
-        .rotate("alice", token("t1"), next("t2", &tok("t2")))
-        .await
-        .unwrap();
-    assert!(
-        matches!(rotated, RotationOutcome::Rotated { .. }),
-        "{rotated:?}"
-    );
-
-    // Past the lost record's end, before the new session's.
-    f.clock.advance(Duration::from_secs(2000));
-    assert_eq!(store.list("alice").await.unwrap().len(), 1);
-    let other = FamilyId::from("other");
     store
-        .register("alice", TokenRef::new("o0", exp()).in_family(&other), None)
+        .register("alice", TokenRef::new("t0", month), None)
         .await
         .unwrap();
-    let rotated = store
-        .rotate("alice", token("t2"), next("t3", &tok("t3")))
+    for i in 1..=50 {
+        let (prev, jti) = (format!("t{}", i - 1), format!("t{i}"));
+        let successor = token_core::Successor {
+            jti: &jti,
+            token: "jwt",
+            expires_at: month,
+        };
+        let outcome = store
+            .rotate("alice", TokenRef::new(&prev, month), successor)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RotationOutcome::Rotated { .. }), "{outcome:?}");
+    }
+    for (key, _, ttl) in redis_contents(server) {
+        assert!(ttl <= 2000, "{key} lives {ttl} ms, past its family's end");
+    }
+    let started = Instant::now();
+    while !redis_contents(server).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "keys outlived the family: {:?}",
+            redis_contents(server)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The functions are loaded once per server; a server that lost them (restarted without
+/// persistence, `FUNCTION FLUSH`) gets them again on the first call that misses them.
+#[tokio::test]
+async fn the_function_library_is_loaded_once_and_again_after_a_flush() {
+    let f = Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c);
+    let server = f.server.as_ref().unwrap();
+    f.store.register("alice", "t0", None).await.unwrap();
+    let loads = |server: &RedisServer| {
+        commandstats(server)
+            .into_iter()
+            .find(|(name, _)| name == "function|load")
+            .map_or(0, |(_, calls)| calls)
+    };
+    assert_eq!(loads(server), 1);
+    f.store.register("alice", "a0", None).await.unwrap();
+    f.store
+        .rotate("alice", "t0", next("t1", &tok("t1")))
         .await
         .unwrap();
-    assert!(
-        matches!(rotated, RotationOutcome::Rotated { .. }),
-        "{rotated:?}"
-    );
+    assert_eq!(loads(server), 1, "loaded once");
+    server.command(&["FUNCTION", "FLUSH"]).unwrap();
+    let outcome = f
+        .store
+        .rotate("alice", "t1", next("t2", &tok("t2")))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RotationOutcome::Rotated { .. }), "{outcome:?}");
+    assert_eq!(loads(server), 2, "loaded again after the flush");
 }

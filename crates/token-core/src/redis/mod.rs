@@ -1,77 +1,102 @@
-//! The Redis store: one Lua script per operation, one round trip per operation.
+//! The Redis store: one function of a Redis Functions library per operation, one round trip
+//! per operation.
 
 mod connection;
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::{ErrorKind, Script, ServerErrorKind, ToRedisArgs, Value};
+use redis::{ToRedisArgs, Value};
+use sha2::Digest as _;
 
 use self::connection::Call;
 pub use self::connection::ConnectionSource;
 use crate::admin::CleanupProgress;
 use crate::config::millis;
-use crate::keys::{UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key};
-use crate::rules::{Family, token_index_expiry_ms};
+use crate::keys::{
+    METADATA_MARK, UserKeys, b64, client_digest, index_pattern, jti_digest, user_of_index_key,
+};
+use crate::record::decode;
+use crate::rules::{Family, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
     StoreError, Successor, TokenRef,
 };
 
-/// A Lua script and its source (kept to `SCRIPT LOAD` it before a pipelined `EVALSHA`).
-struct Lua {
-    script: Script,
-    source: &'static str,
+/// The store's Redis Functions library: the Lua files of `scripts/` joined into one source,
+/// named after a digest of that source (`token_rotation_<hex>`), so two app versions with
+/// different scripts on one Redis never call each other's functions, and a server that lost
+/// the library (a restart without persistence, a new replica promoted) gets it again on
+/// the first call that misses it.
+struct Library {
+    /// The library's name, also the prefix of its function names.
+    name: String,
+    /// The source as `FUNCTION LOAD` takes it.
+    source: String,
 }
 
-macro_rules! lua {
-    ($file:literal) => {
-        LazyLock::new(|| {
-            let source = concat!(
-                include_str!("scripts/common.lua"),
-                include_str!(concat!("scripts/", $file))
-            );
-            Lua {
-                script: Script::new(source),
-                source,
-            }
-        })
-    };
+static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
+    let body = concat!(
+        include_str!("scripts/common.lua"),
+        include_str!("scripts/register.lua"),
+        include_str!("scripts/rotate.lua"),
+        include_str!("scripts/revoke.lua"),
+        include_str!("scripts/list.lua"),
+    );
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("token_rotation_{hex}");
+    let mut source = format!("#!lua name={name}\n{body}\n");
+    for (function, callback) in FUNCTIONS {
+        source.push_str(&format!(
+            "redis.register_function('{name}_{function}', {callback})\n"
+        ));
+    }
+    Library { name, source }
+});
+
+/// Each function of the library and the Lua function that implements it.
+const FUNCTIONS: [(&str, &str); 6] = [
+    ("register", "register"),
+    ("rotate", "rotate"),
+    ("revoke", "revoke_one"),
+    ("revoke_all", "revoke_every"),
+    ("list", "list"),
+    ("prune", "prune_ended"),
+];
+
+/// Whether Redis answered that a function is not loaded.
+fn function_missing(err: &StoreError) -> bool {
+    matches!(err, StoreError::Redis(e) if e.to_string().contains("Function not found"))
 }
 
-static REGISTER: LazyLock<Lua> = lua!("register.lua");
-static ROTATE: LazyLock<Lua> = lua!("rotate.lua");
-static REVOKE: LazyLock<Lua> = lua!("revoke.lua");
-static REVOKE_ALL: LazyLock<Lua> = lua!("revoke_all.lua");
-static LIST: LazyLock<Lua> = lua!("list.lua");
-static PRUNE: LazyLock<Lua> = lua!("prune.lua");
-
-/// One script call with its keys and arguments. It goes out as one `EVALSHA`, or, for a
-/// write when the store waits for replicas, as `EVALSHA` + `WAIT` in one pipeline: still
-/// one round trip.
+/// One function call with its keys and arguments. It goes out as one `FCALL`, or, for a
+/// write when the store waits for replicas, as `FCALL` + `WAIT` in one pipeline: still one
+/// round trip.
 #[derive(Clone)]
 struct Op {
-    lua: &'static Lua,
+    function: &'static str,
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
     writes: bool,
 }
 
 impl Op {
-    fn read(lua: &'static Lua) -> Self {
+    fn read(function: &'static str) -> Self {
         Op {
-            lua,
+            function,
             keys: Vec::new(),
             args: Vec::new(),
             writes: false,
         }
     }
 
-    fn write(lua: &'static Lua) -> Self {
+    fn write(function: &'static str) -> Self {
         Op {
             writes: true,
-            ..Op::read(lua)
+            ..Op::read(function)
         }
     }
 
@@ -85,15 +110,9 @@ impl Op {
         self
     }
 
-    fn invocation(&self) -> redis::ScriptInvocation<'static> {
-        let mut invocation = self.lua.script.prepare_invoke();
-        invocation.key(&self.keys).arg(&self.args);
-        invocation
-    }
-
-    fn evalsha(&self) -> redis::Cmd {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.lua.script.get_hash())
+    fn fcall(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(format!("{}_{}", LIBRARY.name, self.function))
             .arg(self.keys.len())
             .arg(&self.keys)
             .arg(&self.args);
@@ -197,11 +216,8 @@ impl RedisStore {
                     let Some(user) = user_of_index_key(prefix, &key) else {
                         continue;
                     };
-                    let op = Op::write(&PRUNE)
-                        .key(key)
-                        .arg(self.offset())
-                        .arg(self.keys(&user).family_prefix())
-                        .clone();
+                    let _ = user;
+                    let op = Op::write("prune").key(key).arg(self.offset()).clone();
                     done.pruned += int(&self.run(&op).await?)?;
                     done.records += 1;
                 }
@@ -217,32 +233,37 @@ impl RedisStore {
     }
 
     async fn run(&self, op: &Op) -> Result<Value, StoreError> {
+        match self.send(op).await {
+            Err(err) if function_missing(&err) => {
+                // A server without the library (first use, a restart without persistence, a
+                // promoted replica that never had it): load it, then send the call again.
+                // On a cluster, redis routes FUNCTION LOAD to every master.
+                let mut load = redis::cmd("FUNCTION");
+                load.arg("LOAD").arg("REPLACE").arg(&LIBRARY.source);
+                self.source
+                    .run(Call::Command(&load), self.config.timeout)
+                    .await?;
+                self.send(op).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends one call: `FCALL`, or `FCALL` + `WAIT` in one pipeline for a write when the
+    /// store waits for replicas.
+    async fn send(&self, op: &Op) -> Result<Value, StoreError> {
         let timeout = self.config.timeout;
         let Some(wait) = self.config.replica_ack.filter(|_| op.writes) else {
-            return self
-                .source
-                .run(Call::Script(&op.invocation()), timeout)
-                .await;
+            return self.source.run(Call::Command(&op.fcall()), timeout).await;
         };
         let mut pipe = redis::pipe();
-        pipe.add_command(op.evalsha())
+        pipe.add_command(op.fcall())
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(millis(wait.timeout));
-        let replies = match self.source.run(Call::Pipeline(&pipe), timeout).await {
-            Err(StoreError::Redis(e))
-                if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
-            {
-                // After a Redis restart: load the script once, then send the pair again.
-                let mut load = redis::cmd("SCRIPT");
-                load.arg("LOAD").arg(op.lua.source);
-                self.source.run(Call::Command(&load), timeout).await?;
-                self.source.run(Call::Pipeline(&pipe), timeout).await?
-            }
-            other => other?,
-        };
+        let replies = self.source.run(Call::Pipeline(&pipe), timeout).await?;
         let (reply, acked): (Value, u32) = redis::from_redis_value(replies)
-            .map_err(|e| StoreError::Corrupt(format!("EVALSHA + WAIT reply: {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("FCALL + WAIT reply: {e}")))?;
         if acked < wait.replicas {
             return Err(StoreError::NotReplicated {
                 acked,
@@ -253,7 +274,7 @@ impl RedisStore {
     }
 }
 
-/// What `register.lua` and `rotate.lua` answer: `{tag, family?, sealed?}`, where the tag
+/// What the `register` and `rotate` functions answer: `{tag, family?, sealed?}`, where the tag
 /// is a [`RotationOutcome::name`] (or `registered` / `duplicate`).
 #[derive(Debug)]
 enum ScriptReply {
@@ -289,7 +310,6 @@ impl ScriptReply {
                 ScriptReply::Outcome(RotationOutcome::ReuseDetected { family: family()? })
             }
             "revoked" => ScriptReply::Outcome(RotationOutcome::Revoked { family: family()? }),
-            "expired" => ScriptReply::Outcome(RotationOutcome::Expired { family: family()? }),
             "wrong_client" => {
                 ScriptReply::Outcome(RotationOutcome::WrongClient { family: family()? })
             }
@@ -311,25 +331,24 @@ impl RotationStore for RedisStore {
         token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
+        check_expiry(token.expires_at)?;
         let cfg = &self.config;
         let keys = self.keys(user);
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
-        let mut op = Op::write(&REGISTER);
-        op.key(keys.index()).key(keys.family(family.as_str()));
+        let mut op = Op::write("register");
+        op.key(keys.index());
         if token.family.is_none() {
             op.key(keys.tokens(token.expires_at));
         }
         op.arg(self.offset())
-            .arg(token.jti)
-            .arg(jti_digest(token.jti))
+            .arg(&jti_digest(token.jti)[..])
             .arg(family.as_str())
-            .arg(keys.family_prefix())
             .arg(millis(cfg.absolute_lifetime))
             .arg(millis(cfg.idle_lifetime))
             .arg(clip_metadata(metadata).unwrap_or(""))
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
             .arg(token_index_expiry_ms(token.expires_at))
-            .arg(token.client.map(client_digest).unwrap_or_default());
+            .arg(client_arg(token.client));
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Registered => {
                 cfg.emit(RotationEventKind::Registered, user, Some(&family));
@@ -346,29 +365,27 @@ impl RotationStore for RedisStore {
         presented: TokenRef<'_>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
+        check_expiry(presented.expires_at)?;
+        check_expiry(successor.expires_at)?;
         let cfg = &self.config;
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
-        let slot = keys.grace(&digest);
+        let slot = keys.grace(&b64(&digest));
         let sealed = if cfg.grace.is_zero() {
             Vec::new()
         } else {
             cfg.sealing_key.seal(successor.token, slot.as_bytes())
         };
-        let mut op = Op::write(&ROTATE);
+        let mut op = Op::write("rotate");
         op.key(keys.index()).key(&slot);
-        match presented.family {
-            Some(family) => op.key(keys.family(family.as_str())),
-            None => op
-                .key(keys.tokens(presented.expires_at))
-                .key(keys.tokens(successor.expires_at)),
-        };
+        if presented.family.is_none() {
+            op.key(keys.tokens(presented.expires_at))
+                .key(keys.tokens(successor.expires_at));
+        }
         op.arg(self.offset())
-            .arg(presented.jti)
-            .arg(&digest)
-            .arg(keys.family_prefix())
-            .arg(successor.jti)
-            .arg(jti_digest(successor.jti))
+            .arg(&digest[..])
+            .arg(presented.family.map_or("", FamilyId::as_str))
+            .arg(&jti_digest(successor.jti)[..])
             .arg(sealed)
             .arg(millis(cfg.grace))
             .arg(cfg.max_grace_replays.map_or(-1, i64::from))
@@ -376,8 +393,7 @@ impl RotationStore for RedisStore {
             .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" })
             .arg(token_index_expiry_ms(presented.expires_at))
             .arg(token_index_expiry_ms(successor.expires_at))
-            .arg(presented.family.map_or("", FamilyId::as_str))
-            .arg(presented.client.map(client_digest).unwrap_or_default());
+            .arg(client_arg(presented.client));
         let outcome = match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Outcome(outcome) => outcome,
             ScriptReply::GraceReplay(family, sealed) => {
@@ -421,10 +437,9 @@ impl RotationStore for RedisStore {
         let keys = self.keys(user);
         let value = self
             .run(
-                Op::write(&REVOKE_ALL)
+                Op::write("revoke_all")
                     .key(keys.index())
-                    .arg(self.offset())
-                    .arg(keys.family_prefix()),
+                    .arg(self.offset()),
             )
             .await?;
         let count = int(&value)?;
@@ -439,10 +454,8 @@ impl RotationStore for RedisStore {
         let keys = self.keys(user);
         let value = self
             .run(
-                Op::read(&LIST)
-                    .key(keys.index())
-                    .arg(self.offset())
-                    .arg(keys.family_prefix()),
+                // It prunes ended families as it reads, but waits for no replica.
+                Op::read("list").key(keys.index()).arg(self.offset()),
             )
             .await?;
         let corrupt = || StoreError::Corrupt("list reply".into());
@@ -451,12 +464,22 @@ impl RotationStore for RedisStore {
         };
         let mut items = items.into_iter();
         let now = int(&items.next().ok_or_else(corrupt)?)? as i64;
-        let mut families = Vec::new();
-        while let (Some(Value::BulkString(id)), Some(Value::BulkString(raw))) =
+        let mut families: Vec<(String, Family)> = Vec::new();
+        let mut metadata: HashMap<String, String> = HashMap::new();
+        while let (Some(Value::BulkString(field)), Some(Value::BulkString(value))) =
             (items.next(), items.next())
         {
-            let id = String::from_utf8(id).map_err(|_| corrupt())?;
-            families.push((id, decode(&raw)?));
+            if let Some(id) = field.strip_prefix(&[METADATA_MARK]) {
+                let id = String::from_utf8(id.to_vec()).map_err(|_| corrupt())?;
+                let text = String::from_utf8(value).map_err(|_| corrupt())?;
+                metadata.insert(id, text);
+            } else {
+                let id = String::from_utf8(field).map_err(|_| corrupt())?;
+                families.push((id, decode(&value)?));
+            }
+        }
+        for (id, family) in &mut families {
+            family.metadata = metadata.remove(id.as_str());
         }
         Ok(sessions(
             families.iter().map(|(id, f)| (id.as_str(), f)),
@@ -492,17 +515,16 @@ impl RedisStore {
         family: Option<&FamilyId>,
         token: Option<TokenRef<'_>>,
     ) -> Result<Option<FamilyId>, StoreError> {
-        let mut op = Op::write(&REVOKE);
+        let mut op = Op::write("revoke");
         op.key(keys.index());
         let (jti, exp) = token.map_or(("", 0), |t| (t.jti, t.expires_at));
-        match family {
-            Some(family) => op.key(keys.family(family.as_str())),
-            None => op.key(keys.tokens(exp)),
-        };
+        check_expiry(exp)?;
+        if family.is_none() {
+            op.key(keys.tokens(exp));
+        }
         op.arg(self.offset())
-            .arg(keys.family_prefix())
             .arg(family.map_or("", FamilyId::as_str))
-            .arg(jti_digest(jti))
+            .arg(&jti_digest(jti)[..])
             .arg(token_index_expiry_ms(exp));
         match self.run(&op).await? {
             Value::BulkString(id) => Ok(Some(FamilyId::from(
@@ -520,59 +542,7 @@ fn int(value: &Value) -> Result<u64, StoreError> {
     }
 }
 
-/// Decodes a family record as the scripts pack it (`FAMILY` and `CLIENT` in
-/// `scripts/common.lua`): six big-endian doubles (created, last rotated, absolute end, idle
-/// end, rotated at or 0, replays), a revoked byte, then predecessor digest, current jti and
-/// metadata, each after a big-endian u16 length; then, only for a family bound to a client,
-/// the client digest after its length.
-pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
-    let corrupt = || StoreError::Corrupt("family record".to_owned());
-    let mut rest = raw;
-    let mut take = |n: usize| -> Result<&[u8], StoreError> {
-        if rest.len() < n {
-            return Err(corrupt());
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
-    let mut times = [0i64; 6];
-    for time in &mut times {
-        let bytes: [u8; 8] = take(8)?.try_into().map_err(|_| corrupt())?;
-        *time = f64::from_be_bytes(bytes) as i64;
-    }
-    let revoked = take(1)?[0] == 1;
-    let mut string = || -> Result<String, StoreError> {
-        let len = u16::from_be_bytes(take(2)?.try_into().map_err(|_| corrupt())?) as usize;
-        String::from_utf8(take(len)?.to_vec()).map_err(|_| corrupt())
-    };
-    let (previous, current, metadata) = (string()?, string()?, string()?);
-    let bound = raw.len() > record_len_before_client(&previous, &current, &metadata);
-    let client = if bound { Some(string()?) } else { None };
-    let [
-        created,
-        last_rotated,
-        absolute_end,
-        idle_end,
-        rotated_at,
-        replays,
-    ] = times;
-    Ok(Family {
-        current,
-        previous: (!previous.is_empty()).then_some(previous),
-        rotated_at: (rotated_at > 0).then_some(rotated_at),
-        replays: replays as u32,
-        created,
-        last_rotated,
-        absolute_end,
-        idle_end,
-        revoked: revoked.then_some(1),
-        metadata: (!metadata.is_empty()).then_some(metadata),
-        client,
-    })
-}
-
-/// The length of a record up to (not including) its optional client string.
-fn record_len_before_client(previous: &str, current: &str, metadata: &str) -> usize {
-    6 * 8 + 1 + 3 * 2 + previous.len() + current.len() + metadata.len()
+/// The client-digest argument: the raw digest, or empty for none.
+fn client_arg(client: Option<&str>) -> Vec<u8> {
+    client.map(|c| client_digest(c).to_vec()).unwrap_or_default()
 }

@@ -1,32 +1,38 @@
--- Shared prelude, prepended to every script of this folder. The rules these scripts run are
--- written once in Rust, in `src/rules.rs` (which the memory store runs); each function here
--- names the one it mirrors.
+-- The store's Redis Functions library, part 1: the shared helpers. `redis/mod.rs` joins
+-- this file and one file per operation into one library, loaded once per server
+-- (`FUNCTION LOAD`) under a name that carries a digest of its source, so app versions with
+-- different scripts never call each other's functions. The rules these functions run are
+-- written once in Rust, in `src/rules.rs` (which the memory store runs); each helper here
+-- names the one it mirrors. `docs/ARCHITECTURE.md` describes the whole protocol.
 --
 -- Keys of one user (all under one hash tag, see `src/keys.rs`):
---   <base>:s            sorted set of the user's family ids, scored by the family's end;
---                       revoked families score their end minus REVOKED_SHIFT
---   <base>:f:<family>   the family's record (see FAMILY below); TTL = the family's end
+--   <base>:s            hash of the user's sessions: field <family id> = packed record,
+--                       field 0xFF <family id> = metadata; TTL = the latest family end
 --   <base>:g:<digest>   sealed successor of a just-rotated token; TTL = the grace window
---   <base>:t:<hour>     token index (no family claim): jti digest -> family id
+--   <base>:t:<hour>     token index (no family claim): raw jti digest -> family id
 --
--- A family record (a few hundred bytes at most, whatever its number of rotations):
---   c  current jti          p  digest of the immediate predecessor
---   r  server time (ms) of that rotation: the start of the grace window, never moved by replays
---   n  grace replays served for p
---   t  created (ms)         l  last rotated (ms)
---   a  absolute end (ms)    i  idle end (ms), renewed by each rotation, never past a
---   v  1 once revoked: kept as a tombstone until its end, so late tokens read `revoked`
---   m  metadata (an opaque string such as a user agent), optional
---   k  digest of the OAuth 2.0 client the family is bound to, optional
+-- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
+--   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client
+--   n       grace replays served for the predecessor (u16)
+--   t l a i created, last rotated (the predecessor's rotation: the start of its grace
+--           window), absolute end, idle end: ms since the epoch, signed 48-bit integers
+--   c       digest of the current jti (12 raw bytes)
+--   p       digest of the immediate predecessor (12 bytes, with flag 2 only)
+--   k       digest of the client the family is bound to (12 bytes, with flag 4 only)
+-- 39 to 63 bytes: under Redis's `hash-max-listpack-value` (64), so the hash stays compact.
 --
--- Keys a script may not need are left out of KEYS, never passed empty: Redis Cluster checks
--- that every declared key hashes to one slot.
+-- A family whose end has passed is gone for every function (`load_family` returns nil),
+-- whether or not it was pruned yet: answers never depend on when a TTL fired.
 --
--- Every script takes ARGV[1], a clock offset in ms added to the server's TIME (0 outside
--- tests, `@<ms>` for a pinned test clock), so all app instances share the Redis server's clock. Durations written as TTLs are
--- relative (PX), so they stay right under that offset.
+-- Every function takes as its first argument a clock offset in ms added to the server's
+-- TIME (0 outside tests, `@<ms>` for a pinned test clock), so all app instances share the
+-- Redis server's clock. TTLs are written relative (PEXPIRE, PX), so they stay right under
+-- that offset.
 
-local REVOKED_SHIFT = 1125899906842624 -- 2^50, rules::REVOKED_SHIFT
+local REVOKED, HAS_PREVIOUS, BOUND = 1, 2, 4
+local HEAD = '>BHi6i6i6i6c12'
+local DIGEST = 'c12'
+local METADATA = '\255'
 
 local function now_ms(offset)
   if string.sub(offset, 1, 1) == '@' then
@@ -36,130 +42,114 @@ local function now_ms(offset)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
 end
 
+local function has(flags, bit)
+  return flags % (2 * bit) >= bit
+end
+
 -- Family::ends_at
 local function ends_at(f)
   return math.min(f.a, f.i)
 end
 
--- Family::index_score
-local function index_score(f)
-  if f.v then
-    return ends_at(f) - REVOKED_SHIFT
-  end
-  return ends_at(f)
-end
-
--- A family record is packed with `struct` (a fixed layout, read in Rust by
--- `redis::decode_family`): cheaper for Lua than msgpack, whose tables made encoding the
--- main cost of a rotation, and smaller at rest.
---   t l a i r n   six big-endian doubles (times in ms, r = 0 before the first rotation;
---                 n the replay count)
---   v             one byte, 1 once revoked
---   p c m         three strings, each after a 2-byte length ('' for none)
--- followed, for a family bound to a client only, by
---   k             one more string after a 2-byte length (CLIENT)
--- so the records of unbound families keep the layout and size they always had.
-local FAMILY = '>ddddddBHc0Hc0Hc0'
-local CLIENT = '>Hc0'
-
-local function load_family(key)
-  local raw = redis.call('GET', key)
+-- The record `raw` as a table (nil for none).
+local function unpack_family(raw)
   if not raw then
     return nil
   end
-  local t, l, a, i, r, n, v, p, c, m, rest = struct.unpack(FAMILY, raw)
-  local f = {t = t, l = l, a = a, i = i, n = n, c = c}
-  if rest <= #raw then
-    f.k = struct.unpack(CLIENT, raw, rest)
+  local flags, n, t, l, a, i, c, rest = struct.unpack(HEAD, raw)
+  local f = {n = n, t = t, l = l, a = a, i = i, c = c, v = has(flags, REVOKED)}
+  if has(flags, HAS_PREVIOUS) then
+    f.p, rest = struct.unpack(DIGEST, raw, rest)
   end
-  if r > 0 then
-    f.r = r
-  end
-  if v == 1 then
-    f.v = 1
-  end
-  if p ~= '' then
-    f.p = p
-  end
-  if m ~= '' then
-    f.m = m
+  if has(flags, BOUND) then
+    f.k = struct.unpack(DIGEST, raw, rest)
   end
   return f
 end
 
 local function pack_family(f)
-  local p, m = f.p or '', f.m or ''
-  local packed = struct.pack(FAMILY, f.t, f.l, f.a, f.i, f.r or 0, f.n, f.v or 0,
-    #p, p, #f.c, f.c, #m, m)
-  if f.k then
-    packed = packed .. struct.pack(CLIENT, #f.k, f.k)
-  end
+  local flags = 0
+  if f.v then flags = flags + REVOKED end
+  if f.p then flags = flags + HAS_PREVIOUS end
+  if f.k then flags = flags + BOUND end
+  local packed = struct.pack(HEAD, flags, f.n, f.t, f.l, f.a, f.i, f.c)
+  if f.p then packed = packed .. f.p end
+  if f.k then packed = packed .. f.k end
   return packed
 end
 
--- Writes a family with its TTL at its end, and its score in the session index. `how` is
--- 'XX' for a family the index holds (one the index dropped is never added back, and the
--- index is never recreated without its TTL), or nil for a new family: its score is written
--- whether or not the id is still there from a record lost outside these scripts, so that
--- the index holds the new family's end. `indexed_score`, when given, is the score the index
--- already holds: the ZADD is skipped when it has not moved (a rotation of a family whose
--- idle end is capped by its absolute end), one call fewer.
-local function save_family(index, key, id, f, now, how, indexed_score)
-  redis.call('SET', key, pack_family(f), 'PX', math.max(ends_at(f) - now, 1))
-  local score = index_score(f)
-  if score == indexed_score then
-    return
+-- Family::is_present: the family `id` of the hash, unless it is absent or ended.
+local function load_family(hash, id, now)
+  local f = unpack_family(redis.call('HGET', hash, id))
+  if f and ends_at(f) > now then
+    return f
   end
-  if how then
-    redis.call('ZADD', index, how, score, id)
-  else
-    redis.call('ZADD', index, score, id)
+  return nil
+end
+
+local function save_family(hash, id, f)
+  redis.call('HSET', hash, id, pack_family(f))
+end
+
+-- Makes `key` live at least `ttl` ms more, never less than it already does. (PEXPIRE … GT
+-- alone would not do for a key just created: GT treats a key without a TTL as eternal.)
+local function extend(key, ttl)
+  ttl = math.max(ttl, 1)
+  if redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
   end
 end
 
--- Family::revoke: marks one family revoked; true when it was live.
-local function revoke(f, now)
+-- Family::revoke: marks one family revoked and drops its metadata; true when it was live.
+local function revoke(hash, id, f, now)
   if f.v or ends_at(f) <= now then
     return false
   end
-  f.v = 1
-  f.m = nil
+  f.v = true
+  save_family(hash, id, f)
+  redis.call('HDEL', hash, METADATA .. id)
   return true
 end
 
--- The ids of the user's live families (neither revoked nor ended).
-local function live_ids(index, now)
-  return redis.call('ZRANGE', index, '(' .. now, '+inf', 'BYSCORE')
-end
-
--- Revokes every live family of the user; returns how many.
-local function revoke_all(index, family_prefix, now)
-  local count = 0
-  for _, id in ipairs(live_ids(index, now)) do
-    local key = family_prefix .. id
-    local f = load_family(key)
-    if f and revoke(f, now) then
-      save_family(index, key, id, f, now, 'XX')
-      count = count + 1
+-- The whole hash as {id -> family} (records only), and as HGETALL returned it.
+local function all_families(hash)
+  local flat = redis.call('HGETALL', hash)
+  local families = {}
+  for j = 1, #flat, 2 do
+    local id = flat[j]
+    if string.sub(id, 1, 1) ~= METADATA then
+      families[id] = unpack_family(flat[j + 1])
     end
   end
-  return count
+  return families, flat
 end
 
--- MemoryStore's `State::prune`: drops the user's ended families, live (scores in (0, now])
--- or revoked (scores at or below now - REVOKED_SHIFT), from the index and from Redis.
--- Returns how many.
-local function prune(index, family_prefix, now)
+-- MemoryStore's `State::prune`: drops the ended families from the hash (lazily, on the
+-- operations that read the whole hash anyway). Returns how many.
+local function prune(hash, families, now)
   local pruned = 0
-  for _, range in ipairs({{'(0', now}, {'-inf', now - REVOKED_SHIFT}}) do
-    local ended = redis.call('ZRANGE', index, range[1], range[2], 'BYSCORE')
-    for _, id in ipairs(ended) do
-      redis.call('DEL', family_prefix .. id)
-      redis.call('ZREM', index, id)
+  for id, f in pairs(families) do
+    if ends_at(f) <= now then
+      redis.call('HDEL', hash, id, METADATA .. id)
+      families[id] = nil
       pruned = pruned + 1
     end
   end
   return pruned
+end
+
+-- MemoryStore's `State::revoke_all`: prunes, then revokes every live family; returns how
+-- many it revoked.
+local function revoke_all(hash, now)
+  local families = all_families(hash)
+  prune(hash, families, now)
+  local count = 0
+  for id, f in pairs(families) do
+    if revoke(hash, id, f, now) then
+      count = count + 1
+    end
+  end
+  return count
 end
 
 -- The family id the token index holds for a digest, unless its bucket has expired (under a
@@ -171,7 +161,19 @@ local function indexed(bucket, expiry, digest, now)
   return redis.call('HGET', bucket, digest)
 end
 
-local function index_token(bucket, expiry, digest, id, now)
+-- State::index_token: the entry lives until the token's expiry or its family's absolute
+-- end, whichever is first.
+local function index_token(bucket, expiry, digest, id, absolute_end, now)
   redis.call('HSET', bucket, digest, id)
-  redis.call('PEXPIRE', bucket, math.max(tonumber(expiry) - now, 1))
+  extend(bucket, math.min(tonumber(expiry), absolute_end) - now)
+end
+
+-- The family a token-index lookup found, if it is still there: an entry can outlive its
+-- family by up to an hour (entries share their bucket's TTL).
+local function indexed_family(hash, bucket, expiry, digest, now)
+  local id = indexed(bucket, expiry, digest, now)
+  if id and load_family(hash, id, now) then
+    return id
+  end
+  return nil
 end
