@@ -21,14 +21,13 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use common::answers::{JsonBody, Login, error, store_error};
 use common::serve::serve_with_metrics;
 use common::{Minter, Settings, TokenResponse};
 use jsonwebtoken::Algorithm;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use token_rotation::{FamilyId, RotationStore, SessionInfo};
+use token_rotation::RotationStore;
 use token_rotation::{RefreshContext, RotationLayer};
 
 /// The request body cap of every route (the layer applies the same cap on `/refresh`).
@@ -121,46 +120,11 @@ async fn logout_all<S: RotationStore>(State(app): Shared<S>, user: AccessUser) -
     }
 }
 
-/// A session as `GET /sessions` shows it: [`SessionInfo`] without `current_jti`. The id of
-/// the live refresh token is no business of a page (and `/logout` needs the token itself).
-#[derive(Serialize)]
-struct SessionView {
-    family: FamilyId,
-    created_at: DateTime<Utc>,
-    last_rotated_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    metadata: Option<String>,
-}
-
-impl From<SessionInfo> for SessionView {
-    fn from(session: SessionInfo) -> Self {
-        let SessionInfo {
-            family,
-            created_at,
-            last_rotated_at,
-            expires_at,
-            current_jti: _,
-            metadata,
-        } = session;
-        SessionView {
-            family,
-            created_at,
-            last_rotated_at,
-            expires_at,
-            metadata,
-        }
-    }
-}
-
 async fn sessions<S: RotationStore>(State(app): Shared<S>, user: AccessUser) -> Response {
     match app.store.list(&user.0).await {
-        Ok(sessions) => Json(
-            sessions
-                .into_iter()
-                .map(SessionView::from)
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
+        // `SessionInfo` serializes without the current token's jti digest: a page has no
+        // business with it (and `/logout` needs the token itself).
+        Ok(sessions) => Json(sessions).into_response(),
         Err(e) => store_error(e),
     }
 }

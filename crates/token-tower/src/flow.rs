@@ -239,13 +239,6 @@ where
             user,
             family.as_ref(),
         )),
-        RotationOutcome::Expired { .. } => Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::FamilyExpired,
-            user,
-            family.as_ref(),
-        )),
         RotationOutcome::WrongClient { .. } => {
             tracing::warn!(
                 user = presented.user,

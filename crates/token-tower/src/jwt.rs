@@ -217,6 +217,9 @@ impl JwtRules {
         if exp < now - leeway {
             return Err(RejectReason::Expired);
         }
+        if exp > token_core::MAX_EXPIRES_AT as f64 {
+            return Err(RejectReason::ExpiryOutOfRange);
+        }
         if let Some(nbf) = claims.claim("nbf") {
             let nbf = nbf.as_f64().ok_or(RejectReason::MalformedToken)?;
             if nbf > now + leeway {
@@ -367,6 +370,26 @@ mod tests {
                 Err(RejectReason::MalformedToken)
             );
         }
+    }
+
+    #[test]
+    fn an_expiry_the_store_cannot_record_is_refused() {
+        for exp in [
+            serde_json::json!(token_core::MAX_EXPIRES_AT + 1),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(1e300),
+        ] {
+            let token = sign(&serde_json::json!({"sub": "alice", "jti": "j1", "exp": exp}));
+            assert_eq!(
+                rules().verify(&token),
+                Err(RejectReason::ExpiryOutOfRange),
+                "{exp}"
+            );
+        }
+        let token = sign(&serde_json::json!({
+            "sub": "alice", "jti": "j1", "exp": token_core::MAX_EXPIRES_AT
+        }));
+        assert!(rules().verify(&token).is_ok());
     }
 
     #[test]

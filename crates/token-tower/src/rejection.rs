@@ -46,6 +46,9 @@ pub enum RejectReason {
     InvalidSignature,
     /// `exp` is in the past (beyond the leeway).
     Expired,
+    /// `exp` is later than the store can record
+    /// ([`MAX_EXPIRES_AT`](token_core::MAX_EXPIRES_AT), 9999-12-31).
+    ExpiryOutOfRange,
     /// `nbf` is in the future (beyond the leeway).
     NotYetValid,
     /// `iss` is not the configured issuer.
@@ -56,14 +59,12 @@ pub enum RejectReason {
     MissingClaim,
     /// The type claim is not the required one (for example an access token on `/refresh`).
     WrongTokenType,
-    /// The store never recorded the token, or its family is gone.
+    /// The store never recorded the token, or its family is gone (ended, evicted).
     UnknownToken,
     /// The token was spent before, outside the grace window: its family is revoked now.
     ReuseDetected,
     /// The token's family was revoked.
     Revoked,
-    /// The token's family outlived its lifetime.
-    FamilyExpired,
     /// The token was issued to another OAuth 2.0 client than the one presenting it (RFC 6749
     /// section 6). Nothing was consumed and the family lives on.
     WrongClient,
@@ -94,6 +95,7 @@ impl RejectReason {
             RejectReason::AlgorithmNotAllowed => "algorithm_not_allowed",
             RejectReason::InvalidSignature => "invalid_signature",
             RejectReason::Expired => "expired",
+            RejectReason::ExpiryOutOfRange => "expiry_out_of_range",
             RejectReason::NotYetValid => "not_yet_valid",
             RejectReason::WrongIssuer => "wrong_issuer",
             RejectReason::WrongAudience => "wrong_audience",
@@ -102,7 +104,6 @@ impl RejectReason {
             RejectReason::UnknownToken => "unknown_token",
             RejectReason::ReuseDetected => "reuse_detected",
             RejectReason::Revoked => "revoked",
-            RejectReason::FamilyExpired => "family_expired",
             RejectReason::WrongClient => "wrong_client",
             RejectReason::StoreUnavailable => "store_unavailable",
             RejectReason::InvalidResponse => "invalid_response",
@@ -127,6 +128,7 @@ impl RejectReason {
             RejectReason::AlgorithmNotAllowed => "refresh token algorithm is not allowed",
             RejectReason::InvalidSignature => "refresh token signature is invalid",
             RejectReason::Expired => "refresh token expired",
+            RejectReason::ExpiryOutOfRange => "refresh token expiry is out of range",
             RejectReason::NotYetValid => "refresh token is not valid yet",
             RejectReason::WrongIssuer => "refresh token issuer is not accepted",
             RejectReason::WrongAudience => "refresh token audience is not accepted",
@@ -135,7 +137,6 @@ impl RejectReason {
             RejectReason::UnknownToken => "refresh token is not recognised",
             RejectReason::ReuseDetected => "refresh token was already used; session revoked",
             RejectReason::Revoked => "refresh token was revoked",
-            RejectReason::FamilyExpired => "session expired",
             RejectReason::WrongClient => "refresh token was issued to another client",
             RejectReason::StoreUnavailable => "token store unavailable, retry later",
             RejectReason::InvalidResponse => "the server could not issue a token",
