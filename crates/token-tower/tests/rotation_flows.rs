@@ -329,7 +329,8 @@ async fn login_and_refresh_cost_one_redis_round_trip_each() {
     let server = RedisServer::start();
     let store = redis_store(&server, StoreConfig::default());
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
-    // Warm-up: the first use of each script may cost a NOSCRIPT + EVAL.
+    // Warm-up: the first call on a server loads the function library (a miss + FUNCTION
+    // LOAD).
     let token = app.login("judy").await;
     app.refresh(&token).await;
 
