@@ -180,11 +180,7 @@ mod tests {
                 tag.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             );
-            for key in [
-                keys.index(),
-                keys.grace("d"),
-                keys.tokens(7200),
-            ] {
+            for key in [keys.index(), keys.grace("d"), keys.tokens(7200)] {
                 assert_eq!(hash_tag(&key), tag, "user {user:?}: {key}");
             }
             assert_eq!(

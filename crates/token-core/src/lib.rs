@@ -104,6 +104,6 @@ pub use crate::outcome::{
 };
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisStore};
-pub use crate::seal::SealingKey;
 pub use crate::rules::MAX_EXPIRES_AT;
+pub use crate::seal::SealingKey;
 pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};

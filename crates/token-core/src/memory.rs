@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::{UserKeys, b64, client_digest, jti_digest};
-use crate::rules::{
-    Digest, Family, Role, Step, check_expiry, evictions, token_index_expiry_ms,
-};
+use crate::rules::{Digest, Family, Role, Step, check_expiry, evictions, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
@@ -121,10 +119,19 @@ impl State {
 
     /// Indexes a token of family `id` (whose absolute end is `family_end`) until its
     /// expiry or that end, whichever is first.
-    fn index_token(&mut self, keys: &UserKeys, exp: i64, digest: Digest, id: &str, family_end: i64) {
+    fn index_token(
+        &mut self,
+        keys: &UserKeys,
+        exp: i64,
+        digest: Digest,
+        id: &str,
+        family_end: i64,
+    ) {
         let bucket = self.tokens.entry(keys.tokens(exp)).or_default();
         bucket.entries.insert(digest, id.to_owned());
-        bucket.expires = bucket.expires.max(token_index_expiry_ms(exp).min(family_end));
+        bucket.expires = bucket
+            .expires
+            .max(token_index_expiry_ms(exp).min(family_end));
     }
 
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
@@ -250,7 +257,13 @@ impl MemoryStore {
         sessions.expires = sessions.expires.max(f.ends_at());
         sessions.families.insert(family.as_str().to_owned(), f);
         if token.family.is_none() {
-            state.index_token(&keys, token.expires_at, digest, family.as_str(), absolute_end);
+            state.index_token(
+                &keys,
+                token.expires_at,
+                digest,
+                family.as_str(),
+                absolute_end,
+            );
         }
         Ok(family)
     }

@@ -47,12 +47,19 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         // Sign-extend the 48-bit value.
         *time = (i64::from_be_bytes(wide) << 16) >> 16;
     }
-    let mut digest = || -> Result<Digest, StoreError> {
-        take(12)?.try_into().map_err(|_| corrupt())
-    };
+    let mut digest =
+        || -> Result<Digest, StoreError> { take(12)?.try_into().map_err(|_| corrupt()) };
     let current = digest()?;
-    let previous = if flags & HAS_PREVIOUS != 0 { Some(digest()?) } else { None };
-    let client = if flags & BOUND != 0 { Some(digest()?) } else { None };
+    let previous = if flags & HAS_PREVIOUS != 0 {
+        Some(digest()?)
+    } else {
+        None
+    };
+    let client = if flags & BOUND != 0 {
+        Some(digest()?)
+    } else {
+        None
+    };
     if !rest.is_empty() {
         return Err(corrupt());
     }

@@ -237,7 +237,13 @@ impl Family {
     }
 
     /// Applies [`Step::Rotate`]: the presented token (by digest) becomes the predecessor.
-    pub(crate) fn rotate(&mut self, presented: Digest, successor: Digest, now: i64, policy: &Policy) {
+    pub(crate) fn rotate(
+        &mut self,
+        presented: Digest,
+        successor: Digest,
+        now: i64,
+        policy: &Policy,
+    ) {
         self.previous = Some(presented);
         self.replays = 0;
         self.current = successor;
@@ -306,8 +312,14 @@ mod tests {
     fn a_repeated_rotation_is_reported_done_even_after_the_window() {
         let mut f = Family::new(D0, 0, &POLICY, None, None);
         f.rotate(D0, D1, 0, &POLICY);
-        assert_eq!(f.step(Role::Previous, None, &D1, false, 5000, &POLICY), Step::Repeat);
-        assert_eq!(f.step(Role::Previous, None, &D2, false, 5000, &POLICY), Step::Reuse);
+        assert_eq!(
+            f.step(Role::Previous, None, &D1, false, 5000, &POLICY),
+            Step::Repeat
+        );
+        assert_eq!(
+            f.step(Role::Previous, None, &D2, false, 5000, &POLICY),
+            Step::Reuse
+        );
     }
 
     #[test]
@@ -336,11 +348,7 @@ mod tests {
         let young_unused = Family::new(D0, 50_000, &policy, None, None);
         let mut revoked = Family::new(D0, 55_000, &policy, None, None);
         revoked.revoke(55_000);
-        let families = [
-            ("a", &old_but_used),
-            ("b", &young_unused),
-            ("c", &revoked),
-        ];
+        let families = [("a", &old_but_used), ("b", &young_unused), ("c", &revoked)];
         assert_eq!(evictions(families.into_iter(), 3), ["c"]);
         assert_eq!(evictions(families.into_iter(), 2), ["c", "b"]);
     }

@@ -11,7 +11,7 @@ pub const MAX_METADATA_LEN: usize = 256;
 
 /// A refresh token the store is told about: its ids and expiry, never the token itself.
 ///
-/// `family` is the token's family claim when the app uses one (DESIGN section 3): the store
+/// `family` is the token's family claim when the app uses one (`docs/ARCHITECTURE.md`, *Concepts*): the store
 /// then finds the family directly and keeps no per-token state. Without it the store keeps
 /// a token index (jti digest → family) whose entries live until the token expires, which is
 /// why `expires_at` is required.

@@ -153,7 +153,11 @@ async fn grace_slots_vanish_with_the_window() {
         keys.iter().all(|k| !k.contains(":g:")),
         "the grace slot is gone: {keys:?}"
     );
-    assert_eq!(keys.len(), 2, "the session hash and the token index: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        2,
+        "the session hash and the token index: {keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -650,7 +654,10 @@ async fn token_index_entries_end_with_their_family() {
             .rotate("alice", TokenRef::new(&prev, month), successor)
             .await
             .unwrap();
-        assert!(matches!(outcome, RotationOutcome::Rotated { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "{outcome:?}"
+        );
     }
     for (key, _, ttl) in redis_contents(server) {
         assert!(ttl <= 2000, "{key} lives {ttl} ms, past its family's end");
@@ -692,6 +699,9 @@ async fn the_function_library_is_loaded_once_and_again_after_a_flush() {
         .rotate("alice", "t1", next("t2", &tok("t2")))
         .await
         .unwrap();
-    assert!(matches!(outcome, RotationOutcome::Rotated { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, RotationOutcome::Rotated { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(loads(server), 2, "loaded again after the flush");
 }

@@ -1,5 +1,5 @@
-//! The refresh, issuing and revocation flows of DESIGN section 5. The rotation state machine
-//! itself is in the store; this module is the HTTP plumbing around its single `rotate` /
+//! The refresh, issuing and revocation flows (`docs/ARCHITECTURE.md`, *The layer*). The
+//! rotation state machine itself is in the store; this module is the HTTP plumbing around its single `rotate` /
 //! `register` call. Reading the request is `request.rs`, reading the app's response
 //! `response.rs`.
 

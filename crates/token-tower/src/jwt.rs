@@ -26,7 +26,7 @@ pub(crate) struct ClaimNames {
     pub(crate) user: String,
     pub(crate) jti: String,
     pub(crate) exp: String,
-    /// The family claim (DESIGN section 3), when the app uses one.
+    /// The family claim (`docs/ARCHITECTURE.md`, *Concepts*), when the app uses one.
     pub(crate) family: Option<String>,
 }
 

@@ -328,7 +328,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     }
 
     /// The claim naming the token's family (session), for example `sid`: the recommended
-    /// mode (DESIGN section 3). The app picks the family id at login
+    /// mode (`docs/ARCHITECTURE.md`, *Concepts*). The app picks the family id at login
     /// ([`FamilyId::random`](token_core::FamilyId::random)) and copies it into every
     /// successor from [`RefreshContext::family`](crate::RefreshContext::family); the layer
     /// requires the claim on every refresh token, refuses a successor whose claim differs

@@ -16,7 +16,7 @@ use crate::request::{collect, is_json, json_string_field};
 use crate::service::BoxError;
 
 /// Passes a non-2xx response on, unless it carries a refresh token where the layer looks for
-/// one (DESIGN section 5 point 6): a 303 with `Set-Cookie: rt=...` would hand out a token
+/// one (`docs/ARCHITECTURE.md`, *The layer*): a 303 with `Set-Cookie: rt=...` would hand out a token
 /// nothing recorded, for a refresh that consumed nothing. Such a response becomes a 500.
 /// Only a JSON body is buffered to look (up to the response cap); others pass untouched.
 pub(crate) async fn without_tokens<St, B>(

@@ -330,7 +330,7 @@ async fn rejection_status_and_body_can_be_customised() {
     assert_eq!(response.headers()["x-reject-reason"], "wrong_token_type");
 }
 
-/// DESIGN section 5 point 6: a handler that answers non-2xx but still puts a refresh token
+/// Nothing unrecorded leaves (`docs/ARCHITECTURE.md`, *The layer*): a handler that answers non-2xx but still puts a refresh token
 /// where the layer looks (a 303 with `Set-Cookie: rt=...`, a 400 whose JSON carries one) would
 /// hand out a token nothing recorded. The layer answers 500 instead, and consumes nothing.
 #[tokio::test]

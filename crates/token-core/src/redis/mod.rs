@@ -436,11 +436,7 @@ impl RotationStore for RedisStore {
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
         let keys = self.keys(user);
         let value = self
-            .run(
-                Op::write("revoke_all")
-                    .key(keys.index())
-                    .arg(self.offset()),
-            )
+            .run(Op::write("revoke_all").key(keys.index()).arg(self.offset()))
             .await?;
         let count = int(&value)?;
         if count > 0 {
@@ -544,5 +540,7 @@ fn int(value: &Value) -> Result<u64, StoreError> {
 
 /// The client-digest argument: the raw digest, or empty for none.
 fn client_arg(client: Option<&str>) -> Vec<u8> {
-    client.map(|c| client_digest(c).to_vec()).unwrap_or_default()
+    client
+        .map(|c| client_digest(c).to_vec())
+        .unwrap_or_default()
 }

@@ -12,7 +12,7 @@ use token_core::{
     RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 
-/// How the tokens of a test name their family (DESIGN section 3).
+/// How the tokens of a test name their family (`docs/ARCHITECTURE.md`, *Concepts*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Every token carries its family id (a `sid` claim): the store keeps no per-token state.
