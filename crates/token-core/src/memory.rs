@@ -147,9 +147,9 @@ impl State {
             return 0;
         };
         if sessions.expires <= now {
-            let gone = sessions.families.len() as u64;
+            // Redis dropped this hash by its TTL: nothing left for a prune to count.
             self.users.remove(index);
-            return gone;
+            return 0;
         }
         let before = sessions.families.len();
         sessions.families.retain(|_, f| f.is_present(now));

@@ -7,9 +7,12 @@
 //! client or to none and tokens presented by the right client, another or none, and every
 //! answer must match.
 //!
-//! Both stores run on one frozen clock (`ClockOffset::frozen`) that only the test moves, in
-//! steps of 90 s against windows of 60 s (grace), 300 s (idle) and 765 s (absolute): no
-//! real millisecond can tip a comparison, and no Redis TTL fires while a case runs.
+//! Both stores run on one clock (`ClockOffset::frozen`) that the test moves, in steps of 90 s
+//! against windows of 60 s (grace), 300 s (idle) and 765 s (absolute): no real millisecond
+//! can tip a comparison. Redis's TTLs run on its own clock, so each step also ages every key
+//! of the case by as much (`PEXPIRE` to what is left, `DEL` once nothing is): keys expire
+//! as they would had the time really passed, and the memory store, which keeps the same
+//! expiries, must still give every answer Redis gives. Every key must carry a TTL.
 
 mod support;
 
@@ -100,6 +103,48 @@ struct Pair {
     counter: usize,
     /// The client each family (memory ids) was issued to.
     clients: HashMap<FamilyId, Option<&'static str>>,
+    /// A connection to the case's server, and the case's key prefix, to age its keys.
+    conn: redis::aio::MultiplexedConnection,
+    prefix: String,
+}
+
+/// Moves every key under `prefix` `by` closer to its expiry, as if that much time had passed
+/// on Redis's clock: what would have expired is deleted. Asserts that every key has a TTL.
+async fn age_keys(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, by: Duration) {
+    let by = by.as_millis() as i64;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        for key in keys {
+            let left: i64 = redis::cmd("PTTL").arg(&key).query_async(conn).await.unwrap();
+            assert!(left != -1, "{key} has no TTL");
+            if left < 0 {
+                continue; // gone meanwhile
+            }
+            if left <= by {
+                let _: i64 = redis::cmd("DEL").arg(&key).query_async(conn).await.unwrap();
+            } else {
+                let _: i64 = redis::cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(left - by)
+                    .query_async(conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
 }
 
 fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
@@ -379,7 +424,11 @@ impl Pair {
                     listed.len()
                 );
             }
-            Op::Advance(steps) => self.clock.advance(STEP * u32::from(*steps)),
+            Op::Advance(steps) => {
+                let by = STEP * u32::from(*steps);
+                self.clock.advance(by);
+                age_keys(&mut self.conn, &self.prefix, by).await;
+            }
             Op::Cleanup => {
                 let m = self.memory.cleanup_expired().await.unwrap();
                 let r = self.redis.cleanup_expired().await.unwrap();
@@ -393,7 +442,14 @@ async fn check(server: &RedisServer, case: usize, mode: Mode, ops: &[Op]) {
     let clock = ClockOffset::frozen();
     let prefix = format!("model{case}:");
     let redis = RedisStore::open(&server.url(), config(&clock, &prefix)).unwrap();
+    let conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     let mut pair = Pair {
+        conn,
+        prefix: prefix.clone(),
         mode,
         memory: MemoryStore::new(config(&clock, &prefix)),
         redis,
