@@ -9,7 +9,7 @@ use std::sync::Arc;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
-use redis::{IntoConnectionInfo, RedisError, ScriptInvocation, Value};
+use redis::{IntoConnectionInfo, RedisError, Value};
 
 use crate::StoreError;
 
@@ -154,8 +154,8 @@ impl ConnectionSource {
         ))))
     }
 
-    /// Runs one call (a script through `EVALSHA`, with a one-time `SCRIPT LOAD` after a Redis
-    /// restart, or a plain command) within `timeout`, connection checkout included.
+    /// Runs one call (a command, such as an `FCALL`, or a pipeline) within `timeout`,
+    /// connection checkout included.
     pub(crate) async fn run(&self, call: Call<'_>, timeout: Duration) -> Result<Value, StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
         match &self.0 {
@@ -184,7 +184,6 @@ impl ConnectionSource {
 
 /// What to send in one round trip.
 pub(crate) enum Call<'a> {
-    Script(&'a ScriptInvocation<'a>),
     Command(&'a redis::Cmd),
     Pipeline(&'a redis::Pipeline),
 }
@@ -192,7 +191,6 @@ pub(crate) enum Call<'a> {
 impl Call<'_> {
     async fn run<C: ConnectionLike + Send>(&self, conn: &mut C) -> Result<Value, RedisError> {
         match self {
-            Call::Script(script) => script.invoke_async(conn).await,
             Call::Command(cmd) => cmd.query_async(conn).await,
             Call::Pipeline(pipe) => pipe.query_async(conn).await,
         }
