@@ -19,10 +19,8 @@ pub(crate) struct Stats {
     live_sessions: u64,
     revoked_sessions: u64,
     ended_sessions: u64,
-    /// Session indexes (one per user).
+    /// Session hashes (one per user, holding its sessions' records).
     index_keys: u64,
-    /// Family records (one per session).
-    family_keys: u64,
     grace_keys: u64,
     /// Token-index buckets (only for apps without a family claim).
     token_index_keys: u64,
@@ -67,16 +65,14 @@ pub(crate) async fn collect(
                 .filter(|k| admin::key_kind(prefix, k) == kind)
                 .count() as u64
         };
-        let (families, grace, tokens) = (
-            kind_count(admin::KeyKind::FamilyRecord),
+        let (grace, tokens) = (
             kind_count(admin::KeyKind::GraceSlot),
             kind_count(admin::KeyKind::TokenIndex),
         );
         stats.index_keys += indexes.len() as u64;
-        stats.family_keys += families;
         stats.grace_keys += grace;
         stats.token_index_keys += tokens;
-        stats.other_keys += keys.len() as u64 - indexes.len() as u64 - families - grace - tokens;
+        stats.other_keys += keys.len() as u64 - indexes.len() as u64 - grace - tokens;
         if !indexes.is_empty() {
             let mut pipe = redis::pipe();
             for index in &indexes {
@@ -125,11 +121,7 @@ pub(crate) async fn collect(
 
 impl Stats {
     fn keys(&self) -> u64 {
-        self.index_keys
-            + self.family_keys
-            + self.grace_keys
-            + self.token_index_keys
-            + self.other_keys
+        self.index_keys + self.grace_keys + self.token_index_keys + self.other_keys
     }
 
     pub(crate) fn print(&self, json: bool) {
@@ -154,13 +146,9 @@ impl Stats {
             (
                 "keys",
                 format!(
-                    "{keys} ({} session indexes, {} family records, {} grace slots, \
-                     {} token-index buckets, {} other)",
-                    self.index_keys,
-                    self.family_keys,
-                    self.grace_keys,
-                    self.token_index_keys,
-                    self.other_keys
+                    "{keys} ({} session hashes, {} grace slots, {} token-index buckets, \
+                     {} other)",
+                    self.index_keys, self.grace_keys, self.token_index_keys, self.other_keys
                 ),
             ),
             (

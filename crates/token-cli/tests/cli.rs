@@ -478,19 +478,18 @@ async fn stats_counts_users_sessions_keys_and_memory() {
     assert_eq!(stats["live_sessions"], 4);
     assert_eq!(stats["revoked_sessions"], 1);
     assert_eq!(stats["index_keys"], 3);
-    assert_eq!(stats["family_keys"], 5);
     assert_eq!(stats["grace_keys"], 1);
     assert_eq!(
         stats["token_index_keys"], 3,
         "no family claim: one hour bucket per user"
     );
     assert_eq!(stats["other_keys"], 0);
-    assert_eq!(stats["sampled_keys"], 12);
+    assert_eq!(stats["sampled_keys"], 7);
     let estimated = stats["estimated_memory_bytes"].as_u64().unwrap();
     assert!((200..64 * 1024).contains(&estimated), "{stats}");
     assert!(stats["redis_used_memory_bytes"].as_u64().unwrap() > estimated);
 
-    // Sampling one key extrapolates to all twelve.
+    // Sampling one key extrapolates to all seven.
     let sampled = json(&admin(&server.url(), &["stats", "--json", "--sample", "1"]));
     assert_eq!(sampled["sampled_keys"], 1);
     assert!(sampled["estimated_memory_bytes"].as_u64().unwrap() > 0);
@@ -502,7 +501,7 @@ async fn stats_counts_users_sessions_keys_and_memory() {
     );
     assert!(
         table.contains(
-            "12 (3 session indexes, 5 family records, 1 grace slots, 3 token-index buckets, 0 other)"
+            "7 (3 session hashes, 1 grace slots, 3 token-index buckets, 0 other)"
         ),
         "{table}"
     );

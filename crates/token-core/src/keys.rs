@@ -107,8 +107,6 @@ pub(crate) fn escape_glob(text: &str) -> String {
 pub enum KeyKind {
     /// A user's session hash.
     SessionIndex,
-    /// A family's record (store v2 and earlier; store v3 keeps them in the session hash).
-    FamilyRecord,
     /// A sealed successor kept for the grace window.
     GraceSlot,
     /// A token-index bucket (apps without a family claim).
@@ -135,9 +133,7 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
     {
         return KeyKind::Other;
     }
-    if tail.starts_with(":f:") {
-        KeyKind::FamilyRecord
-    } else if tail.starts_with(":g:") {
+    if tail.starts_with(":g:") {
         KeyKind::GraceSlot
     } else if tail.starts_with(":t:") {
         KeyKind::TokenIndex

@@ -46,7 +46,7 @@ fn short_lived() -> StoreConfig {
 }
 
 /// Logs in `users` users with `sessions` sessions each and rotates every session twice, so
-/// indexes, family records and grace slots all exist.
+/// session hashes and grace slots all exist.
 async fn load(store: &RedisStore, tag: &str, users: usize, sessions: usize) {
     for u in 0..users {
         let user = format!("{tag}-user-{u}");
