@@ -217,27 +217,34 @@ impl RedisStore {
     }
 
     async fn run(&self, op: &Op) -> Result<Value, StoreError> {
-        let timeout = self.config.timeout;
+        let (timeout, patience) = (self.config.timeout, self.config.outcome_wait);
+        // A write that may have run is not answered before its outcome is known: its late
+        // reply is waited for, and it is sent again after its connection broke (see
+        // `StoreConfig::outcome_wait`). A read gives up after the timeout.
+        let send = async |call: Call<'_>| {
+            if op.writes {
+                self.source.run_patiently(call, timeout, patience).await
+            } else {
+                self.source.run(call, timeout).await
+            }
+        };
         let Some(wait) = self.config.replica_ack.filter(|_| op.writes) else {
-            return self
-                .source
-                .run(Call::Script(&op.invocation()), timeout)
-                .await;
+            return send(Call::Script(&op.invocation())).await;
         };
         let mut pipe = redis::pipe();
         pipe.add_command(op.evalsha())
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(millis(wait.timeout));
-        let replies = match self.source.run(Call::Pipeline(&pipe), timeout).await {
+        let replies = match send(Call::Pipeline(&pipe)).await {
             Err(StoreError::Redis(e))
                 if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) =>
             {
                 // After a Redis restart: load the script once, then send the pair again.
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(op.lua.source);
-                self.source.run(Call::Command(&load), timeout).await?;
-                self.source.run(Call::Pipeline(&pipe), timeout).await?
+                send(Call::Command(&load)).await?;
+                send(Call::Pipeline(&pipe)).await?
             }
             other => other?,
         };
@@ -476,7 +483,8 @@ impl RotationStore for RedisStore {
     }
 
     fn call_timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout)
+        // A write may wait its outcome out past the timeout; the layer must wait as long.
+        Some(self.config.timeout.saturating_add(self.config.outcome_wait))
     }
 
     fn session_lifetime(&self) -> Option<Duration> {
