@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::inproc;
 use support::{App, RedisServer, client};
+use token_rotation::token_core::RotationEventKind;
 use token_rotation::{ConnectionSource, RedisStore, RotationStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
@@ -220,6 +221,30 @@ async fn slow_proxy(upstream: u16, delay_ms: Arc<AtomicU64>) -> u16 {
     port
 }
 
+/// How long a client waits as a 503's `Retry-After` says (whole seconds), within reason.
+fn retry_after(response: &reqwest::Response) -> Duration {
+    let secs = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a 503 says when to retry");
+    Duration::from_secs(secs.clamp(1, 5))
+}
+
+/// Every Redis reply 0.7 s late for 10 s, the store's timeout 500 ms: the rotations run in
+/// Redis but their replies come after the timeout. Clients that retry (honouring
+/// `Retry-After`) must never be taken for thieves: a retry with a new successor of a
+/// rotation that did run counts as a grace replay, and enough of them as reuse, which
+/// revokes the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_redis_replies_log_nobody_out() {
+    let redis = RedisServer::start();
+    for (name, source) in sources() {
+        delayed_replies_through(&redis, name, source).await;
+    }
+}
+
 /// The connection sources a standalone Redis can be reached through, by name, each built
 /// from a URL and the store's timeout.
 fn sources() -> [(&'static str, MakeSource); 3] {
@@ -237,6 +262,141 @@ fn sources() -> [(&'static str, MakeSource); 3] {
 }
 
 type MakeSource = fn(&str, Duration) -> ConnectionSource;
+
+async fn delayed_replies_through(redis: &RedisServer, name: &str, source: MakeSource) {
+    const CLIENTS: usize = 8;
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    const SLOW_FOR: Duration = Duration::from_secs(10);
+    const QUICK_FOR: Duration = Duration::from_secs(3);
+    let delay = Arc::new(AtomicU64::new(0));
+    let port = slow_proxy(redis.port(), delay.clone()).await;
+    let settings = inproc::settings(Duration::from_secs(10));
+    let reuse = Arc::new(AtomicU64::new(0));
+    let replays = Arc::new(AtomicU64::new(0));
+    let config = {
+        let (reuse, replays) = (reuse.clone(), replays.clone());
+        settings
+            .store_config()
+            .timeout(TIMEOUT)
+            .on_event(move |event| match event.kind {
+                RotationEventKind::ReuseDetected => {
+                    reuse.fetch_add(1, Ordering::SeqCst);
+                }
+                RotationEventKind::GraceReplay => {
+                    replays.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            })
+    };
+    let source = source(&format!("redis://127.0.0.1:{port}/"), TIMEOUT);
+    let store = RedisStore::with_source(source, config).unwrap();
+    let base = inproc::serve(store, &settings).await;
+    let http = client();
+    let mut tokens = Vec::new();
+    for c in 0..CLIENTS {
+        let user = format!("slow-{}-{c}", name.replace(' ', "-"));
+        let response = login(&http, &base, &user).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // One rotation while Redis is quick, as in an app that has been running: Redis has
+        // the script, and a late reply is the only fault.
+        let token = token_of(&response.json().await.unwrap());
+        let response = refresh(&http, &base, &token).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        tokens.push(token_of(&response.json().await.unwrap()));
+    }
+
+    delay.store(700, Ordering::SeqCst);
+    let slow_since = Instant::now();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let clients: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
+            let (http, base, tally) = (http.clone(), base.clone(), tally.clone());
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                let mut progressed = 0u64;
+                // Bounded in time and in count (a refresh takes at least 0.7 s while Redis
+                // is slow); the last seconds, with Redis quick again, show whether the
+                // session survived.
+                for _ in 0..1000 {
+                    if slow_since.elapsed() >= SLOW_FOR + QUICK_FOR {
+                        break;
+                    }
+                    let sent_at = slow_since.elapsed();
+                    let result = refresh(&http, &base, &token).await;
+                    let mut t = tally.lock().await;
+                    t.sent += 1;
+                    let Ok(response) = result else {
+                        t.hung += 1;
+                        continue;
+                    };
+                    t.answered += 1;
+                    match response.status() {
+                        StatusCode::OK => {
+                            t.ok += 1;
+                            if sent_at < SLOW_FOR {
+                                progressed += 1;
+                            }
+                            let next = token_of(&response.json().await.unwrap());
+                            let presented = std::mem::replace(&mut token, next.clone());
+                            t.successors.entry(presented).or_default().insert(next);
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            t.unavailable += 1;
+                            drop(t);
+                            tokio::time::sleep(retry_after(&response)).await;
+                        }
+                        StatusCode::UNAUTHORIZED => {
+                            // Revoked: this client was logged out; it stops.
+                            t.refused += 1;
+                            return progressed;
+                        }
+                        other => panic!("{name}: unexpected status {other}"),
+                    }
+                }
+                progressed
+            })
+        })
+        .collect();
+    tokio::time::sleep(SLOW_FOR).await;
+    delay.store(0, Ordering::SeqCst);
+    let mut progress = Vec::new();
+    for client in clients {
+        progress.push(client.await.expect("no client panicked"));
+    }
+
+    let t = tally.lock().await;
+    let double_spent = t.successors.values().filter(|s| s.len() > 1).count();
+    eprintln!(
+        "delayed replies through the {name}: sent {} answered {} ok {} 503 {} 401 {} hung {} \
+         reuse {} grace replays {} double-spent {} refreshed while slow, per client {:?}",
+        t.sent,
+        t.answered,
+        t.ok,
+        t.unavailable,
+        t.refused,
+        t.hung,
+        reuse.load(Ordering::SeqCst),
+        replays.load(Ordering::SeqCst),
+        double_spent,
+        progress
+    );
+    assert_eq!(t.refused, 0, "{name}: nobody was logged out");
+    assert_eq!(
+        reuse.load(Ordering::SeqCst),
+        0,
+        "{name}: no retry was taken for reuse"
+    );
+    assert_eq!(
+        double_spent, 0,
+        "{name}: no token yielded two different successors"
+    );
+    assert_eq!(t.hung, 0, "{name}: every request was answered");
+    assert!(
+        progress.iter().all(|&p| p > 0),
+        "{name}: every chain moved on while Redis was slow"
+    );
+}
 
 /// Redis slower than the store waits for a write (its timeout plus its outcome wait): each
 /// refresh is answered 503 when the wait ends, never later, whatever the source; a read
