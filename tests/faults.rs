@@ -12,7 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::inproc;
 use support::{App, RedisServer, client};
-use token_rotation::{ConnectionSource, RedisStore};
+use token_rotation::token_core::RotationEventKind;
+use token_rotation::{ConnectionSource, RedisStore, RotationStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -59,10 +60,19 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_under_load_fails_closed_and_recovers() {
+    // A write in flight when Redis dies is sent again for this long before the client gets
+    // 503; a write Redis refuses outright gets 503 at once.
+    const OUTCOME_WAIT: Duration = Duration::from_secs(1);
     let mut redis = RedisServer::start();
     let settings = inproc::settings(Duration::from_secs(5));
-    let store =
-        RedisStore::open(&redis.url(), settings.store_config().timeout(STORE_TIMEOUT)).unwrap();
+    let store = RedisStore::open(
+        &redis.url(),
+        settings
+            .store_config()
+            .timeout(STORE_TIMEOUT)
+            .outcome_wait(OUTCOME_WAIT),
+    )
+    .unwrap();
     let base = inproc::serve(store, &settings).await;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let phase = Arc::new(AtomicU64::new(0)); // 0 up, 1 down, 2 back up
@@ -80,7 +90,7 @@ async fn redis_killed_under_load_fails_closed_and_recovers() {
             );
             tokio::spawn(async move {
                 let http = reqwest::Client::builder()
-                    .timeout(STORE_TIMEOUT + Duration::from_secs(2))
+                    .timeout(STORE_TIMEOUT + OUTCOME_WAIT + Duration::from_secs(2))
                     .build()
                     .unwrap();
                 let user = format!("user{c}");
@@ -169,8 +179,8 @@ async fn redis_killed_under_load_fails_closed_and_recovers() {
         "successes after the restart"
     );
     assert!(
-        t.slowest_503 < STORE_TIMEOUT + Duration::from_millis(700),
-        "503 within the timeout: {:?}",
+        t.slowest_503 < STORE_TIMEOUT + OUTCOME_WAIT + Duration::from_millis(700),
+        "503 within the timeout and the outcome wait: {:?}",
         t.slowest_503
     );
 }
@@ -211,31 +221,206 @@ async fn slow_proxy(upstream: u16, delay_ms: Arc<AtomicU64>) -> u16 {
     port
 }
 
+/// How long a client waits as a 503's `Retry-After` says (whole seconds), within reason.
+fn retry_after(response: &reqwest::Response) -> Duration {
+    let secs = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a 503 says when to retry");
+    Duration::from_secs(secs.clamp(1, 5))
+}
+
+/// Every Redis reply 0.7 s late for 10 s, the store's timeout 500 ms: the rotations run in
+/// Redis but their replies come after the timeout. Clients that retry (honouring
+/// `Retry-After`) must never be taken for thieves: a retry with a new successor of a
+/// rotation that did run counts as a grace replay, and enough of them as reuse, which
+/// revokes the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_redis_replies_log_nobody_out() {
+    let redis = RedisServer::start();
+    for (name, source) in sources() {
+        delayed_replies_through(&redis, name, source).await;
+    }
+}
+
+/// The connection sources a standalone Redis can be reached through, by name, each built
+/// from a URL and the store's timeout.
+fn sources() -> [(&'static str, MakeSource); 3] {
+    [
+        ("connection manager", |url, timeout| {
+            ConnectionSource::connection_manager(url, timeout).unwrap()
+        }),
+        ("bb8 over bb8-redis", |url, timeout| {
+            ConnectionSource::bb8_redis(url, 8, timeout).unwrap()
+        }),
+        ("bb8 over redis::Client", |url, timeout| {
+            ConnectionSource::bb8_client(url, 8, timeout).unwrap()
+        }),
+    ]
+}
+
+type MakeSource = fn(&str, Duration) -> ConnectionSource;
+
+async fn delayed_replies_through(redis: &RedisServer, name: &str, source: MakeSource) {
+    const CLIENTS: usize = 8;
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    const SLOW_FOR: Duration = Duration::from_secs(10);
+    const QUICK_FOR: Duration = Duration::from_secs(3);
+    let delay = Arc::new(AtomicU64::new(0));
+    let port = slow_proxy(redis.port(), delay.clone()).await;
+    let settings = inproc::settings(Duration::from_secs(10));
+    let reuse = Arc::new(AtomicU64::new(0));
+    let replays = Arc::new(AtomicU64::new(0));
+    let config = {
+        let (reuse, replays) = (reuse.clone(), replays.clone());
+        settings
+            .store_config()
+            .timeout(TIMEOUT)
+            .on_event(move |event| match event.kind {
+                RotationEventKind::ReuseDetected => {
+                    reuse.fetch_add(1, Ordering::SeqCst);
+                }
+                RotationEventKind::GraceReplay => {
+                    replays.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            })
+    };
+    let source = source(&format!("redis://127.0.0.1:{port}/"), TIMEOUT);
+    let store = RedisStore::with_source(source, config).unwrap();
+    let base = inproc::serve(store, &settings).await;
+    let http = client();
+    let mut tokens = Vec::new();
+    for c in 0..CLIENTS {
+        let user = format!("slow-{}-{c}", name.replace(' ', "-"));
+        let response = login(&http, &base, &user).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // One rotation while Redis is quick, as in an app that has been running: Redis has
+        // the script, and a late reply is the only fault.
+        let token = token_of(&response.json().await.unwrap());
+        let response = refresh(&http, &base, &token).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        tokens.push(token_of(&response.json().await.unwrap()));
+    }
+
+    delay.store(700, Ordering::SeqCst);
+    let slow_since = Instant::now();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let clients: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
+            let (http, base, tally) = (http.clone(), base.clone(), tally.clone());
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                let mut progressed = 0u64;
+                // Bounded in time and in count (a refresh takes at least 0.7 s while Redis
+                // is slow); the last seconds, with Redis quick again, show whether the
+                // session survived.
+                for _ in 0..1000 {
+                    if slow_since.elapsed() >= SLOW_FOR + QUICK_FOR {
+                        break;
+                    }
+                    let sent_at = slow_since.elapsed();
+                    let result = refresh(&http, &base, &token).await;
+                    let mut t = tally.lock().await;
+                    t.sent += 1;
+                    let Ok(response) = result else {
+                        t.hung += 1;
+                        continue;
+                    };
+                    t.answered += 1;
+                    match response.status() {
+                        StatusCode::OK => {
+                            t.ok += 1;
+                            if sent_at < SLOW_FOR {
+                                progressed += 1;
+                            }
+                            let next = token_of(&response.json().await.unwrap());
+                            let presented = std::mem::replace(&mut token, next.clone());
+                            t.successors.entry(presented).or_default().insert(next);
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            t.unavailable += 1;
+                            drop(t);
+                            tokio::time::sleep(retry_after(&response)).await;
+                        }
+                        StatusCode::UNAUTHORIZED => {
+                            // Revoked: this client was logged out; it stops.
+                            t.refused += 1;
+                            return progressed;
+                        }
+                        other => panic!("{name}: unexpected status {other}"),
+                    }
+                }
+                progressed
+            })
+        })
+        .collect();
+    tokio::time::sleep(SLOW_FOR).await;
+    delay.store(0, Ordering::SeqCst);
+    let mut progress = Vec::new();
+    for client in clients {
+        progress.push(client.await.expect("no client panicked"));
+    }
+
+    let t = tally.lock().await;
+    let double_spent = t.successors.values().filter(|s| s.len() > 1).count();
+    eprintln!(
+        "delayed replies through the {name}: sent {} answered {} ok {} 503 {} 401 {} hung {} \
+         reuse {} grace replays {} double-spent {} refreshed while slow, per client {:?}",
+        t.sent,
+        t.answered,
+        t.ok,
+        t.unavailable,
+        t.refused,
+        t.hung,
+        reuse.load(Ordering::SeqCst),
+        replays.load(Ordering::SeqCst),
+        double_spent,
+        progress
+    );
+    assert_eq!(t.refused, 0, "{name}: nobody was logged out");
+    assert_eq!(
+        reuse.load(Ordering::SeqCst),
+        0,
+        "{name}: no retry was taken for reuse"
+    );
+    assert_eq!(
+        double_spent, 0,
+        "{name}: no token yielded two different successors"
+    );
+    assert_eq!(t.hung, 0, "{name}: every request was answered");
+    assert!(
+        progress.iter().all(|&p| p > 0),
+        "{name}: every chain moved on while Redis was slow"
+    );
+}
+
+/// Redis slower than the store waits for a write (its timeout plus its outcome wait): each
+/// refresh is answered 503 when the wait ends, never later, whatever the source; a read
+/// gives up after the timeout alone; and once Redis is quick again every source serves the
+/// same chain on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_redis_gets_503_not_a_hang_and_every_source_recovers() {
+    const OUTCOME_WAIT: Duration = Duration::from_millis(700);
+    const DELAY_MS: u64 = 1_500;
+    let write_bound = STORE_TIMEOUT + OUTCOME_WAIT;
     let redis = RedisServer::start();
-    type MakeSource = fn(&str) -> ConnectionSource;
-    let sources: [(&str, MakeSource); 3] = [
-        ("connection manager", |url| {
-            ConnectionSource::connection_manager(url, STORE_TIMEOUT).unwrap()
-        }),
-        ("bb8 over bb8-redis", |url| {
-            ConnectionSource::bb8_redis(url, 4, STORE_TIMEOUT).unwrap()
-        }),
-        ("bb8 over redis::Client", |url| {
-            ConnectionSource::bb8_client(url, 4, STORE_TIMEOUT).unwrap()
-        }),
-    ];
-    for (name, source) in sources {
+    for (name, source) in sources() {
         let delay = Arc::new(AtomicU64::new(0));
         let port = slow_proxy(redis.port(), delay.clone()).await;
         let settings = inproc::settings(Duration::from_secs(10));
         let store = RedisStore::with_source(
-            source(&format!("redis://127.0.0.1:{port}/")),
-            settings.store_config().timeout(STORE_TIMEOUT),
+            source(&format!("redis://127.0.0.1:{port}/"), STORE_TIMEOUT),
+            settings
+                .store_config()
+                .timeout(STORE_TIMEOUT)
+                .outcome_wait(OUTCOME_WAIT),
         )
         .unwrap();
-        let base = inproc::serve(store, &settings).await;
+        let base = inproc::serve(store.clone(), &settings).await;
         let http = client();
         let user = format!("slow-{}", name.replace(' ', "-"));
         let mut token = token_of(
@@ -247,35 +432,62 @@ async fn slow_redis_gets_503_not_a_hang_and_every_source_recovers() {
                 .unwrap(),
         );
 
-        delay.store(1_000, Ordering::SeqCst);
-        for _ in 0..3 {
+        delay.store(DELAY_MS, Ordering::SeqCst);
+        // Two tries: the first rotation runs in Redis (its reply comes too late), the second
+        // is a grace replay of it, or, on a pool whose timed-out connection was dropped, is
+        // not sent at all (a new connection's handshake is as slow): 503 after the timeout.
+        // The recovery below takes one more replay, within the cap.
+        for attempt in 0..2 {
             let started = Instant::now();
             let response = refresh(&http, &base, &token).await.unwrap();
+            let took = started.elapsed();
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
             assert!(
-                started.elapsed() < STORE_TIMEOUT + Duration::from_millis(400),
-                "{name}: 503 after {:?}",
-                started.elapsed()
+                response.headers().contains_key("retry-after"),
+                "{name}: a 503 says when to retry"
+            );
+            assert!(
+                took < write_bound + Duration::from_millis(400),
+                "{name}: 503 after {took:?}, past the write's wait ({write_bound:?})"
+            );
+            assert!(
+                attempt > 0 || took >= write_bound,
+                "{name}: a sent write was given up after {took:?}, before its wait ended"
             );
         }
+        let started = Instant::now();
+        let err = store.ping().await.unwrap_err();
+        assert!(err.is_unavailable(), "{name}: {err:?}");
+        assert!(
+            started.elapsed() < STORE_TIMEOUT + Duration::from_millis(200),
+            "{name}: a read waits for the timeout only, not {:?}",
+            started.elapsed()
+        );
+
         delay.store(0, Ordering::SeqCst);
-        // The delayed scripts may have run in Redis after the layer gave up: the retry with
-        // the same token then gets the successor as a grace replay. Either way it works.
-        let mut status = StatusCode::SERVICE_UNAVAILABLE;
-        for _ in 0..20 {
-            let response = refresh(&http, &base, &token).await.unwrap();
-            status = response.status();
-            if status == StatusCode::OK {
-                token = token_of(&response.json().await.unwrap());
+        // The proxy still holds replies that were delayed before: once a ping is answered in
+        // time, they are out of the way.
+        let mut pinged = false;
+        for _ in 0..50 {
+            if store.ping().await.is_ok() {
+                pinged = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        assert!(
+            pinged,
+            "{name}: the store answers again once Redis is quick"
+        );
+        // The rotation ran in Redis while the client saw 503: the retry with the same token
+        // gets its successor as a grace replay.
+        let response = refresh(&http, &base, &token).await.unwrap();
         assert_eq!(
-            status,
+            response.status(),
             StatusCode::OK,
             "{name}: recovered once the delay stopped"
         );
+        token = token_of(&response.json().await.unwrap());
         let response = refresh(&http, &base, &token).await.unwrap();
         assert_eq!(
             response.status(),
@@ -395,16 +607,24 @@ async fn redis_errors_are_refused_cleanly_with_nothing_half_written() {
     assert_eq!(response.status(), StatusCode::OK);
     let token = token_of(&response.json().await.unwrap());
 
-    // Writes paused past the timeout: 503; the paused script runs when the pause ends, and
-    // the retry with the same token is then a grace replay of that rotation.
+    // Writes paused past the timeout (not past the outcome wait): the paused script runs
+    // when the pause ends, and the store, still waiting for its reply, answers with it. The
+    // retry with the same token (as after a lost response) is a grace replay of it.
     redis
         .command(&["CLIENT", "PAUSE", "1000", "WRITE"])
         .unwrap();
-    let response = refresh(&http, &base, &token).await.unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = Instant::now();
     let first = refresh(&http, &base, &token).await.unwrap();
-    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.status(),
+        StatusCode::OK,
+        "the paused rotation's answer"
+    );
+    assert!(
+        started.elapsed() > STORE_TIMEOUT,
+        "answered when the pause ended, not before: {:?}",
+        started.elapsed()
+    );
     let successor = token_of(&first.json().await.unwrap());
     let again = refresh(&http, &base, &token).await.unwrap();
     assert_eq!(

@@ -500,9 +500,7 @@ async fn stats_counts_users_sessions_keys_and_memory() {
         "{table}"
     );
     assert!(
-        table.contains(
-            "7 (3 session hashes, 1 grace slots, 3 token-index buckets, 0 other)"
-        ),
+        table.contains("7 (3 session hashes, 1 grace slots, 3 token-index buckets, 0 other)"),
         "{table}"
     );
 }

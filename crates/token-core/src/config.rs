@@ -32,6 +32,7 @@ pub struct StoreConfig {
     pub(crate) absolute_lifetime: Duration,
     pub(crate) idle_lifetime: Duration,
     pub(crate) timeout: Duration,
+    pub(crate) outcome_wait: Duration,
     pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) revoke_all_on_reuse: bool,
     pub(crate) sealing_key: SealingKey,
@@ -54,7 +55,8 @@ pub struct ReplicaAck {
 
 impl Default for StoreConfig {
     /// Prefix `rt:`, grace 10 s with at most 3 replays per rotation, absolute lifetime 30 days, idle lifetime
-    /// 14 days, timeout 500 ms, at most 64 sessions per user, reuse revokes the
+    /// 14 days, timeout 500 ms with 5 s more for a write's late reply, at most 64 sessions
+    /// per user, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
     /// app instances so grace replays work across them).
     fn default() -> Self {
@@ -65,6 +67,7 @@ impl Default for StoreConfig {
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
             timeout: Duration::from_millis(500),
+            outcome_wait: Duration::from_secs(5),
             max_sessions_per_user: Some(64),
             revoke_all_on_reuse: false,
             sealing_key: SealingKey::random(),
@@ -120,10 +123,38 @@ impl StoreConfig {
         self
     }
 
-    /// The bound on every store call, connection checkout included. Past it the call fails
-    /// with [`StoreError::Timeout`](crate::StoreError::Timeout) (or `PoolTimedOut`).
+    /// The bound on every read (`list`, `ping`, the keyspace walk of `cleanup_expired`) and
+    /// the first deadline of every write, connection checkout included. Past it a read
+    /// fails with [`StoreError::Timeout`](crate::StoreError::Timeout) (or `PoolTimedOut`);
+    /// a write that was sent is still waited for, see
+    /// [`outcome_wait`](Self::outcome_wait).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How much longer than [`timeout`](Self::timeout) a write (register, rotate, revoke,
+    /// prune) whose outcome is unknown is still waited for before the call fails with
+    /// [`StoreError::Timeout`](crate::StoreError::Timeout). Default 5 s.
+    ///
+    /// A write's outcome is unknown once it was sent and its reply is late, or lost because
+    /// the connection broke. The script may well have run: answering 503 then would have
+    /// the client retry with a successor the app mints anew, which the store can only count
+    /// as a grace replay of the rotation that ran, then, past the replay cap or the grace
+    /// window, as reuse, revoking the session of a client that did nothing wrong. So the
+    /// store keeps waiting for the late reply and, after a connection failure (including a
+    /// failover), sends the identical call again until it gets an answer: every write is
+    /// idempotent when sent again with the same arguments (a rotation with the same
+    /// successor answers `Rotated` again). A write that was never sent (Redis refused the
+    /// connection, no pooled connection was free) still fails after `timeout`.
+    ///
+    /// Keep it longer than a failover takes (for Sentinel, `down-after-milliseconds` plus
+    /// the election), and the app's HTTP timeouts longer than `timeout` plus this. The
+    /// layer waits this long too ([`RotationStore::call_timeout`](crate::RotationStore::call_timeout)).
+    /// `Duration::ZERO`: a write is waited for no longer than a read (it may still be sent
+    /// again within `timeout` after its connection broke).
+    pub fn outcome_wait(mut self, wait: Duration) -> Self {
+        self.outcome_wait = wait;
         self
     }
 
@@ -234,6 +265,7 @@ impl fmt::Debug for StoreConfig {
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("idle_lifetime", &self.idle_lifetime)
             .field("timeout", &self.timeout)
+            .field("outcome_wait", &self.outcome_wait)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("revoke_all_on_reuse", &self.revoke_all_on_reuse)
             .field("replica_ack", &self.replica_ack)

@@ -36,7 +36,7 @@
 //!                                           family, for tokens expiring in that hour
 //! ```
 //!
-//! Ended families are pruned lazily (on login, list, revoke-all and cleanup), and are gone
+//! Ended families are pruned lazily (on login, revoke-all and cleanup), and are gone
 //! for every operation from the moment they end. Each operation is one function of a Redis
 //! Functions library (`FCALL`, loaded once per server) touching a fixed number of these
 //! keys; a rotation costs Redis the same for a user with one session or sixty-four, and for

@@ -452,8 +452,7 @@ impl RotationStore for MemoryStore {
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
-        let mut state = self.lock();
-        state.prune(&keys.index(), now);
+        let state = self.lock();
         Ok(state
             .sessions(&keys, now)
             .map(|s| sessions(s.families.iter().map(|(id, f)| (id.as_str(), f)), now))

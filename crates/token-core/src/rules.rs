@@ -23,7 +23,7 @@
 //! # Time
 //!
 //! A family whose end has passed is gone, for every operation, whether or not Redis has
-//! dropped its bytes yet: records are pruned lazily (on login, list, revoke-all and cleanup)
+//! dropped its bytes yet: records are pruned lazily (on login, revoke-all and cleanup)
 //! and a user's hash expires with its latest end, so the answers never depend on when a TTL
 //! fired or a prune ran. Both stores therefore agree on every clock, moving or not.
 

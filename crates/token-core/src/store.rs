@@ -147,9 +147,13 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     /// Checks that the store answers (for health checks).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The longest one call may take before the store answers with an error. A caller (the
-    /// layer) waits a little longer before it gives up on the call itself. `None`, the
-    /// default: the store sets no bound of its own, and the caller's applies.
+    /// The longest one call may take before the store answers with an error: for the Redis
+    /// store, a write's whole wait, its timeout plus its
+    /// [outcome wait](StoreConfig::outcome_wait). A caller (the layer) waits a little longer
+    /// before it gives up on the call itself: giving up first would answer 503 for a write
+    /// that may have run, and the client's retry, with a new successor, could only count as
+    /// a grace replay of it, or as reuse. `None`, the default: the store sets no bound of its
+    /// own, and the caller's applies.
     fn call_timeout(&self) -> Option<Duration> {
         None
     }

@@ -124,7 +124,11 @@ async fn age_keys(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, by
             .await
             .unwrap();
         for key in keys {
-            let left: i64 = redis::cmd("PTTL").arg(&key).query_async(conn).await.unwrap();
+            let left: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(conn)
+                .await
+                .unwrap();
             assert!(left != -1, "{key} has no TTL");
             if left < 0 {
                 continue; // gone meanwhile

@@ -388,6 +388,12 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
 
     /// A bound on each store call, on top of the store's own timeout. Default: 100 ms past
     /// [`RotationStore::call_timeout`], or 1 s for a store that sets no bound.
+    ///
+    /// Every store call of the layer is a write (register, rotate, revoke). Keep this above
+    /// the store's call timeout: a bound that cuts a write the store still waits out (see
+    /// [`StoreConfig::outcome_wait`](token_core::StoreConfig::outcome_wait)) answers 503 for a
+    /// rotation that may have run, and the client's retry with a new successor can then
+    /// count as reuse.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.shared.store_timeout = timeout;
         self

@@ -260,9 +260,12 @@ async fn successor_for_another_user_is_a_server_error_and_consumes_nothing() {
 #[tokio::test]
 async fn store_outage_fails_closed_with_retry_after_then_recovers() {
     let mut server = RedisServer::start();
+    // A refresh in flight when Redis dies may have rotated: the store sends it again for
+    // the outcome wait before it gives up.
     let config = StoreConfig::default()
         .grace(GRACE)
-        .timeout(Duration::from_millis(300));
+        .timeout(Duration::from_millis(300))
+        .outcome_wait(Duration::from_millis(300));
     let store = token_core::RedisStore::open(&server.url(), config).unwrap();
     let app = serve(Mode::Json, layer(store).build().unwrap()).await;
     let token = app.login("heidi").await;
@@ -274,7 +277,7 @@ async fn store_outage_fails_closed_with_retry_after_then_recovers() {
         let elapsed = started.elapsed();
         assert_eq!(response.status(), 503);
         assert!(response.headers().contains_key("retry-after"));
-        // Store timeout 300 ms, plus the layer's 100 ms backstop and HTTP.
+        // Store timeout and outcome wait 300 ms each, the layer's 100 ms backstop, HTTP.
         assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
         let (_, body) = rejection(response).await;
         assert_eq!(body["error"], "temporarily_unavailable");

@@ -1,6 +1,9 @@
 //! Where the Redis store gets its connections: one small enum over the supported sources,
-//! each configured so that an operation costs exactly one round trip and never waits past
-//! the store's timeout.
+//! each configured so that an operation costs exactly one round trip. The store bounds each
+//! call itself: a read by its timeout, a write by its timeout plus its outcome wait (a write
+//! whose reply is late or lost is waited for and sent again, see [`ConnectionSource::run_patiently`]).
+//! The clients therefore get no response timeout of their own, which would cut a late reply
+//! the store still waits for.
 
 use std::time::Duration;
 
@@ -9,7 +12,8 @@ use std::sync::Arc;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
-use redis::{IntoConnectionInfo, RedisError, Value};
+use redis::{ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value};
+use tokio::time::Instant;
 
 use crate::StoreError;
 
@@ -55,16 +59,18 @@ impl std::fmt::Debug for ConnectionSource {
 }
 
 impl ConnectionSource {
-    /// A `ConnectionManager` for `url`. Its own response and connection timeouts are set to
-    /// `timeout` (redis's default response timeout is 500 ms whatever the store's is). The
-    /// first connection is made lazily, so this succeeds while Redis is still down.
+    /// A `ConnectionManager` for `url`. Its connection timeout is set to `timeout`; it gets
+    /// no response timeout (redis's default is 500 ms whatever the store's is): the store
+    /// bounds each call itself, and waits longer for a write's reply than for a read's (see
+    /// [`StoreConfig::outcome_wait`](crate::StoreConfig::outcome_wait)). The first
+    /// connection is made lazily, so this succeeds while Redis is still down.
     pub fn connection_manager(
         url: impl IntoConnectionInfo,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
+            .set_response_timeout(None)
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(timeout);
@@ -73,13 +79,19 @@ impl ConnectionSource {
         )))
     }
 
-    /// A connection manager the app configured itself (its TLS, its retries). Keep its
-    /// response timeout at or below the store's timeout.
+    /// A connection manager the app configured itself (its TLS, its retries). Give it no
+    /// response timeout (`set_response_timeout(None)`), or one no shorter than the store's
+    /// timeout plus its [outcome wait](crate::StoreConfig::outcome_wait): the store bounds
+    /// each call itself, and a shorter response timeout cuts the late reply of a write the
+    /// store still waits for (it then sends the write again, which is safe but cannot
+    /// succeed while Redis stays that slow).
     pub fn from_connection_manager(manager: ConnectionManager) -> Self {
         ConnectionSource(Source::Manager(manager))
     }
 
-    /// A bb8 pool of `size` connections over `bb8-redis` (feature `bb8`).
+    /// A bb8 pool of `size` connections over `bb8-redis` (feature `bb8`). `timeout` bounds a
+    /// checkout; each connection's response timeout is set to a day, as good as none: the
+    /// store bounds each call itself (see [`ConnectionSource::connection_manager`]).
     #[cfg(feature = "bb8")]
     #[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
     pub fn bb8_redis(
@@ -93,7 +105,8 @@ impl ConnectionSource {
         ))))
     }
 
-    /// A bb8 pool of `size` connections over `redis::Client` (feature `bb8`).
+    /// A bb8 pool of `size` connections over `redis::Client` (feature `bb8`), set up as
+    /// [`ConnectionSource::bb8_redis`] is.
     #[cfg(feature = "bb8")]
     #[cfg_attr(docsrs, doc(cfg(feature = "bb8")))]
     pub fn bb8_client(
@@ -112,14 +125,17 @@ impl ConnectionSource {
         matches!(self.0, Source::Cluster(_))
     }
 
-    /// A Redis Cluster connection from the addresses of some of its nodes.
+    /// A Redis Cluster connection from the addresses of some of its nodes. `timeout` bounds
+    /// connecting to a node; there is no response timeout (neither per node nor overall):
+    /// the store bounds each call itself (see [`ConnectionSource::connection_manager`]).
     pub async fn cluster<T: IntoConnectionInfo>(
         nodes: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        // Without `response_timeout` the cluster client sets none, and its overall timeout
+        // follows it.
         let client = redis::cluster::ClusterClientBuilder::new(nodes)
             .connection_timeout(timeout)
-            .response_timeout(timeout)
             .build()?;
         Ok(ConnectionSource(Source::Cluster(
             client.get_async_connection().await?,
@@ -130,8 +146,11 @@ impl ConnectionSource {
     /// `sentinels` (their addresses, not the Redis servers'). The primary is looked up at the
     /// first call and again after a call fails in a way a failover explains (the connection
     /// broke, timed out, or the server answers `READONLY` as a demoted primary does), so the
-    /// store follows a failover without a restart. Calls in flight during the failover fail
-    /// (503 through the layer). `timeout` bounds connecting and each reply.
+    /// store follows a failover without a restart. A write in flight when the primary fails
+    /// is sent again, to whichever primary the sentinels name, while the store's
+    /// [outcome wait](crate::StoreConfig::outcome_wait) lasts; other calls during the
+    /// failover fail (503 through the layer). `timeout` bounds connecting; the store bounds
+    /// each reply (see [`ConnectionSource::connection_manager`]).
     pub fn sentinel<T: IntoConnectionInfo>(
         sentinels: impl IntoIterator<Item = T>,
         service: &str,
@@ -149,40 +168,222 @@ impl ConnectionSource {
                 primary: std::sync::Mutex::new(None),
                 config: redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout)),
+                    .set_response_timeout(None),
             },
         ))))
     }
 
     /// Runs one call (a command, such as an `FCALL`, or a pipeline) within `timeout`,
-    /// connection checkout included.
+    /// connection checkout included: a read, or anything sent once.
     pub(crate) async fn run(&self, call: Call<'_>, timeout: Duration) -> Result<Value, StoreError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        match &self.0 {
-            Source::Manager(manager) => {
-                bounded(deadline, timeout, call.run(&mut manager.clone())).await
+        let deadline = Instant::now() + timeout;
+        let deadlines = Deadlines {
+            connect: deadline,
+            reply: deadline,
+            timeout,
+            bound: timeout,
+        };
+        self.attempt(call, deadlines)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// Runs a write, which must not end before its outcome is known: a call that may have
+    /// run in Redis but whose reply is late is still waited for, up to `timeout + patience`
+    /// (the same request: a late reply is received, not abandoned), and one whose connection
+    /// failed after it was sent is sent again, identically, after a short backoff, until
+    /// then. Every write of the store is idempotent when sent again with the same arguments
+    /// (a rotation with the same successor answers `Rotated` again), so a client never sees
+    /// a 503 for a rotation that ran, and never retries it with a new successor that the
+    /// store could only count as a grace replay, or as reuse.
+    ///
+    /// A call known not to have run (Redis refused the connection, no pooled connection
+    /// came within `timeout`, the sentinels named no primary, Redis answered `READONLY`)
+    /// fails at once, as with [`run`](Self::run): a retry of it is no replay; so does a call
+    /// that fails in another way (Redis answered with an error). Past the deadline:
+    /// [`StoreError::Timeout`].
+    pub(crate) async fn run_patiently(
+        &self,
+        call: Call<'_>,
+        timeout: Duration,
+        patience: Duration,
+    ) -> Result<Value, StoreError> {
+        let bound = timeout.saturating_add(patience);
+        let started = Instant::now();
+        let deadline = started.checked_add(bound).unwrap_or(started + FAR_OFF);
+        let mut backoff = FIRST_BACKOFF;
+        let mut maybe_ran = false;
+        loop {
+            let now = Instant::now();
+            let deadlines = Deadlines {
+                connect: (now + timeout).min(deadline),
+                reply: deadline,
+                timeout,
+                bound,
+            };
+            let failed = match self.attempt(call, deadlines).await {
+                Ok(value) => return Ok(value),
+                Err(failed) => failed,
+            };
+            maybe_ran |= failed.maybe_ran;
+            // A timeout before the deadline was the connection's (checkout, primary lookup).
+            let again = resendable(&failed.error)
+                || matches!(failed.error, StoreError::Timeout(_)) && Instant::now() < deadline;
+            if !maybe_ran || !again {
+                return Err(failed.error);
             }
+            if Instant::now() + backoff >= deadline {
+                tracing::debug!(
+                    error = %failed.error,
+                    "a write's outcome is still unknown at its deadline"
+                );
+                return Err(StoreError::Timeout(bound));
+            }
+            tracing::debug!(
+                error = %failed.error,
+                "a write's outcome is unknown (its connection failed); sending it again"
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Sends `call` once: finds a connection by `deadlines.connect`, waits for the reply
+    /// until `deadlines.reply`.
+    async fn attempt(&self, call: Call<'_>, deadlines: Deadlines) -> Result<Value, Failed> {
+        match &self.0 {
+            Source::Manager(manager) => bounded(deadlines, call.run(&mut manager.clone()))
+                .await
+                .map_err(Failed::sent),
             Source::Cluster(cluster) => {
-                bounded(deadline, timeout, call.run(&mut cluster.clone())).await
+                // The cluster client resends a call itself (after a broken connection,
+                // `MOVED`, `TRYAGAIN`): whatever error it ends with, an earlier try may have
+                // run.
+                bounded(deadlines, call.run(&mut cluster.clone()))
+                    .await
+                    .map_err(|error| Failed {
+                        error,
+                        maybe_ran: true,
+                    })
             }
             Source::Sentinel(sentinel) => {
-                let result = bounded(deadline, timeout, sentinel.run(call)).await;
-                if let Err(err) = &result
-                    && after_failover(err)
+                let result =
+                    match tokio::time::timeout_at(deadlines.connect, sentinel.primary()).await {
+                        Ok(Ok(mut connection)) => bounded(deadlines, call.run(&mut connection))
+                            .await
+                            .map_err(Failed::sent),
+                        Ok(Err(err)) => Err(Failed::unsent(StoreError::Redis(err))),
+                        Err(_) => Err(Failed::unsent(StoreError::Timeout(deadlines.timeout))),
+                    };
+                if let Err(failed) = &result
+                    && after_failover(&failed.error)
                 {
                     sentinel.forget_primary();
                 }
                 result
             }
             #[cfg(feature = "bb8")]
-            Source::Bb8Redis(pool) => run_pooled(pool, call, deadline, timeout).await,
+            Source::Bb8Redis(pool) => run_pooled(pool, call, deadlines).await,
             #[cfg(feature = "bb8")]
-            Source::Bb8Client(pool) => run_pooled(pool, call, deadline, timeout).await,
+            Source::Bb8Client(pool) => run_pooled(pool, call, deadlines).await,
         }
     }
 }
 
+/// The first pause before a write is sent again; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest pause between two sends of a write: short next to the outcome wait, so a
+/// failover that ends is noticed soon.
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
+/// A deadline far enough to be none (a `timeout + patience` too large for an `Instant`).
+const FAR_OFF: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The response timeout of a pooled connection: none in effect (redis can only set one),
+/// the store bounds each call itself.
+#[cfg(feature = "bb8")]
+const NO_RESPONSE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// When one try of a call gives up.
+#[derive(Clone, Copy)]
+struct Deadlines {
+    /// Finding a connection (pool checkout, primary lookup) ends by then.
+    connect: Instant,
+    /// The reply is waited for until then.
+    reply: Instant,
+    /// The store's timeout (reported when no connection came in time).
+    timeout: Duration,
+    /// The whole wait for the call (reported when the reply did not come in time).
+    bound: Duration,
+}
+
+/// A failed try, and whether the call may have run in Redis all the same.
+struct Failed {
+    error: StoreError,
+    maybe_ran: bool,
+}
+
+impl Failed {
+    /// A try that found no connection: the call was not sent.
+    fn unsent(error: StoreError) -> Self {
+        Failed {
+            error,
+            maybe_ran: false,
+        }
+    }
+
+    /// A try that handed the call to a connection: it may have run unless Redis answered,
+    /// or the connection was never made.
+    fn sent(error: StoreError) -> Self {
+        let maybe_ran = match &error {
+            StoreError::Redis(err) => {
+                !(err.is_connection_refusal()
+                    || matches!(
+                        err.kind(),
+                        ErrorKind::Server(_)
+                            | ErrorKind::AuthenticationFailed
+                            | ErrorKind::MasterNameNotFoundBySentinel
+                            | ErrorKind::NoValidReplicasFoundBySentinel
+                            | ErrorKind::EmptySentinelList
+                    ))
+            }
+            StoreError::PoolTimedOut(_) => false,
+            _ => true,
+        };
+        Failed { error, maybe_ran }
+    }
+}
+
+/// Whether sending a call again may get it through: the connection failed or is being
+/// replaced, or Redis is between primaries (`READONLY` from a demoted one, a sentinel or
+/// cluster failover in progress, a restart still loading). Not a timeout: that is the
+/// deadline.
+fn resendable(err: &StoreError) -> bool {
+    match err {
+        StoreError::PoolTimedOut(_) => true,
+        StoreError::Redis(err) => {
+            err.is_io_error()
+                || err.is_connection_dropped()
+                || err.is_connection_refusal()
+                || matches!(
+                    err.kind(),
+                    ErrorKind::Server(
+                        ServerErrorKind::ReadOnly
+                            | ServerErrorKind::MasterDown
+                            | ServerErrorKind::ClusterDown
+                            | ServerErrorKind::TryAgain
+                            | ServerErrorKind::BusyLoading
+                    ) | ErrorKind::MasterNameNotFoundBySentinel
+                        | ErrorKind::NoValidReplicasFoundBySentinel
+                        | ErrorKind::ClusterConnectionNotFound
+                )
+                // A script's failed write comes back as a script error naming READONLY.
+                || err.to_string().contains("READONLY")
+        }
+        _ => false,
+    }
+}
+
 /// What to send in one round trip.
+#[derive(Clone, Copy)]
 pub(crate) enum Call<'a> {
     Command(&'a redis::Cmd),
     Pipeline(&'a redis::Pipeline),
@@ -238,10 +439,15 @@ impl ConnectionSource {
                     host: host.clone(),
                     port: *port,
                 });
-                let deadline = tokio::time::Instant::now() + timeout;
-                bounded(
-                    deadline,
+                let deadline = Instant::now() + timeout;
+                let deadlines = Deadlines {
+                    connect: deadline,
+                    reply: deadline,
                     timeout,
+                    bound: timeout,
+                };
+                bounded(
+                    deadlines,
                     cluster.clone().route_command(cmd.clone(), routing),
                 )
                 .await
@@ -261,11 +467,6 @@ struct SentinelSource {
 }
 
 impl SentinelSource {
-    async fn run(&self, call: Call<'_>) -> Result<Value, RedisError> {
-        let mut connection = self.primary().await?;
-        call.run(&mut connection).await
-    }
-
     async fn primary(&self) -> Result<MultiplexedConnection, RedisError> {
         if let Some(connection) = self.cached() {
             return Ok(connection);
@@ -310,21 +511,21 @@ fn after_failover(err: &StoreError) -> bool {
     }
 }
 
+/// Waits for `call` until the reply deadline.
 async fn bounded(
-    deadline: tokio::time::Instant,
-    timeout: Duration,
+    deadlines: Deadlines,
     call: impl Future<Output = Result<Value, RedisError>>,
 ) -> Result<Value, StoreError> {
-    match tokio::time::timeout_at(deadline, call).await {
+    match tokio::time::timeout_at(deadlines.reply, call).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(StoreError::Timeout(timeout)),
+        Err(_) => Err(StoreError::Timeout(deadlines.bound)),
     }
 }
 
 #[cfg(feature = "bb8")]
 fn pool<M>(manager: M, size: u32, timeout: Duration) -> bb8::Pool<Checked<M>>
 where
-    M: bb8::ManageConnection<Error = RedisError>,
+    M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
 {
     bb8::Pool::builder()
         .max_size(size)
@@ -341,29 +542,29 @@ where
 async fn run_pooled<M>(
     pool: &bb8::Pool<Checked<M>>,
     call: Call<'_>,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-) -> Result<Value, StoreError>
+    deadlines: Deadlines,
+) -> Result<Value, Failed>
 where
-    M: bb8::ManageConnection<Error = RedisError>,
-    M::Connection: ConnectionLike + Send,
+    M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
 {
-    let mut conn = match tokio::time::timeout_at(deadline, pool.get()).await {
+    let mut conn = match tokio::time::timeout_at(deadlines.connect, pool.get()).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(bb8::RunError::User(err))) => return Err(StoreError::Redis(err)),
-        Ok(Err(bb8::RunError::TimedOut)) | Err(_) => return Err(StoreError::PoolTimedOut(timeout)),
+        Ok(Err(bb8::RunError::User(err))) => return Err(Failed::unsent(StoreError::Redis(err))),
+        Ok(Err(bb8::RunError::TimedOut)) | Err(_) => {
+            return Err(Failed::unsent(StoreError::PoolTimedOut(deadlines.timeout)));
+        }
     };
     let checked = &mut *conn;
-    match tokio::time::timeout_at(deadline, call.run(&mut checked.conn)).await {
+    match tokio::time::timeout_at(deadlines.reply, call.run(&mut checked.conn)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => {
             checked.broken |= err.is_unrecoverable_error() || err.is_io_error();
-            Err(StoreError::Redis(err))
+            Err(Failed::sent(StoreError::Redis(err)))
         }
         Err(_) => {
             // The late reply would still arrive on this connection; start afresh instead.
             checked.broken = true;
-            Err(StoreError::Timeout(timeout))
+            Err(Failed::sent(StoreError::Timeout(deadlines.bound)))
         }
     }
 }
@@ -371,7 +572,8 @@ where
 /// Wraps a bb8 connection manager so a connection that failed at the I/O level, or timed
 /// out, is dropped instead of being handed out again (bb8-redis and redis's `bb8` support
 /// never report a connection as broken, so after a Redis restart a pool would return
-/// "broken pipe" forever).
+/// "broken pipe" forever), and so a new connection does not cut replies after redis's
+/// default 500 ms.
 #[cfg(feature = "bb8")]
 #[derive(Debug, Clone)]
 struct Checked<M>(M);
@@ -387,14 +589,16 @@ struct CheckedConnection<C> {
 #[cfg(feature = "bb8")]
 impl<M> bb8::ManageConnection for Checked<M>
 where
-    M: bb8::ManageConnection<Error = RedisError>,
+    M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
 {
     type Connection = CheckedConnection<M::Connection>;
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        let mut conn = self.0.connect().await?;
+        conn.set_response_timeout(NO_RESPONSE_TIMEOUT);
         Ok(CheckedConnection {
-            conn: self.0.connect().await?,
+            conn,
             broken: false,
         })
     }

@@ -49,22 +49,24 @@ static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
     let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("token_rotation_{hex}");
     let mut source = format!("#!lua name={name}\n{body}\n");
-    for (function, callback) in FUNCTIONS {
+    for (function, callback, flags) in FUNCTIONS {
         source.push_str(&format!(
-            "redis.register_function('{name}_{function}', {callback})\n"
+            "redis.register_function{{function_name='{name}_{function}', \
+             callback={callback}, flags={{{flags}}}}}\n"
         ));
     }
     Library { name, source }
 });
 
-/// Each function of the library and the Lua function that implements it.
-const FUNCTIONS: [(&str, &str); 6] = [
-    ("register", "register"),
-    ("rotate", "rotate"),
-    ("revoke", "revoke_one"),
-    ("revoke_all", "revoke_every"),
-    ("list", "list"),
-    ("prune", "prune_ended"),
+/// Each function of the library, the Lua function that implements it, and its flags
+/// (`no-writes` lets `FCALL_RO` run it on a replica).
+const FUNCTIONS: [(&str, &str, &str); 6] = [
+    ("register", "register", ""),
+    ("rotate", "rotate", ""),
+    ("revoke", "revoke_one", ""),
+    ("revoke_all", "revoke_every", ""),
+    ("list", "list", "'no-writes'"),
+    ("prune", "prune_ended", ""),
 ];
 
 /// Whether Redis answered that a function is not loaded.
@@ -111,7 +113,8 @@ impl Op {
     }
 
     fn fcall(&self) -> redis::Cmd {
-        let mut cmd = redis::cmd("FCALL");
+        // A read goes out as FCALL_RO, which a replica accepts.
+        let mut cmd = redis::cmd(if self.writes { "FCALL" } else { "FCALL_RO" });
         cmd.arg(format!("{}_{}", LIBRARY.name, self.function))
             .arg(self.keys.len())
             .arg(&self.keys)
@@ -252,16 +255,26 @@ impl RedisStore {
     /// Sends one call: `FCALL`, or `FCALL` + `WAIT` in one pipeline for a write when the
     /// store waits for replicas.
     async fn send(&self, op: &Op) -> Result<Value, StoreError> {
-        let timeout = self.config.timeout;
+        let (timeout, patience) = (self.config.timeout, self.config.outcome_wait);
+        // A write that may have run is not answered before its outcome is known: its late
+        // reply is waited for, and it is sent again after its connection broke (see
+        // `StoreConfig::outcome_wait`). A read gives up after the timeout.
+        let send = async |call: Call<'_>| {
+            if op.writes {
+                self.source.run_patiently(call, timeout, patience).await
+            } else {
+                self.source.run(call, timeout).await
+            }
+        };
         let Some(wait) = self.config.replica_ack.filter(|_| op.writes) else {
-            return self.source.run(Call::Command(&op.fcall()), timeout).await;
+            return send(Call::Command(&op.fcall())).await;
         };
         let mut pipe = redis::pipe();
         pipe.add_command(op.fcall())
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(millis(wait.timeout));
-        let replies = self.source.run(Call::Pipeline(&pipe), timeout).await?;
+        let replies = send(Call::Pipeline(&pipe)).await?;
         let (reply, acked): (Value, u32) = redis::from_redis_value(replies)
             .map_err(|e| StoreError::Corrupt(format!("FCALL + WAIT reply: {e}")))?;
         if acked < wait.replicas {
@@ -449,10 +462,7 @@ impl RotationStore for RedisStore {
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys(user);
         let value = self
-            .run(
-                // It prunes ended families as it reads, but waits for no replica.
-                Op::read("list").key(keys.index()).arg(self.offset()),
-            )
+            .run(Op::read("list").key(keys.index()).arg(self.offset()))
             .await?;
         let corrupt = || StoreError::Corrupt("list reply".into());
         let Value::Array(items) = value else {
@@ -495,7 +505,8 @@ impl RotationStore for RedisStore {
     }
 
     fn call_timeout(&self) -> Option<Duration> {
-        Some(self.config.timeout)
+        // A write may wait its outcome out past the timeout; the layer must wait as long.
+        Some(self.config.timeout.saturating_add(self.config.outcome_wait))
     }
 
     fn session_lifetime(&self) -> Option<Duration> {

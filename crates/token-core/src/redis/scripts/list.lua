@@ -1,15 +1,11 @@
 
--- list: the user's session hash as it stands, with the server's clock, after pruning the
--- ended families (Rust keeps the live ones). O(that user's sessions).
+-- list: the user's session hash as it stands, with the server's clock (Rust keeps the live
+-- families). Writes nothing, so it also runs on a replica (FCALL_RO); logins, revoke_all
+-- and cleanup prune. O(that user's sessions).
 -- Returns {now_ms, field1, value1, field2, value2, ...}.
 local function list(keys, args)
-  local now = now_ms(args[1])
-  local families, flat = all_families(keys[1])
-  prune(keys[1], families, now)
-  local reply = {now}
-  for j = 1, #flat do
-    reply[j + 1] = flat[j]
-  end
+  local reply = redis.call('HGETALL', keys[1])
+  table.insert(reply, 1, now_ms(args[1]))
   return reply
 end
 
