@@ -1,4 +1,4 @@
-//! Cost, memory and scale measurements of the Redis store (store v2), against a throwaway
+//! Cost, memory and scale measurements of the Redis store (store v3), against a throwaway
 //! `redis-server` this program starts itself on a free loopback port (it never connects to
 //! any other server, so it is free to flush and `CONFIG RESETSTAT` the one it owns).
 //!
@@ -6,7 +6,7 @@
 //! store_scale [--cost] [--memory] [--scale] [--roundtrips]
 //!     [--smoke] [--calls 20000] [--per-user 1,8,64] [--rotations 0,100,1000]
 //!     [--rounds 10] [--sessions 100000] [--subset 250] [--subset-rotations 1000]
-//!     [--rates 1,4,60]
+//!     [--ua-lengths 0,20,40,64,65,100,200,256] [--rates 1,4,60]
 //!     [--spent-tokens 100000] [--lifetime 8] [--sizes 10000,100000,1000000]
 //! ```
 //!
@@ -14,9 +14,15 @@
 //! Unless said otherwise, tokens carry a family claim (family-claim mode, the default of the
 //! examples); "token-index mode" is the store without a family claim.
 //!
-//! 1. **Cost per operation** (`--cost`): Redis time per script call, `usec_per_call` of
-//!    `cmdstat_evalsha` in `INFO commandstats`, reset with `CONFIG RESETSTAT` before each
-//!    measured batch. One client, sequential calls, warm (scripts loaded, a warm-up pass).
+//! Store v3 keeps one hash per user (`<prefix>{u<user>}:s`): field `<family id>` = the
+//! family's packed record (39 bytes, 51 once rotated, +12 bound to a client), field
+//! `0xFF<family id>` = its metadata (the user agent) when there is one; beside it the grace
+//! slots (`:g:<digest>`) and, without a family claim, the token index (`:t:<hour>`). Each
+//! operation is one `FCALL` of the store's Redis Functions library.
+//!
+//! 1. **Cost per operation** (`--cost`): Redis time per function call, `usec_per_call` of
+//!    `cmdstat_fcall` in `INFO commandstats`, reset with `CONFIG RESETSTAT` before each
+//!    measured batch. One client, sequential calls, warm (library loaded, a warm-up pass).
 //!    One cell per mode, per number of sessions per user (`--per-user`) and per number of
 //!    prior rotations R (`--rotations`): users with that many sessions, every session
 //!    rotated R times beforehand through the store, every token expiring in the same hour
@@ -26,16 +32,23 @@
 //!    history stays within 10 % of R), `list` (`--calls` / 8, cycling over the users),
 //!    then `register` (one login per user of a first third of the users; at the 64-session
 //!    cap the login also evicts one), `revoke_all` (one per user of a second third) and
-//!    `revoke` (each family of the last third). Beside them: a minimal script (`TIME`,
-//!    `GET`, `SET … PX` of a value as long as a family record) and the hand-rolled refresh
-//!    (`GET` + `DEL` + `SETEX`, the sum of their `usec_per_call`). Every cell lives in one
-//!    keyspace, and the batches run in `--rounds` rounds, each round taking its slice of
-//!    every cell and baseline in a shifting order, so that all of them see the same noise
-//!    of the machine; a cell's figure is the median over rounds, a ratio the median of the
-//!    per-round ratios.
-//! 2. **Memory** (`--memory`): `used_memory` (`INFO memory`) deltas. Family-claim mode:
-//!    bytes per live session at rest for `--sessions` sessions, 1 per user and 10 per user,
-//!    then after 3 rotations of each, and for a `--subset` of them rotated
+//!    `revoke` (each family of the last third). Beside them: a minimal function (`TIME`,
+//!    `HGET`, `HSET` of a value as long as a rotated family record) and the hand-rolled
+//!    refresh (`GET` + `DEL` + `SETEX`, the sum of their `usec_per_call`). Every cell lives
+//!    in one keyspace, and the batches run in `--rounds` rounds, each round taking its slice
+//!    of every cell and baseline in a shifting order, so that all of them see the same
+//!    noise of the machine; a cell's figure is the median over rounds, a ratio the median
+//!    of the per-round ratios. Then the breakdown of `rotate`'s time, step by step, with
+//!    bare functions of a bench library that holds the store's Lua source.
+//! 2. **Memory** (`--memory`): `used_memory` (`INFO memory`) deltas, which include every
+//!    key's entry in the keyspace and in its expiry table. Family-claim mode: bytes per
+//!    live session for `--sessions` sessions, 1 per user and 10 per user, for each
+//!    user-agent length of `--ua-lengths` (the metadata the login records; 0 = none), at
+//!    rest after the logins and after one rotation of each (the record gains its
+//!    predecessor's digest: 39 → 51 bytes); the encoding of the users' hashes (listpack,
+//!    or hashtable once a value passes `hash-max-listpack-value`); a least-squares fit
+//!    bytes ≈ a + b × user-agent length over the lengths that keep the listpack; without a
+//!    user agent also after 3 rotations and for a `--subset` of the sessions rotated
 //!    `--subset-rotations` times each (grace 1 s, measured once every grace slot is gone);
 //!    a short-lived population whose keys must all expire (`--lifetime` s); the hand-rolled
 //!    schema for reference. Token-index mode: bytes per remembered spent token at each
@@ -46,8 +59,8 @@
 //!    and as many in the hand-rolled schema), beside the original's listing by the pattern
 //!    `refresh_token:<user>:*` over the whole keyspace (as a `SCAN MATCH` walk), on the same
 //!    data.
-//! 4. **Round trips per operation** (`--roundtrips`): `EVALSHA` calls per `register` and
-//!    per `rotate` from `INFO commandstats`.
+//! 4. **Round trips per operation** (`--roundtrips`): `FCALL` calls per `register` and per
+//!    `rotate` from `INFO commandstats`, and no other command sent.
 //!
 //! The cost table is printed as Markdown (lines starting with `|`); every result also
 //! appears on a machine-readable `RESULT` line.
@@ -73,12 +86,98 @@ const HOUR: i64 = 3600;
 /// The store's default key prefix, to name its keys in `MEMORY USAGE` and `STRLEN`.
 const PREFIX: &str = "rt:";
 
-/// The minimal script the cost table compares `rotate` with: a clock read, a read and a
-/// write with a TTL, nothing else.
-const MINIMAL_SCRIPT: &str = "local t = redis.call('TIME')\n\
-     local v = redis.call('GET', KEYS[1])\n\
-     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n\
-     return v";
+/// The store's Lua source, as `token-core` joins it into its Redis Functions library
+/// (`redis/mod.rs`): the bench library below holds it too, so its step functions can use
+/// the store's own helpers and `bench_rotate` is the store's `rotate` under another name.
+const STORE_LUA: [&str; 5] = [
+    include_str!("../../../token-core/src/redis/scripts/common.lua"),
+    include_str!("../../../token-core/src/redis/scripts/register.lua"),
+    include_str!("../../../token-core/src/redis/scripts/rotate.lua"),
+    include_str!("../../../token-core/src/redis/scripts/revoke.lua"),
+    include_str!("../../../token-core/src/redis/scripts/list.lua"),
+];
+
+/// The bench library's own functions: the minimal function the cost table compares
+/// `rotate` with, and the steps from it to `rotate`'s happy path (family claim), each
+/// adding one thing `rotate` does. The steps take `rotate`'s keys and arguments.
+const BENCH_LUA: &str = r#"
+-- An empty function: what FCALL itself costs.
+local function bench_empty(keys, args)
+  return 0
+end
+
+-- The minimal function: a clock read, a read and a write of one hash field.
+local function bench_minimal(keys, args)
+  local t = redis.call('TIME')
+  local v = redis.call('HGET', keys[1], args[1])
+  redis.call('HSET', keys[1], args[1], args[2])
+  return v
+end
+
+-- Level 1: rotate's 2 keys and 12 arguments, its clock, the record read and written back
+-- as it was, rotate's reply. Level 2: the record unpacked, checked, stepped and packed as
+-- rotate does it. Level 3: + the grace slot. Level 4: + PEXPIRE GT of the user's hash.
+local function bench_step(keys, args, level)
+  local hash, slot = keys[1], keys[2]
+  local clock, digest, id, next_digest, sealed, grace, replay_cap, idle_lifetime,
+    revoke_everything, expiry, next_expiry, client = unpack(args)
+  local now = now_ms(clock)
+  if level == 1 then
+    redis.call('HSET', hash, id, redis.call('HGET', hash, id))
+    return {'rotated', id}
+  end
+  local f = load_family(hash, id, now)
+  if not f then
+    return {'unknown'}
+  end
+  if f.k and f.k ~= client then
+    return {'wrong_client', id}
+  end
+  if f.v then
+    return {'revoked', id}
+  end
+  grace = tonumber(grace)
+  f.p, f.n, f.c, f.l = digest, 0, next_digest, now
+  f.i = math.min(f.a, now + tonumber(idle_lifetime))
+  save_family(hash, id, f)
+  if level >= 3 and grace > 0 then
+    redis.call('SET', slot, sealed, 'PX', grace + 1)
+  end
+  if level >= 4 then
+    redis.call('PEXPIRE', hash, ends_at(f) - now, 'GT')
+  end
+  return {'rotated', id}
+end
+
+local function bench_args(keys, args) return bench_step(keys, args, 1) end
+local function bench_record(keys, args) return bench_step(keys, args, 2) end
+local function bench_slot(keys, args) return bench_step(keys, args, 3) end
+local function bench_pexpire(keys, args) return bench_step(keys, args, 4) end
+
+redis.register_function('bench_empty', bench_empty)
+redis.register_function('bench_minimal', bench_minimal)
+redis.register_function('bench_args', bench_args)
+redis.register_function('bench_record', bench_record)
+redis.register_function('bench_slot', bench_slot)
+redis.register_function('bench_pexpire', bench_pexpire)
+redis.register_function('bench_register', register)
+redis.register_function('bench_rotate', rotate)
+"#;
+
+/// Loads the bench library (the store's Lua source and [`BENCH_LUA`]) into the server.
+async fn load_bench_library(conn: &mut MultiplexedConnection) {
+    let source = format!(
+        "#!lua name=token_rotation_bench\n{}\n{BENCH_LUA}",
+        STORE_LUA.concat()
+    );
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(source)
+        .query_async(conn)
+        .await
+        .expect("FUNCTION LOAD of the bench library (did the store's Lua change?)");
+}
 
 /// Redis cost per store operation, memory per session and keyspace scale of the Redis
 /// store, on a `redis-server` this program starts. Without a part flag every part runs.
@@ -97,7 +196,7 @@ struct Args {
     /// Part 3: `list` and `revoke_all` against the keyspace size.
     #[arg(long)]
     scale: bool,
-    /// Part 4: `EVALSHA` calls per `register` and per `rotate`.
+    /// Part 4: `FCALL` calls per `register` and per `rotate`.
     #[arg(long)]
     roundtrips: bool,
     /// `rotate` calls per cell at R = 0 (cost; default 20000, with --smoke 60).
@@ -122,6 +221,10 @@ struct Args {
     /// Rotations of each session of the subset (memory; default 1000, with --smoke 20).
     #[arg(long)]
     subset_rotations: Option<usize>,
+    /// User-agent lengths recorded at login, one population each at 1 and at 10 sessions per
+    /// user; 0 = none (memory; default 0,20,40,64,65,100,200,256, with --smoke 0,40,100).
+    #[arg(long, value_delimiter = ',')]
+    ua_lengths: Option<Vec<usize>>,
     /// Tokens per user per token-expiry hour, without a family claim (memory; default 1,4,60).
     #[arg(long, value_delimiter = ',')]
     rates: Option<Vec<usize>>,
@@ -152,6 +255,7 @@ struct Options {
     sessions: usize,
     subset: usize,
     subset_rotations: usize,
+    ua_lengths: Vec<usize>,
     rates: Vec<usize>,
     spent_tokens: usize,
     lifetime: Duration,
@@ -184,6 +288,13 @@ impl Options {
             sessions: args.sessions.unwrap_or(pick(smoke, 100_000, 1000)),
             subset: args.subset.unwrap_or(pick(smoke, 250, 20)),
             subset_rotations: args.subset_rotations.unwrap_or(pick(smoke, 1000, 20)),
+            ua_lengths: args.ua_lengths.unwrap_or_else(|| {
+                pick(
+                    smoke,
+                    vec![0, 20, 40, 64, 65, 100, 200, 256],
+                    vec![0, 40, 100],
+                )
+            }),
             rates: args.rates.unwrap_or_else(|| vec![1, 4, 60]),
             spent_tokens: args.spent_tokens.unwrap_or(pick(smoke, 100_000, 1200)),
             lifetime: Duration::from_secs(args.lifetime.unwrap_or(pick(smoke, 8, 4))),
@@ -219,16 +330,9 @@ fn month_ahead() -> i64 {
     t - t.rem_euclid(HOUR) + HOUR / 2
 }
 
-/// The store's key of one family's record (see `token-core`'s `keys.rs`).
-fn family_key(user: &str, family: &FamilyId) -> String {
-    format!(
-        "{PREFIX}{{u{}}}:f:{family}",
-        URL_SAFE_NO_PAD.encode(user.as_bytes())
-    )
-}
-
-/// The store's key of one user's session index.
-fn index_key(user: &str) -> String {
+/// The store's key of one user's sessions: a hash of family records (field `<family id>`)
+/// and their metadata (field `0xFF<family id>`); see `token-core`'s `keys.rs`.
+fn sessions_key(user: &str) -> String {
     format!("{PREFIX}{{u{}}}:s", URL_SAFE_NO_PAD.encode(user.as_bytes()))
 }
 
@@ -258,6 +362,17 @@ impl Session {
 
 /// A login: a new session of `user` whose first token expires at `exp`.
 async fn register(store: &RedisStore, user: String, claim: bool, exp: i64) -> Session {
+    register_with(store, user, claim, exp, None).await
+}
+
+/// A login that records `metadata` (a user agent) with the session.
+async fn register_with(
+    store: &RedisStore,
+    user: String,
+    claim: bool,
+    exp: i64,
+    metadata: Option<&str>,
+) -> Session {
     let jti = jti();
     let family = FamilyId::random();
     let token = TokenRef::new(&jti, exp);
@@ -266,7 +381,10 @@ async fn register(store: &RedisStore, user: String, claim: bool, exp: i64) -> Se
     } else {
         token
     };
-    let family = store.register(&user, token, None).await.expect("register");
+    let family = store
+        .register(&user, token, metadata)
+        .await
+        .expect("register");
     Session {
         user,
         family,
@@ -286,11 +404,24 @@ async fn register_users(
     exp: i64,
     name: impl Fn(usize) -> String,
 ) -> Vec<Session> {
+    register_users_with(store, users, sessions_per_user, claim, exp, name, None).await
+}
+
+/// As [`register_users`], every login recording `metadata`.
+async fn register_users_with(
+    store: &RedisStore,
+    users: std::ops::Range<usize>,
+    sessions_per_user: usize,
+    claim: bool,
+    exp: i64,
+    name: impl Fn(usize) -> String,
+    metadata: Option<&str>,
+) -> Vec<Session> {
     let logins: Vec<String> = users
         .flat_map(|u| std::iter::repeat_n(name(u), sessions_per_user))
         .collect();
     stream::iter(logins)
-        .map(|user| register(store, user, claim, exp))
+        .map(|user| register_with(store, user, claim, exp, metadata))
         .buffered(IN_FLIGHT)
         .collect()
         .await
@@ -547,7 +678,7 @@ fn mode_key(claim: bool) -> &'static str {
     if claim { "claim" } else { "index" }
 }
 
-/// The scripts of the cost table, in its column order.
+/// The functions of the cost table, in its column order.
 const OPS: [&str; 5] = ["register", "rotate", "revoke", "revoke_all", "list"];
 const REGISTER: usize = 0;
 const ROTATE: usize = 1;
@@ -565,7 +696,7 @@ struct CostCell {
     sessions: Vec<Session>,
     /// Rotations the measurement makes: every family in turn, `passes` times.
     passes: usize,
-    /// `usec_per_call` of each batch, per script (index in [`OPS`]), in round order.
+    /// `usec_per_call` of each batch, per function (index in [`OPS`]), in round order.
     samples: [Vec<f64>; 5],
     calls: [u64; 5],
 }
@@ -613,10 +744,10 @@ fn slice(total: usize, j: usize, k: usize) -> std::ops::Range<usize> {
     total * j / k..total * (j + 1) / k
 }
 
-/// Runs `batch` (which must make exactly `expected` store calls) between a
-/// `CONFIG RESETSTAT` and a read of `cmdstat_evalsha`; checks one `EVALSHA` per call.
+/// Runs `batch` (which must make exactly `expected` function calls) between a
+/// `CONFIG RESETSTAT` and a read of `cmdstat_fcall`; checks one `FCALL` per call.
 /// Nothing runs for an empty batch.
-async fn evalsha_cost(
+async fn fcall_cost(
     conn: &mut MultiplexedConnection,
     expected: usize,
     batch: impl Future<Output = ()>,
@@ -626,8 +757,8 @@ async fn evalsha_cost(
     }
     reset_stats(conn).await;
     batch.await;
-    let (calls, usec) = command_stats(conn, "evalsha").await;
-    assert_eq!(calls, expected as u64, "one EVALSHA per store call");
+    let (calls, usec) = command_stats(conn, "fcall").await;
+    assert_eq!(calls, expected as u64, "one FCALL per store call");
     Some(Cost {
         calls,
         usec_per_call: usec as f64 / calls as f64,
@@ -672,10 +803,9 @@ async fn cost_population(
     cell
 }
 
-/// The minimal script and the hand-rolled refresh: their keys, and their measurements.
+/// The minimal function and the hand-rolled refresh: their keys, and their measurements.
 struct Baselines {
     value: String,
-    script: redis::Script,
     /// The hand-rolled app's current token id per user.
     current: Vec<String>,
     minimal: Vec<f64>,
@@ -685,7 +815,7 @@ struct Baselines {
 }
 
 fn minimal_key(i: usize) -> String {
-    format!("minimal:{{u{i}}}:f")
+    format!("minimal:{{u{i}}}:s")
 }
 
 fn handrolled_record(i: usize, jti: &str) -> String {
@@ -702,24 +832,28 @@ impl Baselines {
         let current: Vec<String> = (0..calls).map(|_| jti()).collect();
         let mut pipe = redis::pipe();
         for (i, jti) in current.iter().enumerate() {
-            pipe.cmd("SET").arg(minimal_key(i)).arg(&value).ignore();
+            pipe.cmd("HSET")
+                .arg(minimal_key(i))
+                .arg("f")
+                .arg(&value)
+                .ignore();
             pipe.cmd("SETEX")
                 .arg(format!("refresh_token:{}:{jti}", user(i)))
                 .arg(3600)
                 .arg(handrolled_record(i, jti))
                 .ignore();
         }
-        let _: () = pipe.query_async(one).await.expect("SET pipeline");
+        let _: () = pipe.query_async(one).await.expect("HSET pipeline");
+        load_bench_library(one).await;
         let baselines = Baselines {
             value,
-            script: redis::Script::new(MINIMAL_SCRIPT),
             current,
             minimal: Vec::new(),
             handrolled: Vec::new(),
             parts: Default::default(),
             calls: 0,
         };
-        // Loads the script (the first EVALSHA fails with NOSCRIPT) and warms up.
+        // Warms up.
         for i in 0..(calls / 10).clamp(10, 1000) {
             baselines.minimal_call(one, i).await;
         }
@@ -727,14 +861,15 @@ impl Baselines {
     }
 
     async fn minimal_call(&self, one: &mut MultiplexedConnection, i: usize) {
-        let old: Option<String> = self
-            .script
-            .key(minimal_key(i))
+        let old: Option<String> = redis::cmd("FCALL")
+            .arg("bench_minimal")
+            .arg(1)
+            .arg(minimal_key(i))
+            .arg("f")
             .arg(&self.value)
-            .arg(1_000_000)
-            .invoke_async(one)
+            .query_async(one)
             .await
-            .expect("minimal script");
+            .expect("minimal function");
         assert!(old.is_some());
     }
 
@@ -748,7 +883,7 @@ impl Baselines {
     ) {
         let range = slice(self.current.len(), j, k);
         let this = &*self;
-        let minimal = evalsha_cost(conn, range.len(), async {
+        let minimal = fcall_cost(conn, range.len(), async {
             for i in range.clone() {
                 this.minimal_call(one, i).await;
             }
@@ -799,7 +934,8 @@ impl Baselines {
     }
 }
 
-/// The length of a family record after a few rotations, as the store writes it.
+/// The length of a family record after a few rotations, as the store writes it (a field
+/// of the user's hash).
 async fn record_len(store: &RedisStore, conn: &mut MultiplexedConnection) -> usize {
     let exp = month_ahead();
     let mut s = register(store, "record-len".into(), true, exp).await;
@@ -807,11 +943,12 @@ async fn record_len(store: &RedisStore, conn: &mut MultiplexedConnection) -> usi
     for _ in 0..3 {
         rotate(store, &mut s, &token, &|_| exp).await;
     }
-    redis::cmd("STRLEN")
-        .arg(family_key(&s.user, &s.family))
+    redis::cmd("HSTRLEN")
+        .arg(sessions_key(&s.user))
+        .arg(s.family.as_str())
         .query_async(conn)
         .await
-        .expect("STRLEN")
+        .expect("HSTRLEN")
 }
 
 /// What every measured batch uses.
@@ -845,7 +982,7 @@ async fn rotate_and_list(
     let families = cell.sessions.len();
     let rotations = slice(families * cell.passes, j, k);
     let sessions = &mut cell.sessions;
-    let rotated = evalsha_cost(conn, rotations.len(), async {
+    let rotated = fcall_cost(conn, rotations.len(), async {
         for i in rotations.clone() {
             rotate(store, &mut sessions[i % families], token, &|_| exp).await;
         }
@@ -854,7 +991,7 @@ async fn rotate_and_list(
     cell.record(ROTATE, rotated);
     let listings = slice(list_calls, j, k);
     let cell_ref = &*cell;
-    let listed = evalsha_cost(conn, listings.len(), async {
+    let listed = fcall_cost(conn, listings.len(), async {
         for i in listings.clone() {
             let user = cell_ref.user(i % cell_ref.users);
             let listed = store.list(&user).await.expect("list");
@@ -876,14 +1013,14 @@ async fn register_and_revoke(
     let (a, b) = cell.thirds();
     let cell_ref = &*cell;
     let logins = slice(a, j, k);
-    let registered = evalsha_cost(conn, logins.len(), async {
+    let registered = fcall_cost(conn, logins.len(), async {
         for u in logins.clone() {
             register(store, cell_ref.user(u), cell_ref.claim, exp).await;
         }
     })
     .await;
     let logouts = slice(b - a, j, k);
-    let revoked_all = evalsha_cost(conn, logouts.len(), async {
+    let revoked_all = fcall_cost(conn, logouts.len(), async {
         for u in logouts.clone() {
             let revoked = store
                 .revoke_all(&cell_ref.user(a + u))
@@ -895,7 +1032,7 @@ async fn register_and_revoke(
     .await;
     let last = &cell_ref.sessions[b * cell_ref.per_user..];
     let revocations = slice(last.len(), j, k);
-    let revoked = evalsha_cost(conn, revocations.len(), async {
+    let revoked = fcall_cost(conn, revocations.len(), async {
         for s in &last[revocations.clone()] {
             let family = store.revoke(&s.user, s.token()).await.expect("revoke");
             assert!(family.is_some());
@@ -921,172 +1058,282 @@ fn ratio_line(label: &str, (value, lo, hi): (f64, f64, f64), target: f64) -> Str
     format!("{label}: {value:.2} (rounds {lo:.2}–{hi:.2}; target ≤ {target}: {verdict})")
 }
 
-/// The store's shared Lua prelude (token-core's `common.lua`), for the breakdown's steps.
-const PRELUDE: &str = include_str!("../../../token-core/src/redis/scripts/common.lua");
+/// Every command's `(name, calls, usec)` in `INFO commandstats`.
+async fn all_command_stats(conn: &mut MultiplexedConnection) -> Vec<(String, u64, u64)> {
+    let stats = info(conn, "commandstats").await;
+    stats
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let field = |key: &str| -> u64 {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            Some((name.to_owned(), field("calls"), field("usec")))
+        })
+        .collect()
+}
 
-/// Rotate's keys and arguments (family claim): `KEYS[1]` the session index, `KEYS[2]` the
-/// grace slot, `KEYS[3]` the family's record; `ARGV` as `rotate.lua` takes them.
-const STEP_ARGS: &str = "local now = now_ms(ARGV[1])\n\
-     local raw = redis.call('GET', KEYS[3])\n\
-     redis.call('SET', KEYS[3], raw, 'PX', 2592000000)\n";
-const STEP_ZADD: &str = "redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[10]), ARGV[14])\n";
-const STEP_SLOT: &str = "redis.call('SET', KEYS[2], ARGV[7], 'PX', tonumber(ARGV[8]) + 1)\n";
-const STEP_RETURN: &str = "return {'rotated', ARGV[14]}";
-/// Rotate's happy path in family-claim mode, as `rotate.lua` runs it.
-const STEP_RECORD: &str = "local now = now_ms(ARGV[1])\n\
-     local id, key = ARGV[14], KEYS[3]\n\
-     local f = load_family(key)\n\
-     if f.v or ends_at(f) <= now then return {'ended', id} end\n\
-     if f.c == ARGV[5] or f.p == ARGV[6] then return {'duplicate'} end\n\
-     f.p = ARGV[3]\n\
-     f.r = now\n\
-     f.n = 0\n\
-     f.c = ARGV[5]\n\
-     f.l = now\n\
-     f.i = math.min(f.a, now + tonumber(ARGV[10]))\n\
-     save_family(KEYS[1], key, id, f, now, 'XX')\n\
-     redis.call('SET', KEYS[2], ARGV[7], 'PX', tonumber(ARGV[8]) + 1)\n\
-     return {'rotated', id}";
+/// The commands a function ran (every command but the `FCALL` itself and this tool's own),
+/// as `(name, calls per FCALL, usec per FCALL)`.
+fn inner_commands(stats: &[(String, u64, u64)], fcalls: u64) -> Vec<(String, f64, f64)> {
+    stats
+        .iter()
+        .filter(|(name, _, _)| {
+            !matches!(
+                name.split('|').next().unwrap_or_default(),
+                "fcall" | "config" | "info"
+            )
+        })
+        .map(|(name, calls, usec)| {
+            (
+                name.clone(),
+                *calls as f64 / fcalls as f64,
+                *usec as f64 / fcalls as f64,
+            )
+        })
+        .collect()
+}
 
-/// From the minimal script to rotate's happy path, one step at a time: how much each
-/// thing rotate does costs Redis. Bare scripts on one family of the store, in interleaved
-/// rounds; the last step is rotate's own code path (without the outcome checks it skips).
+/// A 12-byte digest as the functions take them (`rotate`'s presented and successor jti).
+fn digest(n: u64) -> String {
+    format!("d{n:011}")
+}
+
+/// The breakdown's steps, in order: label, bench function, and what it is called on.
+const STEPS: [(&str, &str, StepOn); 8] = [
+    ("FCALL of an empty function", "bench_empty", StepOn::Minimal),
+    (
+        "minimal function: TIME, HGET, HSET of a 51-byte field",
+        "bench_minimal",
+        StepOn::Minimal,
+    ),
+    (
+        "+ rotate's 2 keys, 12 arguments (the 332-byte sealed successor among them), its \
+         clock and 2-item reply",
+        "bench_args",
+        StepOn::Steps,
+    ),
+    (
+        "+ the record unpacked, checked, stepped and packed as rotate does (struct)",
+        "bench_record",
+        StepOn::Steps,
+    ),
+    (
+        "+ the grace slot: SET of the sealed successor PX grace (a new key per call)",
+        "bench_slot",
+        StepOn::Steps,
+    ),
+    (
+        "+ PEXPIRE … GT of the user's hash (rotate sends it when the family's end moved: idle \
+         lifetime under the absolute one)",
+        "bench_pexpire",
+        StepOn::Steps,
+    ),
+    (
+        "rotate itself, idle lifetime = absolute (no PEXPIRE: bench_server's and the examples' \
+         configuration)",
+        "bench_rotate",
+        StepOn::Chain(0),
+    ),
+    (
+        "rotate itself, store defaults (idle 14 d < absolute 30 d: PEXPIRE on every call)",
+        "bench_rotate",
+        StepOn::Chain(1),
+    ),
+];
+
+/// What a step of the breakdown is called on.
+#[derive(Clone, Copy)]
+enum StepOn {
+    /// A field of its own in the steps' family's hash (`bench_empty`, `bench_minimal`).
+    Minimal,
+    /// The steps' family, with rotate's keys and arguments (any digests).
+    Steps,
+    /// A family rotated in a valid chain (0: idle = absolute, 1: the store defaults).
+    Chain(usize),
+}
+
+/// The families of the breakdown, one user each, and the chains' current digests.
+struct Breakdown {
+    value: String,
+    sealed: String,
+    /// The steps' family: (hash, id).
+    steps: (String, String),
+    /// The chained families: (hash, id, idle lifetime ms, current digest number).
+    chains: [(String, String, u64, u64); 2],
+}
+
+const ABSOLUTE_MS: u64 = 30 * 24 * 3_600_000;
+const IDLE_MS: u64 = 14 * 24 * 3_600_000;
+
+impl Breakdown {
+    /// Registers a family with `bench_register` (the store's own `register`).
+    async fn family(one: &mut MultiplexedConnection, user: &str, idle: u64) -> (String, String) {
+        let (hash, id) = (sessions_key(user), FamilyId::random().as_str().to_owned());
+        let reply: redis::Value = redis::cmd("FCALL")
+            .arg("bench_register")
+            .arg(1)
+            .arg(&hash)
+            .arg(0)
+            .arg(digest(0))
+            .arg(&id)
+            .arg(ABSOLUTE_MS)
+            .arg(idle)
+            .arg("")
+            .arg(0)
+            .arg(0)
+            .arg("")
+            .query_async(one)
+            .await
+            .expect("bench_register");
+        assert!(replied(&reply, "registered"), "{reply:?}");
+        (hash, id)
+    }
+
+    /// One call of step `step`; `i` makes its grace slot and successor new.
+    async fn call(&mut self, one: &mut MultiplexedConnection, step: usize, i: u64) {
+        let (_, function, on) = STEPS[step];
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(function);
+        let (hash, id, idle, presented, next) = match on {
+            StepOn::Minimal => {
+                cmd.arg(1)
+                    .arg(&self.steps.0)
+                    .arg("minimal")
+                    .arg(&self.value);
+                let _: redis::Value = cmd.query_async(one).await.expect("breakdown step");
+                return;
+            }
+            StepOn::Steps => (
+                &self.steps.0,
+                &self.steps.1,
+                IDLE_MS,
+                digest(i),
+                digest(i + 1),
+            ),
+            StepOn::Chain(c) => {
+                let (hash, id, idle, n) = &mut self.chains[c];
+                *n += 1;
+                (&*hash, &*id, *idle, digest(*n - 1), digest(*n))
+            }
+        };
+        cmd.arg(2)
+            .arg(hash)
+            .arg(format!("{hash}:g:{i}"))
+            .arg(0)
+            .arg(presented)
+            .arg(id)
+            .arg(next)
+            .arg(&self.sealed)
+            .arg(10_000)
+            .arg(3)
+            .arg(idle)
+            .arg("0")
+            .arg(0)
+            .arg(0)
+            .arg("");
+        let reply: redis::Value = cmd.query_async(one).await.expect("breakdown step");
+        assert!(replied(&reply, "rotated"), "{function}: {reply:?}");
+    }
+}
+
+/// Whether a function's reply is an array whose first item is `tag`.
+fn replied(reply: &redis::Value, tag: &str) -> bool {
+    matches!(reply, redis::Value::Array(items)
+        if matches!(items.first(), Some(redis::Value::BulkString(t)) if t == tag.as_bytes()))
+}
+
+/// From the minimal function to rotate's happy path, one step at a time: how much each
+/// thing rotate does costs Redis. Bare functions of the bench library (which holds the
+/// store's Lua source) on one family each, in interleaved rounds; the last two steps are
+/// the store's `rotate` itself. Beside each step, the Redis commands it ran and their time.
 async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
     flushall(conn).await;
-    let measured = store(server, StoreConfig::default());
-    let exp = month_ahead();
-    let family = register(&measured, "breakdown".into(), true, exp).await;
-    let (index, record) = (
-        index_key(&family.user),
-        family_key(&family.user, &family.family),
-    );
-    let record_len: usize = redis::cmd("STRLEN")
-        .arg(&record)
-        .query_async(conn)
-        .await
-        .expect("STRLEN");
-    let value = "v".repeat(record_len);
-    let sealed = "s".repeat(TOKEN_LEN + 72);
-    let prefixed = |body: &str| format!("{PRELUDE}\n{body}");
-    let steps: Vec<(&str, redis::Script, bool)> = vec![
-        (
-            "minimal script: TIME, GET, SET PX",
-            redis::Script::new(MINIMAL_SCRIPT),
-            false,
-        ),
-        (
-            "+ the store's prelude (common.lua, defined on every call)",
-            redis::Script::new(&prefixed(MINIMAL_SCRIPT)),
-            false,
-        ),
-        (
-            "+ rotate's 3 keys and 14 arguments (a 332-byte sealed successor among them)",
-            redis::Script::new(&prefixed(&format!("{STEP_ARGS}{STEP_RETURN}"))),
-            true,
-        ),
-        (
-            "+ ZADD XX of the family's new end in the session index",
-            redis::Script::new(&prefixed(&format!("{STEP_ARGS}{STEP_ZADD}{STEP_RETURN}"))),
-            true,
-        ),
-        (
-            "+ the grace slot: SET of the sealed successor, PX (a new key per rotation)",
-            redis::Script::new(&prefixed(&format!(
-                "{STEP_ARGS}{STEP_ZADD}{STEP_SLOT}{STEP_RETURN}"
-            ))),
-            true,
-        ),
-        (
-            "+ the record read and written as rotate does (struct unpack, table, pack)",
-            redis::Script::new(&prefixed(STEP_RECORD)),
-            true,
-        ),
-    ];
     let client = redis::Client::open(server.url()).expect("a client");
     let mut one = client
         .get_multiplexed_async_connection()
         .await
         .expect("connect");
-    let mut next = 0usize;
-    // One call of a step; the successor id and the grace slot are new on every call.
-    let call = |i: usize, step: usize| {
-        let (_, script, shaped) = &steps[step];
-        let mut invocation = script.prepare_invoke();
-        if *shaped {
-            invocation
-                .key(&index)
-                .key(format!("{record}:g:{i}"))
-                .key(&record)
-                .arg(0)
-                .arg(&family.jti)
-                .arg("0123456789abcdef")
-                .arg("unused")
-                .arg(format!("successor-{i:016}"))
-                .arg(format!("{i:016}"))
-                .arg(&sealed)
-                .arg(10_000)
-                .arg(3)
-                .arg(14 * 24 * 3_600_000)
-                .arg(0)
-                .arg(0)
-                .arg(0)
-                .arg(family.family.as_str());
-        } else {
-            invocation
-                .key(format!("breakdown:{{u{i}}}:f"))
-                .arg(&value)
-                .arg(60_000);
-        }
-        invocation
+    load_bench_library(&mut one).await;
+    let steps = Breakdown::family(&mut one, "breakdown-steps", IDLE_MS).await;
+    let flat = Breakdown::family(&mut one, "breakdown-flat", ABSOLUTE_MS).await;
+    let defaults = Breakdown::family(&mut one, "breakdown-defaults", IDLE_MS).await;
+    let mut ctx = Breakdown {
+        value: "v".repeat(51),
+        sealed: "s".repeat(TOKEN_LEN + 72),
+        steps,
+        chains: [
+            (flat.0, flat.1, ABSOLUTE_MS, 0),
+            (defaults.0, defaults.1, IDLE_MS, 0),
+        ],
     };
-    for step in 0..steps.len() {
-        let reply: redis::RedisResult<redis::Value> = call(next, step).invoke_async(&mut one).await;
+    let mut next = 0u64;
+    for step in 0..STEPS.len() {
+        ctx.call(&mut one, step, next).await;
         next += 1;
-        if let Err(e) = reply {
-            println!("breakdown: skipped, a step failed (did common.lua change?): {e}");
-            return;
-        }
     }
     let per_round = (opts.calls / 2 / opts.rounds).max(1);
-    let mut samples = vec![Vec::new(); steps.len()];
+    let mut samples = vec![Vec::new(); STEPS.len()];
+    let mut inner: Vec<Vec<(String, f64, f64)>> = vec![Vec::new(); STEPS.len()];
     for j in 0..opts.rounds {
-        for k in 0..steps.len() {
-            let step = (k + j) % steps.len();
+        for k in 0..STEPS.len() {
+            let step = (k + j) % STEPS.len();
             let first = next;
-            next += per_round;
-            let cost = evalsha_cost(conn, per_round, async {
-                for i in first..first + per_round {
-                    let _: redis::Value = call(i, step)
-                        .invoke_async(&mut one)
-                        .await
-                        .expect("breakdown step");
+            next += per_round as u64;
+            let (ctx, one) = (&mut ctx, &mut one);
+            let cost = fcall_cost(conn, per_round, async move {
+                for i in first..first + per_round as u64 {
+                    ctx.call(one, step, i).await;
                 }
             })
             .await;
-            samples[step].extend(cost.map(|c| c.usec_per_call));
+            if let Some(cost) = cost {
+                samples[step].push(cost.usec_per_call);
+                // The commands the function ran, from the same batch's statistics.
+                let stats = all_command_stats(conn).await;
+                if j == opts.rounds / 2 {
+                    inner[step] = inner_commands(&stats, cost.calls);
+                }
+            }
         }
     }
     flushall(conn).await;
     println!();
     println!(
-        "Where rotate's Redis time goes (family claim, happy path): bare scripts, each adding \
-         one thing to the one before; median of {} rounds of {per_round} calls each",
+        "Where rotate's Redis time goes (family claim, happy path): bare functions of a bench \
+         library holding the store's Lua source, each adding one thing to the one before; \
+         median of {} rounds of {per_round} calls each (usec per FCALL from INFO commandstats; \
+         the commands inside from the same statistics, one round)",
         opts.rounds
     );
     println!();
-    println!("| step | usec per call | added |");
-    println!("|---|---|---|");
+    println!("| step | usec per call | added | commands inside: calls × usec per call |");
+    println!("|---|---|---|---|");
     let mut line = String::from("RESULT cost_breakdown");
     let mut before = f64::NAN;
-    for (step, (name, _, _)) in steps.iter().enumerate() {
+    for (step, (name, _, _)) in STEPS.iter().enumerate() {
         let usec = median(&samples[step]);
-        let added = if step == 0 {
-            String::new()
-        } else {
-            format!("{:+.1}", usec - before)
+        let added = match step {
+            0 => String::new(),
+            // The store's rotate is set against the last step, not the one before it.
+            6 => format!("{:+.1} against step 4", usec - median(&samples[4])),
+            7 => format!("{:+.1} against step 5", usec - median(&samples[5])),
+            _ => format!("{:+.1}", usec - before),
         };
-        println!("| {name} | {usec:.1} | {added} |");
-        line += &format!(" step{step}={usec:.2}");
+        let inside: Vec<String> = inner[step]
+            .iter()
+            .map(|(cmd, calls, usec)| format!("{cmd} {calls:.2} × {:.2}", usec / calls))
+            .collect();
+        let inside_usec: f64 = inner[step].iter().map(|(_, _, usec)| usec).sum();
+        println!(
+            "| {name} | {usec:.1} | {added} | {} (sum {inside_usec:.1}) |",
+            inside.join(", ")
+        );
+        line += &format!(" step{step}={usec:.2} step{step}_inside={inside_usec:.2}");
         before = usec;
     }
     println!("{line}");
@@ -1125,7 +1372,7 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
         dbsize(conn).await
     );
 
-    // Warm-up: every script through the measured store's connection, on spare users.
+    // Warm-up: every function through the measured store's connection, on spare users.
     let warm_calls = (opts.calls / 10).clamp(10, 1000);
     for claim in [true, false] {
         let mut spare = register(&measured, format!("spare-{claim}"), claim, exp).await;
@@ -1197,7 +1444,7 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
 
     println!();
     println!(
-        "Redis usec per call: INFO commandstats, cmdstat_evalsha usec / calls, reset before each \
+        "Redis usec per call: INFO commandstats, cmdstat_fcall usec / calls, reset before each \
          batch; one client, sequential, warm; median of {rounds} interleaved rounds. Calls per \
          cell: rotate {} (each family rotated at most max(1, R/10) times, R = prior rotations), \
          list {list_calls}; register, revoke_all: one per user of a third of the users, revoke: \
@@ -1224,7 +1471,9 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
             c.median(LIST),
         );
     }
-    println!("| minimal script: TIME + GET + SET PX ({record} bytes) | | | | {minimal:.1} | | | |");
+    println!(
+        "| minimal function: TIME + HGET + HSET of a {record}-byte field | | | | {minimal:.1} | | | |"
+    );
     println!(
         "| hand-rolled: GET + DEL + SETEX ({:.1} + {:.1} + {:.1}) | | | | {handrolled:.1} | | | |",
         median(&baselines.parts[0]),
@@ -1276,7 +1525,7 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
         println!(
             "ratio: {}; ÷ hand-rolled GET + DEL + SETEX {:.2}",
             ratio_line(
-                &format!("{mode}, rotate ÷ minimal script ({s_lo} session, {r_lo} rotations)"),
+                &format!("{mode}, rotate ÷ minimal function ({s_lo} session, {r_lo} rotations)"),
                 by_minimal,
                 1.5
             ),
@@ -1340,127 +1589,286 @@ async fn memory_usage(conn: &mut MultiplexedConnection, key: &str) -> i64 {
         .expect("MEMORY USAGE")
 }
 
-/// Bytes per live session in family-claim mode, `per_user` sessions per user.
+/// A user agent of `len` bytes, cut from a real one (repeated past its end).
+fn user_agent(len: usize) -> String {
+    const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like \
+                      Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0 ";
+    UA.chars().cycle().take(len).collect()
+}
+
+async fn object_encoding(conn: &mut MultiplexedConnection, key: &str) -> String {
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("OBJECT ENCODING")
+}
+
+async fn config_get(conn: &mut MultiplexedConnection, name: &str) -> String {
+    let pair: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query_async(conn)
+        .await
+        .expect("CONFIG GET");
+    pair.get(1).cloned().unwrap_or_default()
+}
+
+/// What one population of live sessions costs: bytes per session at rest (after the
+/// logins) and after one rotation of each, in all and in the keys themselves.
+#[derive(Clone, Copy, Debug)]
+struct SessionsMemory {
+    per_user: usize,
+    ua: usize,
+    at_rest: f64,
+    rotated: f64,
+    hashtable: bool,
+}
+
+/// Bytes per live session in family-claim mode, `per_user` sessions per user, each login
+/// recording a user agent of `ua` bytes (none for 0). With `deep`, also after 3 rotations
+/// with their grace slots (and then, with `subset`, a subset rotated many more times).
 async fn memory_sessions(
     server: &RedisServer,
     conn: &mut MultiplexedConnection,
     opts: &Options,
     per_user: usize,
+    ua: usize,
+    deep: bool,
     subset: bool,
-) {
+) -> SessionsMemory {
     let grace = Duration::from_secs(1);
-    let store = store(server, StoreConfig::default().grace(grace));
+    let store_with_grace = store(server, StoreConfig::default().grace(grace));
+    // The first rotation without a grace slot: the figure after it is the session's own,
+    // not a burst of slots that the keyspace's hash tables grew for (see `deep`).
+    let store_no_grace = store(server, StoreConfig::default().grace(Duration::ZERO));
     let token = "t".repeat(TOKEN_LEN);
     let exp = month_ahead();
     let same_hour = move |_: usize| exp;
+    let agent = user_agent(ua);
+    let metadata = (ua > 0).then_some(agent.as_str());
+    // The store's library loaded before the baseline (FLUSHALL keeps it): its code is not
+    // the sessions' memory.
+    store_no_grace.list("warm-up").await.expect("list");
     flushall(conn).await;
     let start = Instant::now();
     let baseline = Memory::now(conn).await;
     let sessions_n = opts.sessions.div_ceil(per_user) * per_user;
     let users = sessions_n / per_user;
     let name = |u: usize| format!("mem{per_user}-{u:07}");
-    let mut sessions = register_users(&store, 0..users, per_user, true, exp, name).await;
+    let mut sessions = register_users_with(
+        &store_no_grace,
+        0..users,
+        per_user,
+        true,
+        exp,
+        name,
+        metadata,
+    )
+    .await;
     let registered = Memory::now(conn).await;
     let (at_rest, at_rest_data) = registered.per(baseline, sessions_n);
     let keys = dbsize(conn).await;
     let first = (sessions[0].user.clone(), sessions[0].family.clone());
-    let record = memory_usage(conn, &family_key(&first.0, &first.1)).await;
-    let index = memory_usage(conn, &index_key(&first.0)).await;
+    let hash = sessions_key(&first.0);
+    let encoding = object_encoding(conn, &hash).await;
+    let usage = memory_usage(conn, &hash).await;
+    let record = hstrlen(conn, &hash, first.1.as_str()).await;
     println!(
-        "memory: {sessions_n} live sessions, {per_user} per user ({users} users, no metadata): \
-         {} bytes: {at_rest:.0} bytes per session, {at_rest_data:.0} in the keys themselves \
-         (outside the keyspace's hash tables and client buffers; {keys} keys; MEMORY USAGE of \
-         a family record {record}, of a session index {index}; filled in {:.1} s)",
+        "memory: {sessions_n} live sessions, {per_user} per user ({users} users), user agent \
+         {ua} bytes: {} bytes: {at_rest:.0} bytes per session, {at_rest_data:.0} in the keys \
+         themselves (outside the keyspace's hash tables and client buffers; {keys} keys; a \
+         user's hash: {encoding}, MEMORY USAGE {usage}, records of {record} bytes; filled in \
+         {:.1} s)",
         registered.used - baseline.used,
         start.elapsed().as_secs_f64()
     );
-
-    let rotations = 3;
-    rotate_each(&store, &mut sessions, 1, &token, &same_hour).await;
-    let with_slots = used_memory(conn).await;
-    rotate_each(&store, &mut sessions, rotations - 1, &token, &same_hour).await;
-    tokio::time::sleep(grace).await;
-    let waited = wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
-    let rotated = Memory::now(conn).await;
-    let (after, after_data) = rotated.per(baseline, sessions_n);
-    let record_after = memory_usage(conn, &family_key(&first.0, &first.1)).await;
-    let slot = (with_slots - registered.used) as f64 / sessions_n as f64;
+    rotate_each(&store_no_grace, &mut sessions, 1, &token, &same_hour).await;
+    let once = Memory::now(conn).await;
+    let (rotated, rotated_data) = once.per(baseline, sessions_n);
+    let usage_rotated = memory_usage(conn, &hash).await;
+    let record_rotated = hstrlen(conn, &hash, first.1.as_str()).await;
     println!(
-        "memory: after {rotations} rotations of each, grace slots gone ({waited:.1} s after \
-         the window): {after:.0} bytes per session ({:+.1} %), {after_data:.0} in the keys \
-         ({:+.1} %); MEMORY USAGE of the family record {record_after}; one rotation \
-         with its grace slot alive: {slot:+.0} bytes per session",
-        (after / at_rest - 1.0) * 100.0,
-        (after_data / at_rest_data - 1.0) * 100.0,
+        "memory: after one rotation of each (no grace slot): {rotated:.0} bytes per session \
+         ({:+.1} %), {rotated_data:.0} in the keys; MEMORY USAGE of a user's hash \
+         {usage_rotated}, records of {record_rotated} bytes",
+        (rotated / at_rest - 1.0) * 100.0,
     );
-    let mut subset_line = String::new();
-    if subset {
-        let n = opts.subset.min(sessions.len());
-        let before = Memory::now(conn).await;
-        let keys_before = keys_usage(conn, &sessions[..n]).await;
-        let subset_start = Instant::now();
-        rotate_each(
-            &store,
-            &mut sessions[..n],
-            opts.subset_rotations,
-            &token,
-            &same_hour,
-        )
-        .await;
-        let took = subset_start.elapsed().as_secs_f64();
+    let mut line = format!(
+        "RESULT memory_sessions per_user={per_user} ua={ua} sessions={sessions_n} \
+         encoding={encoding} bytes_per_session={at_rest:.0} \
+         data_bytes_per_session={at_rest_data:.0} hash_usage={usage} record_bytes={record} \
+         bytes_after_rotation={rotated:.0} data_bytes_after_rotation={rotated_data:.0} \
+         hash_usage_after={usage_rotated} record_bytes_after={record_rotated}"
+    );
+    if deep {
+        let store = &store_with_grace;
+        let rotations = 3;
+        rotate_each(store, &mut sessions, 1, &token, &same_hour).await;
+        let with_slots = used_memory(conn).await;
+        rotate_each(store, &mut sessions, rotations - 2, &token, &same_hour).await;
         tokio::time::sleep(grace).await;
-        wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
-        let now = Memory::now(conn).await;
-        let (growth, growth_data) = now.per(before, n);
-        let keys_growth = (keys_usage(conn, &sessions[..n]).await - keys_before) as f64 / n as f64;
-        let total = rotations + opts.subset_rotations;
-        // What the rotated sessions hold now: the population's figure after 3 rotations plus
-        // what grew outside the hash tables and client buffers (neither belongs to them).
-        let subset_bytes = after + growth_data;
+        let waited = wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+        let after3 = Memory::now(conn).await;
+        let (after, after_data) = after3.per(baseline, sessions_n);
+        let slot = (with_slots - once.used) as f64 / sessions_n as f64;
         println!(
-            "memory: {n} of them rotated {} more times each ({} rotations in {took:.1} s): \
-             their records and session indexes {keys_growth:+.1} bytes per session (MEMORY \
-             USAGE); used_memory {:+} bytes in all ({:+} in the hash tables, {:+} in client \
-             buffers, {growth_data:+.1} per rotated session elsewhere), so {subset_bytes:.0} \
-             bytes per session after {total} rotations ({:+.1} % against at rest, {:+.1} % \
-             against after {rotations})",
-            opts.subset_rotations,
-            n * opts.subset_rotations,
-            now.used - before.used,
-            now.tables - before.tables,
-            now.clients - before.clients,
-            (subset_bytes / at_rest - 1.0) * 100.0,
-            (subset_bytes / after - 1.0) * 100.0,
+            "memory: after {rotations} rotations of each, the last two with a grace slot, slots \
+             gone ({waited:.1} s after the window): {after:.0} bytes per session ({:+.1} % \
+             against at rest), {after_data:.0} in the keys ({:+.1} %); one rotation with its \
+             grace slot alive: {slot:+.0} bytes per session",
+            (after / at_rest - 1.0) * 100.0,
+            (after_data / at_rest_data - 1.0) * 100.0,
         );
-        subset_line = format!(
-            " subset={n} subset_rotations={total} subset_growth_bytes={growth:.1} \
-             subset_data_growth_bytes={growth_data:.1} subset_keys_growth_bytes={keys_growth:.1} \
-             subset_bytes_per_session={subset_bytes:.0}",
+        line += &format!(
+            " rotations={rotations} bytes_after_rotations={after:.0} \
+             data_bytes_after_rotations={after_data:.0} grace_slot_bytes={slot:.0}"
         );
+        if subset {
+            let n = opts.subset.min(sessions.len());
+            let before = Memory::now(conn).await;
+            let keys_before = keys_usage(conn, &sessions[..n]).await;
+            let subset_start = Instant::now();
+            rotate_each(
+                store,
+                &mut sessions[..n],
+                opts.subset_rotations,
+                &token,
+                &same_hour,
+            )
+            .await;
+            let took = subset_start.elapsed().as_secs_f64();
+            tokio::time::sleep(grace).await;
+            wait_for_no_grace_slots(conn, Duration::from_secs(120)).await;
+            let now = Memory::now(conn).await;
+            let (growth, growth_data) = now.per(before, n);
+            let keys_growth =
+                (keys_usage(conn, &sessions[..n]).await - keys_before) as f64 / n as f64;
+            let total = rotations + opts.subset_rotations;
+            // What the rotated sessions hold now: the population's figure after 3 rotations
+            // plus what grew outside the hash tables and client buffers (neither belongs to
+            // them).
+            let subset_bytes = after + growth_data;
+            println!(
+                "memory: {n} of them rotated {} more times each ({} rotations in {took:.1} s): \
+                 their users' hashes {keys_growth:+.1} bytes per session (MEMORY USAGE); \
+                 used_memory {:+} bytes in all ({:+} in the hash tables, {:+} in client \
+                 buffers, {growth_data:+.1} per rotated session elsewhere), so \
+                 {subset_bytes:.0} bytes per session after {total} rotations ({:+.1} % against \
+                 after {rotations})",
+                opts.subset_rotations,
+                n * opts.subset_rotations,
+                now.used - before.used,
+                now.tables - before.tables,
+                now.clients - before.clients,
+                (subset_bytes / after - 1.0) * 100.0,
+            );
+            line += &format!(
+                " subset={n} subset_rotations={total} subset_growth_bytes={growth:.1} \
+                 subset_data_growth_bytes={growth_data:.1} \
+                 subset_keys_growth_bytes={keys_growth:.1} \
+                 subset_bytes_per_session={subset_bytes:.0}",
+            );
+        }
     }
-    println!(
-        "RESULT memory_sessions per_user={per_user} sessions={sessions_n} \
-         bytes_per_session={at_rest:.0} data_bytes_per_session={at_rest_data:.0} \
-         record_usage={record} index_usage={index} rotations={rotations} \
-         bytes_after_rotations={after:.0} data_bytes_after_rotations={after_data:.0} \
-         record_usage_after={record_after} grace_slot_bytes={slot:.0}{subset_line}"
-    );
+    println!("{line}");
     flushall(conn).await;
+    SessionsMemory {
+        per_user,
+        ua,
+        at_rest,
+        rotated,
+        hashtable: encoding == "hashtable",
+    }
 }
 
-/// The `MEMORY USAGE` of the sessions' family records and of their users' session indexes
-/// (each index counted once).
-async fn keys_usage(conn: &mut MultiplexedConnection, sessions: &[Session]) -> i64 {
-    let mut keys: Vec<String> = sessions
+async fn hstrlen(conn: &mut MultiplexedConnection, key: &str, field: &str) -> i64 {
+    redis::cmd("HSTRLEN")
+        .arg(key)
+        .arg(field)
+        .query_async(conn)
+        .await
+        .expect("HSTRLEN")
+}
+
+/// Least squares of `y = a + b x`: `(a, b, largest residual)`.
+fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
+    let n = points.len() as f64;
+    let (sx, sy) = points
         .iter()
-        .map(|s| family_key(&s.user, &s.family))
-        .collect();
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let a = my - b * mx;
+    let worst = points
+        .iter()
+        .map(|(x, y)| (y - (a + b * x)).abs())
+        .fold(0.0, f64::max);
+    (a, b, worst)
+}
+
+/// The formula per session for a user-agent length: a fit over the lengths that keep the
+/// user's hash a listpack, and what a hashtable-encoded hash costs above that fit.
+fn memory_formula(results: &[SessionsMemory]) {
+    let mut layouts: Vec<usize> = results.iter().map(|r| r.per_user).collect();
+    layouts.dedup();
+    for per_user in layouts {
+        for (state, pick) in [
+            (
+                "at_rest",
+                (|r: &SessionsMemory| r.at_rest) as fn(&SessionsMemory) -> f64,
+            ),
+            ("rotated", |r: &SessionsMemory| r.rotated),
+        ] {
+            let of = |hashtable: bool| -> Vec<(f64, f64)> {
+                results
+                    .iter()
+                    .filter(|r| r.per_user == per_user && r.hashtable == hashtable)
+                    .map(|r| (r.ua as f64, pick(r)))
+                    .collect()
+            };
+            let listpack = of(false);
+            if listpack.len() < 2 {
+                continue;
+            }
+            let (a, b, worst) = fit(&listpack);
+            let extra: Vec<String> = of(true)
+                .iter()
+                .map(|(x, y)| format!("{x:.0}:{:+.0}", y - (a + b * x)))
+                .collect();
+            println!(
+                "memory: formula, {per_user} per user, {state}: bytes per session ≈ {a:.1} + \
+                 {b:.2} × user-agent bytes while the hash stays a listpack (largest residual \
+                 {worst:.1}); a hashtable-encoded hash above that: {}",
+                if extra.is_empty() {
+                    "not measured".to_owned()
+                } else {
+                    extra.join(", ")
+                }
+            );
+            println!(
+                "RESULT memory_formula per_user={per_user} state={state} a={a:.1} b={b:.3} \
+                 max_residual={worst:.1} hashtable_extra={}",
+                if extra.is_empty() {
+                    "na".to_owned()
+                } else {
+                    extra.join(",")
+                }
+            );
+        }
+    }
+}
+
+/// The `MEMORY USAGE` of the sessions' users' hashes (each counted once).
+async fn keys_usage(conn: &mut MultiplexedConnection, sessions: &[Session]) -> i64 {
     let mut users: Vec<&str> = sessions.iter().map(|s| s.user.as_str()).collect();
     users.dedup();
-    keys.extend(users.into_iter().map(index_key));
     let mut pipe = redis::pipe();
-    for key in &keys {
-        pipe.cmd("MEMORY").arg("USAGE").arg(key);
+    for user in users {
+        pipe.cmd("MEMORY").arg("USAGE").arg(sessions_key(user));
     }
     let sizes: Vec<Option<i64>> = pipe.query_async(conn).await.expect("MEMORY USAGE");
     sizes.into_iter().flatten().sum()
@@ -1594,8 +2002,20 @@ async fn fill_handrolled(
 
 async fn memory(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
     let start = Instant::now();
-    memory_sessions(server, conn, opts, 1, true).await;
-    memory_sessions(server, conn, opts, 10, false).await;
+    println!(
+        "memory: hash-max-listpack-value {}, hash-max-listpack-entries {}",
+        config_get(conn, "hash-max-listpack-value").await,
+        config_get(conn, "hash-max-listpack-entries").await
+    );
+    let mut results = Vec::new();
+    for per_user in [1, 10] {
+        for &ua in &opts.ua_lengths {
+            let deep = ua == 0;
+            let subset = deep && per_user == 1;
+            results.push(memory_sessions(server, conn, opts, per_user, ua, deep, subset).await);
+        }
+    }
+    memory_formula(&results);
     memory_expiry(server, conn, opts).await;
     memory_token_index(server, conn, opts).await;
 
@@ -1726,8 +2146,29 @@ async fn fill_handrolled_user(conn: &mut MultiplexedConnection, user: &str) {
 // ---------------------------------------------------------------------------------------
 // 4. Round trips
 
-async fn evalsha_calls(conn: &mut MultiplexedConnection) -> u64 {
-    command_stats(conn, "evalsha").await.0 + command_stats(conn, "eval").await.0
+/// Every command clients sent since the last `CONFIG RESETSTAT` but this tool's own
+/// (`CONFIG`, `INFO`, `FLUSHALL`, `DBSIZE`) and the ones the functions ran: `(fcalls,
+/// others)`, where others names any other command with its count.
+async fn sent_commands(conn: &mut MultiplexedConnection) -> (u64, String) {
+    let stats = all_command_stats(conn).await;
+    let fcalls = stats
+        .iter()
+        .find(|(name, _, _)| name == "fcall")
+        .map_or(0, |(_, calls, _)| *calls);
+    // Commands run inside a function are counted too; the store's functions only run these.
+    let inside = [
+        "time", "hget", "hset", "hdel", "hgetall", "pexpire", "pttl", "set", "get", "del",
+    ];
+    let others: Vec<String> = stats
+        .iter()
+        .filter(|(name, _, _)| {
+            let command = name.split('|').next().unwrap_or_default();
+            !matches!(command, "fcall" | "config" | "info" | "flushall" | "dbsize")
+                && !inside.contains(&command)
+        })
+        .map(|(name, calls, _)| format!("{name}:{calls}"))
+        .collect();
+    (fcalls, others.join(","))
 }
 
 async fn round_trips(server: &RedisServer, conn: &mut MultiplexedConnection) {
@@ -1738,18 +2179,22 @@ async fn round_trips(server: &RedisServer, conn: &mut MultiplexedConnection) {
     let mut line = String::from("RESULT store_roundtrips");
     for claim in [true, false] {
         flushall(conn).await;
-        // Load both scripts first (the first call after a restart adds a SCRIPT LOAD).
+        // Load the library first (the first call after a restart adds a FUNCTION LOAD).
         let mut first = register_users(&store, n..n + 1, 1, claim, exp, user).await;
         rotate_each(&store, &mut first, 1, &token, &|_| exp).await;
         reset_stats(conn).await;
         let mut current = register_users(&store, 0..n, 1, claim, exp, user).await;
-        let register = evalsha_calls(conn).await as f64 / n as f64;
+        let (fcalls, others) = sent_commands(conn).await;
+        let register = fcalls as f64 / n as f64;
+        assert!(others.is_empty(), "register sent more than FCALL: {others}");
         reset_stats(conn).await;
         rotate_each(&store, &mut current, 1, &token, &|_| exp).await;
-        let rotate = evalsha_calls(conn).await as f64 / n as f64;
+        let (fcalls, others) = sent_commands(conn).await;
+        let rotate = fcalls as f64 / n as f64;
+        assert!(others.is_empty(), "rotate sent more than FCALL: {others}");
         println!(
-            "round trips ({}): {register:.2} EVALSHA per register, {rotate:.2} per rotate \
-             (INFO commandstats over {n} calls each)",
+            "round trips ({}): {register:.2} FCALL per register, {rotate:.2} per rotate, no \
+             other command (INFO commandstats over {n} calls each)",
             mode_name(claim)
         );
         let key = mode_key(claim);
