@@ -44,7 +44,8 @@
 //!
 //! # Features
 //!
-//! - `redis` (default): the Redis store ([`RedisStore`], [`ConnectionSource`], [`AnyStore`]).
+//! - `redis` (default): the Redis store ([`RedisStore`], [`ConnectionSource`], [`RedisAuth`],
+//!   [`AnyStore`]).
 //!   Without it only [`MemoryStore`] is built, and neither redis nor its dependencies.
 //! - `bb8`: bb8 pools as Redis connection sources.
 //! - `metrics`: counters and a latency histogram through the `metrics` facade.
@@ -56,7 +57,7 @@ pub use token_core;
 #[cfg(feature = "test-util")]
 pub use token_core::ClockOffset;
 #[cfg(feature = "redis")]
-pub use token_core::{AnyStore, ConnectionSource, RedisStore};
+pub use token_core::{AnyStore, ConnectionSource, RedisAuth, RedisStore};
 pub use token_core::{
     FamilyId, MemoryStore, RotationOutcome, RotationStore, SealingKey, SessionInfo, StoreConfig,
     StoreError, Successor, TokenRef,

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use token_rotation::{
-    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisStore, SealingKey, StoreConfig,
-    TokenRef,
+    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, SealingKey,
+    StoreConfig, TokenRef,
 };
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
@@ -214,6 +214,10 @@ impl Minter {
 ///   (the service name): the primary Redis Sentinel names, followed through failovers;
 /// - `REDIS_URL`: one Redis server;
 /// - none of them: the in-memory store of this process.
+///
+/// `REDIS_USERNAME` and `REDIS_PASSWORD`, when set, are what the store presents to the
+/// primary a Sentinel names and to every cluster node (a single server takes them from
+/// `REDIS_URL`, as cluster node URLs may too).
 pub async fn open_store(settings: &Settings) -> AnyStore {
     let config = settings.store_config();
     let list = |name: &str| -> Option<Vec<String>> {
@@ -226,9 +230,22 @@ pub async fn open_store(settings: &Settings) -> AnyStore {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let mut auth = RedisAuth::default();
+    if let Some(username) = std::env::var("REDIS_USERNAME")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        auth = auth.username(username);
+    }
+    if let Some(password) = std::env::var("REDIS_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        auth = auth.password(password);
+    }
     let source = if let Some(nodes) = list("REDIS_CLUSTER_NODES") {
         println!("store: Redis Cluster, seed nodes {}", shown(&nodes));
-        ConnectionSource::cluster(nodes.iter().map(String::as_str), STORE_TIMEOUT)
+        ConnectionSource::cluster_with(nodes.iter().map(String::as_str), auth, STORE_TIMEOUT)
             .await
             .unwrap_or_else(|e| panic!("cannot reach the cluster at {}: {e}", shown(&nodes)))
     } else if let Some(sentinels) = list("REDIS_SENTINEL_NODES") {
@@ -238,9 +255,10 @@ pub async fn open_store(settings: &Settings) -> AnyStore {
             "store: Redis via Sentinel, service {service:?}, sentinels {}",
             shown(&sentinels)
         );
-        ConnectionSource::sentinel(
+        ConnectionSource::sentinel_with(
             sentinels.iter().map(String::as_str),
             &service,
+            auth,
             STORE_TIMEOUT,
         )
         .unwrap_or_else(|e| panic!("invalid REDIS_SENTINEL_NODES {}: {e}", shown(&sentinels)))

@@ -23,6 +23,8 @@ pub struct RedisServer {
     extra_args: Vec<String>,
     /// A configuration file to start from: a sentinel needs one it can rewrite.
     config: Option<PathBuf>,
+    /// The `requirepass` password, when the server has one.
+    password: Option<String>,
     child: Option<Child>,
 }
 
@@ -66,9 +68,26 @@ impl RedisServer {
         Self::start_from(pick_port, None, extra_args)
     }
 
+    /// Starts a server that requires `password` (`requirepass`), with extra arguments. Its
+    /// [`url`](Self::url) carries the password, and [`command`](Self::command) sends `AUTH`.
+    pub fn start_with_password(password: &str, extra_args: &[&str]) -> Self {
+        let mut args = vec!["--requirepass", password];
+        args.extend_from_slice(extra_args);
+        Self::start_from_with(free_port, None, &args, Some(password))
+    }
+
     /// Starts a server whose configuration file holds `config` (when given) before the
     /// command-line arguments.
     fn start_from(pick_port: fn() -> u16, config: Option<&str>, extra_args: &[&str]) -> Self {
+        Self::start_from_with(pick_port, config, extra_args, None)
+    }
+
+    fn start_from_with(
+        pick_port: fn() -> u16,
+        config: Option<&str>,
+        extra_args: &[&str],
+        password: Option<&str>,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "test-support-{}-{}",
             std::process::id(),
@@ -88,6 +107,7 @@ impl RedisServer {
             dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             config,
+            password: password.map(str::to_owned),
             child: None,
         };
         // The port is free when picked but may be taken before redis binds it: try again.
@@ -152,9 +172,24 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>/`.
+    /// `redis://127.0.0.1:<port>/`, with `:<password>@` when the server requires one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.password {
+            Some(password) => {
+                // Percent-encoded: a password may hold `:`, `@` or `/`.
+                let encoded: String = password
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                format!("redis://:{encoded}@127.0.0.1:{}/", self.port)
+            }
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
     }
 
     /// `127.0.0.1:<port>`.
@@ -202,14 +237,23 @@ impl RedisServer {
     pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        let mut reader = BufReader::new(stream.try_clone()?);
+        if let Some(password) = &self.password {
+            stream.write_all(&request(&["AUTH", password]))?;
+            read_reply(&mut reader)?;
         }
-        stream.write_all(req.as_bytes())?;
-        let mut reader = BufReader::new(stream);
+        stream.write_all(&request(args))?;
         read_reply(&mut reader)
     }
+}
+
+/// One command in RESP.
+fn request(args: &[&str]) -> Vec<u8> {
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+    }
+    req.into_bytes()
 }
 
 fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
@@ -261,25 +305,43 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them and waits for `cluster_state:ok`.
     pub fn start() -> Self {
-        Self::create(3, 0)
+        Self::create(3, 0, None)
     }
 
     /// Six nodes: three masters, each with one replica that takes over when its master
     /// dies (after `cluster-node-timeout`, 2 s, and an election).
     pub fn start_with_replicas() -> Self {
-        Self::create(6, 1)
+        Self::create(6, 1, None)
     }
 
-    fn create(nodes: usize, replicas: usize) -> Self {
+    /// Three masters that require `password` (and use it with each other); their
+    /// [`urls`](Self::urls) carry it.
+    pub fn start_secured(password: &str) -> Self {
+        Self::create(3, 0, Some(password))
+    }
+
+    fn create(nodes: usize, replicas: usize, password: Option<&str>) -> Self {
+        let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"];
         let nodes: Vec<RedisServer> = (0..nodes)
-            .map(|_| {
-                RedisServer::start_on(
-                    free_cluster_port,
-                    &["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
-                )
+            .map(|_| match password {
+                Some(password) => {
+                    let mut args = args.to_vec();
+                    args.extend(["--masterauth", password]);
+                    RedisServer::start_from_with(
+                        free_cluster_port,
+                        None,
+                        &[&["--requirepass", password][..], &args].concat(),
+                        Some(password),
+                    )
+                }
+                None => RedisServer::start_on(free_cluster_port, &args),
             })
             .collect();
         let mut create = Command::new("redis-cli");
+        if let Some(password) = password {
+            // Through the environment, so it stays off the command line.
+            create.env("REDISCLI_AUTH", password);
+        }
         create.args(["--cluster", "create"]);
         for node in &nodes {
             create.arg(node.addr());
@@ -433,13 +495,32 @@ impl RedisSentinels {
     /// Starts the primary, `replicas` replicas (waiting until they are in sync) and three
     /// sentinels (waiting until each knows every replica).
     pub fn start(replicas: usize) -> Self {
-        let primary = RedisServer::start();
+        Self::start_secured(replicas, None)
+    }
+
+    /// [`start`](Self::start), with every Redis server (not the sentinels) requiring
+    /// `password` when given: the replicas and sentinels are told it (`masterauth`,
+    /// `sentinel auth-pass`), clients must bring it.
+    pub fn start_secured(replicas: usize, password: Option<&str>) -> Self {
+        let server = |args: &[&str]| match password {
+            Some(password) => {
+                let mut args = args.to_vec();
+                args.extend(["--masterauth", password]);
+                RedisServer::start_with_password(password, &args)
+            }
+            None => RedisServer::start_with(args),
+        };
+        let primary = server(&[]);
         let port = primary.port().to_string();
         let replicas = (0..replicas)
-            .map(|_| RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]))
+            .map(|_| server(&["--replicaof", "127.0.0.1", &port]))
             .collect();
+        let auth = password.map_or(String::new(), |password| {
+            format!("sentinel auth-pass {} {password}\n", Self::SERVICE)
+        });
         let config = format!(
             "sentinel monitor {service} 127.0.0.1 {port} 2\n\
+             {auth}\
              sentinel down-after-milliseconds {service} 1000\n\
              sentinel failover-timeout {service} 3000\n\
              sentinel parallel-syncs {service} 1\n",

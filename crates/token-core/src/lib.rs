@@ -103,7 +103,7 @@ pub use crate::outcome::{
     FamilyId, RotationEvent, RotationEventKind, RotationOutcome, SessionInfo,
 };
 #[cfg(feature = "redis")]
-pub use crate::redis::{ConnectionSource, RedisStore};
+pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};
 pub use crate::rules::MAX_EXPIRES_AT;
 pub use crate::seal::SealingKey;
 pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};

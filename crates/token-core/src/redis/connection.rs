@@ -132,11 +132,28 @@ impl ConnectionSource {
         nodes: impl IntoIterator<Item = T>,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::cluster_with(nodes, RedisAuth::default(), timeout).await
+    }
+
+    /// [`cluster`](Self::cluster) with credentials for every node: `auth`'s user and
+    /// password, when set, take the place of those in the node URLs (which the cluster
+    /// client otherwise takes from the first URL). A cluster has database 0 only.
+    pub async fn cluster_with<T: IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+        auth: RedisAuth,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         // Without `response_timeout` the cluster client sets none, and its overall timeout
         // follows it.
-        let client = redis::cluster::ClusterClientBuilder::new(nodes)
-            .connection_timeout(timeout)
-            .build()?;
+        let mut builder =
+            redis::cluster::ClusterClientBuilder::new(nodes).connection_timeout(timeout);
+        if let Some(username) = &auth.username {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &auth.password {
+            builder = builder.password(password);
+        }
+        let client = builder.build()?;
         Ok(ConnectionSource(Source::Cluster(
             client.get_async_connection().await?,
         )))
@@ -156,10 +173,25 @@ impl ConnectionSource {
         service: &str,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::sentinel_with(sentinels, service, RedisAuth::default(), timeout)
+    }
+
+    /// [`sentinel`](Self::sentinel) for a primary that needs credentials: `auth` (user,
+    /// password, database) is what the store presents to whichever primary the sentinels
+    /// name, as a single-server source takes them from its URL. The sentinels' own
+    /// credentials, if any, stay in their URLs (`redis://:sentinel-password@host:26379`).
+    pub fn sentinel_with<T: IntoConnectionInfo>(
+        sentinels: impl IntoIterator<Item = T>,
+        service: &str,
+        auth: RedisAuth,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let primary = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(auth.info());
         let client = redis::sentinel::SentinelClient::build(
             sentinels.into_iter().collect(),
             service.to_owned(),
-            None,
+            Some(primary),
             redis::sentinel::SentinelServerType::Master,
         )?;
         Ok(ConnectionSource(Source::Sentinel(Arc::new(
@@ -379,6 +411,76 @@ fn resendable(err: &StoreError) -> bool {
                 || err.to_string().contains("READONLY")
         }
         _ => false,
+    }
+}
+
+/// The credentials and database a source presents to Redis servers it finds by itself (the
+/// primary a Sentinel names): what a single-server source reads from its URL
+/// (`redis://user:password@host/db`). Debug output never shows the password.
+///
+/// ```
+/// use token_core::RedisAuth;
+/// let auth = RedisAuth::from_url("redis://app:s3cret@primary.internal/2")?;
+/// assert_eq!(auth, RedisAuth::default().username("app").password("s3cret").db(2));
+/// # Ok::<_, token_core::StoreError>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub struct RedisAuth {
+    username: Option<String>,
+    password: Option<String>,
+    db: i64,
+}
+
+impl RedisAuth {
+    /// The user name (Redis 6 ACL users; without one, `AUTH` names the default user).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password (`requirepass`, or the ACL user's).
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The database number (0 by default).
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// The user, password and database of a Redis URL; its host is not used.
+    pub fn from_url(url: impl IntoConnectionInfo) -> Result<Self, StoreError> {
+        let info = url.into_connection_info()?;
+        let redis = info.redis_settings();
+        Ok(RedisAuth {
+            username: redis.username().map(str::to_owned),
+            password: redis.password().map(str::to_owned),
+            db: redis.db(),
+        })
+    }
+
+    fn info(&self) -> redis::RedisConnectionInfo {
+        let mut info = redis::RedisConnectionInfo::default().set_db(self.db);
+        if let Some(username) = &self.username {
+            info = info.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            info = info.set_password(password);
+        }
+        info
+    }
+}
+
+impl std::fmt::Debug for RedisAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAuth")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .finish()
     }
 }
 

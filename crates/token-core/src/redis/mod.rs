@@ -11,7 +11,7 @@ use redis::{ToRedisArgs, Value};
 use sha2::Digest as _;
 
 use self::connection::Call;
-pub use self::connection::ConnectionSource;
+pub use self::connection::{ConnectionSource, RedisAuth};
 use crate::admin::CleanupProgress;
 use crate::config::millis;
 use crate::keys::{
