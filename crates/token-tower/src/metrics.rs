@@ -18,11 +18,13 @@
 //! - `store_duration_seconds` times every store call, failed ones included: `rotate` (the
 //!   refresh route and the token endpoint), `register` (issuing routes), `revoke` (the
 //!   revocation route).
-//! - `store_errors_total` counts the failed ones by `kind`: `timeout` when the layer's
-//!   [`store_timeout`](crate::RotationLayerBuilder::store_timeout) elapsed; `unavailable` when
-//!   the store answered an error that makes it unavailable
-//!   ([`StoreError::is_unavailable`](token_core::StoreError::is_unavailable)); `refused` when it answered with an error that is no
-//!   outage (500, `invalid_response`).
+//! - `store_errors_total` counts the failed ones by `kind`: `timeout` when the call ran past
+//!   its deadline (the store's own, [`StoreError::Timeout`] or [`StoreError::PoolTimedOut`],
+//!   a Redis reply timeout, or the layer's
+//!   [`store_timeout`](crate::RotationLayerBuilder::store_timeout)); `unavailable` when the
+//!   store could not be reached (connection refused or dropped) or too few replicas
+//!   acknowledged a write; `refused` when the store answered with an error that is no outage
+//!   (500, `invalid_response`).
 //!
 //! [`METRICS`] lists the same in code. The layer describes each metric to the recorder (its
 //! `# HELP` line and unit in the Prometheus exposition) the first time it records one; see
@@ -37,6 +39,8 @@
 //! The layer records them here rather than through the event hook because only the layer
 //! sees how long each store call took. Without an installed recorder the facade drops them.
 //! The names are constants below, for dashboards and alerts kept in code.
+
+use token_core::StoreError;
 
 use crate::layer::Shared;
 use crate::rejection::RejectReason;
@@ -256,6 +260,22 @@ pub(crate) enum StoreCall {
 }
 
 impl StoreCall {
+    /// How a store error ends the call. The store's own deadline ([`StoreError::Timeout`],
+    /// [`StoreError::PoolTimedOut`], or a Redis reply timeout) is a timeout, as the layer's
+    /// own deadline is: a store that hangs must show as `timeout`, not as a store that is
+    /// down, so the two can be told apart on a dashboard.
+    pub(crate) fn failed(error: &StoreError) -> StoreCall {
+        if matches!(error, StoreError::Timeout(_) | StoreError::PoolTimedOut(_))
+            || caused_by_io_timeout(error)
+        {
+            StoreCall::TimedOut
+        } else if error.is_unavailable() {
+            StoreCall::Unavailable
+        } else {
+            StoreCall::Refused
+        }
+    }
+
     /// The `kind` label of a failed call; `None` for one that was answered.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn kind(self) -> Option<&'static str> {
@@ -266,6 +286,30 @@ impl StoreCall {
             StoreCall::Refused => Some("refused"),
         }
     }
+}
+
+/// Whether an I/O timeout is among the causes of `error`: the Redis client's own response or
+/// connection timeout (set to the store's timeout) can fire a moment before the store's
+/// deadline does, and then arrives as a Redis error. redis-rs keeps the `io::Error` behind an
+/// `Arc<dyn Error>` whose `source()` skips it, so both forms are looked for.
+fn caused_by_io_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::error::Error;
+    type SharedError = std::sync::Arc<dyn Error + Send + Sync>;
+    let is_timeout = |e: &(dyn Error + 'static)| {
+        let io = e.downcast_ref::<std::io::Error>().or_else(|| {
+            e.downcast_ref::<SharedError>()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    };
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        if is_timeout(e) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 #[cfg(feature = "metrics")]
@@ -336,6 +380,7 @@ pub(crate) fn rejection<St>(shared: &Shared<St>, reason: RejectReason) {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::time::Duration;
 
     use token_core::{FamilyId, RotationOutcome};
 
@@ -519,5 +564,90 @@ mod tests {
         assert!(STORE_DURATION_BUCKETS.windows(2).all(|w| w[0] < w[1]));
         // The default store timeout (500 ms) plus the layer's 100 ms fits below the last bound.
         assert!(STORE_DURATION_BUCKETS[STORE_DURATION_BUCKETS.len() - 1] >= 0.6);
+    }
+
+    #[test]
+    fn a_store_deadline_is_a_timeout_not_an_outage() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            StoreCall::failed(&StoreError::Timeout(second)),
+            StoreCall::TimedOut
+        );
+        assert_eq!(
+            StoreCall::failed(&StoreError::PoolTimedOut(second)),
+            StoreCall::TimedOut
+        );
+        assert_eq!(
+            StoreCall::failed(&StoreError::NotReplicated {
+                acked: 0,
+                wanted: 1
+            }),
+            StoreCall::Unavailable
+        );
+        assert_eq!(
+            StoreCall::failed(&StoreError::DuplicateJti),
+            StoreCall::Refused
+        );
+        assert_eq!(
+            StoreCall::failed(&StoreError::Corrupt("x".into())),
+            StoreCall::Refused
+        );
+    }
+
+    /// An error laid out as redis-rs lays out one made from an I/O error: the `io::Error`
+    /// behind an `Arc<dyn Error>` that `source()` returns, under a wrapper like
+    /// `StoreError::Redis`. A reply timeout is a timeout; a refused connection is not.
+    #[test]
+    fn an_io_timeout_among_the_causes_is_a_timeout() {
+        use std::error::Error;
+        use std::sync::Arc;
+
+        #[derive(Debug)]
+        struct RedisLike(Arc<dyn Error + Send + Sync>);
+        impl std::fmt::Display for RedisLike {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("redis error")
+            }
+        }
+        impl Error for RedisLike {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        #[derive(Debug)]
+        struct Wrapper(RedisLike);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("store error")
+            }
+        }
+        impl Error for Wrapper {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let redis =
+            |kind: std::io::ErrorKind| Wrapper(RedisLike(Arc::new(std::io::Error::from(kind))));
+        assert!(caused_by_io_timeout(&redis(std::io::ErrorKind::TimedOut)));
+        assert!(!caused_by_io_timeout(&redis(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+        // A plain io::Error as a direct cause counts too.
+        #[derive(Debug)]
+        struct Direct(std::io::Error);
+        impl std::fmt::Display for Direct {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("direct")
+            }
+        }
+        impl Error for Direct {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert!(caused_by_io_timeout(&Direct(
+            std::io::ErrorKind::TimedOut.into()
+        )));
+        assert!(!caused_by_io_timeout(&StoreError::DuplicateJti));
     }
 }
