@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{App, RedisServer, client};
+use test_support::closed_port;
 use token_rotation::token_tower::metrics::{
     METRICS, MetricKind, STORE_DURATION_BUCKETS, STORE_DURATION_SECONDS,
 };
@@ -311,19 +312,14 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         6.0,
         "latency is a histogram with buckets"
     );
-    // A dead Redis refuses the connection: an outage, not a timeout.
-    assert_eq!(
-        get(r#"token_rotation_store_errors_total{operation="rotate",kind="unavailable"}"#),
-        1.0,
-        "{text}"
-    );
     // Every metric of the docs is there, with its HELP line.
     assert_every_metric_described(&text);
 }
 
 /// A Redis that accepts connections and never answers: the store gives up at its own
-/// timeout (500 ms in the example), and the call counts as `timeout`, not `unavailable`, for
-/// a login (`register`) and a refresh (`rotate`) alike; each is refused with 503.
+/// deadline (a write: the example's 500 ms timeout plus the default 5 s outcome wait), and
+/// the call counts as `timeout`, not `unavailable`, for a login (`register`) and a refresh
+/// (`rotate`) alike; each is refused with 503.
 #[tokio::test]
 async fn a_hung_store_counts_as_a_timeout_not_an_outage() {
     let port = hung_server();
@@ -335,23 +331,15 @@ async fn a_hung_store_counts_as_a_timeout_not_an_outage() {
         ],
     );
 
+    // Both at once: each waits out the store's deadline.
+    let forged = forge_refresh_token("metrics-secret", "mia");
     let login = client()
         .post(app.url("/login"))
         .json(&json!({"username": "mia", "password": "demo"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let forged = forge_refresh_token("metrics-secret", "mia");
-    let started = std::time::Instant::now();
-    assert_eq!(
-        refresh(&app, &forged).await.0,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "the store waited for its timeout"
-    );
+        .send();
+    let (login, (refreshed, _)) = tokio::join!(login, refresh(&app, &forged));
+    assert_eq!(login.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refreshed, StatusCode::SERVICE_UNAVAILABLE);
 
     let text = client()
         .get(app.metrics_url())
@@ -378,14 +366,14 @@ async fn a_hung_store_counts_as_a_timeout_not_an_outage() {
             0.0,
             "{text}"
         );
-        // Timed out at the store's 500 ms: past the 0.25 s bound, within the 1 s one.
+        // Timed out at the store's 5.5 s: past the 5 s bound, within the last finite one.
         let bucket = |le: &str| {
             get(&format!(
                 r#"token_rotation_store_duration_seconds_bucket{{operation="{operation}",le="{le}"}}"#
             ))
         };
         assert_eq!(
-            (bucket("0.25"), bucket("1"), bucket("+Inf")),
+            (bucket("5"), bucket("10"), bucket("+Inf")),
             (0.0, 1.0, 1.0),
             "{text}"
         );
@@ -440,4 +428,45 @@ async fn metrics_are_served_on_their_own_listener_only() {
         .await
         .unwrap();
     assert_eq!(health_there.status(), StatusCode::NOT_FOUND);
+}
+
+/// A Redis that cannot be reached at all (its port refuses connections): the login is never
+/// sent, fails at once, and counts as `unavailable`, apart from the hung store above.
+#[tokio::test]
+async fn an_unreachable_store_counts_as_unavailable() {
+    let app = App::start(
+        "axum_app",
+        &[
+            ("REDIS_URL", &format!("redis://127.0.0.1:{}", closed_port())),
+            ("JWT_SECRET", "metrics-secret"),
+        ],
+    );
+    let login = client()
+        .post(app.url("/login"))
+        .json(&json!({"username": "mia", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let text = client()
+        .get(app.metrics_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m = scrape(&text);
+    let get = |key: &str| m.get(key).copied().unwrap_or(0.0);
+    assert_eq!(
+        get(r#"token_rotation_store_errors_total{operation="register",kind="unavailable"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(r#"token_rotation_store_errors_total{operation="register",kind="timeout"}"#),
+        0.0,
+        "{text}"
+    );
 }

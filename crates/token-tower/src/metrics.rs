@@ -21,10 +21,12 @@
 //! - `store_errors_total` counts the failed ones by `kind`: `timeout` when the call ran past
 //!   its deadline (the store's own, [`StoreError::Timeout`] or [`StoreError::PoolTimedOut`],
 //!   a Redis reply timeout, or the layer's
-//!   [`store_timeout`](crate::RotationLayerBuilder::store_timeout)); `unavailable` when the
-//!   store could not be reached (connection refused or dropped) or too few replicas
-//!   acknowledged a write; `refused` when the store answered with an error that is no outage
-//!   (500, `invalid_response`).
+//!   [`store_timeout`](crate::RotationLayerBuilder::store_timeout)): a hung Redis, or a write
+//!   whose connection broke and that could not be sent again within
+//!   [`outcome_wait`](token_core::StoreConfig::outcome_wait); `unavailable` when the store
+//!   could not be reached at all (the call was never sent) or too few replicas acknowledged
+//!   a write; `refused` when the store answered with an error that is no outage (500,
+//!   `invalid_response`).
 //!
 //! [`METRICS`] lists the same in code. The layer describes each metric to the recorder (its
 //! `# HELP` line and unit in the Prometheus exposition) the first time it records one; see
@@ -59,11 +61,12 @@ pub const STORE_DURATION_SECONDS: &str = "token_rotation_store_duration_seconds"
 pub const STORE_ERRORS_TOTAL: &str = "token_rotation_store_errors_total";
 
 /// Upper bounds (seconds) of the buckets to export [`STORE_DURATION_SECONDS`] with: from
-/// half a millisecond (a Redis round trip on the same host) to one second, past the default
-/// store timeout (500 ms) and the layer's 100 ms on top of it, so a timed-out call lands in
-/// the last finite bucket rather than only in `+Inf`.
-pub const STORE_DURATION_BUCKETS: [f64; 11] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+/// half a millisecond (a Redis round trip on the same host) to ten seconds. A read gives up
+/// at the store's timeout (500 ms by default); a write whose reply is late is waited for
+/// [`outcome_wait`](token_core::StoreConfig::outcome_wait) longer (5 s by default), and the
+/// layer 100 ms past that: such a call still lands in a finite bucket, not only in `+Inf`.
+pub const STORE_DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// The kind of a metric, as the Prometheus exposition names it.
@@ -562,8 +565,9 @@ mod tests {
     #[test]
     fn buckets_are_increasing_and_cover_the_default_timeouts() {
         assert!(STORE_DURATION_BUCKETS.windows(2).all(|w| w[0] < w[1]));
-        // The default store timeout (500 ms) plus the layer's 100 ms fits below the last bound.
-        assert!(STORE_DURATION_BUCKETS[STORE_DURATION_BUCKETS.len() - 1] >= 0.6);
+        // The longest call by default, a write: the store's timeout (500 ms) and outcome wait
+        // (5 s), and the layer's 100 ms on top, fits below the last bound.
+        assert!(STORE_DURATION_BUCKETS[STORE_DURATION_BUCKETS.len() - 1] >= 5.6);
     }
 
     #[test]
