@@ -425,7 +425,8 @@ async fn call_store<St, T>(
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(shared.store_timeout, call).await;
     // The store's own deadline (it answers `Timeout`) and the layer's (elapsed) are one
-    // failure: a hung store. Both count as `timeout`, apart from a store that is down.
+    // failure: no answer in time. Both count as `timeout`, apart from a store that could not
+    // be reached at all (`unavailable`).
     let ended = match &result {
         Ok(Ok(_)) => StoreCall::Answered,
         Ok(Err(error)) => StoreCall::failed(error),
