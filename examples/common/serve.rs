@@ -7,6 +7,7 @@
 use axum::Router;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use token_rotation::token_tower::metrics;
 
 /// Where `GET /metrics` is served unless `METRICS_ADDR` says otherwise: loopback, the
 /// Prometheus exporter's customary port.
@@ -70,15 +71,14 @@ async fn shutdown_signal() {
 }
 
 /// The process-wide recorder behind the `metrics` facade; the metrics listener's
-/// `GET /metrics` renders it. Store latency gets histogram buckets (rather than the
-/// exporter's default summary) so it can be aggregated across instances.
+/// `GET /metrics` renders it. Store latency gets fixed histogram buckets (rather than the
+/// exporter's default summary, whose quantiles cannot be added up) so it can be aggregated
+/// across instances; the layer describes its metrics (`# HELP`) at its first recording.
 fn install_metrics_recorder() -> PrometheusHandle {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Full("token_rotation_store_duration_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ],
+            Matcher::Full(metrics::STORE_DURATION_SECONDS.into()),
+            &metrics::STORE_DURATION_BUCKETS,
         )
         .expect("non-empty buckets")
         .install_recorder()

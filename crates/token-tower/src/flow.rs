@@ -424,15 +424,21 @@ async fn call_store<St, T>(
 ) -> Result<T, RejectReason> {
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(shared.store_timeout, call).await;
+    // The store's own deadline (it answers `Timeout`) and the layer's (elapsed) are one
+    // failure: no answer in time. Both count as `timeout`, apart from a store that could not
+    // be reached at all (`unavailable`).
     let ended = match &result {
         Ok(Ok(_)) => StoreCall::Answered,
-        Ok(Err(error)) if error.is_unavailable() => StoreCall::Unavailable,
-        Ok(Err(_)) => StoreCall::Refused,
+        Ok(Err(error)) => StoreCall::failed(error),
         Err(_elapsed) => StoreCall::TimedOut,
     };
     metrics::store_call(shared, operation, started.elapsed(), ended);
     match result {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if ended == StoreCall::TimedOut => {
+            tracing::warn!(error = %error, "token store call timed out; failing closed");
+            Err(RejectReason::StoreUnavailable)
+        }
         Ok(Err(error)) if error.is_unavailable() => {
             tracing::warn!(error = %error, "token store unavailable; failing closed");
             Err(RejectReason::StoreUnavailable)
