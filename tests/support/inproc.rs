@@ -67,6 +67,8 @@ pub async fn serve<S: RotationStore>(store: S, settings: &Settings) -> String {
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
+    // With the peer address in each request (axum's `ConnectInfo`), as audit lines show it.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }

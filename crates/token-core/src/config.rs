@@ -237,19 +237,14 @@ impl StoreConfig {
         user: &str,
         family: Option<&crate::FamilyId>,
     ) {
-        let family_id = family.map(crate::FamilyId::as_str);
-        match kind {
-            RotationEventKind::ReuseDetected => {
-                tracing::warn!(?kind, family = family_id, "refresh token reuse detected")
-            }
-            RotationEventKind::UnknownToken => {
-                tracing::info!(
-                    ?kind,
-                    "a refresh token the store does not know was presented"
-                )
-            }
-            _ => tracing::debug!(?kind, family = family_id, "rotation event"),
-        }
+        // At debug level only: the layer writes the one audit line of a request (with its
+        // user, client, peer and request id); a reuse must not read as two incidents.
+        tracing::debug!(
+            ?kind,
+            user,
+            family = family.map(crate::FamilyId::as_str),
+            "rotation store event"
+        );
         if let Some(hook) = &self.on_event {
             hook(&RotationEvent { kind, user, family });
         }

@@ -34,15 +34,46 @@ pub(crate) struct Exchange {
     pub(crate) token_endpoint: bool,
     /// The OAuth 2.0 client the request names, if any.
     pub(crate) client: Option<String>,
+    /// Who sent it, for the audit line.
+    pub(crate) requester: Requester,
+}
+
+/// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
+/// `x-request-id` header, as tower-http's `SetRequestId` sets it) and the peer address
+/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension the server put there).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requester {
+    request_id: Option<String>,
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl Requester {
+    pub(crate) fn of(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok())
+            // An id is a short token; a long or odd one is not worth a log line.
+            .filter(|id| id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        #[cfg(feature = "axum")]
+        let connected = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0);
+        #[cfg(not(feature = "axum"))]
+        let connected = None;
+        let peer = connected.or_else(|| extensions.get::<std::net::SocketAddr>().copied());
+        Requester { request_id, peer }
+    }
 }
 
 impl Exchange {
     /// A request on the refresh, issuing or revocation route: its client is the one the app
     /// put in a [`ClientId`] extension, if any.
-    pub(crate) fn on_route(extensions: &http::Extensions) -> Self {
+    pub(crate) fn on_route(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
         Exchange {
             token_endpoint: false,
             client: extensions.get::<ClientId>().map(|c| c.0.clone()),
+            requester: Requester::of(headers, extensions),
         }
     }
 
@@ -88,7 +119,7 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let exchange = Exchange::on_route(&parts.extensions);
+    let exchange = Exchange::on_route(&parts.headers, &parts.extensions);
     let (token, body) = match read_presented(&shared, &shared.presented, &parts.headers, body).await
     {
         Ok(found) => found,
@@ -197,75 +228,103 @@ where
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     metrics::rotation(&shared, outcome.name());
+    if outcome == RotationOutcome::Unknown {
+        metrics::unknown_token(&shared);
+    }
     let family = outcome.family().cloned();
-    match outcome {
-        RotationOutcome::Rotated { .. } => {
-            emit(&shared, LayerEventKind::Rotated, user, family.as_ref());
-            Ok(exchange.token_response(inspected.into_response()))
-        }
+    let (event, refusal, level) = verdict(&outcome);
+    if let Some(kind) = event {
+        emit(&shared, kind, user, family.as_ref());
+    }
+    if let Some(reason) = refusal {
+        return Ok(reject_at(
+            &shared,
+            exchange,
+            reason,
+            user,
+            family.as_ref(),
+            level,
+        ));
+    }
+    let name = outcome.name();
+    let response = match outcome {
         RotationOutcome::GraceReplay {
             successor: stored, ..
         } => {
-            emit(&shared, LayerEventKind::GraceReplay, user, family.as_ref());
-            match inspected.replace_token(exchange.issued(&shared), &stored) {
-                Ok(()) => Ok(exchange.token_response(inspected.into_response())),
-                Err(reason) => Ok(reject(&shared, exchange, reason, user, family.as_ref())),
+            if let Err(reason) = inspected.replace_token(exchange.issued(&shared), &stored) {
+                return Ok(reject(&shared, exchange, reason, user, family.as_ref()));
             }
+            exchange.token_response(inspected.into_response())
         }
-        RotationOutcome::ReuseDetected { .. } => {
-            tracing::warn!(
-                user = presented.user,
-                family = family.as_ref().map(FamilyId::as_str),
-                "refresh token reuse detected; family revoked"
-            );
-            emit(
-                &shared,
-                LayerEventKind::ReuseDetected,
-                user,
-                family.as_ref(),
-            );
-            Ok(reject(
-                &shared,
-                exchange,
-                RejectReason::ReuseDetected,
-                user,
-                family.as_ref(),
-            ))
+        _ => exchange.token_response(inspected.into_response()),
+    };
+    audit(exchange, level, name, 200, user, family.as_ref());
+    Ok(response)
+}
+
+/// What the layer makes of each store outcome: the event it reports (beside the
+/// `Rejected` event of a refusal), the refusal it answers with (none when the refresh is
+/// granted), and the level of the request's one audit line. The one place where outcomes
+/// meet HTTP.
+fn verdict(
+    outcome: &RotationOutcome,
+) -> (Option<LayerEventKind>, Option<RejectReason>, tracing::Level) {
+    use tracing::Level;
+    match outcome {
+        RotationOutcome::Rotated { .. } => (Some(LayerEventKind::Rotated), None, Level::DEBUG),
+        RotationOutcome::GraceReplay { .. } => {
+            (Some(LayerEventKind::GraceReplay), None, Level::INFO)
         }
-        RotationOutcome::Revoked { .. } => Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::Revoked,
-            user,
-            family.as_ref(),
-        )),
-        RotationOutcome::WrongClient { .. } => {
-            tracing::warn!(
-                user = presented.user,
-                family = family.as_ref().map(FamilyId::as_str),
-                "refresh token presented by another client than the one it was issued to; \
-                 refused, nothing consumed"
-            );
-            emit(&shared, LayerEventKind::WrongClient, user, family.as_ref());
-            Ok(reject(
-                &shared,
-                exchange,
-                RejectReason::WrongClient,
+        RotationOutcome::ReuseDetected { .. } => (
+            Some(LayerEventKind::ReuseDetected),
+            Some(RejectReason::ReuseDetected),
+            Level::WARN,
+        ),
+        RotationOutcome::Revoked { .. } => (None, Some(RejectReason::Revoked), Level::INFO),
+        RotationOutcome::WrongClient { .. } => (
+            Some(LayerEventKind::WrongClient),
+            Some(RejectReason::WrongClient),
+            Level::WARN,
+        ),
+        RotationOutcome::Unknown => (
+            Some(LayerEventKind::UnknownToken),
+            Some(RejectReason::UnknownToken),
+            Level::INFO,
+        ),
+    }
+}
+
+/// The one audit line of a request the layer decided: what happened, to whom, for which
+/// client, from where. Ids only, never a token.
+fn audit(
+    exchange: &Exchange,
+    level: tracing::Level,
+    outcome: &str,
+    status: u16,
+    user: Option<&str>,
+    family: Option<&FamilyId>,
+) {
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                target: "token_rotation::audit",
+                $level,
+                outcome,
+                status,
                 user,
-                family.as_ref(),
-            ))
-        }
-        RotationOutcome::Unknown => {
-            metrics::unknown_token(&shared);
-            emit(&shared, LayerEventKind::UnknownToken, user, None);
-            Ok(reject(
-                &shared,
-                exchange,
-                RejectReason::UnknownToken,
-                user,
-                None,
-            ))
-        }
+                family = family.map(FamilyId::as_str),
+                client = exchange.client.as_deref(),
+                peer = exchange.requester.peer.map(tracing::field::display),
+                request_id = exchange.requester.request_id.as_deref(),
+                "refresh-token request"
+            )
+        };
+    }
+    match level {
+        tracing::Level::WARN => line!(tracing::Level::WARN),
+        tracing::Level::INFO => line!(tracing::Level::INFO),
+        tracing::Level::ERROR => line!(tracing::Level::ERROR),
+        _ => line!(tracing::Level::DEBUG),
     }
 }
 
@@ -362,7 +421,7 @@ where
     ReqBody::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let exchange = &Exchange::default();
+    let exchange = &Exchange::on_route(&parts.headers, &parts.extensions);
     let token = match read_presented(&shared, &shared.presented, &parts.headers, body).await {
         Ok((token, _)) => token,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
@@ -383,6 +442,19 @@ where
                     family.as_ref(),
                 );
             }
+            let outcome = if family.is_some() {
+                "session_revoked"
+            } else {
+                "no_live_session"
+            };
+            audit(
+                exchange,
+                tracing::Level::INFO,
+                outcome,
+                204,
+                user,
+                family.as_ref(),
+            );
             let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
             *response.status_mut() = http::StatusCode::NO_CONTENT;
             Ok(response)
@@ -478,16 +550,29 @@ pub(crate) fn reject<St, B>(
     user: Option<&str>,
     family: Option<&FamilyId>,
 ) -> Response<ResponseBody<B>> {
+    reject_at(shared, exchange, reason, user, family, tracing::Level::INFO)
+}
+
+/// [`reject`] with the level of its audit line (a reuse is a warning).
+pub(crate) fn reject_at<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    reason: RejectReason,
+    user: Option<&str>,
+    family: Option<&FamilyId>,
+    level: tracing::Level,
+) -> Response<ResponseBody<B>> {
     let mut rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
     if exchange.token_endpoint {
         rejection = rejection.at_token_endpoint();
     }
-    tracing::info!(
-        reason = reason.name(),
-        status = rejection.status().as_u16(),
+    audit(
+        exchange,
+        level,
+        reason.name(),
+        rejection.status().as_u16(),
         user,
-        family = family.map(FamilyId::as_str),
-        "refresh-token request rejected"
+        family,
     );
     metrics::rejection(shared, reason);
     emit(shared, LayerEventKind::Rejected(reason), user, family);

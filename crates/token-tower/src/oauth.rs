@@ -14,7 +14,7 @@ use tower_service::Service;
 use crate::body::{RequestBody, ResponseBody};
 use crate::config::TokenEndpoint;
 use crate::context::ClientId;
-use crate::flow::{self, Exchange, Reply, reject};
+use crate::flow::{self, Exchange, Reply, Requester, reject};
 use crate::form::{Form, is_form};
 use crate::layer::Shared;
 use crate::rejection::RejectReason;
@@ -49,9 +49,11 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
+    let requester = Requester::of(&parts.headers, &parts.extensions);
     let refused = Exchange {
         token_endpoint: true,
         client: None,
+        requester: requester.clone(),
     };
     if !is_form(&parts.headers) {
         return Ok(reject(
@@ -84,6 +86,7 @@ where
             let exchange = Exchange {
                 token_endpoint: true,
                 client,
+                requester,
             };
             flow::refresh_presented(shared, inner, parts, token, body, exchange).await
         }
@@ -91,6 +94,7 @@ where
             let exchange = Exchange {
                 token_endpoint: true,
                 client,
+                requester,
             };
             flow::issue(shared, inner, Request::from_parts(parts, body), exchange).await
         }

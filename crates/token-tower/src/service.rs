@@ -127,7 +127,7 @@ where
         } else if refresh {
             ResponseFuture::flow(Box::pin(flow::refresh(shared, inner, request)))
         } else {
-            let exchange = Exchange::on_route(request.extensions());
+            let exchange = Exchange::on_route(request.headers(), request.extensions());
             let request = request.map(RequestBody::passed_through);
             ResponseFuture::flow(Box::pin(flow::issue(shared, inner, request, exchange)))
         }
