@@ -716,3 +716,61 @@ async fn the_function_library_is_loaded_once_and_again_after_a_flush() {
     );
     assert_eq!(loads(server), 2, "loaded again after the flush");
 }
+
+/// A user's sessions are one hash whose records stay small enough (at most 64 bytes, with
+/// metadata in fields of their own) for Redis's compact listpack encoding: after logins
+/// with a 40-byte user agent, rotations and a client binding, every value fits.
+#[tokio::test]
+async fn a_users_sessions_stay_one_listpack_encoded_hash() {
+    let f = Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c);
+    let server = f.server.as_ref().unwrap();
+    let store = &f.store.inner;
+    let agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox1";
+    assert_eq!(agent.len(), 40);
+    for i in 0..10 {
+        let family = token_core::FamilyId::random();
+        let jti = format!("s{i}-0");
+        let mut token = TokenRef::new(&jti, exp()).in_family(&family);
+        if i % 2 == 0 {
+            token = token.for_client("app-a");
+        }
+        store.register("alice", token, Some(agent)).await.unwrap();
+        let successor = format!("s{i}-1");
+        let outcome = store
+            .rotate("alice", token, next(&successor, &tok(&successor)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "{outcome:?}"
+        );
+    }
+    let contents = redis_contents(server);
+    let hashes: Vec<&(String, String, i64)> = contents
+        .iter()
+        .filter(|(k, _, _)| k.ends_with(":s"))
+        .collect();
+    assert_eq!(
+        hashes.len(),
+        1,
+        "one key for all of a user's sessions: {contents:?}"
+    );
+    let key = &hashes[0].0;
+    assert_eq!(
+        server.command(&["OBJECT", "ENCODING", key]).unwrap(),
+        "$listpack"
+    );
+    assert_eq!(
+        server.command(&["HLEN", key]).unwrap(),
+        ":20",
+        "10 records, 10 agents"
+    );
+    let fields = server.command(&["HKEYS", key]).unwrap();
+    for field in fields.lines().skip(1) {
+        let field = field.trim_start_matches('$');
+        let len: usize = server.command(&["HSTRLEN", key, field]).unwrap()[1..]
+            .parse()
+            .unwrap();
+        assert!(len <= 64, "{field}: {len} bytes");
+    }
+}
