@@ -154,6 +154,78 @@ local function bench_record(keys, args) return bench_step(keys, args, 2) end
 local function bench_slot(keys, args) return bench_step(keys, args, 3) end
 local function bench_pexpire(keys, args) return bench_step(keys, args, 4) end
 
+-- A leaner rotate, to measure what changes to rotate.lua would save on its happy path
+-- (family claim; the other outcomes are not written out here): (1) the grace slot's PX comes
+-- as a string the app computed, so Redis does not format a Lua number (snprintf "%.17g") for
+-- redis.call; (2) the clock offset is only parsed when it is not '0' and `grace` is not
+-- parsed at all; (3) 9 arguments instead of 12: the settings only the other outcomes read
+-- (replay cap, revoke-all flag) in one string, no token-index expiries with a family claim;
+-- (4) the record unpacked and packed with one struct call each, the format picked by its
+-- flags (no second unpack, no concatenation into a new string); (5) a PEXPIRE's TTL
+-- formatted as an integer (string.format '%d'), not as a double.
+local LEAN_FORMATS = {
+  [0] = '>BHi6i6i6i6c12', [2] = '>BHi6i6i6i6c12c12', [4] = '>BHi6i6i6i6c12c12',
+  [6] = '>BHi6i6i6i6c12c12c12',
+}
+
+local function bench_rotate_lean(keys, args)
+  local hash, slot = keys[1], keys[2]
+  local clock, digest, id, next_digest, sealed, grace_px, idle_lifetime, settings, client =
+    unpack(args)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if clock ~= '0' then
+    now = now + tonumber(clock)
+  end
+  local raw = redis.call('HGET', hash, id)
+  if not raw then
+    return {'unknown'}
+  end
+  local flags = string.byte(raw, 1)
+  local shape = flags % 8 - flags % 2
+  -- struct.unpack returns the next position after the values: x or y may be it.
+  local _, n, created, l, a, i, c, x, y = struct.unpack(LEAN_FORMATS[shape], raw)
+  local p, k
+  if shape == 2 then
+    p = x
+  elseif shape == 4 then
+    k = x
+  elseif shape == 6 then
+    p, k = x, y
+  end
+  local old_end = math.min(a, i)
+  if old_end <= now then
+    return {'unknown'}
+  end
+  if k and k ~= client then
+    return {'wrong_client', id}
+  end
+  if flags % 2 == 1 then
+    return {'revoked', id}
+  end
+  if c ~= digest then
+    return {'not_measured'}
+  end
+  if c == next_digest or p == next_digest then
+    return {'duplicate'}
+  end
+  i = math.min(a, now + tonumber(idle_lifetime))
+  if k then
+    redis.call('HSET', hash, id,
+      struct.pack(LEAN_FORMATS[6], 6, 0, created, now, a, i, next_digest, digest, k))
+  else
+    redis.call('HSET', hash, id,
+      struct.pack(LEAN_FORMATS[2], 2, 0, created, now, a, i, next_digest, digest))
+  end
+  if math.min(a, i) > old_end then
+    redis.call('PEXPIRE', hash, string.format('%d', math.min(a, i) - now), 'GT')
+  end
+  if grace_px ~= '0' then
+    redis.call('SET', slot, sealed, 'PX', grace_px)
+  end
+  return {'rotated', id}
+end
+
 redis.register_function('bench_empty', bench_empty)
 redis.register_function('bench_minimal', bench_minimal)
 redis.register_function('bench_args', bench_args)
@@ -162,6 +234,7 @@ redis.register_function('bench_slot', bench_slot)
 redis.register_function('bench_pexpire', bench_pexpire)
 redis.register_function('bench_register', register)
 redis.register_function('bench_rotate', rotate)
+redis.register_function('bench_rotate_lean', bench_rotate_lean)
 "#;
 
 /// Loads the bench library (the store's Lua source and [`BENCH_LUA`]) into the server.
@@ -745,7 +818,8 @@ fn slice(total: usize, j: usize, k: usize) -> std::ops::Range<usize> {
 }
 
 /// Runs `batch` (which must make exactly `expected` function calls) between a
-/// `CONFIG RESETSTAT` and a read of `cmdstat_fcall`; checks one `FCALL` per call.
+/// `CONFIG RESETSTAT` and a read of `cmdstat_fcall` and `cmdstat_fcall_ro`; checks one
+/// `FCALL` (or `FCALL_RO`) per call.
 /// Nothing runs for an empty batch.
 async fn fcall_cost(
     conn: &mut MultiplexedConnection,
@@ -757,8 +831,14 @@ async fn fcall_cost(
     }
     reset_stats(conn).await;
     batch.await;
+    // Writes go out as FCALL, reads (`list`) as FCALL_RO.
     let (calls, usec) = command_stats(conn, "fcall").await;
-    assert_eq!(calls, expected as u64, "one FCALL per store call");
+    let (ro_calls, ro_usec) = command_stats(conn, "fcall_ro").await;
+    let (calls, usec) = (calls + ro_calls, usec + ro_usec);
+    assert_eq!(
+        calls, expected as u64,
+        "one FCALL or FCALL_RO per store call"
+    );
     Some(Cost {
         calls,
         usec_per_call: usec as f64 / calls as f64,
@@ -1058,8 +1138,11 @@ fn ratio_line(label: &str, (value, lo, hi): (f64, f64, f64), target: f64) -> Str
     format!("{label}: {value:.2} (rounds {lo:.2}–{hi:.2}; target ≤ {target}: {verdict})")
 }
 
+/// `(name, calls, usec)` of each command.
+type CommandStats = Vec<(String, u64, u64)>;
+
 /// Every command's `(name, calls, usec)` in `INFO commandstats`.
-async fn all_command_stats(conn: &mut MultiplexedConnection) -> Vec<(String, u64, u64)> {
+async fn all_command_stats(conn: &mut MultiplexedConnection) -> CommandStats {
     let stats = info(conn, "commandstats").await;
     stats
         .lines()
@@ -1085,7 +1168,7 @@ fn inner_commands(stats: &[(String, u64, u64)], fcalls: u64) -> Vec<(String, f64
         .filter(|(name, _, _)| {
             !matches!(
                 name.split('|').next().unwrap_or_default(),
-                "fcall" | "config" | "info"
+                "fcall" | "fcall_ro" | "config" | "info"
             )
         })
         .map(|(name, calls, usec)| {
@@ -1104,7 +1187,7 @@ fn digest(n: u64) -> String {
 }
 
 /// The breakdown's steps, in order: label, bench function, and what it is called on.
-const STEPS: [(&str, &str, StepOn); 8] = [
+const STEPS: [(&str, &str, StepOn); 10] = [
     ("FCALL of an empty function", "bench_empty", StepOn::Minimal),
     (
         "minimal function: TIME, HGET, HSET of a 51-byte field",
@@ -1140,9 +1223,21 @@ const STEPS: [(&str, &str, StepOn); 8] = [
         StepOn::Chain(0),
     ),
     (
-        "rotate itself, store defaults (idle 14 d < absolute 30 d: PEXPIRE on every call)",
+        "rotate itself, store defaults (idle 14 d < absolute 30 d: PEXPIRE whenever the \
+         family's end moved, i.e. the clock passed a millisecond since its last rotation)",
         "bench_rotate",
         StepOn::Chain(1),
+    ),
+    (
+        "a leaner rotate (sketch: PX as a string, 9 arguments, one struct call each way, \
+         fewer number conversions), idle lifetime = absolute",
+        "bench_rotate_lean",
+        StepOn::Lean(2),
+    ),
+    (
+        "the leaner rotate, store defaults",
+        "bench_rotate_lean",
+        StepOn::Lean(3),
     ),
 ];
 
@@ -1155,6 +1250,9 @@ enum StepOn {
     Steps,
     /// A family rotated in a valid chain (0: idle = absolute, 1: the store defaults).
     Chain(usize),
+    /// As `Chain`, by `bench_rotate_lean` and its arguments (2: idle = absolute, 3: the
+    /// store defaults).
+    Lean(usize),
 }
 
 /// The families of the breakdown, one user each, and the chains' current digests.
@@ -1164,7 +1262,7 @@ struct Breakdown {
     /// The steps' family: (hash, id).
     steps: (String, String),
     /// The chained families: (hash, id, idle lifetime ms, current digest number).
-    chains: [(String, String, u64, u64); 2],
+    chains: [(String, String, u64, u64); 4],
 }
 
 const ABSOLUTE_MS: u64 = 30 * 24 * 3_600_000;
@@ -1220,6 +1318,25 @@ impl Breakdown {
                 *n += 1;
                 (&*hash, &*id, *idle, digest(*n - 1), digest(*n))
             }
+            StepOn::Lean(c) => {
+                let (hash, id, idle, n) = &mut self.chains[c];
+                *n += 1;
+                cmd.arg(2)
+                    .arg(&*hash)
+                    .arg(format!("{hash}:g:{i}"))
+                    .arg(0)
+                    .arg(digest(*n - 1))
+                    .arg(&*id)
+                    .arg(digest(*n))
+                    .arg(&self.sealed)
+                    .arg("10001")
+                    .arg(*idle)
+                    .arg("3,0")
+                    .arg("");
+                let reply: redis::Value = cmd.query_async(one).await.expect("breakdown step");
+                assert!(replied(&reply, "rotated"), "{function}: {reply:?}");
+                return;
+            }
         };
         cmd.arg(2)
             .arg(hash)
@@ -1262,6 +1379,8 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
     let steps = Breakdown::family(&mut one, "breakdown-steps", IDLE_MS).await;
     let flat = Breakdown::family(&mut one, "breakdown-flat", ABSOLUTE_MS).await;
     let defaults = Breakdown::family(&mut one, "breakdown-defaults", IDLE_MS).await;
+    let lean_flat = Breakdown::family(&mut one, "breakdown-lean-flat", ABSOLUTE_MS).await;
+    let lean_defaults = Breakdown::family(&mut one, "breakdown-lean-defaults", IDLE_MS).await;
     let mut ctx = Breakdown {
         value: "v".repeat(51),
         sealed: "s".repeat(TOKEN_LEN + 72),
@@ -1269,6 +1388,8 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
         chains: [
             (flat.0, flat.1, ABSOLUTE_MS, 0),
             (defaults.0, defaults.1, IDLE_MS, 0),
+            (lean_flat.0, lean_flat.1, ABSOLUTE_MS, 0),
+            (lean_defaults.0, lean_defaults.1, IDLE_MS, 0),
         ],
     };
     let mut next = 0u64;
@@ -1278,7 +1399,9 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
     }
     let per_round = (opts.calls / 2 / opts.rounds).max(1);
     let mut samples = vec![Vec::new(); STEPS.len()];
-    let mut inner: Vec<Vec<(String, f64, f64)>> = vec![Vec::new(); STEPS.len()];
+    // Per step, the commands its functions ran over every round: (name, calls, usec), and
+    // the FCALLs they ran in.
+    let mut inner: Vec<(CommandStats, u64)> = vec![(Vec::new(), 0); STEPS.len()];
     for j in 0..opts.rounds {
         for k in 0..STEPS.len() {
             let step = (k + j) % STEPS.len();
@@ -1294,9 +1417,16 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
             if let Some(cost) = cost {
                 samples[step].push(cost.usec_per_call);
                 // The commands the function ran, from the same batch's statistics.
-                let stats = all_command_stats(conn).await;
-                if j == opts.rounds / 2 {
-                    inner[step] = inner_commands(&stats, cost.calls);
+                let (seen, fcalls) = &mut inner[step];
+                *fcalls += cost.calls;
+                for (name, calls, usec) in all_command_stats(conn).await {
+                    match seen.iter_mut().find(|(n, _, _)| *n == name) {
+                        Some((_, c, u)) => {
+                            *c += calls;
+                            *u += usec;
+                        }
+                        None => seen.push((name, calls, usec)),
+                    }
                 }
             }
         }
@@ -1307,7 +1437,7 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
         "Where rotate's Redis time goes (family claim, happy path): bare functions of a bench \
          library holding the store's Lua source, each adding one thing to the one before; \
          median of {} rounds of {per_round} calls each (usec per FCALL from INFO commandstats; \
-         the commands inside from the same statistics, one round)",
+         the commands inside from the same statistics, over every round)",
         opts.rounds
     );
     println!();
@@ -1322,18 +1452,32 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
             // The store's rotate is set against the last step, not the one before it.
             6 => format!("{:+.1} against step 4", usec - median(&samples[4])),
             7 => format!("{:+.1} against step 5", usec - median(&samples[5])),
+            8 | 9 => {
+                let (ratio, lo, hi) = paired(&samples[step], &samples[step - 2]);
+                format!(
+                    "{:+.1} against step {}; ÷ it, median of the rounds {ratio:.2} ({lo:.2}–{hi:.2})",
+                    usec - median(&samples[step - 2]),
+                    step - 2
+                )
+            }
             _ => format!("{:+.1}", usec - before),
         };
-        let inside: Vec<String> = inner[step]
+        let (seen, fcalls) = &inner[step];
+        let per_fcall = inner_commands(seen, (*fcalls).max(1));
+        let inside: Vec<String> = per_fcall
             .iter()
             .map(|(cmd, calls, usec)| format!("{cmd} {calls:.2} × {:.2}", usec / calls))
             .collect();
-        let inside_usec: f64 = inner[step].iter().map(|(_, _, usec)| usec).sum();
+        let inside_usec: f64 = per_fcall.iter().map(|(_, _, usec)| usec).sum();
         println!(
             "| {name} | {usec:.1} | {added} | {} (sum {inside_usec:.1}) |",
             inside.join(", ")
         );
         line += &format!(" step{step}={usec:.2} step{step}_inside={inside_usec:.2}");
+        if step >= 8 {
+            let (ratio, _, _) = paired(&samples[step], &samples[step - 2]);
+            line += &format!(" step{step}_ratio={ratio:.3}");
+        }
         before = usec;
     }
     println!("{line}");
@@ -1444,7 +1588,8 @@ async fn cost(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Opt
 
     println!();
     println!(
-        "Redis usec per call: INFO commandstats, cmdstat_fcall usec / calls, reset before each \
+        "Redis usec per call: INFO commandstats, cmdstat_fcall (list: cmdstat_fcall_ro) usec / \
+         calls, reset before each \
          batch; one client, sequential, warm; median of {rounds} interleaved rounds. Calls per \
          cell: rotate {} (each family rotated at most max(1, R/10) times, R = prior rotations), \
          list {list_calls}; register, revoke_all: one per user of a third of the users, revoke: \
