@@ -65,7 +65,10 @@ async fn the_example_reaches_cluster_nodes_that_need_a_password() {
         .join(",");
     let app = App::start(
         "axum_app",
-        &[("REDIS_CLUSTER_NODES", &nodes), ("REDIS_PASSWORD", PASSWORD)],
+        &[
+            ("REDIS_CLUSTER_NODES", &nodes),
+            ("REDIS_PASSWORD", PASSWORD),
+        ],
     );
     login_and_refresh(&app).await;
 }
