@@ -153,7 +153,12 @@ impl State {
         }
         let before = sessions.families.len();
         sessions.families.retain(|_, f| f.is_present(now));
-        (before - sessions.families.len()) as u64
+        let pruned = (before - sessions.families.len()) as u64;
+        if sessions.families.is_empty() {
+            // Redis deletes a hash whose last field goes, TTL and all.
+            self.users.remove(index);
+        }
+        pruned
     }
 
     /// Redis drops keys when their TTL fires; here, every few thousand writes drop what has
@@ -250,6 +255,10 @@ impl MemoryStore {
             .collect();
             for id in dropped {
                 sessions.families.remove(&id);
+            }
+            if sessions.families.is_empty() {
+                // The hash went with its last field: the new one starts without a TTL.
+                sessions.expires = 0;
             }
         }
         let f = Family::new(digest, now, &policy, clip_metadata(metadata), client);
