@@ -400,7 +400,12 @@ impl RotationStore for RedisStore {
             .arg(presented.family.map_or("", FamilyId::as_str))
             .arg(&jti_digest(successor.jti)[..])
             .arg(sealed)
-            .arg(millis(cfg.grace))
+            // The slot's PX: the window and its last millisecond ("0": no window, no slot).
+            .arg(if cfg.grace.is_zero() {
+                0
+            } else {
+                millis(cfg.grace) + 1
+            })
             .arg(cfg.max_grace_replays.map_or(-1, i64::from))
             .arg(millis(cfg.idle_lifetime))
             .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" })

@@ -30,16 +30,31 @@
 -- that offset.
 
 local REVOKED, HAS_PREVIOUS, BOUND = 1, 2, 4
-local HEAD = '>BHi6i6i6i6c12'
-local DIGEST = 'c12'
 local METADATA = '\255'
+-- The record's layout by its optional parts (flags & 6): one struct call reads or writes it.
+local FORMATS = {
+  [0] = '>BHi6i6i6i6c12',
+  [HAS_PREVIOUS] = '>BHi6i6i6i6c12c12',
+  [BOUND] = '>BHi6i6i6i6c12c12',
+  [HAS_PREVIOUS + BOUND] = '>BHi6i6i6i6c12c12c12',
+}
 
 local function now_ms(offset)
   if string.sub(offset, 1, 1) == '@' then
     return tonumber(string.sub(offset, 2)) -- a pinned test clock (ClockOffset::frozen)
   end
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if offset ~= '0' then
+    now = now + tonumber(offset)
+  end
+  return now
+end
+
+-- A whole number of ms as Redis reads it: a Lua number handed to redis.call is formatted
+-- with "%.17g", which costs more than it should on every call.
+local function ms(n)
+  return string.format('%d', n)
 end
 
 local function has(flags, bit)
@@ -56,13 +71,17 @@ local function unpack_family(raw)
   if not raw then
     return nil
   end
-  local flags, n, t, l, a, i, c, rest = struct.unpack(HEAD, raw)
+  local flags = string.byte(raw, 1)
+  local shape = flags % 8 - flags % 2
+  -- struct.unpack also returns the position after the values: x or y may be that.
+  local _, n, t, l, a, i, c, x, y = struct.unpack(FORMATS[shape], raw)
   local f = {n = n, t = t, l = l, a = a, i = i, c = c, v = has(flags, REVOKED)}
-  if has(flags, HAS_PREVIOUS) then
-    f.p, rest = struct.unpack(DIGEST, raw, rest)
-  end
-  if has(flags, BOUND) then
-    f.k = struct.unpack(DIGEST, raw, rest)
+  if shape == HAS_PREVIOUS then
+    f.p = x
+  elseif shape == BOUND then
+    f.k = x
+  elseif shape == HAS_PREVIOUS + BOUND then
+    f.p, f.k = x, y
   end
   return f
 end
@@ -72,10 +91,11 @@ local function pack_family(f)
   if f.v then flags = flags + REVOKED end
   if f.p then flags = flags + HAS_PREVIOUS end
   if f.k then flags = flags + BOUND end
-  local packed = struct.pack(HEAD, flags, f.n, f.t, f.l, f.a, f.i, f.c)
-  if f.p then packed = packed .. f.p end
-  if f.k then packed = packed .. f.k end
-  return packed
+  local format = FORMATS[flags % 8 - flags % 2]
+  if f.p and f.k then
+    return struct.pack(format, flags, f.n, f.t, f.l, f.a, f.i, f.c, f.p, f.k)
+  end
+  return struct.pack(format, flags, f.n, f.t, f.l, f.a, f.i, f.c, f.p or f.k)
 end
 
 -- Family::is_present: the family `id` of the hash, unless it is absent or ended.
@@ -96,7 +116,7 @@ end
 local function extend(key, ttl)
   ttl = math.max(ttl, 1)
   if redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('PEXPIRE', key, ms(ttl))
   end
 end
 

@@ -19,7 +19,8 @@
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local function rotate(keys, args)
   local hash, slot, bucket, next_bucket = keys[1], keys[2], keys[3], keys[4]
-  local clock, digest, id, next_digest, sealed, grace, replay_cap, idle_lifetime,
+  -- grace_px: the grace window plus its last millisecond, as the slot's PX ('0' for none).
+  local clock, digest, id, next_digest, sealed, grace_px, replay_cap, idle_lifetime,
     revoke_everything, expiry, next_expiry, client = unpack(args)
   local now = now_ms(clock)
 
@@ -40,7 +41,6 @@ local function rotate(keys, args)
   if f.v then
     return {'revoked', id}
   end
-  grace = tonumber(grace)
 
   if f.c == digest then
     if f.c == next_digest or f.p == next_digest
@@ -55,11 +55,11 @@ local function rotate(keys, args)
     -- The hash lives until its latest family end; skipped when this one did not move (an
     -- idle end capped by the absolute end), one call fewer.
     if ends_at(f) > old_end then
-      redis.call('PEXPIRE', hash, ends_at(f) - now, 'GT')
+      redis.call('PEXPIRE', hash, ms(ends_at(f) - now), 'GT')
     end
-    if grace > 0 then
+    if grace_px ~= '0' then
       -- The window includes its last millisecond (`now - l <= grace` below).
-      redis.call('SET', slot, sealed, 'PX', grace + 1)
+      redis.call('SET', slot, sealed, 'PX', grace_px)
     end
     if next_bucket then
       index_token(next_bucket, next_expiry, next_digest, id, f.a, now)
@@ -73,6 +73,7 @@ local function rotate(keys, args)
       return {'rotated', id}
     end
     replay_cap = tonumber(replay_cap)
+    local grace = tonumber(grace_px) - 1
     if grace > 0 and now - f.l <= grace and (replay_cap < 0 or f.n < replay_cap) then
       local kept = redis.call('GET', slot)
       if kept then
