@@ -236,6 +236,14 @@ impl RedisStore {
     }
 
     async fn run(&self, op: &Op) -> Result<Value, StoreError> {
+        // Boxed: the connection sources' futures nest deeply (redis-rs, bb8, the patient
+        // resend), and an app whose handlers await the store through the layer would
+        // otherwise need a `recursion_limit` above rustc's default to compute their layout.
+        // One allocation per call, against a network round trip.
+        Box::pin(self.run_unboxed(op)).await
+    }
+
+    async fn run_unboxed(&self, op: &Op) -> Result<Value, StoreError> {
         match self.send(op).await {
             Err(err) if function_missing(&err) => {
                 // A server without the library (first use, a restart without persistence, a
