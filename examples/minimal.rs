@@ -1,5 +1,6 @@
 //! The smallest app with enforced rotation: an Axum app that mints its own JWTs, plus one
-//! layer. `cargo run --example minimal`, then the README's curl session on port 3000.
+//! layer. `cargo run --example minimal`, then the README's curl session on port 3000
+//! (`BIND_ADDR` listens elsewhere, `REDIS_URL` keeps the sessions in Redis).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,7 +72,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             post(|ctx: RefreshContext| async move { mint(&ctx.user, ctx.family.as_ref()) }),
         )
         .layer(rotation);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let addr = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(listener) => listener,
+        // A port already taken is a setting to change, not a bug: a message, no panic.
+        Err(e) => {
+            eprintln!("cannot listen on {addr} (set BIND_ADDR to another address): {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }
