@@ -110,9 +110,7 @@ async fn serve<S: RotationStore>(store: S, settings: &Settings) {
             handle(minter.clone(), request)
         }));
 
-    let listener = tokio::net::TcpListener::bind(&settings.bind_addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen on {}: {e}", settings.bind_addr));
+    let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;
     println!(
         "listening on http://{}",
         listener.local_addr().expect("bound address")

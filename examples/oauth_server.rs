@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/token", post(token))
         .layer(rotation)
         .layer(Extension(minter));
-    let listener = tokio::net::TcpListener::bind(&settings.bind_addr).await?;
+    let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())

@@ -33,8 +33,9 @@
 //!
 //! - the store (`token-core`): [`RedisStore`], [`MemoryStore`], [`AnyStore`] (either, chosen
 //!   at run time), [`StoreConfig`], [`SealingKey`], and the [`RotationStore`] trait;
-//! - the layer (`token-tower`): [`RotationLayer`] in front of an existing app, and the
-//!   [`RefreshContext`] its refresh handler reads.
+//! - the layer (`token-tower`): [`RotationLayer`] in front of an existing app, the
+//!   [`RefreshContext`] its refresh handler reads, and [`StoreErrorResponse`], the answer
+//!   (503 or 500) to a [`StoreError`] in the app's own handlers.
 //!
 //! The whole of each crate is at [`token_core`] and [`token_tower`]. The layer takes
 //! [`jsonwebtoken`] 11 keys and algorithms: use the re-exported [`jsonwebtoken`] so your app
@@ -66,5 +67,5 @@ pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
     ClientId, IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext,
-    RejectReason, RequestBody, RotationLayer, RotationLayerBuilder, Route,
+    RejectReason, RequestBody, RotationLayer, RotationLayerBuilder, Route, StoreErrorResponse,
 };

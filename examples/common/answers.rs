@@ -53,18 +53,12 @@ fn rejection_text(rejection: &JsonRejection) -> String {
     }
 }
 
-/// A store outage: 503 with `Retry-After`, as the layer answers it.
+/// A failed store call, answered as the layer answers its own: 503 with `Retry-After` when
+/// the store is unavailable, 500 otherwise, the error logged and kept out of the body (the
+/// library's `StoreErrorResponse`; a handler returning `Result<_, StoreErrorResponse>` can
+/// use `?` instead).
 pub fn store_error(e: token_rotation::StoreError) -> Response {
-    tracing::error!(error = %e, "store call failed");
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the session store is unavailable",
-    );
-    response
-        .headers_mut()
-        .insert(axum::http::header::RETRY_AFTER, 1.into());
-    response
+    token_rotation::StoreErrorResponse::from(e).into_response()
 }
 
 /// The sign-in body of the Axum examples' login routes.

@@ -284,6 +284,20 @@ pub fn redacted(url: &str) -> String {
     token_rotation::token_core::admin::redact_url(url)
 }
 
+/// A listener on `addr` (the value of the environment variable `variable`), or the end of
+/// the process with a one-line message on stderr and exit status 1: a port already taken or
+/// an address that cannot be bound is a setting to change, not a bug, so no panic and no
+/// backtrace.
+pub async fn listen(addr: &str, variable: &str) -> tokio::net::TcpListener {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("cannot listen on {addr} (set {variable} to another address): {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Logs to stderr at the level `RUST_LOG` asks for (default `info`), as every example does.
 pub fn init_tracing() {
     tracing_subscriber::fmt()

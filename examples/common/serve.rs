@@ -20,10 +20,10 @@ pub async fn serve_with_metrics(app: Router, bind_addr: &str) {
     let metrics_addr =
         std::env::var("METRICS_ADDR").unwrap_or_else(|_| DEFAULT_METRICS_ADDR.into());
     // The metrics listener first: once "listening on" is printed, both answer.
-    let metrics_listener = bind(&metrics_addr, "METRICS_ADDR").await;
+    let metrics_listener = super::listen(&metrics_addr, "METRICS_ADDR").await;
     let local = metrics_listener.local_addr().expect("bound address");
     println!("metrics on http://{local}/metrics");
-    let listener = bind(bind_addr, "BIND_ADDR").await;
+    let listener = super::listen(bind_addr, "BIND_ADDR").await;
     let local = listener.local_addr().expect("bound address");
     println!("listening on http://{local}");
     let (public, metrics) = tokio::join!(
@@ -41,12 +41,6 @@ fn metrics_app(metrics: PrometheusHandle) -> Router {
         "/metrics",
         get(move || std::future::ready(metrics.render())),
     )
-}
-
-async fn bind(addr: &str, variable: &str) -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen on {addr} ({variable}): {e}"))
 }
 
 /// Resolves on SIGINT or SIGTERM.

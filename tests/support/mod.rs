@@ -37,6 +37,10 @@ pub struct App {
     /// (the Axum example does, on a listener of its own); learnt anew on each start.
     metrics_url: Option<String>,
     child: Option<Child>,
+    /// The lines the process printed on stdout so far (the start-up lines; the rest waits
+    /// in `stdout` until [`App::stop_and_read_stdout`]).
+    printed: Vec<String>,
+    stdout: Option<mpsc::Receiver<String>>,
 }
 
 impl App {
@@ -52,6 +56,8 @@ impl App {
             port: free_port(),
             metrics_url: None,
             child: None,
+            printed: Vec::new(),
+            stdout: None,
         };
         // The port was free when picked, but a test running beside this one may take it
         // first: the app then exits without listening, and another free port is tried.
@@ -70,9 +76,10 @@ impl App {
             // A free port for the metrics listener (the Axum example's METRICS_ADDR), so
             // apps started in parallel never collide; a test's own METRICS_ADDR wins.
             .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            // The test's own variables win (RUST_LOG too), except the port picked here.
             .envs(self.env.iter().cloned())
             .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -86,16 +93,12 @@ impl App {
         });
         self.child = Some(child);
         self.metrics_url = None;
+        self.printed.clear();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                // The Axum example binds its metrics listener first and says so.
-                Ok(line) if line.starts_with("metrics on ") => {
-                    self.metrics_url = Some(line["metrics on ".len()..].trim().to_owned());
-                }
-                Ok(line) if line.starts_with("listening on") => return true,
-                Ok(_) => continue,
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     self.kill();
                     return false;
@@ -104,8 +107,28 @@ impl App {
                     "{} did not start listening on port {} within 20 s",
                     self.name, self.port
                 ),
+            };
+            self.printed.push(line.clone());
+            // The Axum example binds its metrics listener first and says so.
+            if let Some(url) = line.strip_prefix("metrics on ") {
+                self.metrics_url = Some(url.trim().to_owned());
+            } else if line.starts_with("listening on") {
+                self.stdout = Some(rx);
+                return true;
             }
         }
+    }
+
+    /// Kills the process and returns every line it printed on stdout since it started (with
+    /// the examples' `tracing` set-up, its logs).
+    pub fn stop_and_read_stdout(&mut self) -> Vec<String> {
+        self.kill();
+        let mut lines = std::mem::take(&mut self.printed);
+        if let Some(rx) = self.stdout.take() {
+            // The reader thread ends at the closed pipe's end of file.
+            lines.extend(rx.iter());
+        }
+        lines
     }
 
     /// `path` on the public listener.
@@ -145,6 +168,36 @@ impl Drop for App {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the example `name` with these environment variables (on the in-memory store, whatever
+/// the test's environment says) until it exits by itself, and returns its exit status and
+/// output. One still running after `within` is killed, and the test fails.
+pub fn run_to_exit(
+    name: &'static str,
+    env: &[(&str, &str)],
+    within: Duration,
+) -> std::process::Output {
+    let mut child = Command::new(example_path(name))
+        .env_remove("REDIS_URL")
+        .env_remove("REDIS_CLUSTER_NODES")
+        .env_remove("REDIS_SENTINEL_NODES")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().expect("wait for the example").is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} was still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the example's output")
 }
 
 pub fn client() -> reqwest::Client {

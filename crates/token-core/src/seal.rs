@@ -1,6 +1,10 @@
 use std::fmt;
 
 use aes_gcm_siv::Aes256GcmSiv;
+// Nonces are built from fixed-size arrays (`From<[u8; N]>`), never with
+// `GenericArray::from_slice`: generic-array 0.14.8 and later mark the whole crate deprecated,
+// so every call of its own functions warns in a build that resolves to them (a user's fresh
+// build can), while conversions through the standard `From` trait do not.
 use aes_gcm_siv::aead::{Aead, AeadInPlace, KeyInit, Nonce, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
@@ -77,7 +81,7 @@ impl SealingKey {
         let tag = self
             .key
             .encrypt_in_place_detached(
-                Nonce::<Aes256GcmSiv>::from_slice(&nonce),
+                &Nonce::<Aes256GcmSiv>::from(nonce),
                 context,
                 &mut out[1 + NONCE_LEN..],
             )
@@ -90,18 +94,17 @@ impl SealingKey {
     /// XChaCha20-Poly1305 seal) with the same context.
     pub(crate) fn open(&self, sealed: &[u8], context: &[u8]) -> Result<String, StoreError> {
         let current = match sealed.split_first() {
-            Some((&VERSION, rest)) if rest.len() >= NONCE_LEN + TAG_LEN => {
-                let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-                self.key
-                    .decrypt(
-                        Nonce::<Aes256GcmSiv>::from_slice(nonce),
-                        Payload {
-                            msg: ciphertext,
-                            aad: context,
-                        },
-                    )
-                    .ok()
-            }
+            Some((&VERSION, rest)) if rest.len() >= NONCE_LEN + TAG_LEN => rest
+                .split_first_chunk::<NONCE_LEN>()
+                .and_then(|(nonce, ciphertext)| {
+                    let payload = Payload {
+                        msg: ciphertext,
+                        aad: context,
+                    };
+                    self.key
+                        .decrypt(&Nonce::<Aes256GcmSiv>::from(*nonce), payload)
+                        .ok()
+                }),
             _ => None,
         };
         // A legacy value's first byte is random, so it may look like the version byte.
@@ -113,13 +116,12 @@ impl SealingKey {
     }
 
     fn open_legacy(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if sealed.len() < LEGACY_NONCE_LEN {
+        let Some((nonce, ciphertext)) = sealed.split_first_chunk::<LEGACY_NONCE_LEN>() else {
             return Err(StoreError::Unseal);
-        }
-        let (nonce, ciphertext) = sealed.split_at(LEGACY_NONCE_LEN);
+        };
         self.legacy
             .decrypt(
-                XNonce::from_slice(nonce),
+                &XNonce::from(*nonce),
                 Payload {
                     msg: ciphertext,
                     aad: context,
@@ -134,7 +136,7 @@ impl SealingKey {
         let sealed = self
             .legacy
             .encrypt(
-                XNonce::from_slice(&nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: token.as_bytes(),
                     aad: context,

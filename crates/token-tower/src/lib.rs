@@ -39,6 +39,10 @@
 //! [`RejectReason`] and [`Rejection`]; customise with
 //! [`RotationLayerBuilder::rejection_response`].
 //!
+//! The app's own routes that call the store (a sessions page, "log out everywhere") answer
+//! its errors the same way with [`StoreErrorResponse`]: 503 with `Retry-After` when the store
+//! is unavailable, 500 otherwise, an axum `IntoResponse` with the `axum` feature.
+//!
 //! # jsonwebtoken's crypto backend
 //!
 //! jsonwebtoken 11 picks a process-wide crypto provider from its cargo features and panics
@@ -98,6 +102,7 @@ mod rejection;
 mod request;
 mod response;
 mod service;
+mod store_error;
 
 pub use crate::body::{RequestBody, ResponseBody};
 pub use crate::config::{IssuedToken, PresentedToken, Route};
@@ -109,6 +114,7 @@ pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
 pub use crate::rejection::{DefaultRejection, RejectReason, Rejection, RejectionResponse};
 pub use crate::service::Rotation;
+pub use crate::store_error::StoreErrorResponse;
 
 /// Re-exported so applications configure keys and algorithms with the same jsonwebtoken
 /// the layer verifies with.

@@ -59,3 +59,44 @@ async fn extractor_works_under_route_layer_and_names_the_missing_layer() {
     assert!(message.contains("RefreshContext missing"), "{message}");
     assert!(message.contains("RotationLayer"), "{message}");
 }
+
+async fn never_called() -> StatusCode {
+    panic!("the layer answers the revocation route itself")
+}
+
+/// The revocation route needs no handler: with `Router::layer` the layer answers it even
+/// where the router has no such route (it wraps the fallback too); with `route_layer`, which
+/// wraps matched routes only, a route must exist for the layer to see the request, and its
+/// handler is still never called.
+#[tokio::test]
+async fn the_revocation_route_needs_no_handler() {
+    let logout = || Route::new(http::Method::POST, "/logout");
+    let logout_request = || post_json("/logout", json!({"refresh_token": refresh_token("alice")}));
+    let build = || {
+        layer(memory_store(StoreConfig::default()))
+            .revocation_route(logout())
+            .build()
+            .unwrap()
+    };
+
+    let app: Router = Router::new().route("/refresh", post(rotate)).layer(build());
+    let response = app.oneshot(logout_request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let app: Router = Router::new()
+        .route("/refresh", post(rotate))
+        .route_layer(build());
+    let response = app.oneshot(logout_request()).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "route_layer leaves unrouted paths to the fallback"
+    );
+
+    let app: Router = Router::new()
+        .route("/refresh", post(rotate))
+        .route("/logout", post(never_called))
+        .route_layer(build());
+    let response = app.oneshot(logout_request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}

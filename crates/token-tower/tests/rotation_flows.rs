@@ -475,7 +475,8 @@ impl std::io::Write for Capture {
 }
 
 /// Logout for a JSON API: the layer validates the presented token, revokes its session and
-/// answers 204 itself; invalid tokens get the usual rejection.
+/// answers 204 itself; invalid tokens get the usual rejection. The test app's router has no
+/// `/logout` route (no handler is needed: `Router::layer` wraps the router's fallback too).
 #[tokio::test]
 async fn the_revocation_route_logs_a_session_out() {
     let route = token_tower::Route::new(http::Method::POST, "/logout");
