@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::inproc;
+use test_support::proxy::reply_dropping_proxy;
 use test_support::{RedisCluster, RedisSentinels, RedisServer};
 use token_rotation::token_core::RotationEventKind;
 use token_rotation::{ConnectionSource, RedisStore};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 /// The store's bound on each read, and on a write that was not sent.
@@ -262,44 +262,6 @@ async fn cluster_master_failover_under_load_is_answered_and_service_resumes() {
 fn user_hash_tag(user: &str) -> String {
     let key = token_rotation::token_core::admin::index_key("", user);
     key[..key.find('}').unwrap() + 1].to_owned()
-}
-
-/// A TCP proxy in front of Redis that, when armed, swallows the next reply and closes the
-/// client's connection: the command ran, the caller never learns it, as when a primary dies
-/// between running a script and answering.
-async fn reply_dropping_proxy(upstream: u16, armed: Arc<AtomicBool>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let armed = armed.clone();
-            tokio::spawn(async move {
-                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                else {
-                    return;
-                };
-                let (mut client_read, mut client_write) = client.split();
-                let (mut server_read, mut server_write) = server.split();
-                let requests = tokio::io::copy(&mut client_read, &mut server_write);
-                let replies = async {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = server_read.read(&mut buf).await?;
-                        if n == 0 || armed.swap(false, Ordering::SeqCst) {
-                            return Ok::<_, std::io::Error>(());
-                        }
-                        client_write.write_all(&buf[..n]).await?;
-                    }
-                };
-                // Whichever side ends first ends the connection (a dropped reply closes it).
-                tokio::select! {
-                    _ = requests => {}
-                    _ = replies => {}
-                }
-            });
-        }
-    });
-    port
 }
 
 /// A rotation whose reply is lost with its connection is sent again by the store, with the

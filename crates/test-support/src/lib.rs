@@ -8,6 +8,7 @@
 //! than letting a test pass silently.
 
 pub mod minter;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

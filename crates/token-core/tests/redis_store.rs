@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::{Backend, MakeStore, Mode, Redis, redis_contents};
 use test_support::RedisServer;
+use test_support::proxy::reply_dropping_proxy;
 use token_core::{
     ConnectionSource, FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig,
     StoreError, Successor, TokenRef,
@@ -519,44 +520,6 @@ async fn connection_sources_debug_print_their_kind_without_the_password() {
         let store = RedisStore::with_source(source, StoreConfig::default()).unwrap();
         assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
     }
-}
-
-/// A TCP proxy in front of Redis that, when armed, swallows the next reply and closes the
-/// client's connection: the command ran, the caller never learns it.
-async fn reply_dropping_proxy(upstream: u16, armed: Arc<AtomicBool>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let armed = armed.clone();
-            tokio::spawn(async move {
-                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                else {
-                    return;
-                };
-                let (mut client_read, mut client_write) = client.split();
-                let (mut server_read, mut server_write) = server.split();
-                let requests = tokio::io::copy(&mut client_read, &mut server_write);
-                let replies = async {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = server_read.read(&mut buf).await?;
-                        if n == 0 || armed.swap(false, Ordering::SeqCst) {
-                            return Ok::<_, std::io::Error>(());
-                        }
-                        client_write.write_all(&buf[..n]).await?;
-                    }
-                };
-                // Whichever side ends first ends the connection (a dropped reply closes it).
-                tokio::select! {
-                    _ = requests => {}
-                    _ = replies => {}
-                }
-            });
-        }
-    });
-    port
 }
 
 /// A rotate whose reply is lost (the connection drops after Redis ran it) is sent again by
