@@ -5,7 +5,9 @@
 //!                                 family's packed record (at most 63 bytes, see
 //!                                 `rules::Family`); field 0xFF <family id> its metadata,
 //!                                 when it has any. TTL = the latest end of its families.
-//! <prefix>{u<user>}:g:<digest>    the sealed successor of a just-rotated token; TTL = grace
+//! <prefix>{u<user>}:g:<family>    the sealed successor of the family's latest rotation (the
+//!                                 next one overwrites it); TTL = grace. Without a family
+//! <prefix>{u<user>}:g:<digest>    claim it is the presented token's, by its digest
 //! <prefix>{u<user>}:t:<hour>      token index, only without a family claim: hash from raw
 //!                                 jti digest to family id, for tokens expiring in that hour;
 //!                                 TTL = the latest of its entries' ends (each entry: an hour
@@ -53,9 +55,22 @@ impl UserKeys {
         format!("{}:s", self.base)
     }
 
-    /// The grace slot of a presented token, by its digest.
-    pub(crate) fn grace(&self, digest: &str) -> String {
-        format!("{}:g:{digest}", self.base)
+    /// The grace slot of a presented token: its family's, one per family that the next
+    /// rotation overwrites, when the token names its family; else the token's own, by its
+    /// digest (only the script learns the family then, and a script must name its keys
+    /// up front, or a Cluster slot migration fails it). Overwriting one key per family
+    /// costs Redis less than creating and expiring one per rotation.
+    pub(crate) fn grace(&self, family: Option<&str>, digest: &Digest) -> String {
+        match family {
+            Some(family) => format!("{}:g:{family}", self.base),
+            None => format!("{}:g:{}", self.base, b64(digest)),
+        }
+    }
+
+    /// The associated data a successor is sealed with: the user and the digest of the
+    /// token it answers, so a sealed successor opens only as the replay of that very token.
+    pub(crate) fn grace_aad(&self, digest: &Digest) -> String {
+        format!("{}:g:{}", self.base, b64(digest))
     }
 
     /// The token-index bucket of tokens expiring at `exp` (seconds since the epoch).
@@ -65,7 +80,7 @@ impl UserKeys {
 }
 
 /// The digest a jti is known by in records and the token index: 96 bits of SHA-256, raw.
-/// Grace slots name it in URL-safe base64 ([`b64`]).
+/// A sealed successor's associated data names it in URL-safe base64 ([`b64`]).
 pub(crate) fn jti_digest(jti: &str) -> Digest {
     let hash = Sha256::digest(jti.as_bytes());
     truncate(&hash)
@@ -176,7 +191,11 @@ mod tests {
                 tag.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             );
-            for key in [keys.index(), keys.grace("d"), keys.tokens(7200)] {
+            for key in [
+                keys.index(),
+                keys.grace(Some("d"), &[0; 12]),
+                keys.tokens(7200),
+            ] {
                 assert_eq!(hash_tag(&key), tag, "user {user:?}: {key}");
             }
             assert_eq!(
@@ -197,7 +216,10 @@ mod tests {
     fn every_key_of_the_schema_has_its_kind() {
         let keys = UserKeys::new("rt:", "a}b");
         assert_eq!(key_kind("rt:", &keys.index()), KeyKind::SessionIndex);
-        assert_eq!(key_kind("rt:", &keys.grace("d")), KeyKind::GraceSlot);
+        assert_eq!(
+            key_kind("rt:", &keys.grace(Some("d"), &[0; 12])),
+            KeyKind::GraceSlot
+        );
         assert_eq!(key_kind("rt:", &keys.tokens(7200)), KeyKind::TokenIndex);
         assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
         assert_eq!(key_kind("other:", &keys.index()), KeyKind::Other);
@@ -206,7 +228,7 @@ mod tests {
     #[test]
     fn only_session_indexes_name_a_user() {
         let keys = UserKeys::new("rt:", "alice");
-        assert_eq!(user_of_index_key("rt:", &keys.grace("abc")), None);
+        assert_eq!(user_of_index_key("rt:", &keys.grace(None, &[1; 12])), None);
         assert_eq!(user_of_index_key("other:", &keys.index()), None);
     }
 }

@@ -30,8 +30,8 @@
 //! <prefix>{u<base64url(user)>}:s            hash of the user's sessions: family id →
 //!                                           packed record (≤ 64 bytes), 0xFF family id →
 //!                                           metadata; TTL = the latest family end
-//! <prefix>{u<base64url(user)>}:g:<digest>   sealed successor of a just-rotated token;
-//!                                           TTL = the grace window
+//! <prefix>{u<base64url(user)>}:g:<family>   sealed successor of the family's latest
+//!                                           rotation; TTL = the grace window
 //! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →
 //!                                           family, for tokens expiring in that hour
 //! ```

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, b64, client_digest, jti_digest};
+use crate::keys::{UserKeys, client_digest, jti_digest};
 use crate::rules::{Digest, Family, Role, Step, check_expiry, evictions, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
@@ -291,7 +291,8 @@ impl MemoryStore {
         let digest = jti_digest(presented.jti);
         let successor_digest = jti_digest(successor.jti);
         let client = presented.client.map(client_digest);
-        let slot = keys.grace(&b64(&digest));
+        let aad = keys.grace_aad(&digest);
+        let slot = keys.grace(presented.family.map(FamilyId::as_str), &digest);
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
@@ -328,7 +329,7 @@ impl MemoryStore {
                 }
                 state.note_write(now);
                 if policy.grace > 0 {
-                    let sealed = cfg.sealing_key.seal(successor.token, slot.as_bytes());
+                    let sealed = cfg.sealing_key.seal(successor.token, aad.as_bytes());
                     state.grace.insert(slot, (sealed, now + policy.grace + 1));
                 }
                 if presented.family.is_none() {
@@ -347,7 +348,7 @@ impl MemoryStore {
         if step == Step::Replay
             && let Some(sealed) = state.grace(&slot, now)
         {
-            let successor = cfg.sealing_key.open(sealed, slot.as_bytes())?;
+            let successor = cfg.sealing_key.open(sealed, aad.as_bytes())?;
             if let Some(f) = state.family_mut(&keys, &id, now) {
                 f.replayed();
             }

@@ -162,6 +162,57 @@ async fn grace_slots_vanish_with_the_window() {
 }
 
 #[tokio::test]
+async fn a_family_keeps_one_grace_slot_however_often_it_rotates() {
+    let f =
+        Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c.grace(Duration::from_secs(60)));
+    let server = f.server.as_ref().unwrap();
+    let family = FamilyId::from("fam");
+    let store = &f.store.inner;
+    store
+        .register("alice", TokenRef::new("t0", exp()).in_family(&family), None)
+        .await
+        .unwrap();
+    let slots = || {
+        redis_contents(server)
+            .into_iter()
+            .filter(|(k, _, _)| k.contains(":g:"))
+            .count()
+    };
+    for i in 0..20 {
+        let (jti, next_jti) = (format!("t{i}"), format!("t{}", i + 1));
+        let outcome = store
+            .rotate(
+                "alice",
+                TokenRef::new(&jti, exp()).in_family(&family),
+                next(&next_jti, &tok(&next_jti)),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(slots(), 1, "after rotation {i}");
+    }
+    // The one slot answers the latest predecessor's retry, byte for byte.
+    let replay = store
+        .rotate(
+            "alice",
+            TokenRef::new("t19", exp()).in_family(&family),
+            next("other", &tok("other")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        RotationOutcome::GraceReplay {
+            family: family.clone(),
+            successor: tok("t20"),
+        }
+    );
+}
+
+#[tokio::test]
 async fn keys_of_one_user_share_one_hash_tag() {
     let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c);
     let server = f.server.as_ref().unwrap();

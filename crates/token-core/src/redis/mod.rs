@@ -15,7 +15,7 @@ pub use self::connection::{ConnectionSource, RedisAuth};
 use crate::admin::CleanupProgress;
 use crate::config::millis;
 use crate::keys::{
-    METADATA_MARK, UserKeys, b64, client_digest, index_pattern, jti_digest, user_of_index_key,
+    METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key,
 };
 use crate::record::decode;
 use crate::rules::{Family, check_expiry, token_index_expiry_ms};
@@ -391,14 +391,15 @@ impl RotationStore for RedisStore {
         let cfg = &self.config;
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
-        let slot = keys.grace(&b64(&digest));
+        let aad = keys.grace_aad(&digest);
         let sealed = if cfg.grace.is_zero() {
             Vec::new()
         } else {
-            cfg.sealing_key.seal(successor.token, slot.as_bytes())
+            cfg.sealing_key.seal(successor.token, aad.as_bytes())
         };
         let mut op = Op::write("rotate");
-        op.key(keys.index()).key(&slot);
+        op.key(keys.index())
+            .key(keys.grace(presented.family.map(FamilyId::as_str), &digest));
         if presented.family.is_none() {
             op.key(keys.tokens(presented.expires_at))
                 .key(keys.tokens(successor.expires_at));
@@ -423,7 +424,7 @@ impl RotationStore for RedisStore {
         let outcome = match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Outcome(outcome) => outcome,
             ScriptReply::GraceReplay(family, sealed) => {
-                let successor = cfg.sealing_key.open(&sealed, slot.as_bytes())?;
+                let successor = cfg.sealing_key.open(&sealed, aad.as_bytes())?;
                 RotationOutcome::GraceReplay { family, successor }
             }
             ScriptReply::Duplicate => return Err(StoreError::DuplicateJti),

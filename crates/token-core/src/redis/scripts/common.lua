@@ -8,7 +8,9 @@
 -- Keys of one user (all under one hash tag, see `src/keys.rs`):
 --   <base>:s            hash of the user's sessions: field <family id> = packed record,
 --                       field 0xFF <family id> = metadata; TTL = the latest family end
---   <base>:g:<digest>   sealed successor of a just-rotated token; TTL = the grace window
+--   <base>:g:<family>   sealed successor of the family's latest rotation (the next one
+--                       overwrites it); TTL = the grace window. Without a family claim
+--   <base>:g:<digest>   Rust cannot name the family, so the slot is the presented token's
 --   <base>:t:<hour>     token index (no family claim): raw jti digest -> family id
 --
 -- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):

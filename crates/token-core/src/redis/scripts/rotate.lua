@@ -2,9 +2,9 @@
 -- rotate: spend the presented token and make the successor current, atomically.
 -- Mirrors MemoryStore::rotate_now and Family::step.
 --
--- keys: the user's session hash; the presented token's grace slot (the sealed successor,
--- kept only for the window); without a family claim, the presented token's and the
--- successor's token-index buckets.
+-- keys: the user's session hash; the grace slot (the sealed successor, kept only for the
+-- window: the family's with a family claim, else the presented token's); without a family
+-- claim, the presented token's and the successor's token-index buckets.
 --
 -- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
