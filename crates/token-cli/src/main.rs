@@ -10,6 +10,11 @@
 //! message shows a password: URLs are printed parsed and redacted (`redis://user:***@host`),
 //! and `--help` never prints the variable's value.
 //!
+//! Every change (`revoke`, `revoke-all`, `cleanup`) writes one INFO line to stderr under the
+//! target `token_rotation::audit`, as the layer does for the requests it decides: what was
+//! done, to whom, by which operator (`SUDO_USER`, else `USER`), on which Redis (redacted).
+//! `RUST_LOG` filters it like any tracing output (`RUST_LOG=off` silences it).
+//!
 //! Exit codes: 0 success, 1 any other failure, 2 usage error or invalid Redis URL,
 //! 3 unknown user, 4 session not found, 5 Redis unreachable.
 
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_audit_log();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,6 +137,48 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
+}
+
+/// Audit lines (and any warning of the libraries) on stderr, so stdout stays the command's
+/// output, table or JSON.
+fn init_audit_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,token_rotation::audit=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Who ran the tool: the user behind `sudo` when there is one, else the login user.
+fn operator() -> Option<String> {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+}
+
+/// The one audit line of a change made with this tool. Ids and counts only, never a token.
+fn audit(
+    target: &Target,
+    action: &str,
+    user: Option<&str>,
+    session: Option<&str>,
+    revoked: Option<u64>,
+    pruned: Option<u64>,
+) {
+    tracing::info!(
+        target: "token_rotation::audit",
+        action,
+        user,
+        family = session,
+        revoked,
+        pruned,
+        operator = operator(),
+        redis = %target.url,
+        "token-admin change"
+    );
 }
 
 /// Arguments are visible to every user of the machine (`ps`, `/proc/<pid>/cmdline`): say so
@@ -280,6 +328,14 @@ async fn revoke(target: &mut Target, user: &str, session: &str, json: bool) -> R
         .revoke_family(user, &FamilyId::from(session))
         .await
         .map_err(|e| Failure::from_store(target, &e))?;
+    audit(
+        target,
+        "revoke",
+        Some(user),
+        Some(session),
+        Some(u64::from(revoked)),
+        None,
+    );
     if !revoked {
         return Err(Failure::NotFound(format!(
             "user {user:?} has no live session {session:?} (see `token-admin list {user}`)"
@@ -303,6 +359,7 @@ async fn revoke_all(target: &mut Target, user: &str, json: bool) -> Result<(), F
         .revoke_all(user)
         .await
         .map_err(|e| Failure::from_store(target, &e))?;
+    audit(target, "revoke_all", Some(user), None, Some(revoked), None);
     if json {
         println!("{}", json!({"user": user, "revoked": revoked}));
     } else {
@@ -343,6 +400,7 @@ async fn cleanup(target: &mut Target, no_progress: bool, json: bool) -> Result<(
         .await;
     bar.finish_and_clear();
     let pruned = result.map_err(|e| Failure::from_store(target, &e))?;
+    audit(target, "cleanup", None, None, None, Some(pruned));
     let elapsed = started.elapsed();
     if json {
         println!(

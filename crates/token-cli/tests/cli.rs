@@ -173,6 +173,66 @@ async fn revoke_all_reports_how_many() {
     );
 }
 
+#[tokio::test]
+async fn every_change_leaves_one_audit_line_and_a_read_none() {
+    let server = RedisServer::start();
+    let store = store(&server, StoreConfig::default());
+    let mut sessions = Vec::new();
+    for jti in ["d1", "d2", "d3"] {
+        sessions.push(
+            store
+                .register("dave", TokenRef::new(jti, exp()), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_token-admin"))
+            .env("REDIS_URL", server.url())
+            .env("SUDO_USER", "oncall-7")
+            .env_remove("RUST_LOG")
+            .args(args)
+            .output()
+            .expect("run token-admin");
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let audit: Vec<String> = stderr(&output)
+            .lines()
+            .filter(|line| line.contains("token_rotation::audit"))
+            .map(str::to_owned)
+            .collect();
+        audit
+    };
+
+    assert_eq!(
+        run(&["list", "dave"]),
+        Vec::<String>::new(),
+        "a read is no change"
+    );
+
+    let lines = run(&["revoke", "dave", sessions[0].as_str()]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    for part in [
+        " INFO ",
+        "action=\"revoke\"",
+        "user=\"dave\"",
+        &format!("family=\"{}\"", sessions[0]),
+        "revoked=1",
+        "operator=\"oncall-7\"",
+        &format!("redis={}", server.url()),
+    ] {
+        assert!(lines[0].contains(part), "{part} in {}", lines[0]);
+    }
+    assert!(!lines[0].contains("d1"), "no jti: {}", lines[0]);
+
+    let lines = run(&["revoke-all", "dave", "--json"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("action=\"revoke_all\"") && lines[0].contains("revoked=2"));
+
+    let lines = run(&["cleanup", "--no-progress"]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("action=\"cleanup\"") && lines[0].contains("pruned="));
+}
+
 #[test]
 fn unreachable_redis_exits_5() {
     let port = test_support::closed_port();
