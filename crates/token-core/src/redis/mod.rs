@@ -415,12 +415,18 @@ impl RotationStore for RedisStore {
             } else {
                 millis(cfg.grace) + 1
             })
-            .arg(cfg.max_grace_replays.map_or(-1, i64::from))
             .arg(millis(cfg.idle_lifetime))
-            .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" })
-            .arg(token_index_expiry_ms(presented.expires_at))
-            .arg(token_index_expiry_ms(successor.expires_at))
-            .arg(client_arg(presented.client));
+            .arg(cfg.max_grace_replays.map_or(-1, i64::from))
+            .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" });
+        // Trailing arguments only when they say something: each costs Redis a Lua string
+        // on every call, and this is the store's hottest call.
+        if presented.family.is_none() {
+            op.arg(client_arg(presented.client))
+                .arg(token_index_expiry_ms(presented.expires_at))
+                .arg(token_index_expiry_ms(successor.expires_at));
+        } else if presented.client.is_some() {
+            op.arg(client_arg(presented.client));
+        }
         let outcome = match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Outcome(outcome) => outcome,
             ScriptReply::GraceReplay(family, sealed) => {

@@ -41,6 +41,9 @@ local FORMATS = {
   [HAS_PREVIOUS + BOUND] = '>BHi6i6i6i6c12c12c12',
 }
 
+-- The record's fixed head, flags to idle end, before its digests (c, then p and k).
+local RECORD_HEAD = '>BHi6i6i6i6'
+
 local function now_ms(offset)
   if string.sub(offset, 1, 1) == '@' then
     return tonumber(string.sub(offset, 2)) -- a pinned test clock (ClockOffset::frozen)
