@@ -7,103 +7,20 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header};
+use http::{Request, Response, header};
 use http_body::Body;
-use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
-
+use token_core::{RotationOutcome, RotationStore, StoreError, Successor};
 use tower_service::Service;
 
-use crate::body::{RequestBody, ResponseBody};
-use crate::config::IssuedToken;
-use crate::context::{ClientId, RefreshContext};
-use crate::event::{LayerEvent, LayerEventKind};
+use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::context::RefreshContext;
+use crate::event::LayerEventKind;
 use crate::jwt::VerifiedToken;
-use crate::layer::Shared;
-use crate::metrics::{self, StoreCall};
-use crate::rejection::{RejectReason, Rejection};
+use crate::metrics::StoreCall;
+use crate::rejection::RejectReason;
 use crate::request::read_presented;
 use crate::response::{inspect, without_tokens};
-use crate::service::BoxError;
-
-pub(crate) type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
-
-/// Where a request came in, as far as the flows care.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Exchange {
-    /// At the OAuth 2.0 token endpoint: RFC 6749 token locations, errors and cache headers.
-    pub(crate) token_endpoint: bool,
-    /// The OAuth 2.0 client the request names, if any.
-    pub(crate) client: Option<String>,
-    /// Who sent it, for the audit line.
-    pub(crate) requester: Requester,
-}
-
-/// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
-/// `x-request-id` header, as tower-http's `SetRequestId` sets it) and the peer address
-/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension the server put there).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Requester {
-    request_id: Option<String>,
-    peer: Option<std::net::SocketAddr>,
-}
-
-impl Requester {
-    pub(crate) fn of(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|id| id.to_str().ok())
-            // An id is a short token; a long or odd one is not worth a log line.
-            .filter(|id| id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned);
-        #[cfg(feature = "axum")]
-        let connected = extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0);
-        #[cfg(not(feature = "axum"))]
-        let connected = None;
-        let peer = connected.or_else(|| extensions.get::<std::net::SocketAddr>().copied());
-        Requester { request_id, peer }
-    }
-}
-
-impl Exchange {
-    /// A request on the refresh, issuing or revocation route: its client is the one the app
-    /// put in a [`ClientId`] extension, if any.
-    pub(crate) fn on_route(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
-        Exchange {
-            token_endpoint: false,
-            client: extensions.get::<ClientId>().map(|c| c.0.clone()),
-            requester: Requester::of(headers, extensions),
-        }
-    }
-
-    /// Where the response carries the new refresh token.
-    pub(crate) fn issued<'a, St>(&self, shared: &'a Shared<St>) -> &'a IssuedToken {
-        match &shared.token_endpoint {
-            Some(endpoint) if self.token_endpoint => &endpoint.issued,
-            _ => &shared.issued,
-        }
-    }
-
-    /// What the store is told about `token` for this request.
-    fn token_ref<'a>(&'a self, token: &'a VerifiedToken) -> token_core::TokenRef<'a> {
-        token_core::TokenRef {
-            client: self.client.as_deref(),
-            ..token.token_ref()
-        }
-    }
-
-    /// A token response about to leave: at the token endpoint it must not be cached (RFC
-    /// 6749 section 5.1), whatever the app said.
-    fn token_response<B>(&self, mut response: Response<B>) -> Response<B> {
-        if self.token_endpoint {
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        }
-        response
-    }
-}
+use crate::shared::{Exchange, Reply, Shared, audit, emit, reject, reject_at};
 
 pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
@@ -120,7 +37,13 @@ where
 {
     let (parts, body) = request.into_parts();
     let exchange = Exchange::on_route(&parts.headers, &parts.extensions);
-    let (token, body) = match read_presented(&shared, &shared.presented, &parts.headers, body).await
+    let (token, body) = match read_presented(
+        &shared.presented,
+        shared.max_request_body,
+        &parts.headers,
+        body,
+    )
+    .await
     {
         Ok(found) => found,
         Err(reason) => return Ok(reject(&shared, &exchange, reason, None, None)),
@@ -160,14 +83,15 @@ where
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         // The app refused the refresh itself: nothing is consumed.
-        return Ok(without_tokens(&shared, exchange, response, "refresh").await);
+        return Ok(passed_on(&shared, exchange, response, "refresh").await);
     }
 
     let user = Some(presented.user.as_str());
-    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
-        Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
-    };
+    let mut inspected =
+        match inspect(exchange.issued(&shared), shared.max_response_body, response).await {
+            Ok(inspected) => inspected,
+            Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
+        };
     let Some(successor_token) = inspected.token.take() else {
         tracing::error!(
             user = presented.user,
@@ -227,9 +151,9 @@ where
         Ok(outcome) => outcome,
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
-    metrics::rotation(&shared, outcome.name());
+    shared.metrics.rotation(outcome.name());
     if outcome == RotationOutcome::Unknown {
-        metrics::unknown_token(&shared);
+        shared.metrics.unknown_token();
     }
     let family = outcome.family().cloned();
     let (event, refusal, level) = verdict(&outcome);
@@ -294,40 +218,6 @@ fn verdict(
     }
 }
 
-/// The one audit line of a request the layer decided: what happened, to whom, for which
-/// client, from where. Ids only, never a token.
-fn audit(
-    exchange: &Exchange,
-    level: tracing::Level,
-    outcome: &str,
-    status: u16,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) {
-    macro_rules! line {
-        ($level:expr) => {
-            tracing::event!(
-                target: "token_rotation::audit",
-                $level,
-                outcome,
-                status,
-                user,
-                family = family.map(FamilyId::as_str),
-                client = exchange.client.as_deref(),
-                peer = exchange.requester.peer.map(tracing::field::display),
-                request_id = exchange.requester.request_id.as_deref(),
-                "refresh-token request"
-            )
-        };
-    }
-    match level {
-        tracing::Level::WARN => line!(tracing::Level::WARN),
-        tracing::Level::INFO => line!(tracing::Level::INFO),
-        tracing::Level::ERROR => line!(tracing::Level::ERROR),
-        _ => line!(tracing::Level::DEBUG),
-    }
-}
-
 pub(crate) async fn issue<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
     mut inner: S,
@@ -348,12 +238,13 @@ where
         .map(str::to_owned);
     let response = inner.call(request).await?;
     if !response.status().is_success() {
-        return Ok(without_tokens(&shared, exchange, response, "issuing").await);
+        return Ok(passed_on(&shared, exchange, response, "issuing").await);
     }
-    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
-        Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
-    };
+    let mut inspected =
+        match inspect(exchange.issued(&shared), shared.max_response_body, response).await {
+            Ok(inspected) => inspected,
+            Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
+        };
     let Some(token) = inspected.token.take() else {
         // A 2xx without a refresh token (a second factor pending, an access token alone)
         // issues nothing.
@@ -373,7 +264,7 @@ where
     );
     match call_store(&shared, "register", registration).await {
         Ok(family) => {
-            metrics::registration(&shared);
+            shared.metrics.registration();
             emit(&shared, LayerEventKind::Registered, user, Some(&family));
             Ok(exchange.token_response(inspected.into_response()))
         }
@@ -422,7 +313,14 @@ where
 {
     let (parts, body) = request.into_parts();
     let exchange = &Exchange::on_route(&parts.headers, &parts.extensions);
-    let token = match read_presented(&shared, &shared.presented, &parts.headers, body).await {
+    let token = match read_presented(
+        &shared.presented,
+        shared.max_request_body,
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok((token, _)) => token,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
@@ -504,7 +402,9 @@ async fn call_store<St, T>(
         Ok(Err(error)) => StoreCall::failed(error),
         Err(_elapsed) => StoreCall::TimedOut,
     };
-    metrics::store_call(shared, operation, started.elapsed(), ended);
+    shared
+        .metrics
+        .store_call(operation, started.elapsed(), ended);
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) if ended == StoreCall::TimedOut => {
@@ -526,58 +426,20 @@ async fn call_store<St, T>(
     }
 }
 
-fn emit<St>(
-    shared: &Shared<St>,
-    kind: LayerEventKind,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) {
-    tracing::debug!(
-        ?kind,
-        user,
-        family = family.map(FamilyId::as_str),
-        "rotation layer event"
-    );
-    if let Some(hook) = &shared.on_event {
-        hook(&LayerEvent { kind, user, family });
-    }
-}
-
-pub(crate) fn reject<St, B>(
+/// A non-2xx answer of the app, passed on unless it carries a refresh token (then a 500).
+async fn passed_on<St, B>(
     shared: &Shared<St>,
     exchange: &Exchange,
-    reason: RejectReason,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) -> Response<ResponseBody<B>> {
-    reject_at(shared, exchange, reason, user, family, tracing::Level::INFO)
-}
-
-/// [`reject`] with the level of its audit line (a reuse is a warning).
-pub(crate) fn reject_at<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    reason: RejectReason,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-    level: tracing::Level,
-) -> Response<ResponseBody<B>> {
-    let mut rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
-    if exchange.token_endpoint {
-        rejection = rejection.at_token_endpoint();
+    response: Response<B>,
+    route: &'static str,
+) -> Response<ResponseBody<B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let issued = exchange.issued(shared);
+    match without_tokens(issued, shared.max_response_body, response, route).await {
+        Ok(response) => response,
+        Err(reason) => reject(shared, exchange, reason, None, None),
     }
-    audit(
-        exchange,
-        level,
-        reason.name(),
-        rejection.status().as_u16(),
-        user,
-        family,
-    );
-    metrics::rejection(shared, reason);
-    emit(shared, LayerEventKind::Rejected(reason), user, family);
-    shared
-        .customiser
-        .rejection_response(&rejection)
-        .map(ResponseBody::replaced)
 }

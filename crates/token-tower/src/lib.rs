@@ -102,6 +102,7 @@ mod rejection;
 mod request;
 mod response;
 mod service;
+mod shared;
 mod store_error;
 
 pub use crate::body::{RequestBody, ResponseBody};
