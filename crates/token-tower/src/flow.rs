@@ -1,7 +1,7 @@
 //! The refresh, issuing and revocation flows (`docs/ARCHITECTURE.md`, *The layer*). The
-//! rotation state machine itself is in the store; this module is the HTTP plumbing around its single `rotate` /
-//! `register` call. Reading the request is `request.rs`, reading the app's response
-//! `response.rs`.
+//! rotation state machine itself is in the store; this module is the HTTP plumbing around
+//! its single `rotate` / `register` call. Reading the request is `request.rs`, reading the
+//! app's response `response.rs`, and how a refusal leaves `shared.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use http::{Request, Response, header};
 use http_body::Body;
 use token_core::{RotationOutcome, RotationStore, StoreError, Successor};
 use tower_service::Service;
+use tracing::Level;
 
 use crate::body::{BoxError, RequestBody, ResponseBody};
 use crate::context::RefreshContext;
@@ -19,7 +20,7 @@ use crate::jwt::VerifiedToken;
 use crate::metrics::StoreCall;
 use crate::rejection::RejectReason;
 use crate::request::read_presented;
-use crate::response::{inspect, without_tokens};
+use crate::response::{Inspected, inspect, without_tokens};
 use crate::shared::{Exchange, Reply, Shared, audit, emit, reject, reject_at};
 
 pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
@@ -51,7 +52,9 @@ where
     refresh_presented(shared, inner, parts, token, body, exchange).await
 }
 
-/// The refresh flow once the presented token is read from the request.
+/// The refresh flow once the presented token is read from the request: validate it, call
+/// the app, check the successor it minted, rotate once, and answer as [`verdict`] maps the
+/// store's outcome. Nothing is consumed before the successor is known good.
 pub(crate) async fn refresh_presented<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
     mut inner: S,
@@ -73,13 +76,9 @@ where
     };
     drop(token);
 
-    parts.extensions.insert(RefreshContext {
-        user: presented.user.clone(),
-        jti: presented.jti.clone(),
-        family: presented.family.clone(),
-        claims: std::mem::take(&mut presented.claims),
-        client: exchange.client.clone(),
-    });
+    parts
+        .extensions
+        .insert(refresh_context(&mut presented, exchange));
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         // The app refused the refresh itself: nothing is consumed.
@@ -87,134 +86,169 @@ where
     }
 
     let user = Some(presented.user.as_str());
-    let mut inspected =
-        match inspect(exchange.issued(&shared), shared.max_response_body, response).await {
-            Ok(inspected) => inspected,
+    let (inspected, successor) =
+        match minted_successor(&shared, exchange, &presented, response).await {
+            Ok(found) => found,
             Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
         };
-    let Some(successor_token) = inspected.token.take() else {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route answered 2xx without a refresh token in its response; \
-             nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    };
-    let successor = match verify_issued(&shared, &successor_token, "refresh") {
-        Ok(successor) => successor,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
-    };
-    if successor.user != presented.user {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route issued a successor for another user; nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    }
-    if successor.family != presented.family {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route issued a successor naming another family than the presented \
-             token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    }
-
     let rotation = shared.store.rotate(
         &presented.user,
         exchange.token_ref(&presented),
-        Successor {
-            jti: &successor.jti,
-            token: &successor_token,
-            expires_at: successor.expires_at,
-        },
+        successor.for_store(),
     );
     let outcome = match call_store(&shared, "rotate", rotation).await {
         Ok(outcome) => outcome,
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
-    shared.metrics.rotation(outcome.name());
-    if outcome == RotationOutcome::Unknown {
-        shared.metrics.unknown_token();
-    }
-    let family = outcome.family().cloned();
-    let (event, refusal, level) = verdict(&outcome);
-    if let Some(kind) = event {
-        emit(&shared, kind, user, family.as_ref());
-    }
-    if let Some(reason) = refusal {
-        return Ok(reject_at(
-            &shared,
-            exchange,
-            reason,
-            user,
-            family.as_ref(),
-            level,
-        ));
-    }
-    let name = outcome.name();
-    let response = match outcome {
-        RotationOutcome::GraceReplay {
-            successor: stored, ..
-        } => {
-            if let Err(reason) = inspected.replace_token(exchange.issued(&shared), &stored) {
-                return Ok(reject(&shared, exchange, reason, user, family.as_ref()));
-            }
-            exchange.token_response(inspected.into_response())
-        }
-        _ => exchange.token_response(inspected.into_response()),
-    };
-    audit(exchange, level, name, 200, user, family.as_ref());
-    Ok(response)
+    Ok(answer(&shared, exchange, user, &outcome, inspected))
 }
 
-/// What the layer makes of each store outcome: the event it reports (beside the
-/// `Rejected` event of a refusal), the refusal it answers with (none when the refresh is
-/// granted), and the level of the request's one audit line. The one place where outcomes
-/// meet HTTP.
-fn verdict(
-    outcome: &RotationOutcome,
-) -> (Option<LayerEventKind>, Option<RejectReason>, tracing::Level) {
-    use tracing::Level;
-    match outcome {
-        RotationOutcome::Rotated { .. } => (Some(LayerEventKind::Rotated), None, Level::DEBUG),
-        RotationOutcome::GraceReplay { .. } => {
-            (Some(LayerEventKind::GraceReplay), None, Level::INFO)
+/// What the app's refresh handler learns of the validated request. The claims move into it:
+/// the layer itself needs only the facts it checked.
+fn refresh_context(presented: &mut VerifiedToken, exchange: &Exchange) -> RefreshContext {
+    RefreshContext {
+        user: presented.user.clone(),
+        jti: presented.jti.clone(),
+        family: presented.family.clone(),
+        claims: std::mem::take(&mut presented.claims),
+        client: exchange.client.clone(),
+    }
+}
+
+/// A refresh token the app minted: as it will leave, and as the layer verified it.
+struct Minted {
+    token: String,
+    verified: VerifiedToken,
+}
+
+impl Minted {
+    /// The successor as the store records it.
+    fn for_store(&self) -> Successor<'_> {
+        Successor {
+            jti: &self.verified.jti,
+            token: &self.token,
+            expires_at: self.verified.expires_at,
         }
+    }
+}
+
+/// The successor in the app's 2xx answer to a refresh, checked before anything is consumed:
+/// a token the layer would accept, for the presented token's user and family. Anything else
+/// is the app's bug, refused with a 500 so the client never gets an unrecorded token.
+async fn minted_successor<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    presented: &VerifiedToken,
+    response: Response<B>,
+) -> Result<(Inspected<B>, Minted), RejectReason>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let issued = exchange.issued(shared);
+    let mut inspected = inspect(issued, shared.max_response_body, response).await?;
+    let Some(token) = inspected.token.take() else {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route answered 2xx without a refresh token in its response; \
+             nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    };
+    let verified = verify_issued(shared, &token, "refresh")?;
+    if verified.user != presented.user {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor for another user; nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    }
+    if verified.family != presented.family {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor naming another family than the presented \
+             token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    }
+    Ok((inspected, Minted { token, verified }))
+}
+
+/// The answer to a refresh the store decided: the app's response (its successor swapped
+/// for the stored one on a grace replay) or a rejection, as [`verdict`] says.
+fn answer<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    user: Option<&str>,
+    outcome: &RotationOutcome,
+    mut inspected: Inspected<B>,
+) -> Response<ResponseBody<B>> {
+    shared.metrics.rotation(outcome.name());
+    if *outcome == RotationOutcome::Unknown {
+        shared.metrics.unknown_token();
+    }
+    let family = outcome.family();
+    let Verdict {
+        event,
+        refusal,
+        level,
+    } = verdict(outcome);
+    if let Some(kind) = event {
+        emit(shared, kind, user, family);
+    }
+    if let Some(reason) = refusal {
+        return reject_at(shared, exchange, reason, user, family, level);
+    }
+    if let RotationOutcome::GraceReplay {
+        successor: stored, ..
+    } = outcome
+        && let Err(reason) = inspected.replace_token(exchange.issued(shared), stored)
+    {
+        return reject(shared, exchange, reason, user, family);
+    }
+    audit(exchange, level, outcome.name(), 200, user, family);
+    exchange.token_response(inspected.into_response())
+}
+
+/// What the layer makes of one store outcome.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    /// The event reported, beside the `Rejected` event of a refusal.
+    event: Option<LayerEventKind>,
+    /// The refusal answered; none when the refresh is granted.
+    refusal: Option<RejectReason>,
+    /// The level of the request's one audit line.
+    level: Level,
+}
+
+/// Each store outcome's [`Verdict`], in one table: the one place where outcomes meet HTTP.
+fn verdict(outcome: &RotationOutcome) -> Verdict {
+    use LayerEventKind as Event;
+    use RejectReason as Refusal;
+    let (event, refusal, level) = match outcome {
+        RotationOutcome::Rotated { .. } => (Some(Event::Rotated), None, Level::DEBUG),
+        RotationOutcome::GraceReplay { .. } => (Some(Event::GraceReplay), None, Level::INFO),
         RotationOutcome::ReuseDetected { .. } => (
-            Some(LayerEventKind::ReuseDetected),
-            Some(RejectReason::ReuseDetected),
+            Some(Event::ReuseDetected),
+            Some(Refusal::ReuseDetected),
             Level::WARN,
         ),
-        RotationOutcome::Revoked { .. } => (None, Some(RejectReason::Revoked), Level::INFO),
+        RotationOutcome::Revoked { .. } => (None, Some(Refusal::Revoked), Level::INFO),
         RotationOutcome::WrongClient { .. } => (
-            Some(LayerEventKind::WrongClient),
-            Some(RejectReason::WrongClient),
+            Some(Event::WrongClient),
+            Some(Refusal::WrongClient),
             Level::WARN,
         ),
         RotationOutcome::Unknown => (
-            Some(LayerEventKind::UnknownToken),
-            Some(RejectReason::UnknownToken),
+            Some(Event::UnknownToken),
+            Some(Refusal::UnknownToken),
             Level::INFO,
         ),
+    };
+    Verdict {
+        event,
+        refusal,
+        level,
     }
 }
 
@@ -345,14 +379,7 @@ where
             } else {
                 "no_live_session"
             };
-            audit(
-                exchange,
-                tracing::Level::INFO,
-                outcome,
-                204,
-                user,
-                family.as_ref(),
-            );
+            audit(exchange, Level::INFO, outcome, 204, user, family.as_ref());
             let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
             *response.status_mut() = http::StatusCode::NO_CONTENT;
             Ok(response)
