@@ -218,10 +218,12 @@ pub(crate) fn reject_at<St, B>(
     family: Option<&FamilyId>,
     level: tracing::Level,
 ) -> Response<ResponseBody<B>> {
-    let mut rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
-    if exchange.token_endpoint {
-        rejection = rejection.at_token_endpoint();
-    }
+    let rejection = Rejection::new(
+        reason,
+        shared.rejection_status,
+        shared.retry_after,
+        exchange.token_endpoint,
+    );
     audit(
         exchange,
         level,
