@@ -113,9 +113,7 @@ pub use crate::context::{ClientId, RefreshContext};
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
-pub use crate::rejection::{
-    DefaultRejection, RejectClass, RejectReason, Rejection, RejectionResponse,
-};
+pub use crate::rejection::{RejectClass, RejectReason, Rejection, RejectionResponse};
 pub use crate::service::Rotation;
 pub use crate::store_error::StoreErrorResponse;
 

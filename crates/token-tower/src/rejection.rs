@@ -370,9 +370,11 @@ where
     }
 }
 
-/// The default customiser: [`Rejection::default_response`].
+/// The customiser the builder starts with: [`Rejection::default_response`]. Not exported:
+/// an app that wants the default passes nothing, and one that starts from it calls
+/// `default_response` in its closure.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DefaultRejection;
+pub(crate) struct DefaultRejection;
 
 impl RejectionResponse for DefaultRejection {
     fn rejection_response(&self, rejection: &Rejection) -> Response<Bytes> {
