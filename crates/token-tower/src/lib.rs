@@ -51,6 +51,15 @@
 //! verifies with the `rust_crypto` provider it is compiled with, so it works whatever else
 //! the application enables or installs.
 //!
+//! # Features
+//!
+//! - `axum` (default): [`RefreshContext`] as an axum extractor (its rejection,
+//!   `MissingRefreshContext`, names the missing layer), [`StoreErrorResponse`] as an
+//!   `IntoResponse`, and axum's `ConnectInfo` as the peer address in audit lines. Without it
+//!   (`default-features = false`) the layer is plain Tower and axum is not built.
+//! - `metrics`: counters and a latency histogram through the `metrics` facade (see
+//!   [`metrics`]).
+//!
 //! # Example
 //!
 //! ```
