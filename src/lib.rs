@@ -35,7 +35,10 @@
 //!   at run time), [`StoreConfig`], [`SealingKey`], and the [`RotationStore`] trait;
 //! - the layer (`token-tower`): [`RotationLayer`] in front of an existing app, the
 //!   [`RefreshContext`] its refresh handler reads, and [`StoreErrorResponse`], the answer
-//!   (503 or 500) to a [`StoreError`] in the app's own handlers.
+//!   (503 or 500) to a [`StoreError`] in the app's own handlers; with the types the builder's
+//!   own signatures name: [`BuildError`] from `build`, [`RejectionResponse`] and
+//!   [`Rejection`] (its [`RejectReason`] and [`RejectClass`]) for `rejection_response`,
+//!   [`LayerEvent`] for `on_event`.
 //!
 //! The whole of each crate is at [`token_core`] and [`token_tower`]. The layer takes
 //! [`jsonwebtoken`] 11 keys and algorithms: use the re-exported [`jsonwebtoken`] so your app
@@ -66,6 +69,7 @@ pub use token_core::{
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
-    ClientId, IssuedToken, LayerEvent, LayerEventKind, PresentedToken, RefreshContext,
-    RejectReason, RequestBody, RotationLayer, RotationLayerBuilder, Route, StoreErrorResponse,
+    BuildError, ClientId, IssuedToken, LayerEvent, LayerEventKind, MissingRefreshContext,
+    PresentedToken, RefreshContext, RejectClass, RejectReason, Rejection, RejectionResponse,
+    RequestBody, RotationLayer, RotationLayerBuilder, Route, StoreErrorResponse,
 };

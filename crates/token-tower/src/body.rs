@@ -6,9 +6,34 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::{HeaderMap, header};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
+
+/// Boxed errors from request and response bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The `Content-Length` a message announces, if it announces one that parses.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
+/// could not be read.
+pub(crate) async fn collect<B>(body: B, limit: usize) -> Result<Bytes, bool>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(error.downcast_ref::<LengthLimitError>().is_some()),
+    }
+}
 
 pin_project! {
     #[project = KindProj]

@@ -1,109 +1,27 @@
 //! The refresh, issuing and revocation flows (`docs/ARCHITECTURE.md`, *The layer*). The
-//! rotation state machine itself is in the store; this module is the HTTP plumbing around its single `rotate` /
-//! `register` call. Reading the request is `request.rs`, reading the app's response
-//! `response.rs`.
+//! rotation state machine itself is in the store; this module is the HTTP plumbing around
+//! its single `rotate` / `register` call. Reading the request is `request.rs`, reading the
+//! app's response `response.rs`, and how a refusal leaves `shared.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header};
+use http::{Request, Response, header};
 use http_body::Body;
-use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
-
+use token_core::{RotationOutcome, RotationStore, StoreError, Successor};
 use tower_service::Service;
+use tracing::Level;
 
-use crate::body::{RequestBody, ResponseBody};
-use crate::config::IssuedToken;
-use crate::context::{ClientId, RefreshContext};
-use crate::event::{LayerEvent, LayerEventKind};
+use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::context::RefreshContext;
+use crate::event::LayerEventKind;
 use crate::jwt::VerifiedToken;
-use crate::layer::Shared;
-use crate::metrics::{self, StoreCall};
-use crate::rejection::{RejectReason, Rejection};
+use crate::metrics::StoreCall;
+use crate::rejection::RejectReason;
 use crate::request::read_presented;
-use crate::response::{inspect, without_tokens};
-use crate::service::BoxError;
-
-pub(crate) type Reply<B, E> = Result<Response<ResponseBody<B>>, E>;
-
-/// Where a request came in, as far as the flows care.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Exchange {
-    /// At the OAuth 2.0 token endpoint: RFC 6749 token locations, errors and cache headers.
-    pub(crate) token_endpoint: bool,
-    /// The OAuth 2.0 client the request names, if any.
-    pub(crate) client: Option<String>,
-    /// Who sent it, for the audit line.
-    pub(crate) requester: Requester,
-}
-
-/// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
-/// `x-request-id` header, as tower-http's `SetRequestId` sets it) and the peer address
-/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension the server put there).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Requester {
-    request_id: Option<String>,
-    peer: Option<std::net::SocketAddr>,
-}
-
-impl Requester {
-    pub(crate) fn of(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|id| id.to_str().ok())
-            // An id is a short token; a long or odd one is not worth a log line.
-            .filter(|id| id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-            .map(str::to_owned);
-        #[cfg(feature = "axum")]
-        let connected = extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0);
-        #[cfg(not(feature = "axum"))]
-        let connected = None;
-        let peer = connected.or_else(|| extensions.get::<std::net::SocketAddr>().copied());
-        Requester { request_id, peer }
-    }
-}
-
-impl Exchange {
-    /// A request on the refresh, issuing or revocation route: its client is the one the app
-    /// put in a [`ClientId`] extension, if any.
-    pub(crate) fn on_route(headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
-        Exchange {
-            token_endpoint: false,
-            client: extensions.get::<ClientId>().map(|c| c.0.clone()),
-            requester: Requester::of(headers, extensions),
-        }
-    }
-
-    /// Where the response carries the new refresh token.
-    pub(crate) fn issued<'a, St>(&self, shared: &'a Shared<St>) -> &'a IssuedToken {
-        match &shared.token_endpoint {
-            Some(endpoint) if self.token_endpoint => &endpoint.issued,
-            _ => &shared.issued,
-        }
-    }
-
-    /// What the store is told about `token` for this request.
-    fn token_ref<'a>(&'a self, token: &'a VerifiedToken) -> token_core::TokenRef<'a> {
-        token_core::TokenRef {
-            client: self.client.as_deref(),
-            ..token.token_ref()
-        }
-    }
-
-    /// A token response about to leave: at the token endpoint it must not be cached (RFC
-    /// 6749 section 5.1), whatever the app said.
-    fn token_response<B>(&self, mut response: Response<B>) -> Response<B> {
-        if self.token_endpoint {
-            let headers = response.headers_mut();
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        }
-        response
-    }
-}
+use crate::response::{Inspected, inspect, without_tokens};
+use crate::shared::{Exchange, Reply, Shared, audit, emit, reject, reject_at};
 
 pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
@@ -120,7 +38,13 @@ where
 {
     let (parts, body) = request.into_parts();
     let exchange = Exchange::on_route(&parts.headers, &parts.extensions);
-    let (token, body) = match read_presented(&shared, &shared.presented, &parts.headers, body).await
+    let (token, body) = match read_presented(
+        &shared.presented,
+        shared.max_request_body,
+        &parts.headers,
+        body,
+    )
+    .await
     {
         Ok(found) => found,
         Err(reason) => return Ok(reject(&shared, &exchange, reason, None, None)),
@@ -128,7 +52,9 @@ where
     refresh_presented(shared, inner, parts, token, body, exchange).await
 }
 
-/// The refresh flow once the presented token is read from the request.
+/// The refresh flow once the presented token is read from the request: validate it, call
+/// the app, check the successor it minted, rotate once, and answer as [`verdict`] maps the
+/// store's outcome. Nothing is consumed before the successor is known good.
 pub(crate) async fn refresh_presented<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,
     mut inner: S,
@@ -150,181 +76,179 @@ where
     };
     drop(token);
 
-    parts.extensions.insert(RefreshContext {
-        user: presented.user.clone(),
-        jti: presented.jti.clone(),
-        family: presented.family.clone(),
-        claims: std::mem::take(&mut presented.claims),
-        client: exchange.client.clone(),
-    });
+    parts
+        .extensions
+        .insert(refresh_context(&mut presented, exchange));
     let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         // The app refused the refresh itself: nothing is consumed.
-        return Ok(without_tokens(&shared, exchange, response, "refresh").await);
+        return Ok(passed_on(&shared, exchange, response, "refresh").await);
     }
 
     let user = Some(presented.user.as_str());
-    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
-        Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
-    };
-    let Some(successor_token) = inspected.token.take() else {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route answered 2xx without a refresh token in its response; \
-             nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    };
-    let successor = match verify_issued(&shared, &successor_token, "refresh") {
-        Ok(successor) => successor,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
-    };
-    if successor.user != presented.user {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route issued a successor for another user; nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    }
-    if successor.family != presented.family {
-        tracing::error!(
-            user = presented.user,
-            "the refresh route issued a successor naming another family than the presented \
-             token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
-        );
-        return Ok(reject(
-            &shared,
-            exchange,
-            RejectReason::InvalidResponse,
-            user,
-            None,
-        ));
-    }
-
+    let (inspected, successor) =
+        match minted_successor(&shared, exchange, &presented, response).await {
+            Ok(found) => found,
+            Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
+        };
     let rotation = shared.store.rotate(
         &presented.user,
         exchange.token_ref(&presented),
-        Successor {
-            jti: &successor.jti,
-            token: &successor_token,
-            expires_at: successor.expires_at,
-        },
+        successor.for_store(),
     );
     let outcome = match call_store(&shared, "rotate", rotation).await {
         Ok(outcome) => outcome,
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
-    metrics::rotation(&shared, outcome.name());
-    if outcome == RotationOutcome::Unknown {
-        metrics::unknown_token(&shared);
-    }
-    let family = outcome.family().cloned();
-    let (event, refusal, level) = verdict(&outcome);
-    if let Some(kind) = event {
-        emit(&shared, kind, user, family.as_ref());
-    }
-    if let Some(reason) = refusal {
-        return Ok(reject_at(
-            &shared,
-            exchange,
-            reason,
-            user,
-            family.as_ref(),
-            level,
-        ));
-    }
-    let name = outcome.name();
-    let response = match outcome {
-        RotationOutcome::GraceReplay {
-            successor: stored, ..
-        } => {
-            if let Err(reason) = inspected.replace_token(exchange.issued(&shared), &stored) {
-                return Ok(reject(&shared, exchange, reason, user, family.as_ref()));
-            }
-            exchange.token_response(inspected.into_response())
-        }
-        _ => exchange.token_response(inspected.into_response()),
-    };
-    audit(exchange, level, name, 200, user, family.as_ref());
-    Ok(response)
+    Ok(answer(&shared, exchange, user, &outcome, inspected))
 }
 
-/// What the layer makes of each store outcome: the event it reports (beside the
-/// `Rejected` event of a refusal), the refusal it answers with (none when the refresh is
-/// granted), and the level of the request's one audit line. The one place where outcomes
-/// meet HTTP.
-fn verdict(
-    outcome: &RotationOutcome,
-) -> (Option<LayerEventKind>, Option<RejectReason>, tracing::Level) {
-    use tracing::Level;
-    match outcome {
-        RotationOutcome::Rotated { .. } => (Some(LayerEventKind::Rotated), None, Level::DEBUG),
-        RotationOutcome::GraceReplay { .. } => {
-            (Some(LayerEventKind::GraceReplay), None, Level::INFO)
+/// What the app's refresh handler learns of the validated request. The claims move into it:
+/// the layer itself needs only the facts it checked.
+fn refresh_context(presented: &mut VerifiedToken, exchange: &Exchange) -> RefreshContext {
+    RefreshContext {
+        user: presented.user.clone(),
+        jti: presented.jti.clone(),
+        family: presented.family.clone(),
+        claims: std::mem::take(&mut presented.claims),
+        client: exchange.client.clone(),
+    }
+}
+
+/// A refresh token the app minted: as it will leave, and as the layer verified it.
+struct Minted {
+    token: String,
+    verified: VerifiedToken,
+}
+
+impl Minted {
+    /// The successor as the store records it.
+    fn for_store(&self) -> Successor<'_> {
+        Successor {
+            jti: &self.verified.jti,
+            token: &self.token,
+            expires_at: self.verified.expires_at,
         }
+    }
+}
+
+/// The successor in the app's 2xx answer to a refresh, checked before anything is consumed:
+/// a token the layer would accept, for the presented token's user and family. Anything else
+/// is the app's bug, refused with a 500 so the client never gets an unrecorded token.
+async fn minted_successor<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    presented: &VerifiedToken,
+    response: Response<B>,
+) -> Result<(Inspected<B>, Minted), RejectReason>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let issued = exchange.issued(shared);
+    let mut inspected = inspect(issued, shared.max_response_body, response).await?;
+    let Some(token) = inspected.token.take() else {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route answered 2xx without a refresh token in its response; \
+             nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    };
+    let verified = verify_issued(shared, &token, "refresh")?;
+    if verified.user != presented.user {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor for another user; nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    }
+    if verified.family != presented.family {
+        tracing::error!(
+            user = presented.user,
+            "the refresh route issued a successor naming another family than the presented \
+             token's (copy `RefreshContext::family` into its family claim); nothing was consumed"
+        );
+        return Err(RejectReason::InvalidResponse);
+    }
+    Ok((inspected, Minted { token, verified }))
+}
+
+/// The answer to a refresh the store decided: the app's response (its successor swapped
+/// for the stored one on a grace replay) or a rejection, as [`verdict`] says.
+fn answer<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    user: Option<&str>,
+    outcome: &RotationOutcome,
+    mut inspected: Inspected<B>,
+) -> Response<ResponseBody<B>> {
+    shared.metrics.rotation(outcome.name());
+    if *outcome == RotationOutcome::Unknown {
+        shared.metrics.unknown_token();
+    }
+    let family = outcome.family();
+    let Verdict {
+        event,
+        refusal,
+        level,
+    } = verdict(outcome);
+    if let Some(kind) = event {
+        emit(shared, kind, user, family);
+    }
+    if let Some(reason) = refusal {
+        return reject_at(shared, exchange, reason, user, family, level);
+    }
+    if let RotationOutcome::GraceReplay {
+        successor: stored, ..
+    } = outcome
+        && let Err(reason) = inspected.replace_token(exchange.issued(shared), stored)
+    {
+        return reject(shared, exchange, reason, user, family);
+    }
+    audit(exchange, level, outcome.name(), 200, user, family);
+    exchange.token_response(inspected.into_response())
+}
+
+/// What the layer makes of one store outcome.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    /// The event reported, beside the `Rejected` event of a refusal.
+    event: Option<LayerEventKind>,
+    /// The refusal answered; none when the refresh is granted.
+    refusal: Option<RejectReason>,
+    /// The level of the request's one audit line.
+    level: Level,
+}
+
+/// Each store outcome's [`Verdict`], in one table: the one place where outcomes meet HTTP.
+fn verdict(outcome: &RotationOutcome) -> Verdict {
+    use LayerEventKind as Event;
+    use RejectReason as Refusal;
+    let (event, refusal, level) = match outcome {
+        RotationOutcome::Rotated { .. } => (Some(Event::Rotated), None, Level::DEBUG),
+        RotationOutcome::GraceReplay { .. } => (Some(Event::GraceReplay), None, Level::INFO),
         RotationOutcome::ReuseDetected { .. } => (
-            Some(LayerEventKind::ReuseDetected),
-            Some(RejectReason::ReuseDetected),
+            Some(Event::ReuseDetected),
+            Some(Refusal::ReuseDetected),
             Level::WARN,
         ),
-        RotationOutcome::Revoked { .. } => (None, Some(RejectReason::Revoked), Level::INFO),
+        RotationOutcome::Revoked { .. } => (None, Some(Refusal::Revoked), Level::INFO),
         RotationOutcome::WrongClient { .. } => (
-            Some(LayerEventKind::WrongClient),
-            Some(RejectReason::WrongClient),
+            Some(Event::WrongClient),
+            Some(Refusal::WrongClient),
             Level::WARN,
         ),
         RotationOutcome::Unknown => (
-            Some(LayerEventKind::UnknownToken),
-            Some(RejectReason::UnknownToken),
+            Some(Event::UnknownToken),
+            Some(Refusal::UnknownToken),
             Level::INFO,
         ),
-    }
-}
-
-/// The one audit line of a request the layer decided: what happened, to whom, for which
-/// client, from where. Ids only, never a token.
-fn audit(
-    exchange: &Exchange,
-    level: tracing::Level,
-    outcome: &str,
-    status: u16,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) {
-    macro_rules! line {
-        ($level:expr) => {
-            tracing::event!(
-                target: "token_rotation::audit",
-                $level,
-                outcome,
-                status,
-                user,
-                family = family.map(FamilyId::as_str),
-                client = exchange.client.as_deref(),
-                peer = exchange.requester.peer.map(tracing::field::display),
-                request_id = exchange.requester.request_id.as_deref(),
-                "refresh-token request"
-            )
-        };
-    }
-    match level {
-        tracing::Level::WARN => line!(tracing::Level::WARN),
-        tracing::Level::INFO => line!(tracing::Level::INFO),
-        tracing::Level::ERROR => line!(tracing::Level::ERROR),
-        _ => line!(tracing::Level::DEBUG),
+    };
+    Verdict {
+        event,
+        refusal,
+        level,
     }
 }
 
@@ -348,12 +272,13 @@ where
         .map(str::to_owned);
     let response = inner.call(request).await?;
     if !response.status().is_success() {
-        return Ok(without_tokens(&shared, exchange, response, "issuing").await);
+        return Ok(passed_on(&shared, exchange, response, "issuing").await);
     }
-    let mut inspected = match inspect(&shared, exchange.issued(&shared), response).await {
-        Ok(inspected) => inspected,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
-    };
+    let mut inspected =
+        match inspect(exchange.issued(&shared), shared.max_response_body, response).await {
+            Ok(inspected) => inspected,
+            Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
+        };
     let Some(token) = inspected.token.take() else {
         // A 2xx without a refresh token (a second factor pending, an access token alone)
         // issues nothing.
@@ -373,7 +298,7 @@ where
     );
     match call_store(&shared, "register", registration).await {
         Ok(family) => {
-            metrics::registration(&shared);
+            shared.metrics.registration();
             emit(&shared, LayerEventKind::Registered, user, Some(&family));
             Ok(exchange.token_response(inspected.into_response()))
         }
@@ -422,7 +347,14 @@ where
 {
     let (parts, body) = request.into_parts();
     let exchange = &Exchange::on_route(&parts.headers, &parts.extensions);
-    let token = match read_presented(&shared, &shared.presented, &parts.headers, body).await {
+    let token = match read_presented(
+        &shared.presented,
+        shared.max_request_body,
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok((token, _)) => token,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
@@ -447,14 +379,7 @@ where
             } else {
                 "no_live_session"
             };
-            audit(
-                exchange,
-                tracing::Level::INFO,
-                outcome,
-                204,
-                user,
-                family.as_ref(),
-            );
+            audit(exchange, Level::INFO, outcome, 204, user, family.as_ref());
             let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
             *response.status_mut() = http::StatusCode::NO_CONTENT;
             Ok(response)
@@ -504,7 +429,9 @@ async fn call_store<St, T>(
         Ok(Err(error)) => StoreCall::failed(error),
         Err(_elapsed) => StoreCall::TimedOut,
     };
-    metrics::store_call(shared, operation, started.elapsed(), ended);
+    shared
+        .metrics
+        .store_call(operation, started.elapsed(), ended);
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) if ended == StoreCall::TimedOut => {
@@ -526,58 +453,20 @@ async fn call_store<St, T>(
     }
 }
 
-fn emit<St>(
-    shared: &Shared<St>,
-    kind: LayerEventKind,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) {
-    tracing::debug!(
-        ?kind,
-        user,
-        family = family.map(FamilyId::as_str),
-        "rotation layer event"
-    );
-    if let Some(hook) = &shared.on_event {
-        hook(&LayerEvent { kind, user, family });
-    }
-}
-
-pub(crate) fn reject<St, B>(
+/// A non-2xx answer of the app, passed on unless it carries a refresh token (then a 500).
+async fn passed_on<St, B>(
     shared: &Shared<St>,
     exchange: &Exchange,
-    reason: RejectReason,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-) -> Response<ResponseBody<B>> {
-    reject_at(shared, exchange, reason, user, family, tracing::Level::INFO)
-}
-
-/// [`reject`] with the level of its audit line (a reuse is a warning).
-pub(crate) fn reject_at<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    reason: RejectReason,
-    user: Option<&str>,
-    family: Option<&FamilyId>,
-    level: tracing::Level,
-) -> Response<ResponseBody<B>> {
-    let mut rejection = Rejection::new(reason, shared.rejection_status, shared.retry_after);
-    if exchange.token_endpoint {
-        rejection = rejection.at_token_endpoint();
+    response: Response<B>,
+    route: &'static str,
+) -> Response<ResponseBody<B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let issued = exchange.issued(shared);
+    match without_tokens(issued, shared.max_response_body, response, route).await {
+        Ok(response) => response,
+        Err(reason) => reject(shared, exchange, reason, None, None),
     }
-    audit(
-        exchange,
-        level,
-        reason.name(),
-        rejection.status().as_u16(),
-        user,
-        family,
-    );
-    metrics::rejection(shared, reason);
-    emit(shared, LayerEventKind::Rejected(reason), user, family);
-    shared
-        .customiser
-        .rejection_response(&rejection)
-        .map(ResponseBody::replaced)
 }

@@ -4,8 +4,36 @@
 
 use std::fmt;
 
+use http::{HeaderMap, header};
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+use crate::rejection::RejectReason;
+
+/// True for an `application/json` or `application/*+json` message (parameters such as
+/// `charset` allowed).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5
+            && essence.starts_with("application/")
+            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// The string member `field` of a JSON object body (`None` when absent or not a string).
+pub(crate) fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, RejectReason> {
+    let mut picked = pick(bytes, only(field)).map_err(|_| RejectReason::MalformedBody)?;
+    Ok(match picked.take(field) {
+        Some(Value::String(value)) => Some(value),
+        _ => None,
+    })
+}
 
 /// Up to this many members are picked from an object (the JWT checks read nine claims).
 pub(crate) const PICKED: usize = 9;

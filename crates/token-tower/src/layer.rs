@@ -11,13 +11,15 @@ use token_core::RotationStore;
 use tower_layer::Layer;
 
 use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
+use crate::event::LayerEvent;
+use crate::jwt::{ClaimNames, JwtRules};
+use crate::metrics::Recorder;
+use crate::rejection::{DefaultRejection, RejectionResponse};
+use crate::service::Rotation;
+use crate::shared::Shared;
 
 /// The layer's bound on a store call when the store sets none of its own.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
-use crate::event::LayerEvent;
-use crate::jwt::{ClaimNames, JwtRules};
-use crate::rejection::{DefaultRejection, RejectionResponse};
-use crate::service::Rotation;
 
 /// A [`Layer`] that enforces refresh-token rotation with a [`RotationStore`]. Build it with
 /// [`RotationLayer::builder`]; it only wraps services in [`Rotation`].
@@ -86,7 +88,7 @@ impl<St: RotationStore> RotationLayer<St> {
                 store_timeout,
                 customiser: Arc::new(DefaultRejection),
                 on_event: None,
-                metrics: false,
+                metrics: Recorder::default(),
             },
             token_endpoint: None,
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
@@ -418,7 +420,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.shared.metrics = enabled;
+        self.shared.metrics = Recorder::new(enabled);
         self
     }
 
@@ -441,51 +443,5 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         Ok(RotationLayer {
             shared: Arc::new(self.shared),
         })
-    }
-}
-
-/// The hook of [`RotationLayerBuilder::on_event`].
-pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
-
-/// Everything the service needs, shared by all clones.
-pub(crate) struct Shared<St> {
-    pub(crate) store: St,
-    pub(crate) jwt: JwtRules,
-    pub(crate) refresh_route: Route,
-    pub(crate) issuing_routes: Vec<Route>,
-    pub(crate) revocation_route: Option<Route>,
-    pub(crate) token_endpoint: Option<TokenEndpoint>,
-    pub(crate) presented: PresentedToken,
-    pub(crate) issued: IssuedToken,
-    pub(crate) max_request_body: usize,
-    pub(crate) max_response_body: usize,
-    pub(crate) rejection_status: StatusCode,
-    pub(crate) retry_after: Duration,
-    pub(crate) store_timeout: Duration,
-    /// The store's session lifetime, to warn when the app's refresh tokens outlive it.
-    pub(crate) session_lifetime: Option<Duration>,
-    /// Set once that warning was logged.
-    pub(crate) lifetime_warned: std::sync::atomic::AtomicBool,
-    pub(crate) customiser: Arc<dyn RejectionResponse>,
-    pub(crate) on_event: Option<EventHook>,
-    /// Record metrics (feature `metrics`); always false without the feature.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) metrics: bool,
-}
-
-impl<St> fmt::Debug for Shared<St> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RotationConfig")
-            .field("refresh_route", &self.refresh_route)
-            .field("issuing_routes", &self.issuing_routes)
-            .field("token_endpoint", &self.token_endpoint)
-            .field("presented", &self.presented)
-            .field("issued", &self.issued)
-            .field("algorithms", &self.jwt.algorithms)
-            .field("leeway", &self.jwt.leeway)
-            .field("max_request_body", &self.max_request_body)
-            .field("max_response_body", &self.max_response_body)
-            .field("rejection_status", &self.rejection_status)
-            .finish_non_exhaustive()
     }
 }

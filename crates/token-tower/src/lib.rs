@@ -51,6 +51,15 @@
 //! verifies with the `rust_crypto` provider it is compiled with, so it works whatever else
 //! the application enables or installs.
 //!
+//! # Features
+//!
+//! - `axum` (default): [`RefreshContext`] as an axum extractor (its rejection,
+//!   `MissingRefreshContext`, names the missing layer), [`StoreErrorResponse`] as an
+//!   `IntoResponse`, and axum's `ConnectInfo` as the peer address in audit lines. Without it
+//!   (`default-features = false`) the layer is plain Tower and axum is not built.
+//! - `metrics`: counters and a latency histogram through the `metrics` facade (see
+//!   [`metrics`]).
+//!
 //! # Example
 //!
 //! ```
@@ -102,6 +111,7 @@ mod rejection;
 mod request;
 mod response;
 mod service;
+mod shared;
 mod store_error;
 
 pub use crate::body::{RequestBody, ResponseBody};
@@ -112,7 +122,7 @@ pub use crate::context::{ClientId, RefreshContext};
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
-pub use crate::rejection::{DefaultRejection, RejectReason, Rejection, RejectionResponse};
+pub use crate::rejection::{RejectClass, RejectReason, Rejection, RejectionResponse};
 pub use crate::service::Rotation;
 pub use crate::store_error::StoreErrorResponse;
 

@@ -44,7 +44,6 @@
 
 use token_core::StoreError;
 
-use crate::layer::Shared;
 use crate::rejection::RejectReason;
 
 /// Refresh requests the store answered, by `outcome`.
@@ -242,15 +241,93 @@ pub fn describe() {
     }
 }
 
-/// Whether the layer records metrics; describes them on the first use, so every app that
-/// turns metrics on gets their `# HELP` lines without a call of its own.
-#[cfg(feature = "metrics")]
-fn enabled<St>(shared: &Shared<St>) -> bool {
-    static DESCRIBED: std::sync::Once = std::sync::Once::new();
-    if shared.metrics {
-        DESCRIBED.call_once(describe);
+/// The layer's switch for recording (set by
+/// [`RotationLayerBuilder::metrics`](crate::RotationLayerBuilder::metrics)): the layer
+/// records through it, so this module needs nothing of the layer's configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Recorder {
+    /// Always false without the `metrics` feature.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    enabled: bool,
+}
+
+impl Recorder {
+    #[cfg(feature = "metrics")]
+    pub(crate) fn new(enabled: bool) -> Self {
+        Recorder { enabled }
     }
-    shared.metrics
+
+    /// Whether the layer records metrics; describes them on the first use, so every app
+    /// that turns metrics on gets their `# HELP` lines without a call of its own.
+    #[cfg(feature = "metrics")]
+    fn enabled(self) -> bool {
+        static DESCRIBED: std::sync::Once = std::sync::Once::new();
+        if self.enabled {
+            DESCRIBED.call_once(describe);
+        }
+        self.enabled
+    }
+
+    /// A store call that ended as `call` after `took`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn store_call(
+        self,
+        operation: &'static str,
+        took: std::time::Duration,
+        call: StoreCall,
+    ) {
+        debug_assert!(
+            OPERATIONS.contains(&operation),
+            "store operation {operation:?} is not in metrics::METRICS (nor in the docs)"
+        );
+        if !self.enabled() {
+            return;
+        }
+        metrics::histogram!(STORE_DURATION_SECONDS, "operation" => operation)
+            .record(took.as_secs_f64());
+        if let Some(kind) = call.kind() {
+            metrics::counter!(STORE_ERRORS_TOTAL, "operation" => operation, "kind" => kind)
+                .increment(1);
+        }
+    }
+
+    /// A store call that ended as `call` after `took`.
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn store_call(self, _: &'static str, _: std::time::Duration, _: StoreCall) {}
+
+    /// A store answer to `rotate` (`RotationOutcome::name`).
+    pub(crate) fn rotation(self, outcome: &'static str) {
+        #[cfg(feature = "metrics")]
+        if self.enabled() {
+            metrics::counter!(ROTATIONS_TOTAL, "outcome" => outcome).increment(1);
+        }
+        let _ = outcome;
+    }
+
+    /// A validly signed token the store does not know.
+    pub(crate) fn unknown_token(self) {
+        #[cfg(feature = "metrics")]
+        if self.enabled() {
+            metrics::counter!(UNKNOWN_TOKENS_TOTAL).increment(1);
+        }
+    }
+
+    /// A token of an issuing route recorded as a new family.
+    pub(crate) fn registration(self) {
+        #[cfg(feature = "metrics")]
+        if self.enabled() {
+            metrics::counter!(REGISTRATIONS_TOTAL).increment(1);
+        }
+    }
+
+    /// A rejection sent for `reason`.
+    pub(crate) fn rejection(self, reason: RejectReason) {
+        #[cfg(feature = "metrics")]
+        if self.enabled() {
+            metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.name()).increment(1);
+        }
+        let _ = reason;
+    }
 }
 
 /// How a store call ended, for the error counter.
@@ -313,71 +390,6 @@ fn caused_by_io_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = e.source();
     }
     false
-}
-
-#[cfg(feature = "metrics")]
-pub(crate) fn store_call<St>(
-    shared: &Shared<St>,
-    operation: &'static str,
-    took: std::time::Duration,
-    call: StoreCall,
-) {
-    debug_assert!(
-        OPERATIONS.contains(&operation),
-        "store operation {operation:?} is not in metrics::METRICS (nor in the docs)"
-    );
-    if !enabled(shared) {
-        return;
-    }
-    metrics::histogram!(STORE_DURATION_SECONDS, "operation" => operation)
-        .record(took.as_secs_f64());
-    if let Some(kind) = call.kind() {
-        metrics::counter!(STORE_ERRORS_TOTAL, "operation" => operation, "kind" => kind)
-            .increment(1);
-    }
-}
-
-#[cfg(not(feature = "metrics"))]
-pub(crate) fn store_call<St>(
-    _: &Shared<St>,
-    _: &'static str,
-    _: std::time::Duration,
-    _: StoreCall,
-) {
-}
-
-/// A store answer to `rotate` (`RotationOutcome::name`).
-pub(crate) fn rotation<St>(shared: &Shared<St>, outcome: &'static str) {
-    #[cfg(feature = "metrics")]
-    if enabled(shared) {
-        metrics::counter!(ROTATIONS_TOTAL, "outcome" => outcome).increment(1);
-    }
-    let _ = (shared, outcome);
-}
-
-/// A validly signed token the store does not know.
-pub(crate) fn unknown_token<St>(shared: &Shared<St>) {
-    #[cfg(feature = "metrics")]
-    if enabled(shared) {
-        metrics::counter!(UNKNOWN_TOKENS_TOTAL).increment(1);
-    }
-    let _ = shared;
-}
-
-pub(crate) fn registration<St>(shared: &Shared<St>) {
-    #[cfg(feature = "metrics")]
-    if enabled(shared) {
-        metrics::counter!(REGISTRATIONS_TOTAL).increment(1);
-    }
-    let _ = shared;
-}
-
-pub(crate) fn rejection<St>(shared: &Shared<St>, reason: RejectReason) {
-    #[cfg(feature = "metrics")]
-    if enabled(shared) {
-        metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.name()).increment(1);
-    }
-    let _ = (shared, reason);
 }
 
 #[cfg(test)]

@@ -11,15 +11,14 @@ use http_body::Body;
 use token_core::RotationStore;
 use tower_service::Service;
 
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::{BoxError, RequestBody, ResponseBody};
 use crate::config::TokenEndpoint;
 use crate::context::ClientId;
-use crate::flow::{self, Exchange, Reply, Requester, reject};
+use crate::flow;
 use crate::form::{Form, is_form};
-use crate::layer::Shared;
 use crate::rejection::RejectReason;
 use crate::request::read_request_body;
-use crate::service::BoxError;
+use crate::shared::{Exchange, Reply, Requester, Shared, reject};
 
 /// The grant type of RFC 6749 section 6, and the form field that carries the token.
 const REFRESH_GRANT: &str = "refresh_token";
@@ -64,7 +63,7 @@ where
             None,
         ));
     }
-    let bytes = match read_request_body(&shared, &parts.headers, body).await {
+    let bytes = match read_request_body(shared.max_request_body, &parts.headers, body).await {
         Ok(bytes) => bytes,
         Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
     };

@@ -8,7 +8,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 /// Why the layer answered instead of (or in place of) the inner service.
 ///
-/// Each reason has a fixed status class: see [`Rejection::status`].
+/// Each reason belongs to one [`RejectClass`], which fixes its status (see
+/// [`Rejection::status`]) and its OAuth 2.0 error code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -143,22 +144,91 @@ impl RejectReason {
         }
     }
 
-    /// True for the reasons that refuse the presented token itself; these take the
-    /// configured rejection status (401 by default).
+    /// The kind of refusal this is, from which its status, its OAuth 2.0 error code and
+    /// its `Retry-After` follow (see [`RejectClass`]).
+    pub fn class(self) -> RejectClass {
+        // No wildcard: a new reason does not compile until it is classified.
+        match self {
+            RejectReason::BodyTooLarge => RejectClass::TooLarge,
+            RejectReason::MalformedBody
+            | RejectReason::UnsupportedContentType
+            | RejectReason::MissingToken
+            | RejectReason::DuplicateCookie
+            | RejectReason::DuplicateParameter
+            | RejectReason::MissingGrantType
+            | RejectReason::AmbiguousClient => RejectClass::InvalidRequest,
+            RejectReason::TokenTooLarge
+            | RejectReason::MalformedToken
+            | RejectReason::AlgorithmNotAllowed
+            | RejectReason::InvalidSignature
+            | RejectReason::Expired
+            | RejectReason::ExpiryOutOfRange
+            | RejectReason::NotYetValid
+            | RejectReason::WrongIssuer
+            | RejectReason::WrongAudience
+            | RejectReason::MissingClaim
+            | RejectReason::WrongTokenType
+            | RejectReason::UnknownToken
+            | RejectReason::ReuseDetected
+            | RejectReason::Revoked
+            | RejectReason::WrongClient => RejectClass::InvalidToken,
+            RejectReason::StoreUnavailable => RejectClass::Unavailable,
+            RejectReason::InvalidResponse => RejectClass::ServerError,
+        }
+    }
+
+    /// True for the reasons that refuse the presented token itself
+    /// ([`RejectClass::InvalidToken`]); these take the configured rejection status (401 by
+    /// default).
     pub fn is_token_refusal(self) -> bool {
-        !matches!(
-            self,
-            RejectReason::BodyTooLarge
-                | RejectReason::MalformedBody
-                | RejectReason::UnsupportedContentType
-                | RejectReason::MissingToken
-                | RejectReason::DuplicateCookie
-                | RejectReason::DuplicateParameter
-                | RejectReason::MissingGrantType
-                | RejectReason::AmbiguousClient
-                | RejectReason::StoreUnavailable
-                | RejectReason::InvalidResponse
-        )
+        self.class() == RejectClass::InvalidToken
+    }
+}
+
+/// The kinds of [`RejectReason`]: each reason belongs to one, and its status, OAuth 2.0
+/// error code (RFC 6749 section 5.2) and `Retry-After` are the class's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectClass {
+    /// The presented token is refused: invalid, expired, of another type, unknown to the
+    /// store, spent, revoked, or another client's. The configured rejection status (401 by
+    /// default; 400 at the OAuth 2.0 token endpoint), `invalid_grant`.
+    InvalidToken,
+    /// The request is malformed: its body, its content type, a missing token, a repeated
+    /// cookie or parameter, no `grant_type`, an ambiguous client. 400, `invalid_request`.
+    InvalidRequest,
+    /// The request body is over the configured cap. 413, `invalid_request`.
+    TooLarge,
+    /// The store could not be reached or did not answer in time. 503 with `Retry-After`,
+    /// `temporarily_unavailable`.
+    Unavailable,
+    /// The app's response could not be used, or the store refused the operation. 500,
+    /// `server_error`.
+    ServerError,
+}
+
+impl RejectClass {
+    /// The OAuth 2.0 error code (RFC 6749 section 5.2) of this class.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            RejectClass::InvalidToken => "invalid_grant",
+            RejectClass::InvalidRequest | RejectClass::TooLarge => "invalid_request",
+            RejectClass::Unavailable => "temporarily_unavailable",
+            RejectClass::ServerError => "server_error",
+        }
+    }
+
+    /// The status of this class: `refusal_status` for a refused token, except at the OAuth
+    /// 2.0 token endpoint, where RFC 6749 section 5.2 says 400.
+    fn status(self, refusal_status: StatusCode, token_endpoint: bool) -> StatusCode {
+        match self {
+            RejectClass::InvalidToken if token_endpoint => StatusCode::BAD_REQUEST,
+            RejectClass::InvalidToken => refusal_status,
+            RejectClass::InvalidRequest => StatusCode::BAD_REQUEST,
+            RejectClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectClass::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 }
 
@@ -179,44 +249,20 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// The rejection for `reason` with the layer's configured refusal status and
+    /// `Retry-After`, answered at the OAuth 2.0 token endpoint or elsewhere.
     pub(crate) fn new(
         reason: RejectReason,
         refusal_status: StatusCode,
         retry_after: Duration,
+        token_endpoint: bool,
     ) -> Self {
-        let status = match reason {
-            RejectReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            RejectReason::MalformedBody
-            | RejectReason::UnsupportedContentType
-            | RejectReason::MissingToken
-            | RejectReason::DuplicateCookie
-            | RejectReason::DuplicateParameter
-            | RejectReason::MissingGrantType
-            | RejectReason::AmbiguousClient => StatusCode::BAD_REQUEST,
-            RejectReason::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RejectReason::InvalidResponse => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => refusal_status,
-        };
+        let class = reason.class();
         Rejection {
             reason,
-            status,
-            retry_after: (reason == RejectReason::StoreUnavailable).then_some(retry_after),
-            token_endpoint: false,
-        }
-    }
-
-    /// The same rejection, answered at an OAuth 2.0 token endpoint: a refused token is
-    /// `400` there (RFC 6749 section 5.2), whatever the configured refusal status.
-    pub(crate) fn at_token_endpoint(self) -> Self {
-        let status = if self.reason.is_token_refusal() {
-            StatusCode::BAD_REQUEST
-        } else {
-            self.status
-        };
-        Rejection {
-            status,
-            token_endpoint: true,
-            ..self
+            status: class.status(refusal_status, token_endpoint),
+            retry_after: (class == RejectClass::Unavailable).then_some(retry_after),
+            token_endpoint,
         }
     }
 
@@ -243,15 +289,11 @@ impl Rejection {
     /// `invalid_request` for a malformed request, `temporarily_unavailable` and
     /// `server_error` otherwise.
     pub fn error_code(&self) -> &'static str {
-        match self.reason {
-            RejectReason::StoreUnavailable => "temporarily_unavailable",
-            RejectReason::InvalidResponse => "server_error",
-            reason if reason.is_token_refusal() => "invalid_grant",
-            _ => "invalid_request",
-        }
+        self.reason.class().error_code()
     }
 
-    /// The delay sent in `Retry-After` (only for [`RejectReason::StoreUnavailable`]).
+    /// The delay sent in `Retry-After` (only for [`RejectClass::Unavailable`], that is
+    /// [`RejectReason::StoreUnavailable`]).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -328,12 +370,64 @@ where
     }
 }
 
-/// The default customiser: [`Rejection::default_response`].
+/// The customiser the builder starts with: [`Rejection::default_response`]. Not exported:
+/// an app that wants the default passes nothing, and one that starts from it calls
+/// `default_response` in its closure.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DefaultRejection;
+pub(crate) struct DefaultRejection;
 
 impl RejectionResponse for DefaultRejection {
     fn rejection_response(&self, rejection: &Rejection) -> Response<Bytes> {
         rejection.default_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_code_and_retry_after_follow_the_class() {
+        let configured = StatusCode::FORBIDDEN;
+        let delay = Duration::from_secs(2);
+        let answer = |reason, token_endpoint| {
+            let rejection = Rejection::new(reason, configured, delay, token_endpoint);
+            (
+                rejection.status(),
+                rejection.error_code(),
+                rejection.retry_after(),
+            )
+        };
+        for endpoint in [false, true] {
+            let refused = if endpoint {
+                StatusCode::BAD_REQUEST
+            } else {
+                configured
+            };
+            assert_eq!(
+                answer(RejectReason::ReuseDetected, endpoint),
+                (refused, "invalid_grant", None)
+            );
+            assert_eq!(
+                answer(RejectReason::MissingToken, endpoint),
+                (StatusCode::BAD_REQUEST, "invalid_request", None)
+            );
+            assert_eq!(
+                answer(RejectReason::BodyTooLarge, endpoint),
+                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", None)
+            );
+            assert_eq!(
+                answer(RejectReason::StoreUnavailable, endpoint),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    Some(delay)
+                )
+            );
+            assert_eq!(
+                answer(RejectReason::InvalidResponse, endpoint),
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
+            );
+        }
     }
 }

@@ -5,51 +5,18 @@ use bytes::Bytes;
 use cookie::Cookie;
 use http::{HeaderMap, header};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::Value;
 
-use crate::body::RequestBody;
+use crate::body::{BoxError, RequestBody, collect, content_length};
 use crate::config::PresentedToken;
 use crate::form::{Form, is_form};
-use crate::json;
-use crate::layer::Shared;
+use crate::json::{is_json, json_string_field};
 use crate::rejection::RejectReason;
-use crate::service::BoxError;
 
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 5
-            && essence.starts_with("application/")
-            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
-}
-
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-/// The string member `field` of a JSON object body (`None` when absent or not a string).
-pub(crate) fn json_string_field(bytes: &[u8], field: &str) -> Result<Option<String>, RejectReason> {
-    let mut picked =
-        json::pick(bytes, json::only(field)).map_err(|_| RejectReason::MalformedBody)?;
-    Ok(match picked.take(field) {
-        Some(Value::String(value)) => Some(value),
-        _ => None,
-    })
-}
-
-pub(crate) async fn read_presented<St, B>(
-    shared: &Shared<St>,
+/// The token `presented` names and the body to hand on: the buffered bytes when the token
+/// was read from the body (at most `limit` of them), else the body untouched.
+pub(crate) async fn read_presented<B>(
     presented: &PresentedToken,
+    limit: usize,
     headers: &HeaderMap,
     body: B,
 ) -> Result<(String, RequestBody<B>), RejectReason>
@@ -62,7 +29,7 @@ where
             if !is_json(headers) {
                 return Err(RejectReason::UnsupportedContentType);
             }
-            let bytes = read_request_body(shared, headers, body).await?;
+            let bytes = read_request_body(limit, headers, body).await?;
             let token = json_string_field(&bytes, field)?;
             // An empty field is no token, as an empty cookie or header is.
             return token
@@ -74,7 +41,7 @@ where
             if !is_form(headers) {
                 return Err(RejectReason::UnsupportedContentType);
             }
-            let bytes = read_request_body(shared, headers, body).await?;
+            let bytes = read_request_body(limit, headers, body).await?;
             let token = Form::parse(&bytes).single(field)?.map(str::to_owned);
             return token
                 .map(|token| (token, RequestBody::buffered(bytes)))
@@ -119,10 +86,10 @@ fn request_cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Rej
     Ok(first)
 }
 
-/// Buffers a request body the layer reads, under the request cap: 413 above it, refused
+/// Buffers a request body the layer reads, at most `limit` bytes: 413 above it, refused
 /// before reading a byte when the client announces too much.
-pub(crate) async fn read_request_body<St, B>(
-    shared: &Shared<St>,
+pub(crate) async fn read_request_body<B>(
+    limit: usize,
     headers: &HeaderMap,
     body: B,
 ) -> Result<Bytes, RejectReason>
@@ -130,29 +97,14 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    if content_length(headers).is_some_and(|len| len > shared.max_request_body as u64) {
+    if content_length(headers).is_some_and(|len| len > limit as u64) {
         return Err(RejectReason::BodyTooLarge);
     }
-    collect(body, shared.max_request_body)
-        .await
-        .map_err(|too_large| {
-            if too_large {
-                RejectReason::BodyTooLarge
-            } else {
-                RejectReason::MalformedBody
-            }
-        })
-}
-
-/// Collects at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it
-/// could not be read.
-pub(crate) async fn collect<B>(body: B, limit: usize) -> Result<Bytes, bool>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => Err(error.downcast_ref::<LengthLimitError>().is_some()),
-    }
+    collect(body, limit).await.map_err(|too_large| {
+        if too_large {
+            RejectReason::BodyTooLarge
+        } else {
+            RejectReason::MalformedBody
+        }
+    })
 }

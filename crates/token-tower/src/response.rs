@@ -7,48 +7,46 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use http_body::Body;
 use serde_json::Value;
 
-use crate::body::ResponseBody;
+use crate::body::{BoxError, ResponseBody, collect};
 use crate::config::IssuedToken;
-use crate::flow::{Exchange, reject};
-use crate::layer::Shared;
+use crate::json::{is_json, json_string_field};
 use crate::rejection::RejectReason;
-use crate::request::{collect, is_json, json_string_field};
-use crate::service::BoxError;
 
-/// Passes a non-2xx response on, unless it carries a refresh token where the layer looks for
-/// one (`docs/ARCHITECTURE.md`, *The layer*): a 303 with `Set-Cookie: rt=...` would hand out a token
-/// nothing recorded, for a refresh that consumed nothing. Such a response becomes a 500.
-/// Only a JSON body is buffered to look (up to the response cap); others pass untouched.
-pub(crate) async fn without_tokens<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
+/// Passes a non-2xx response on, unless it carries a refresh token where `issued` says
+/// (`docs/ARCHITECTURE.md`, *The layer*): a 303 with `Set-Cookie: rt=...` would hand out a
+/// token nothing recorded, for a refresh that consumed nothing. Such a response is refused
+/// (500). Only a JSON body is buffered to look (at most `limit` bytes); others pass
+/// untouched.
+pub(crate) async fn without_tokens<B>(
+    issued: &IssuedToken,
+    limit: usize,
     response: Response<B>,
     route: &'static str,
-) -> Response<ResponseBody<B>>
+) -> Result<Response<ResponseBody<B>>, RejectReason>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let field = match exchange.issued(shared) {
+    let field = match issued {
         IssuedToken::SetCookie(name) => {
             if set_cookie(response.headers(), name).is_some() {
-                return token_in_refusal(shared, exchange, route);
+                return Err(token_in_refusal(route));
             }
-            return response.map(ResponseBody::passed_through);
+            return Ok(response.map(ResponseBody::passed_through));
         }
         IssuedToken::JsonField(_) if !is_json(response.headers()) => {
-            return response.map(ResponseBody::passed_through);
+            return Ok(response.map(ResponseBody::passed_through));
         }
         IssuedToken::JsonField(field) => field,
     };
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = collect(body, shared.max_response_body).await else {
+    let Ok(bytes) = collect(body, limit).await else {
         tracing::error!(
             route,
             status = parts.status.as_u16(),
             "a non-2xx JSON response could not be read to check it carries no refresh token"
         );
-        return reject(shared, exchange, RejectReason::InvalidResponse, None, None);
+        return Err(RejectReason::InvalidResponse);
     };
     // A UTF-8 byte order mark is no JSON, but JavaScript's `response.json()` skips it.
     let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
@@ -57,22 +55,18 @@ where
         .flatten()
         .is_some_and(|token| !token.is_empty());
     if carries {
-        return token_in_refusal(shared, exchange, route);
+        return Err(token_in_refusal(route));
     }
-    Response::from_parts(parts, ResponseBody::replaced(bytes))
+    Ok(Response::from_parts(parts, ResponseBody::replaced(bytes)))
 }
 
-fn token_in_refusal<St, B>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    route: &'static str,
-) -> Response<ResponseBody<B>> {
+fn token_in_refusal(route: &'static str) -> RejectReason {
     tracing::error!(
         route,
         "the app answered non-2xx with a refresh token in its response; replaced by a 500 so \
          no unrecorded token leaves"
     );
-    reject(shared, exchange, RejectReason::InvalidResponse, None, None)
+    RejectReason::InvalidResponse
 }
 
 /// The value of the `Set-Cookie` header that sets the cookie `name`, if any.
@@ -98,9 +92,11 @@ enum InspectedBody<B> {
     Buffered(Bytes),
 }
 
-pub(crate) async fn inspect<St, B>(
-    shared: &Shared<St>,
+/// Looks for the refresh token where `issued` says, buffering a JSON body (at most `limit`
+/// bytes); a response that cannot be read that way is refused (500).
+pub(crate) async fn inspect<B>(
     issued: &IssuedToken,
+    limit: usize,
     response: Response<B>,
 ) -> Result<Inspected<B>, RejectReason>
 where
@@ -110,16 +106,14 @@ where
     let (parts, body) = response.into_parts();
     match issued {
         IssuedToken::JsonField(field) => {
-            let bytes = collect(body, shared.max_response_body)
-                .await
-                .map_err(|too_large| {
-                    tracing::error!(
-                        too_large,
-                        limit = shared.max_response_body,
-                        "could not read the response that should carry a refresh token"
-                    );
-                    RejectReason::InvalidResponse
-                })?;
+            let bytes = collect(body, limit).await.map_err(|too_large| {
+                tracing::error!(
+                    too_large,
+                    limit,
+                    "could not read the response that should carry a refresh token"
+                );
+                RejectReason::InvalidResponse
+            })?;
             let token = json_string_field(&bytes, field).map_err(|_| {
                 tracing::error!(
                     "the response that should carry a refresh token is not a JSON object"

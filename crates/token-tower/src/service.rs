@@ -9,15 +9,13 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::{RequestBody, ResponseBody};
-use crate::flow::{self, Exchange};
-use crate::future::ResponseFuture;
-use crate::layer::Shared;
-use crate::oauth;
 use token_core::RotationStore;
 
-/// Boxed errors from request and response bodies.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::flow;
+use crate::future::ResponseFuture;
+use crate::oauth;
+use crate::shared::{Exchange, Shared};
 
 /// The service built by [`RotationLayer`](crate::RotationLayer).
 ///
