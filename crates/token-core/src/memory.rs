@@ -283,15 +283,7 @@ impl MemoryStore {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
-        self.start_family(
-            &mut state,
-            &keys,
-            family.as_str(),
-            &token,
-            digest,
-            now,
-            metadata,
-        );
+        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
         Ok(family)
     }
 
@@ -305,11 +297,11 @@ impl MemoryStore {
         keys: &UserKeys,
         id: &str,
         token: &TokenRef<'_>,
-        digest: Digest,
         now: i64,
         metadata: Option<&str>,
     ) {
         let cfg = &self.config;
+        let digest = jti_digest(token.jti);
         let index = keys.index();
         let client = token.client.map(client_digest);
         state.prune(&index, now);
@@ -364,15 +356,7 @@ impl MemoryStore {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
-        self.start_family(
-            &mut state,
-            &keys,
-            family.as_str(),
-            &token,
-            digest,
-            now,
-            metadata,
-        );
+        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
         state.remember_adoption(&keys, token.expires_at, digest, family.as_str());
         Ok(Adoption::Adopted {
             family: family.clone(),
