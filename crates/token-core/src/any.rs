@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::{
-    FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo, StoreError,
-    Successor, TokenRef,
+    Adoption, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo,
+    StoreError, Successor, TokenRef,
 };
 
 /// Either built-in store, chosen at run time (say, Redis when `REDIS_URL` is set, memory
@@ -60,6 +60,16 @@ impl RotationStore for AnyStore {
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
         each!(self, store => store.register(user, token, metadata).await)
+    }
+
+    async fn adopt(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        each!(self, store => store.adopt(user, token, family, metadata).await)
     }
 
     async fn rotate(

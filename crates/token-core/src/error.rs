@@ -29,7 +29,9 @@ pub enum StoreError {
         wanted: u32,
     },
     /// A token's `exp` is before the epoch or after [`MAX_EXPIRES_AT`](crate::MAX_EXPIRES_AT)
-    /// (9999-12-31): the store cannot record it. Nothing was changed.
+    /// (9999-12-31): the store cannot record it. Nothing was changed. Also the answer of
+    /// [`adopt`](crate::RotationStore::adopt) for a token an hour or more past its `exp`, whose
+    /// adoption the store could no longer remember.
     #[error("token exp {0} is outside the range the store records")]
     ExpiryOutOfRange(i64),
     /// The jti is already recorded for this user: token ids must be unique per user.

@@ -13,6 +13,10 @@
 //!                                 TTL = the latest of its entries' ends (each entry: an hour
 //!                                 past its hour's end, or its family's absolute end if that
 //!                                 is sooner)
+//! <prefix>{u<user>}:a             adoption record: hash from raw jti digest to family id,
+//!                                 for tokens minted before the store recorded them and
+//!                                 adopted since; TTL = the latest of its tokens' `exp`, plus
+//!                                 an hour or two (as the token index)
 //! ```
 //!
 //! `<user>` is the user id in unpadded URL-safe base64: an injective encoding whose alphabet
@@ -73,6 +77,11 @@ impl UserKeys {
         format!("{}:g:{}", self.base, b64(digest))
     }
 
+    /// The user's adoption record: which pre-existing tokens were adopted, into which family.
+    pub(crate) fn adopted(&self) -> String {
+        format!("{}:a", self.base)
+    }
+
     /// The token-index bucket of tokens expiring at `exp` (seconds since the epoch).
     pub(crate) fn tokens(&self, exp: i64) -> String {
         format!("{}:t:{}", self.base, crate::rules::token_bucket(exp))
@@ -126,6 +135,9 @@ pub enum KeyKind {
     GraceSlot,
     /// A token-index bucket (apps without a family claim).
     TokenIndex,
+    /// A user's adoption record: the pre-existing tokens taken into the store (see
+    /// [`RotationStore::adopt`](crate::RotationStore::adopt)).
+    Adopted,
     /// Not a key of the store.
     Other,
 }
@@ -152,6 +164,8 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
         KeyKind::GraceSlot
     } else if tail.starts_with(":t:") {
         KeyKind::TokenIndex
+    } else if tail == ":a" {
+        KeyKind::Adopted
     } else {
         KeyKind::Other
     }
@@ -195,6 +209,7 @@ mod tests {
                 keys.index(),
                 keys.grace(Some("d"), &[0; 12]),
                 keys.tokens(7200),
+                keys.adopted(),
             ] {
                 assert_eq!(hash_tag(&key), tag, "user {user:?}: {key}");
             }
@@ -221,6 +236,8 @@ mod tests {
             KeyKind::GraceSlot
         );
         assert_eq!(key_kind("rt:", &keys.tokens(7200)), KeyKind::TokenIndex);
+        assert_eq!(key_kind("rt:", &keys.adopted()), KeyKind::Adopted);
+        assert_eq!(user_of_index_key("rt:", &keys.adopted()), None);
         assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
         assert_eq!(key_kind("other:", &keys.index()), KeyKind::Other);
     }

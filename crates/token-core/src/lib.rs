@@ -34,6 +34,9 @@
 //!                                           rotation; TTL = the grace window
 //! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →
 //!                                           family, for tokens expiring in that hour
+//! <prefix>{u<base64url(user)>}:a            adoption record: jti digest → family of each
+//!                                           token taken in by `adopt`; TTL = the latest
+//!                                           of those tokens' expiries, plus an hour or two
 //! ```
 //!
 //! Ended families are pruned lazily (on login, revoke-all and cleanup), and are gone
@@ -100,7 +103,7 @@ pub use crate::config::{DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{
-    FamilyId, RotationEvent, RotationEventKind, RotationOutcome, SessionInfo,
+    Adoption, FamilyId, RotationEvent, RotationEventKind, RotationOutcome, SessionInfo,
 };
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};

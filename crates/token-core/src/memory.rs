@@ -2,7 +2,8 @@
 //! instance apps). Its state dies with the process and is not shared between instances.
 //!
 //! It runs the rules of [`crate::rules`] on the same data the Redis store keeps (a hash of
-//! family records per user, a token index without a family claim, grace slots), prunes
+//! family records per user, a token index without a family claim, grace slots, adoption
+//! records), prunes
 //! when the scripts prune, and treats an ended family as gone as they do, so the two agree
 //! on every clock; the conformance suite and the model test check that they do.
 
@@ -11,11 +12,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::{UserKeys, client_digest, jti_digest};
-use crate::rules::{Digest, Family, Role, Step, check_expiry, evictions, token_index_expiry_ms};
+use crate::rules::{
+    Digest, Family, Role, Step, adoption_expiry_ms, check_expiry, evictions, token_index_expiry_ms,
+};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
-    FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
-    StoreError, Successor, TokenRef,
+    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
+    StoreConfig, StoreError, Successor, TokenRef,
 };
 
 /// A [`RotationStore`] in process memory. Single-process only: app instances do not share it.
@@ -53,6 +56,8 @@ struct State {
     grace: HashMap<String, (Vec<u8>, i64)>,
     /// Token-index buckets.
     tokens: HashMap<String, Bucket>,
+    /// Adoption records, one per user: jti digest → the family the token was adopted into.
+    adopted: HashMap<String, Bucket>,
     writes_since_sweep: usize,
 }
 
@@ -64,7 +69,8 @@ struct Sessions {
     expires: i64,
 }
 
-/// A token-index bucket: jti digest → family id, and when the key expires.
+/// A token-index bucket or an adoption record: jti digest → family id, and when the key
+/// expires.
 #[derive(Debug, Default)]
 struct Bucket {
     entries: HashMap<Digest, String>,
@@ -134,6 +140,41 @@ impl State {
             .max(token_index_expiry_ms(exp).min(family_end));
     }
 
+    /// The family a token to adopt already belongs to (the scripts' checks in `adopt`): the
+    /// one its claim names if it is there, else the one the token index maps it to if it is
+    /// there; failing both, the one it was adopted into, whether or not that one is there.
+    fn known(
+        &self,
+        keys: &UserKeys,
+        token: &TokenRef<'_>,
+        digest: &Digest,
+        now: i64,
+    ) -> Option<String> {
+        let exp = token.expires_at;
+        let member = match token.family {
+            Some(claim) => Some(claim.as_str()).filter(|id| self.is_present(keys, id, now)),
+            None => self
+                .indexed(keys, exp, digest, now)
+                .map(String::as_str)
+                .filter(|id| self.is_present(keys, id, now)),
+        };
+        if let Some(id) = member {
+            return Some(id.to_owned());
+        }
+        self.adopted
+            .get(&keys.adopted())
+            .filter(|record| record.expires > now && adoption_expiry_ms(exp) > now)
+            .and_then(|record| record.entries.get(digest))
+            .cloned()
+    }
+
+    /// Records that the token `digest` (expiring at `exp`) was adopted into family `id`.
+    fn remember_adoption(&mut self, keys: &UserKeys, exp: i64, digest: Digest, id: &str) {
+        let record = self.adopted.entry(keys.adopted()).or_default();
+        record.entries.insert(digest, id.to_owned());
+        record.expires = record.expires.max(adoption_expiry_ms(exp));
+    }
+
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
         match self.grace.get(key) {
             Some((sealed, end)) if *end > now => Some(sealed),
@@ -166,7 +207,8 @@ impl State {
     fn note_write(&mut self, now: i64) {
         self.writes_since_sweep += 1;
         // At least as many writes as entries between sweeps: O(1) amortised per write.
-        let due = SWEEP_EVERY.max(self.users.len() + self.grace.len() + self.tokens.len());
+        let due = SWEEP_EVERY
+            .max(self.users.len() + self.grace.len() + self.tokens.len() + self.adopted.len());
         if self.writes_since_sweep >= due {
             self.writes_since_sweep = 0;
             self.sweep(now);
@@ -179,6 +221,7 @@ impl State {
         self.users.retain(|_, s| !s.families.is_empty());
         self.grace.retain(|_, (_, end)| *end > now);
         self.tokens.retain(|_, bucket| bucket.expires > now);
+        self.adopted.retain(|_, record| record.expires > now);
         pruned
     }
 }
@@ -220,14 +263,11 @@ impl MemoryStore {
         metadata: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
         check_expiry(token.expires_at)?;
-        let cfg = &self.config;
         let keys = self.keys(user);
-        let index = keys.index();
         let digest = jti_digest(token.jti);
         let client = token.client.map(client_digest);
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
         let now = self.now();
-        let policy = cfg.policy();
         let mut state = self.lock();
         if let Some(existing) = state.family_mut(&keys, family.as_str(), now) {
             return if existing.is_registration_of(&digest, client.as_ref()) {
@@ -243,6 +283,27 @@ impl MemoryStore {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
+        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
+        Ok(family)
+    }
+
+    /// The part of a login after its checks (the scripts' `start_family`), shared with
+    /// adoption: prunes the user's ended families, evicts at the session cap, records family
+    /// `id` with the token as its current token and, without a family claim, indexes the
+    /// token.
+    fn start_family(
+        &self,
+        state: &mut State,
+        keys: &UserKeys,
+        id: &str,
+        token: &TokenRef<'_>,
+        now: i64,
+        metadata: Option<&str>,
+    ) {
+        let cfg = &self.config;
+        let digest = jti_digest(token.jti);
+        let index = keys.index();
+        let client = token.client.map(client_digest);
         state.prune(&index, now);
         let sessions = state.users.entry(index).or_default();
         if let Some(cap) = cfg.max_sessions_per_user {
@@ -261,20 +322,45 @@ impl MemoryStore {
                 sessions.expires = 0;
             }
         }
-        let f = Family::new(digest, now, &policy, clip_metadata(metadata), client);
+        let f = Family::new(digest, now, &cfg.policy(), clip_metadata(metadata), client);
         let absolute_end = f.absolute_end;
         sessions.expires = sessions.expires.max(f.ends_at());
-        sessions.families.insert(family.as_str().to_owned(), f);
+        sessions.families.insert(id.to_owned(), f);
         if token.family.is_none() {
-            state.index_token(
-                &keys,
-                token.expires_at,
-                digest,
-                family.as_str(),
-                absolute_end,
-            );
+            state.index_token(keys, token.expires_at, digest, id, absolute_end);
         }
-        Ok(family)
+    }
+
+    /// Mirrors `adopt` in the scripts.
+    fn adopt_now(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        check_expiry(token.expires_at)?;
+        let keys = self.keys(user);
+        let digest = jti_digest(token.jti);
+        let now = self.now();
+        if adoption_expiry_ms(token.expires_at) <= now {
+            return Err(StoreError::ExpiryOutOfRange(token.expires_at));
+        }
+        let mut state = self.lock();
+        if let Some(id) = state.known(&keys, &token, &digest, now) {
+            return Ok(Adoption::Known {
+                family: FamilyId::from(id),
+            });
+        }
+        if state.is_present(&keys, family.as_str(), now) {
+            return Err(StoreError::DuplicateJti);
+        }
+        state.note_write(now);
+        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
+        state.remember_adoption(&keys, token.expires_at, digest, family.as_str());
+        Ok(Adoption::Adopted {
+            family: family.clone(),
+        })
     }
 
     /// Mirrors `rotate` in the scripts.
@@ -396,6 +482,21 @@ impl RotationStore for MemoryStore {
         self.config
             .emit(RotationEventKind::Registered, user, Some(&family));
         Ok(family)
+    }
+
+    async fn adopt(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        let adoption = self.adopt_now(user, token, family, metadata)?;
+        if adoption.is_adopted() {
+            self.config
+                .emit(RotationEventKind::Adopted, user, Some(adoption.family()));
+        }
+        Ok(adoption)
     }
 
     async fn rotate(

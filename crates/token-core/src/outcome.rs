@@ -134,6 +134,40 @@ impl fmt::Debug for RotationOutcome {
     }
 }
 
+/// What [`adopt`](crate::RotationStore::adopt) found, or did, for a token minted before the
+/// store recorded the app's tokens. Either way the token now belongs to `family`: the caller
+/// rotates it as a token of that family, and [`RotationOutcome`] says what it is worth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Adoption {
+    /// The token already belonged to a family, or was adopted before (even if that family
+    /// has ended or been revoked since): nothing changed. A token is adopted once; a spent
+    /// one is not given a new life by a second adoption.
+    Known {
+        /// The family the token belongs to.
+        family: FamilyId,
+    },
+    /// A new family started with this token as its current token, as a login would have
+    /// recorded it, and the store remembers that the token was adopted.
+    Adopted {
+        /// The new family.
+        family: FamilyId,
+    },
+}
+
+impl Adoption {
+    /// The family the token belongs to now.
+    pub fn family(&self) -> &FamilyId {
+        match self {
+            Adoption::Known { family } | Adoption::Adopted { family } => family,
+        }
+    }
+
+    /// True when this call started the family.
+    pub fn is_adopted(&self) -> bool {
+        matches!(self, Adoption::Adopted { .. })
+    }
+}
+
 /// One live session (token family) of a user, as [`list`](crate::RotationStore::list) shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -167,6 +201,9 @@ impl SessionInfo {
 pub enum RotationEventKind {
     /// A new family was registered (a login).
     Registered,
+    /// A token minted before the store recorded the app's tokens was adopted: a new family
+    /// starts with it as its current token.
+    Adopted,
     /// A token was rotated.
     Rotated,
     /// A retry inside the grace window got the same successor again.

@@ -54,6 +54,16 @@ pub(crate) fn token_index_expiry_ms(exp: i64) -> i64 {
         .saturating_mul(1000)
 }
 
+/// Until when (ms) the adoption record remembers an adopted token: as long as the token index
+/// would, an hour or more past its `exp` (any validation leeway), but, unlike an index entry,
+/// not bounded by its family's end. A spent legacy token must stay known after its family
+/// ended or was revoked, for as long as it could still be presented, or a second adoption
+/// would give it a new family. `adopt` refuses a token already past this time: the store
+/// could not remember having adopted it.
+pub(crate) fn adoption_expiry_ms(exp: i64) -> i64 {
+    token_index_expiry_ms(exp)
+}
+
 /// Whether `exp` (seconds since the epoch) is a time the store can record.
 pub(crate) fn check_expiry(exp: i64) -> Result<(), crate::StoreError> {
     if (0..=MAX_EXPIRES_AT).contains(&exp) {

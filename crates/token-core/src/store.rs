@@ -4,7 +4,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::rules::Family;
-use crate::{FamilyId, RotationOutcome, SessionInfo, StoreConfig, StoreError};
+use crate::{Adoption, FamilyId, RotationOutcome, SessionInfo, StoreConfig, StoreError};
 
 /// The longest metadata string a family keeps; longer input is cut at a char boundary.
 pub const MAX_METADATA_LEN: usize = 256;
@@ -108,6 +108,38 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
         token: TokenRef<'_>,
         metadata: Option<&str>,
     ) -> impl Future<Output = Result<FamilyId, StoreError>> + Send;
+
+    /// Takes in a token minted before the store recorded the app's tokens (turning rotation
+    /// on in a running app), so that its holder is not logged out: the caller (the layer,
+    /// in its adoption mode) has checked that the token is one to adopt, and calls this
+    /// before letting the app answer its refresh, then rotates it with
+    /// `token.in_family(adoption.family())`.
+    ///
+    /// - [`Adoption::Known`]: the token already belongs to a family: the one its family claim
+    ///   names, if that family is there (in any state), or the one the token index maps it
+    ///   to (without a claim); or it was adopted before, whatever became of that family since.
+    ///   Nothing changes, and the rotation that follows answers as for any token: a spent one
+    ///   is reuse, a revoked or ended family's is refused.
+    /// - [`Adoption::Adopted`]: a new family `family` starts with this token as its current
+    ///   token, exactly as [`register`](RotationStore::register) would have recorded it at
+    ///   login (metadata, client binding with `token.client`, lifetimes from now, the session
+    ///   cap, the token index without a claim), and the store remembers the adoption until
+    ///   the token has expired (an hour or two past its `exp`), so the token is never adopted
+    ///   twice. `family` is the token's own claim when it has one, else a fresh
+    ///   [`FamilyId::random`].
+    ///
+    /// Atomic: of concurrent adoptions of one token, one is `Adopted` and the others `Known`
+    /// with the same family; a call sent again after a lost reply is `Known` as well. A
+    /// token an hour or more past its `exp` is refused with
+    /// [`StoreError::ExpiryOutOfRange`]; a `family` the user already has, unless the token's
+    /// claim names it, with [`StoreError::DuplicateJti`].
+    fn adopt(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> impl Future<Output = Result<Adoption, StoreError>> + Send;
 
     /// Spends `presented` and records `successor` as its family's current token, or says
     /// why not. See [`RotationOutcome`]. The same rotation sent again (same presented token,

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use support::{Backend, ByJti, MakeStore, Memory, Mode, Redis, next};
 use token_core::{
-    FamilyId, RotationEventKind, RotationOutcome, RotationStore, StoreError, Successor, TokenRef,
+    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, StoreError, Successor,
+    TokenRef,
 };
 
 fn tok(jti: &str) -> String {
@@ -1066,6 +1067,239 @@ async fn family_ids_are_unique<M: MakeStore>(m: M) {
     }
 }
 
+/// Rotates the adopted token `presented` of `family` to `jti`, as the layer does after `adopt`.
+async fn rotate_in<S: RotationStore>(
+    store: &ByJti<S>,
+    presented: &str,
+    family: &FamilyId,
+    client: Option<&str>,
+    jti: &str,
+) -> RotationOutcome {
+    store
+        .rotate_in("alice", presented, family, client, next(jti, &tok(jti)))
+        .await
+        .unwrap()
+}
+
+/// Turning rotation on in a running app: a token the store never recorded is adopted as the
+/// current token of a new family, once; it then rotates like any other.
+async fn an_unknown_token_is_adopted_once_as_the_current_token_of_a_new_family<M: MakeStore>(m: M) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let f = m.make(move |c| c.on_event(move |e| sink.lock().unwrap().push(e.kind)));
+    let adoption = f
+        .store
+        .adopt("alice", "legacy", None, Some("Firefox"))
+        .await
+        .unwrap();
+    let Adoption::Adopted { family } = adoption else {
+        panic!("{adoption:?}");
+    };
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].family, family);
+    assert!(sessions[0].is_current("legacy"));
+    assert_eq!(sessions[0].metadata.as_deref(), Some("Firefox"));
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        Adoption::Known {
+            family: family.clone()
+        },
+        "adopted once: the same call sent again finds it"
+    );
+    assert_eq!(
+        rotate_in(&f.store, "legacy", &family, None, "t1").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        Adoption::Known {
+            family: family.clone()
+        }
+    );
+    assert!(f.store.list("alice").await.unwrap()[0].is_current("t1"));
+    use RotationEventKind::*;
+    assert_eq!(*seen.lock().unwrap(), [Adopted, Rotated]);
+}
+
+/// The adoption is remembered until the token expires, however its family ends: a spent
+/// legacy token meets the state machine, never a second adoption.
+async fn a_spent_adopted_token_is_never_adopted_again<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .adopt("alice", "legacy", None, None)
+        .await
+        .unwrap()
+        .family()
+        .clone();
+    rotate_in(&f.store, "legacy", &family, None, "t1").await;
+    let known = Adoption::Known {
+        family: family.clone(),
+    };
+    // Past the grace window the spent token is reuse, and the family is revoked.
+    f.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        known
+    );
+    assert_eq!(
+        rotate_in(&f.store, "legacy", &family, None, "x").await,
+        RotationOutcome::ReuseDetected {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        known
+    );
+    assert_eq!(
+        rotate_in(&f.store, "legacy", &family, None, "y").await,
+        RotationOutcome::Revoked {
+            family: family.clone()
+        }
+    );
+    // Once the family has ended (idle lifetime 600 s) the record alone remembers it.
+    f.clock.advance(Duration::from_secs(601));
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        known
+    );
+    assert_eq!(
+        rotate_in(&f.store, "legacy", &family, None, "z").await,
+        RotationOutcome::Unknown
+    );
+    // A login prunes the ended family; the record still holds.
+    f.store.register("alice", "fresh", None).await.unwrap();
+    assert_eq!(
+        f.store.adopt("alice", "legacy", None, None).await.unwrap(),
+        known
+    );
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
+}
+
+async fn concurrent_adoptions_of_one_token_make_one_family<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let n = 32;
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (store, barrier) = (f.store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.adopt("alice", "legacy", None, None).await.unwrap()
+            })
+        })
+        .collect();
+    let mut adoptions = Vec::new();
+    for task in tasks {
+        adoptions.push(task.await.unwrap());
+    }
+    let adopted: Vec<&Adoption> = adoptions.iter().filter(|a| a.is_adopted()).collect();
+    assert_eq!(adopted.len(), 1, "{adoptions:?}");
+    let family = adopted[0].family();
+    assert!(
+        adoptions.iter().all(|a| a.family() == family),
+        "{adoptions:?}"
+    );
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(&sessions[0].family, family);
+}
+
+/// A token registered at login (current or spent) is the store's already: adoption finds
+/// its family and changes nothing.
+async fn a_registered_token_is_known_not_adopted<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f.store.register("alice", "t0", None).await.unwrap();
+    let known = Adoption::Known {
+        family: family.clone(),
+    };
+    assert_eq!(
+        f.store.adopt("alice", "t0", None, None).await.unwrap(),
+        known
+    );
+    rotate(&f.store, "alice", "t0", "t1").await;
+    for jti in ["t0", "t1"] {
+        assert_eq!(
+            f.store.adopt("alice", jti, None, None).await.unwrap(),
+            known,
+            "{jti}"
+        );
+    }
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].is_current("t1"));
+    // A family id the user has already is not started again for another token.
+    let token = TokenRef::new("stranger", *support::EXP);
+    assert!(matches!(
+        f.store.inner.adopt("alice", token, &family, None).await,
+        Err(StoreError::DuplicateJti)
+    ));
+}
+
+/// An adopted token starts its family as a login would: the session cap evicts the least
+/// recently used session, and the family is bound to the client the token was issued to.
+async fn adoption_respects_the_session_cap_and_the_client_binding<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.max_sessions_per_user(Some(2)));
+    let d0 = f.store.register("alice", "d0", None).await.unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let d1 = f.store.register("alice", "d1", None).await.unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let adoption = f
+        .store
+        .adopt("alice", "legacy", Some("app-a"), None)
+        .await
+        .unwrap();
+    assert!(adoption.is_adopted(), "{adoption:?}");
+    let family = adoption.family().clone();
+    let kept: Vec<FamilyId> = f
+        .store
+        .list("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.family)
+        .collect();
+    assert_eq!(
+        kept,
+        [d1, family.clone()],
+        "the oldest login {d0} was evicted"
+    );
+    for client in [Some("app-b"), None] {
+        assert_eq!(
+            rotate_in(&f.store, "legacy", &family, client, "stolen").await,
+            RotationOutcome::WrongClient {
+                family: family.clone()
+            },
+            "{client:?}"
+        );
+    }
+    assert_eq!(
+        rotate_in(&f.store, "legacy", &family, Some("app-a"), "t1").await,
+        RotationOutcome::Rotated { family }
+    );
+}
+
+/// A token so far past its `exp` that its adoption could not be remembered is refused.
+async fn a_long_expired_token_is_not_adopted<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let long_ago = *support::EXP - 86_400 - 3 * 3600;
+    let token = TokenRef::new("ancient", long_ago);
+    for _ in 0..2 {
+        assert!(matches!(
+            f.store
+                .inner
+                .adopt("alice", token, &FamilyId::random(), None)
+                .await,
+            Err(StoreError::ExpiryOutOfRange(exp)) if exp == long_ago
+        ));
+    }
+    assert!(f.store.list("alice").await.unwrap().is_empty());
+}
+
 macro_rules! backend {
     ($name:ident, $make:expr, [$($test:ident),*]) => {
         mod $name {
@@ -1139,4 +1373,10 @@ conformance!(
     another_client_cannot_replay_or_revoke_the_owners_family,
     a_family_without_a_client_admits_any_client,
     the_client_binding_survives_rotations,
+    an_unknown_token_is_adopted_once_as_the_current_token_of_a_new_family,
+    a_spent_adopted_token_is_never_adopted_again,
+    concurrent_adoptions_of_one_token_make_one_family,
+    a_registered_token_is_known_not_adopted,
+    adoption_respects_the_session_cap_and_the_client_binding,
+    a_long_expired_token_is_not_adopted,
 );

@@ -1,6 +1,7 @@
 //! Model-based property test: the rules live in one Rust module (`token_core`'s `rules`),
 //! which the memory store runs; the Redis store's Lua scripts must agree with it. Random
-//! histories of register / rotate (current, replayed, repeated, spent and made-up tokens) /
+//! histories of register / adopt (of tokens never recorded, issued ones, adopted ones) /
+//! rotate (current, replayed, repeated, spent and made-up tokens) /
 //! deep rotation chains (past 1000 rotations) / bursts of logins (past the 64-session cap) /
 //! revoke / revoke_family / revoke_all / list / cleanup / time passing run against both
 //! stores, in both modes (family claim and token index), with families bound to an OAuth 2.0
@@ -23,8 +24,8 @@ use proptest::prelude::*;
 use support::{EXP, Mode};
 use test_support::RedisServer;
 use token_core::{
-    ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, StoreConfig,
-    StoreError, Successor, TokenRef,
+    Adoption, ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore,
+    StoreConfig, StoreError, Successor, TokenRef,
 };
 
 const STEP: Duration = Duration::from_secs(90);
@@ -52,6 +53,8 @@ fn tok(jti: &str) -> String {
 #[derive(Clone, Debug)]
 enum Op {
     Register(usize),
+    /// Adopt a token picked among every jti the user was given, or one never recorded.
+    Adopt(usize, usize),
     /// Logins in a row (enough to reach the session cap).
     Burst(usize, u8),
     /// Rotate a token picked among every jti the user was given (or one never issued),
@@ -73,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
     let user = 0..USERS.len();
     prop_oneof![
         3 => user.clone().prop_map(Op::Register),
+        2 => (user.clone(), any::<usize>()).prop_map(|(u, p)| Op::Adopt(u, p)),
         1 => (user.clone(), 1u8..70).prop_map(|(u, n)| Op::Burst(u, n)),
         8 => (user.clone(), any::<usize>()).prop_map(|(u, p)| Op::Rotate(u, p)),
         1 => Just(Op::Repeat),
@@ -240,6 +244,50 @@ impl Pair {
         self.issued[u].push((jti, m));
     }
 
+    /// Adopts `jti` on both stores; `family` is the one its claim names (in family-claim
+    /// mode). The family to start if the token is unknown is that claim, else a fresh id, as
+    /// the layer picks it: the same on both stores.
+    async fn adopt(&mut self, u: usize, jti: &str, family: &FamilyId) {
+        let start = match self.mode {
+            Mode::FamilyClaim => family.clone(),
+            Mode::TokenIndex => FamilyId::random(),
+        };
+        let client = CLIENTS[self.counter % CLIENTS.len()];
+        let (m_claim, r_claim) = (self.claim(family), self.claim(&self.redis_family(family)));
+        let m_ref = TokenRef {
+            client,
+            ..token_ref(jti, &m_claim)
+        };
+        let r_ref = TokenRef {
+            client,
+            ..token_ref(jti, &r_claim)
+        };
+        let m = self.memory.adopt(USERS[u], m_ref, &start, None).await;
+        let r = self.redis.adopt(USERS[u], r_ref, &start, None).await;
+        let back = |f: &FamilyId| {
+            self.to_redis
+                .iter()
+                .find(|(_, r)| *r == f)
+                .map_or(f.clone(), |(m, _)| m.clone())
+        };
+        let (m, r) = match (m, r) {
+            (Ok(m), Ok(Adoption::Known { family })) => (
+                m,
+                Adoption::Known {
+                    family: back(&family),
+                },
+            ),
+            (Ok(m), Ok(r)) => (m, r),
+            (Err(StoreError::DuplicateJti), Err(StoreError::DuplicateJti)) => return,
+            (m, r) => panic!("adopt {jti}: memory {m:?}, Redis {r:?}"),
+        };
+        if let Adoption::Adopted { family } = same(&format!("adopt {jti}"), m, r) {
+            self.current.insert(family.clone(), jti.to_owned());
+            self.clients.insert(family.clone(), client);
+            self.issued[u].push((jti.to_owned(), family));
+        }
+    }
+
     /// The client a family was issued to (none for a made-up one).
     fn owner(&self, family: &FamilyId) -> Option<&'static str> {
         self.clients.get(family).copied().flatten()
@@ -319,6 +367,15 @@ impl Pair {
         self.clock.advance(Duration::from_millis(1));
         match op {
             Op::Register(u) => self.register(*u).await,
+            Op::Adopt(u, pick) => {
+                let issued = &self.issued[*u];
+                let (jti, family) = if issued.is_empty() || pick % 3 == 0 {
+                    (self.fresh_jti(), FamilyId::random())
+                } else {
+                    issued[pick % issued.len()].clone()
+                };
+                self.adopt(*u, &jti, &family).await;
+            }
             Op::Burst(u, n) => {
                 for _ in 0..*n {
                     self.register(*u).await;

@@ -38,8 +38,25 @@ fn exp() -> i64 {
     *support::EXP
 }
 
-/// A scenario touching every operation: logins, rotations, a grace replay, reuse, revocations.
+/// The jti of a token minted before the store recorded tokens, adopted in `scenario`.
+const LEGACY_JTI: &str = "legacy-jti-0b9c1e";
+
+/// A scenario touching every operation: logins, an adoption, rotations, a grace replay,
+/// reuse, revocations.
 async fn scenario(store: &RedisStore, user: &str) {
+    let legacy = TokenRef::new(LEGACY_JTI, exp());
+    let adopted = store
+        .adopt(user, legacy, &FamilyId::random(), Some("agent"))
+        .await
+        .unwrap();
+    store
+        .rotate(
+            user,
+            legacy.in_family(adopted.family()),
+            next("l1", &tok("l1")),
+        )
+        .await
+        .unwrap();
     store
         .register(user, TokenRef::new("a0", exp()), Some("agent"))
         .await
@@ -98,14 +115,24 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
             .unwrap()
             .as_millis() as i64;
         let token_bound = (exp() + 2 * 3600) * 1000 - now;
+        let mut adoption_records = 0;
         for (key, value, ttl) in &contents {
-            let bound = if key.contains("}:t:") {
+            let bound = if key.contains("}:t:") || key.ends_with("}:a") {
                 token_bound
             } else {
                 absolute
             };
             assert!(*ttl > 0 && *ttl <= bound, "{key} has TTL {ttl}");
-            for jti in ["a0", "a1", "a2", "a3", "a4", "a5", "b1", "c1", "zz"] {
+            if key.ends_with("}:a") {
+                adoption_records += 1;
+                // A spent legacy token must stay known for as long as it can be presented.
+                assert!(
+                    *ttl >= exp() * 1000 - now,
+                    "adoption record {key} ends before its token: {ttl} ms"
+                );
+            }
+            assert!(!value.contains(LEGACY_JTI), "{key} holds a raw jti");
+            for jti in ["a0", "a1", "a2", "a3", "a4", "a5", "b1", "c1", "l1", "zz"] {
                 assert!(
                     !value.contains(&tok(jti)),
                     "{key} holds the raw token {jti}"
@@ -122,6 +149,7 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
                 );
             }
         }
+        assert_eq!(adoption_records, 2, "one per user: {contents:?}");
     }
 }
 
@@ -280,7 +308,7 @@ fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
 }
 
 #[tokio::test]
-async fn register_and_rotate_cost_one_fcall_each_on_every_source() {
+async fn register_rotate_and_adopt_cost_one_fcall_each_on_every_source() {
     for backend in BACKENDS {
         let f = Redis(backend, Mode::TokenIndex).make(|c| c);
         let server = f.server.as_ref().unwrap();
@@ -309,6 +337,18 @@ async fn register_and_rotate_cost_one_fcall_each_on_every_source() {
             .await
             .unwrap();
         assert_one_round_trip(commandstats(server), &format!("{backend:?} rotate"));
+        server.command(&["CONFIG", "RESETSTAT"]).unwrap();
+        f.store
+            .inner
+            .adopt(
+                "alice",
+                TokenRef::new("legacy", exp()),
+                &FamilyId::random(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_one_round_trip(commandstats(server), &format!("{backend:?} adopt"));
     }
 }
 

@@ -18,11 +18,11 @@ use crate::keys::{
     METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key,
 };
 use crate::record::decode;
-use crate::rules::{Family, check_expiry, token_index_expiry_ms};
+use crate::rules::{Family, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
-    FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo, StoreConfig,
-    StoreError, Successor, TokenRef,
+    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
+    StoreConfig, StoreError, Successor, TokenRef,
 };
 
 /// The store's Redis Functions library: the Lua files of `scripts/` joined into one source,
@@ -41,6 +41,7 @@ static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
     let body = concat!(
         include_str!("scripts/common.lua"),
         include_str!("scripts/register.lua"),
+        include_str!("scripts/adopt.lua"),
         include_str!("scripts/rotate.lua"),
         include_str!("scripts/revoke.lua"),
         include_str!("scripts/list.lua"),
@@ -60,8 +61,9 @@ static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
 
 /// Each function of the library, the Lua function that implements it, and its flags
 /// (`no-writes` lets `FCALL_RO` run it on a replica).
-const FUNCTIONS: [(&str, &str, &str); 6] = [
+const FUNCTIONS: [(&str, &str, &str); 7] = [
     ("register", "register", ""),
+    ("adopt", "adopt", ""),
     ("rotate", "rotate", ""),
     ("revoke", "revoke_one", ""),
     ("revoke_all", "revoke_every", ""),
@@ -295,12 +297,16 @@ impl RedisStore {
     }
 }
 
-/// What the `register` and `rotate` functions answer: `{tag, family?, sealed?}`, where the tag
-/// is a [`RotationOutcome::name`] (or `registered` / `duplicate`).
+/// What the `register`, `adopt` and `rotate` functions answer: `{tag, family?, sealed?}`,
+/// where the tag is a [`RotationOutcome::name`] (or `registered` / `duplicate`, `known` /
+/// `adopted` / `expired`).
 #[derive(Debug)]
 enum ScriptReply {
     Registered,
     Duplicate,
+    Known(FamilyId),
+    Adopted(FamilyId),
+    Expired,
     /// An outcome of `rotate`; a grace replay still carries its successor sealed.
     Outcome(RotationOutcome),
     GraceReplay(FamilyId, Vec<u8>),
@@ -326,6 +332,9 @@ impl ScriptReply {
         Ok(match tag.as_str() {
             "registered" => ScriptReply::Registered,
             "duplicate" => ScriptReply::Duplicate,
+            "known" => ScriptReply::Known(family()?),
+            "adopted" => ScriptReply::Adopted(family()?),
+            "expired" => ScriptReply::Expired,
             "rotated" => ScriptReply::Outcome(RotationOutcome::Rotated { family: family()? }),
             "reuse_detected" => {
                 ScriptReply::Outcome(RotationOutcome::ReuseDetected { family: family()? })
@@ -377,6 +386,44 @@ impl RotationStore for RedisStore {
             }
             ScriptReply::Duplicate => Err(StoreError::DuplicateJti),
             other => Err(StoreError::Corrupt(format!("register replied {other:?}"))),
+        }
+    }
+
+    async fn adopt(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        check_expiry(token.expires_at)?;
+        let cfg = &self.config;
+        let keys = self.keys(user);
+        let mut op = Op::write("adopt");
+        op.key(keys.index()).key(keys.adopted());
+        if token.family.is_none() {
+            op.key(keys.tokens(token.expires_at));
+        }
+        op.arg(self.offset())
+            .arg(&jti_digest(token.jti)[..])
+            .arg(token.family.map_or("", FamilyId::as_str))
+            .arg(family.as_str())
+            .arg(millis(cfg.absolute_lifetime))
+            .arg(millis(cfg.idle_lifetime))
+            .arg(clip_metadata(metadata).unwrap_or(""))
+            .arg(cfg.max_sessions_per_user.unwrap_or(0))
+            // One expiry serves the index entry and the adoption record: they are the same.
+            .arg(adoption_expiry_ms(token.expires_at))
+            .arg(client_arg(token.client));
+        match ScriptReply::parse(self.run(&op).await?)? {
+            ScriptReply::Known(family) => Ok(Adoption::Known { family }),
+            ScriptReply::Adopted(family) => {
+                cfg.emit(RotationEventKind::Adopted, user, Some(&family));
+                Ok(Adoption::Adopted { family })
+            }
+            ScriptReply::Expired => Err(StoreError::ExpiryOutOfRange(token.expires_at)),
+            ScriptReply::Duplicate => Err(StoreError::DuplicateJti),
+            other => Err(StoreError::Corrupt(format!("adopt replied {other:?}"))),
         }
     }
 
@@ -434,9 +481,7 @@ impl RotationStore for RedisStore {
                 RotationOutcome::GraceReplay { family, successor }
             }
             ScriptReply::Duplicate => return Err(StoreError::DuplicateJti),
-            ScriptReply::Registered => {
-                return Err(StoreError::Corrupt("rotate replied registered".into()));
-            }
+            other => return Err(StoreError::Corrupt(format!("rotate replied {other:?}"))),
         };
         report_rotation(cfg, user, &outcome);
         Ok(outcome)

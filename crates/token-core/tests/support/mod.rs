@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use test_support::{RedisCluster, RedisServer};
 use token_core::{
-    ClockOffset, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome,
+    Adoption, ClockOffset, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome,
     RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 
@@ -107,6 +107,49 @@ impl<S: RotationStore> ByJti<S> {
         let family = self.inner.register(user, token, metadata).await?;
         self.issued(user, jti, &family);
         Ok(family)
+    }
+
+    /// Adopts `jti` as a token minted before the store recorded tokens, issued to `client`
+    /// (if any), the way the layer does: in family-claim mode the token names a family in its
+    /// claim (the one it was issued in, or one nobody registered) and that family is the one
+    /// to start; without a claim, a fresh one is.
+    pub async fn adopt(
+        &self,
+        user: &str,
+        jti: &str,
+        client: Option<&str>,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        let claim = self.claim(user, jti);
+        let family = claim.clone().unwrap_or_else(FamilyId::random);
+        let token = TokenRef {
+            jti,
+            family: claim.as_ref(),
+            expires_at: *EXP,
+            client,
+        };
+        let adoption = self.inner.adopt(user, token, &family, metadata).await?;
+        self.issued(user, jti, adoption.family());
+        Ok(adoption)
+    }
+
+    /// Rotates `presented` as a token of `family`, presented by `client` (if any): the way
+    /// the layer rotates an adopted token, with the family `adopt` answered.
+    pub async fn rotate_in(
+        &self,
+        user: &str,
+        presented: &str,
+        family: &FamilyId,
+        client: Option<&str>,
+        successor: Successor<'_>,
+    ) -> Result<RotationOutcome, StoreError> {
+        let token = TokenRef {
+            jti: presented,
+            family: Some(family),
+            expires_at: *EXP,
+            client,
+        };
+        self.inner.rotate(user, token, successor).await
     }
 
     pub async fn rotate(

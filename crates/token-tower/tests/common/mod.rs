@@ -15,8 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use token_core::{
-    ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore, SessionInfo,
-    StoreConfig, StoreError, Successor, TokenRef,
+    Adoption, ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore,
+    SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 use token_tower::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use token_tower::{
@@ -439,6 +439,17 @@ impl<St: RotationStore> RotationStore for CountingStore<St> {
     ) -> Result<FamilyId, StoreError> {
         self.count();
         self.inner.register(user, token, metadata).await
+    }
+
+    async fn adopt(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+        family: &FamilyId,
+        metadata: Option<&str>,
+    ) -> Result<Adoption, StoreError> {
+        self.count();
+        self.inner.adopt(user, token, family, metadata).await
     }
 
     async fn rotate(

@@ -12,6 +12,8 @@
 --                       overwrites it); TTL = the grace window. Without a family claim
 --   <base>:g:<digest>   Rust cannot name the family, so the slot is the presented token's
 --   <base>:t:<hour>     token index (no family claim): raw jti digest -> family id
+--   <base>:a            adoption record: raw jti digest -> the family an adopted token
+--                       started; TTL = its tokens' expiry, past their families' ends
 --
 -- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
 --   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client

@@ -43,28 +43,11 @@ local function evict(hash, families, cap)
   end
 end
 
--- keys: the user's session hash; the token's token-index bucket (absent with a family
--- claim).
--- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
-local function register(keys, args)
-  local hash, bucket = keys[1], keys[2]
-  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client =
-    unpack(args)
-  local now = now_ms(clock)
-
-  local existing = load_family(hash, id, now)
-  if existing then
-    -- Family::is_registration_of: the same register sent again after a lost reply.
-    if existing.c == digest and not existing.p and not existing.v
-        and (existing.k or '') == client then
-      return {'registered', id}
-    end
-    return {'duplicate'}
-  end
-  if bucket and indexed_family(hash, bucket, expiry, digest, now) then
-    return {'duplicate'}
-  end
-
+-- MemoryStore::start_family: the part of a login after its checks, shared with `adopt`.
+-- Drops the ended families, evicts at the cap, records family `id` with `digest` as its
+-- current token and, without a family claim (`bucket` given), indexes the token.
+local function start_family(hash, bucket, id, digest, now, absolute_lifetime, idle_lifetime,
+    metadata, cap, expiry, client)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -89,5 +72,31 @@ local function register(keys, args)
   if bucket then
     index_token(bucket, expiry, digest, id, absolute_end, now)
   end
+end
+
+-- keys: the user's session hash; the token's token-index bucket (absent with a family
+-- claim).
+-- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
+local function register(keys, args)
+  local hash, bucket = keys[1], keys[2]
+  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client =
+    unpack(args)
+  local now = now_ms(clock)
+
+  local existing = load_family(hash, id, now)
+  if existing then
+    -- Family::is_registration_of: the same register sent again after a lost reply.
+    if existing.c == digest and not existing.p and not existing.v
+        and (existing.k or '') == client then
+      return {'registered', id}
+    end
+    return {'duplicate'}
+  end
+  if bucket and indexed_family(hash, bucket, expiry, digest, now) then
+    return {'duplicate'}
+  end
+
+  start_family(hash, bucket, id, digest, now, absolute_lifetime, idle_lifetime, metadata, cap,
+    expiry, client)
   return {'registered', id}
 end
