@@ -142,15 +142,19 @@ async fn healthz<S: RotationStore>(State(app): Shared<S>) -> Response {
 
 /// The whole public app: the routes an app already has, plus one layer. No `/metrics` here:
 /// it has a listener of its own (`common::serve`).
-fn app<S: RotationStore>(store: S, minter: Minter) -> Router {
+fn app<S: RotationStore>(store: S, settings: &Settings) -> Router {
+    let minter = settings.minter();
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
             .family_claim("sid")
             .max_request_body(MAX_BODY)
-            .metrics(true)
-            .build()
-            .expect("valid rotation layer configuration");
+            .metrics(true);
+    // ADOPT_ISSUED_BEFORE / ADOPT_UNTIL: turning the layer on without logging anyone out.
+    let rotation = settings
+        .adopting(rotation)
+        .build()
+        .expect("valid rotation layer configuration");
 
     Router::new()
         .route("/login", post(login::<S>))
@@ -170,5 +174,5 @@ async fn main() {
     common::init_tracing();
     let settings = Settings::from_env();
     let store = common::open_store(&settings).await;
-    serve_with_metrics(app(store, settings.minter()), &settings.bind_addr).await;
+    serve_with_metrics(app(store, &settings), &settings.bind_addr).await;
 }

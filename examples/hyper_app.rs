@@ -101,7 +101,9 @@ async fn serve<S: RotationStore>(store: S, settings: &Settings) {
     let layer = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
         .family_claim("sid")
-        .max_request_body(MAX_BODY)
+        .max_request_body(MAX_BODY);
+    let layer = settings
+        .adopting(layer)
         .build()
         .expect("valid rotation layer configuration");
     let service = ServiceBuilder::new()

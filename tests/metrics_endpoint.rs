@@ -135,6 +135,24 @@ fn forge_refresh_token(secret: &str, user: &str) -> String {
     .unwrap()
 }
 
+/// A refresh token the app minted an hour ago, before the layer recorded tokens: no `sid`.
+fn legacy_refresh_token(secret: &str, user: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "sub": user, "jti": "legacy-jti", "iat": now - 3600, "exp": now + 600,
+        "typ": "refresh",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
 /// Each metric of `METRICS` is in the exposition with its `# HELP` (its description) and
 /// `# TYPE` lines and at least one sample; the latency is a histogram with the documented
 /// buckets, not a summary.
@@ -215,12 +233,19 @@ async fn login(app: &App, path: &str) -> Value {
 #[tokio::test]
 async fn metrics_count_rotations_rejections_and_store_calls() {
     let mut redis = RedisServer::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (issued_before, until) = ((now - 60).to_string(), (now + 3600).to_string());
     let app = App::start(
         "axum_app",
         &[
             ("REDIS_URL", &redis.url()),
             ("JWT_SECRET", "metrics-secret"),
             ("ROTATION_GRACE_SECS", "1"),
+            ("ADOPT_ISSUED_BEFORE", &issued_before),
+            ("ADOPT_UNTIL", &until),
         ],
     );
 
@@ -241,6 +266,9 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
     // Validly signed, never recorded (a leaked signing key, say): the store does not know it.
     let forged = forge_refresh_token("metrics-secret", "alice");
     assert_eq!(refresh(&app, &forged).await.0, StatusCode::UNAUTHORIZED); // unknown
+    // Minted before the layer (an hour ago, no `sid`): adopted, then rotated.
+    let legacy = legacy_refresh_token("metrics-secret", "bob");
+    assert_eq!(refresh(&app, &legacy).await.0, StatusCode::OK);
 
     // Redis goes away: the store call fails and the refresh is refused with 503.
     redis.kill();
@@ -254,9 +282,10 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
     let get = |key: &str| m.get(key).copied().unwrap_or(0.0);
 
     assert_eq!(get("token_rotation_registrations_total"), 3.0, "{text}");
+    assert_eq!(get("token_rotation_adoptions_total"), 1.0, "{text}");
     assert_eq!(
         get(r#"token_rotation_rotations_total{outcome="rotated"}"#),
-        1.0
+        2.0
     );
     assert_eq!(
         get(r#"token_rotation_rotations_total{outcome="grace_replay"}"#),
@@ -298,18 +327,23 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
         .sum();
     assert_eq!(store_errors, 1.0, "{text}");
 
-    // Every store call is timed: 3 registrations; 6 rotations (one failed against a dead Redis).
+    // Every store call is timed: 3 registrations; 7 rotations (one failed against a dead
+    // Redis); 1 adoption.
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_count{operation="register"}"#),
         3.0
     );
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_count{operation="rotate"}"#),
-        6.0
+        7.0
+    );
+    assert_eq!(
+        get(r#"token_rotation_store_duration_seconds_count{operation="adopt"}"#),
+        1.0
     );
     assert_eq!(
         get(r#"token_rotation_store_duration_seconds_bucket{operation="rotate",le="+Inf"}"#),
-        6.0,
+        7.0,
         "latency is a histogram with buckets"
     );
     // Every metric of the docs is there, with its HELP line.

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use token_rotation::{
-    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, SealingKey,
-    StoreConfig, TokenRef,
+    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, RotationLayerBuilder,
+    RotationStore, SealingKey, StoreConfig, TokenRef,
 };
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:
@@ -28,6 +28,9 @@ pub struct Settings {
     pub grace: Duration,
     /// `SEALING_KEY` (64 hex digits), if set.
     pub sealing_key: Option<[u8; 32]>,
+    /// `ADOPT_ISSUED_BEFORE` and `ADOPT_UNTIL` (seconds since the epoch), if set: adopt the
+    /// refresh tokens issued before the first until the second.
+    pub adoption: Option<(SystemTime, SystemTime)>,
 }
 
 /// 32 bytes from 64 hex digits.
@@ -53,6 +56,15 @@ fn secs(name: &str, default: u64) -> Duration {
     }
 }
 
+/// An instant given as seconds since the epoch in `name`, if set.
+fn epoch_secs(name: &str) -> Option<SystemTime> {
+    let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+    let secs: u64 = value.trim().parse().unwrap_or_else(|_| {
+        panic!("{name} must be a number of seconds since the epoch, got {value:?}")
+    });
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
 impl Settings {
     pub fn from_env() -> Self {
         let jwt_secret = match std::env::var("JWT_SECRET") {
@@ -65,7 +77,13 @@ impl Settings {
                 rand::random::<[u8; 32]>().to_vec()
             }
         };
+        let adoption = match (epoch_secs("ADOPT_ISSUED_BEFORE"), epoch_secs("ADOPT_UNTIL")) {
+            (Some(issued_before), Some(until)) => Some((issued_before, until)),
+            (None, None) => None,
+            _ => panic!("set both ADOPT_ISSUED_BEFORE and ADOPT_UNTIL, or neither"),
+        };
         Settings {
+            adoption,
             bind_addr: std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into()),
             redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
             jwt_secret,
@@ -100,6 +118,19 @@ impl Settings {
             .idle_lifetime(self.refresh_ttl)
             .sealing_key(key)
             .timeout(STORE_TIMEOUT)
+    }
+
+    /// `builder` adopting the tokens minted before it, when the environment asks for that.
+    pub fn adopting<St: RotationStore>(
+        &self,
+        builder: RotationLayerBuilder<St>,
+    ) -> RotationLayerBuilder<St> {
+        match self.adoption {
+            Some((issued_before, until)) => {
+                builder.adopt_tokens_issued_before(issued_before, until)
+            }
+            None => builder,
+        }
     }
 
     pub fn minter(&self) -> Minter {

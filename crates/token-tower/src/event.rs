@@ -25,6 +25,12 @@ pub enum LayerEventKind {
     /// refused, nothing consumed, the family lives on. A refresh token in the wrong hands;
     /// a [`Rejected`](LayerEventKind::Rejected) event follows.
     WrongClient,
+    /// A refresh token minted before the layer recorded tokens was adopted as the current
+    /// token of a new session
+    /// ([`adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before));
+    /// its refresh goes on, and a [`Rotated`](LayerEventKind::Rotated) event or a refusal
+    /// follows.
+    SessionAdopted,
     /// A session was revoked on the revocation (logout) route.
     SessionRevoked,
     /// The layer answered with a rejection instead of the inner response.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body::Body;
-use token_core::{RotationOutcome, RotationStore, StoreError, Successor};
+use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
 use tower_service::Service;
 use tracing::Level;
 
@@ -75,6 +75,14 @@ where
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
     drop(token);
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|ua| ua.to_str().ok());
+    if let Err(reason) = adopt_if_legacy(&shared, exchange, &mut presented, user_agent).await {
+        let user = Some(presented.user.as_str());
+        return Ok(reject(&shared, exchange, reason, user, None));
+    }
 
     parts
         .extensions
@@ -101,6 +109,66 @@ where
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     Ok(answer(&shared, exchange, user, &outcome, inspected))
+}
+
+/// While the layer adopts tokens minted before it recorded them, makes a legacy token the
+/// current token of a session before the app mints its successor (the store answers which:
+/// a new one, or the one it was adopted into before), so the refresh then runs as any other.
+/// Any other token must carry the family claim when one is configured.
+async fn adopt_if_legacy<St: RotationStore>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    presented: &mut VerifiedToken,
+    user_agent: Option<&str>,
+) -> Result<(), RejectReason> {
+    let claim_configured = shared.jwt.claims.family.is_some();
+    if !shared
+        .adoption
+        .as_ref()
+        .is_some_and(|window| window.admits(presented))
+    {
+        return match presented.family {
+            None if claim_configured => Err(RejectReason::MissingClaim),
+            _ => Ok(()),
+        };
+    }
+    let family = presented.family.clone().unwrap_or_else(FamilyId::random);
+    let adoption = shared.store.adopt(
+        &presented.user,
+        exchange.token_ref(presented),
+        &family,
+        user_agent,
+    );
+    let adoption = call_store(shared, "adopt", adoption).await?;
+    let user = Some(presented.user.as_str());
+    if adoption.is_adopted() {
+        shared.metrics.adoption();
+        emit(
+            shared,
+            LayerEventKind::SessionAdopted,
+            user,
+            Some(adoption.family()),
+        );
+        // Beside the request's own line (its outcome comes later): this is where an
+        // old token became a session, which an incident responder may need to trace.
+        tracing::info!(
+            target: "token_rotation::audit",
+            outcome = "adopted",
+            user,
+            family = adoption.family().as_str(),
+            client = exchange.client.as_deref(),
+            peer = exchange.requester.peer.map(tracing::field::display),
+            request_id = exchange.requester.request_id.as_deref(),
+            "refresh token adopted as a new session"
+        );
+    }
+    // With a family claim the successor names the session and the rotation finds it by
+    // that name; without one the store finds it through the token index, as it indexed the
+    // legacy token on adoption.
+    if claim_configured {
+        presented.family = Some(adoption.family().clone());
+    }
+    Ok(())
 }
 
 /// What the app's refresh handler learns of the validated request. The claims move into it:

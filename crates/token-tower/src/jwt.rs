@@ -55,6 +55,10 @@ pub(crate) struct JwtRules {
     pub(crate) claims: ClaimNames,
     pub(crate) token_type: Option<(String, String)>,
     pub(crate) max_token_len: usize,
+    /// A presented token may lack the family claim: only while tokens minted before the
+    /// claim existed are being adopted, and only such a token then goes without it (the
+    /// refresh flow checks). Minted tokens always need it.
+    pub(crate) family_claim_optional: bool,
 }
 
 /// The facts the layer needs from a token that passed validation.
@@ -136,7 +140,7 @@ impl JwtRules {
     pub(crate) fn verify(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
         let payload = self.verify_signature(token)?;
         let claims = decode_object(payload)?;
-        let verified = self.checked(&claims)?;
+        let verified = self.checked(&claims, !self.family_claim_optional)?;
         Ok(VerifiedToken { claims, ..verified })
     }
 
@@ -146,7 +150,7 @@ impl JwtRules {
         let payload = self.verify_signature(token)?;
         let claims = pick(&decode_segment(payload)?, self.picked_names())
             .map_err(|_| RejectReason::MalformedToken)?;
-        self.checked(&claims)
+        self.checked(&claims, true)
     }
 
     /// The claims [`checked`](Self::checked) reads.
@@ -207,7 +211,11 @@ impl JwtRules {
         Ok(payload)
     }
 
-    fn checked(&self, claims: &impl Claims) -> Result<VerifiedToken, RejectReason> {
+    fn checked(
+        &self,
+        claims: &impl Claims,
+        family_required: bool,
+    ) -> Result<VerifiedToken, RejectReason> {
         let now = now_secs();
         let leeway = self.leeway.as_secs_f64();
         let exp = match claims.claim(&self.claims.exp) {
@@ -259,6 +267,7 @@ impl JwtRules {
         let family = match &self.claims.family {
             None => None,
             Some(name) => match claims.claim(name) {
+                None if !family_required => None,
                 None => return Err(RejectReason::MissingClaim),
                 Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_FAMILY_LEN => {
                     Some(FamilyId::from(id.as_str()))
@@ -311,6 +320,7 @@ mod tests {
             claims: ClaimNames::default(),
             token_type: None,
             max_token_len: 4096,
+            family_claim_optional: false,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::jwt::{ClaimNames, JwtRules};
 use crate::metrics::Recorder;
 use crate::rejection::{DefaultRejection, RejectionResponse};
 use crate::service::Rotation;
-use crate::shared::Shared;
+use crate::shared::{AdoptionWindow, Shared};
 
 /// The layer's bound on a store call when the store sets none of its own.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,6 +74,7 @@ impl<St: RotationStore> RotationLayer<St> {
                     claims: ClaimNames::default(),
                     token_type: None,
                     max_token_len: 4096,
+                    family_claim_optional: false,
                 },
                 refresh_route: Route::new(Method::POST, "/refresh"),
                 issuing_routes: vec![Route::new(Method::POST, "/login")],
@@ -89,6 +90,7 @@ impl<St: RotationStore> RotationLayer<St> {
                 customiser: Arc::new(DefaultRejection),
                 on_event: None,
                 metrics: Recorder::default(),
+                adoption: None,
             },
             token_endpoint: None,
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
@@ -424,6 +426,33 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
+    /// Adopts the refresh tokens the app minted before the layer was turned on, so that
+    /// turning it on logs nobody out: until `until`, a presented token that passes
+    /// validation, was issued (`iat`) before `issued_before`, and that the store does not
+    /// know becomes the current token of a new session the first time it is refreshed
+    /// ([`RotationStore::adopt`](token_core::RotationStore::adopt): once and atomically;
+    /// the store remembers it until it expires, so a spent one is never adopted again).
+    /// The refresh then goes on as usual: the app mints the successor for
+    /// [`RefreshContext::family`](crate::RefreshContext), the session the token was adopted
+    /// into. With a family claim configured, such a legacy token may lack the claim.
+    ///
+    /// Set `issued_before` to the moment the layer started recording logins (its first
+    /// deploy), never later: a token issued after it was recorded at its login, and one of
+    /// those whose session has since ended must not come back as a new session. A token
+    /// without `iat` is never adopted. Each adoption is an INFO audit line (outcome
+    /// `adopted`), a [`LayerEventKind::SessionAdopted`](crate::LayerEventKind) event and,
+    /// with metrics, a count in `token_rotation_adoptions_total`; an adoption costs one
+    /// store round trip more on that one refresh. After `until` the layer behaves as if
+    /// this was never set: pick it past the longest lifetime of the old tokens.
+    pub fn adopt_tokens_issued_before(
+        mut self,
+        issued_before: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Self {
+        self.shared.adoption = Some(AdoptionWindow::new(issued_before, until));
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     pub fn build(mut self) -> Result<RotationLayer<St>, BuildError> {
         let jwt = &self.shared.jwt;
@@ -436,6 +465,10 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
             .find(|alg| alg.family() != jwt.key.family())
         {
             return Err(BuildError::AlgorithmDoesNotFitKey(*alg));
+        }
+        if let Some(window) = &self.shared.adoption {
+            self.shared.jwt.family_claim_optional = true;
+            window.announce();
         }
         self.shared.token_endpoint = self
             .token_endpoint

@@ -6,9 +6,10 @@
 //! | `token_rotation_rotations_total` | counter | `outcome`: `rotated`, `grace_replay`, `reuse_detected`, `revoked`, `wrong_client`, `unknown` |
 //! | `token_rotation_unknown_tokens_total` | counter | – |
 //! | `token_rotation_registrations_total` | counter | – |
+//! | `token_rotation_adoptions_total` | counter | – |
 //! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `reuse_detected`, `revoked`, `wrong_client`, `store_unavailable`, `invalid_response` |
-//! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke` |
-//! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`; `kind`: `unavailable`, `timeout`, `refused` |
+//! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke`, `adopt` |
+//! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`, `adopt`; `kind`: `unavailable`, `timeout`, `refused` |
 //!
 //! - `rotations_total` counts the store's answers to `rotate`; `unknown_tokens_total` the
 //!   validly signed tokens among them that the store does not know (`outcome="unknown"`), kept
@@ -17,7 +18,10 @@
 //!   as `reason`: a store outage is `store_unavailable` (503), whatever the store error.
 //! - `store_duration_seconds` times every store call, failed ones included: `rotate` (the
 //!   refresh route and the token endpoint), `register` (issuing routes), `revoke` (the
-//!   revocation route).
+//!   revocation route), `adopt` (a legacy token's refresh while adopting).
+//! - `adoptions_total` counts the legacy tokens adopted as new sessions
+//!   ([`adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before)):
+//!   it falls to zero as the old tokens are used up, which tells when to end adoption.
 //! - `store_errors_total` counts the failed ones by `kind`: `timeout` when the call ran past
 //!   its deadline (the store's own, [`StoreError::Timeout`] or [`StoreError::PoolTimedOut`],
 //!   a Redis reply timeout, or the layer's
@@ -52,6 +56,8 @@ pub const ROTATIONS_TOTAL: &str = "token_rotation_rotations_total";
 pub const UNKNOWN_TOKENS_TOTAL: &str = "token_rotation_unknown_tokens_total";
 /// Tokens recorded from issuing routes (logins).
 pub const REGISTRATIONS_TOTAL: &str = "token_rotation_registrations_total";
+/// Refresh tokens minted before the layer recorded tokens, adopted as new sessions.
+pub const ADOPTIONS_TOTAL: &str = "token_rotation_adoptions_total";
 /// Requests the layer refused, by `reason`.
 pub const REJECTIONS_TOTAL: &str = "token_rotation_rejections_total";
 /// How long each store call took, by `operation`.
@@ -145,14 +151,14 @@ const REASONS: &[&str] = &[
 ];
 
 /// The store calls the layer makes, the `operation` label.
-const OPERATIONS: &[&str] = &["rotate", "register", "revoke"];
+const OPERATIONS: &[&str] = &["rotate", "register", "revoke", "adopt"];
 
 /// How a failed store call failed, the `kind` label ([`StoreCall::kind`]).
 const ERROR_KINDS: &[&str] = &["unavailable", "timeout", "refused"];
 
 /// Every metric the layer records, with every label value it uses: the table above in code.
 /// The README's Metrics section lists the same, and a test holds the three together.
-pub const METRICS: [Metric; 6] = [
+pub const METRICS: [Metric; 7] = [
     Metric {
         name: ROTATIONS_TOTAL,
         kind: MetricKind::Counter,
@@ -176,6 +182,14 @@ pub const METRICS: [Metric; 6] = [
         kind: MetricKind::Counter,
         unit: "count",
         help: "Refresh tokens recorded from issuing routes (logins).",
+        labels: &[],
+    },
+    Metric {
+        name: ADOPTIONS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: "count",
+        help: "Refresh tokens minted before the rotation layer recorded tokens, adopted as \
+               new sessions.",
         labels: &[],
     },
     Metric {
@@ -317,6 +331,14 @@ impl Recorder {
         #[cfg(feature = "metrics")]
         if self.enabled() {
             metrics::counter!(REGISTRATIONS_TOTAL).increment(1);
+        }
+    }
+
+    /// A legacy token adopted as a new session.
+    pub(crate) fn adoption(self) {
+        #[cfg(feature = "metrics")]
+        if self.enabled() {
+            metrics::counter!(ADOPTIONS_TOTAL).increment(1);
         }
     }
 
@@ -541,9 +563,12 @@ mod tests {
     fn operation_label_lists_every_store_call_of_the_layer() {
         let source = include_str!("flow.rs");
         let literals: Vec<&str> = source
-            .split("call_store(&shared, \"")
+            .split("call_store(")
             .skip(1)
-            .filter_map(|rest| rest.split_once('"').map(|(operation, _)| operation))
+            .filter_map(|rest| {
+                let rest = rest.trim_start_matches('&').strip_prefix("shared, \"")?;
+                rest.split_once('"').map(|(operation, _)| operation)
+            })
             .collect();
         assert_eq!(
             literals.len(),

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, Response, StatusCode, header};
 use token_core::FamilyId;
@@ -44,6 +44,57 @@ pub(crate) struct Shared<St> {
     pub(crate) customiser: Arc<dyn RejectionResponse>,
     pub(crate) on_event: Option<EventHook>,
     pub(crate) metrics: Recorder,
+    /// Which presented tokens the store is asked to adopt, if any
+    /// ([`RotationLayerBuilder::adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before)).
+    pub(crate) adoption: Option<AdoptionWindow>,
+}
+
+/// The tokens an app minted before the layer recorded them, and until when they are adopted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdoptionWindow {
+    /// Seconds since the epoch: a token whose `iat` is before this is a legacy token.
+    issued_before: f64,
+    until: SystemTime,
+}
+
+impl AdoptionWindow {
+    pub(crate) fn new(issued_before: SystemTime, until: SystemTime) -> Self {
+        AdoptionWindow {
+            issued_before: seconds(issued_before),
+            until,
+        }
+    }
+
+    /// Whether `token`, which passed validation, is one to adopt now.
+    pub(crate) fn admits(&self, token: &VerifiedToken) -> bool {
+        SystemTime::now() < self.until
+            && token.issued_at.is_some_and(|iat| iat < self.issued_before)
+    }
+
+    /// Says at start-up what the layer will adopt and when that stops: the end date is an
+    /// operator's to act on (remove the setting once it passed).
+    pub(crate) fn announce(&self) {
+        let until = seconds(self.until);
+        if SystemTime::now() < self.until {
+            tracing::info!(
+                issued_before = self.issued_before,
+                until,
+                "adopting refresh tokens issued before `issued_before` (seconds since the \
+                 epoch) until `until`"
+            );
+        } else {
+            tracing::warn!(
+                until,
+                "token adoption ended at `until` (seconds since the epoch): remove \
+                 adopt_tokens_issued_before from the configuration"
+            );
+        }
+    }
+}
+
+fn seconds(time: SystemTime) -> f64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl<St> fmt::Debug for Shared<St> {
@@ -83,8 +134,8 @@ pub(crate) struct Exchange {
 /// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension the server put there).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Requester {
-    request_id: Option<String>,
-    peer: Option<std::net::SocketAddr>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl Requester {
