@@ -4,7 +4,7 @@
 mod connection;
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{ToRedisArgs, Value};
@@ -26,10 +26,10 @@ use crate::{
 };
 
 /// The store's Redis Functions library: the Lua files of `scripts/` joined into one source,
-/// named after a digest of that source (`token_rotation_<hex>`), so two app versions with
-/// different scripts on one Redis never call each other's functions, and a server that lost
-/// the library (a restart without persistence, a new replica promoted) gets it again on
-/// the first call that misses it.
+/// behind the store's constants, and named after a digest of that source
+/// (`token_rotation_<hex>`), so two app versions (or configurations) on one Redis never call
+/// each other's functions, and a server that lost the library (a restart without
+/// persistence, a new replica promoted) gets it again on the first call that misses it.
 struct Library {
     /// The library's name, also the prefix of its function names.
     name: String,
@@ -37,27 +37,55 @@ struct Library {
     source: String,
 }
 
-static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
-    let body = concat!(
-        include_str!("scripts/common.lua"),
-        include_str!("scripts/register.lua"),
-        include_str!("scripts/adopt.lua"),
-        include_str!("scripts/rotate.lua"),
-        include_str!("scripts/revoke.lua"),
-        include_str!("scripts/list.lua"),
-    );
-    let digest = sha2::Sha256::digest(body.as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("token_rotation_{hex}");
-    let mut source = format!("#!lua name={name}\n{body}\n");
-    for (function, callback, flags) in FUNCTIONS {
-        source.push_str(&format!(
-            "redis.register_function{{function_name='{name}_{function}', \
-             callback={callback}, flags={{{flags}}}}}\n"
-        ));
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
-    Library { name, source }
-});
+}
+
+/// The scripts, in the order they build on each other.
+const SCRIPTS: &str = concat!(
+    include_str!("scripts/common.lua"),
+    include_str!("scripts/register.lua"),
+    include_str!("scripts/adopt.lua"),
+    include_str!("scripts/rotate.lua"),
+    include_str!("scripts/revoke.lua"),
+    include_str!("scripts/list.lua"),
+);
+
+impl Library {
+    /// The library for `config`. `rotate`, the store's hottest call, reads the policy from
+    /// constants written into the source rather than from four more arguments on every call
+    /// (each argument costs Redis a Lua string per call); stores with different policies on
+    /// one server load different libraries.
+    fn for_config(config: &StoreConfig) -> Library {
+        let grace = millis(config.grace);
+        let constants = format!(
+            "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
+             -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
+             -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse.\n\
+             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n",
+            px = if grace == 0 { 0 } else { grace + 1 },
+            idle = millis(config.idle_lifetime),
+            cap = config.max_grace_replays.map_or(-1, i64::from),
+            all = config.revoke_all_on_reuse,
+        );
+        let body = format!("{constants}{SCRIPTS}");
+        let digest = sha2::Sha256::digest(body.as_bytes());
+        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("token_rotation_{hex}");
+        let mut source = format!("#!lua name={name}\n{body}\n");
+        for (function, callback, flags) in FUNCTIONS {
+            source.push_str(&format!(
+                "redis.register_function{{function_name='{name}_{function}', \
+                 callback={callback}, flags={{{flags}}}}}\n"
+            ));
+        }
+        Library { name, source }
+    }
+}
 
 /// Each function of the library, the Lua function that implements it, and its flags
 /// (`no-writes` lets `FCALL_RO` run it on a replica).
@@ -114,10 +142,10 @@ impl Op {
         self
     }
 
-    fn fcall(&self) -> redis::Cmd {
+    fn fcall(&self, library: &Library) -> redis::Cmd {
         // A read goes out as FCALL_RO, which a replica accepts.
         let mut cmd = redis::cmd(if self.writes { "FCALL" } else { "FCALL_RO" });
-        cmd.arg(format!("{}_{}", LIBRARY.name, self.function))
+        cmd.arg(format!("{}_{}", library.name, self.function))
             .arg(self.keys.len())
             .arg(&self.keys)
             .arg(&self.args);
@@ -143,6 +171,7 @@ impl Op {
 pub struct RedisStore {
     source: ConnectionSource,
     config: Arc<StoreConfig>,
+    library: Arc<Library>,
 }
 
 impl RedisStore {
@@ -176,6 +205,7 @@ impl RedisStore {
         }
         Ok(RedisStore {
             source,
+            library: Arc::new(Library::for_config(&config)),
             config: Arc::new(config),
         })
     }
@@ -252,7 +282,7 @@ impl RedisStore {
                 // promoted replica that never had it): load it, then send the call again.
                 // On a cluster, redis routes FUNCTION LOAD to every master.
                 let mut load = redis::cmd("FUNCTION");
-                load.arg("LOAD").arg("REPLACE").arg(&LIBRARY.source);
+                load.arg("LOAD").arg("REPLACE").arg(&self.library.source);
                 self.source
                     .run(Call::Command(&load), self.config.timeout)
                     .await?;
@@ -277,10 +307,10 @@ impl RedisStore {
             }
         };
         let Some(wait) = self.config.replica_ack.filter(|_| op.writes) else {
-            return send(Call::Command(&op.fcall())).await;
+            return send(Call::Command(&op.fcall(&self.library))).await;
         };
         let mut pipe = redis::pipe();
-        pipe.add_command(op.fcall())
+        pipe.add_command(op.fcall(&self.library))
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(millis(wait.timeout));
@@ -455,16 +485,7 @@ impl RotationStore for RedisStore {
             .arg(&digest[..])
             .arg(presented.family.map_or("", FamilyId::as_str))
             .arg(&jti_digest(successor.jti)[..])
-            .arg(sealed)
-            // The slot's PX: the window and its last millisecond ("0": no window, no slot).
-            .arg(if cfg.grace.is_zero() {
-                0
-            } else {
-                millis(cfg.grace) + 1
-            })
-            .arg(millis(cfg.idle_lifetime))
-            .arg(cfg.max_grace_replays.map_or(-1, i64::from))
-            .arg(if cfg.revoke_all_on_reuse { "1" } else { "0" });
+            .arg(sealed);
         // Trailing arguments only when they say something: each costs Redis a Lua string
         // on every call, and this is the store's hottest call.
         if presented.family.is_none() {

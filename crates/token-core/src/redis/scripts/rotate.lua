@@ -19,11 +19,11 @@
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local function rotate(keys, args)
   local hash, slot, bucket, next_bucket = keys[1], keys[2], keys[3], keys[4]
-  -- grace_px: the grace window plus its last millisecond, as the slot's PX ('0' for none).
   -- The last three are sent only when needed (nil here otherwise): the client when there is
-  -- one, the token-index expiries without a family claim. Fewer arguments, a cheaper FCALL.
-  local clock, digest, id, next_digest, sealed, grace_px, idle_lifetime, replay_cap,
-    revoke_everything, client, expiry, next_expiry = unpack(args)
+  -- one, the token-index expiries without a family claim. Fewer arguments, a cheaper FCALL;
+  -- for the same reason the policy is the library's constants (GRACE, GRACE_PX,
+  -- IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING: see `Library::for_config`).
+  local clock, digest, id, next_digest, sealed, client, expiry, next_expiry = unpack(args)
   local now = now_ms(clock)
 
   if id == '' then
@@ -59,7 +59,7 @@ local function rotate(keys, args)
     end
     -- Family::rotate: the presented token becomes the predecessor (its grace window starts
     -- now, with no replay served yet), the successor current, the idle end renewed.
-    local next_i = math.min(a, now + tonumber(idle_lifetime))
+    local next_i = math.min(a, now + IDLE_LIFETIME)
     local next_flags, client_part = HAS_PREVIOUS, ''
     if has(flags, BOUND) then
       next_flags, client_part = HAS_PREVIOUS + BOUND, string.sub(raw, -12)
@@ -71,9 +71,9 @@ local function rotate(keys, args)
     if math.min(a, next_i) > math.min(a, i) then
       redis.call('PEXPIRE', hash, ms(math.min(a, next_i) - now), 'GT')
     end
-    if grace_px ~= '0' then
-      -- The window includes its last millisecond (`now - l <= grace` below).
-      redis.call('SET', slot, sealed, 'PX', grace_px)
+    if GRACE > 0 then
+      -- The window includes its last millisecond (`now - l <= GRACE` below).
+      redis.call('SET', slot, sealed, 'PX', GRACE_PX)
     end
     if next_bucket then
       index_token(next_bucket, next_expiry, next_digest, id, a, now)
@@ -88,9 +88,7 @@ local function rotate(keys, args)
       -- This rotation was done already: a call sent again after a lost reply.
       return {'rotated', id}
     end
-    replay_cap = tonumber(replay_cap)
-    local grace = tonumber(grace_px) - 1
-    if grace > 0 and now - f.l <= grace and (replay_cap < 0 or f.n < replay_cap) then
+    if GRACE > 0 and now - f.l <= GRACE and (REPLAY_CAP < 0 or f.n < REPLAY_CAP) then
       local kept = redis.call('GET', slot)
       if kept then
         f.n = math.min(f.n + 1, 65535)
@@ -102,7 +100,7 @@ local function rotate(keys, args)
 
   -- A spent token came back outside its grace: someone holds a copy.
   revoke(hash, id, f, now)
-  if revoke_everything == '1' then
+  if REVOKE_EVERYTHING then
     revoke_all(hash, now)
   end
   redis.call('DEL', slot)
