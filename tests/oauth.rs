@@ -169,3 +169,31 @@ async fn a_stolen_refresh_token_is_refused_to_another_client_and_the_owner_lives
     }
     refresh(&owner, &t3).await.expect("t3 was not consumed");
 }
+
+/// Client authentication that cannot even be decoded is the server's `invalid_client` with a
+/// Basic challenge (RFC 6749 section 5.2), as the app answers a wrong secret, and an `oauth2`
+/// client reads it as such; nothing is consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_basic_credentials_are_invalid_client_with_a_basic_challenge() {
+    let server = start();
+    let owner = client(&server, "demo-client", "demo-secret");
+    let t0 = refresh_token(&password(&owner, "alice").await);
+    let response = http()
+        .post(server.app.url("/token"))
+        .header("authorization", "Basic not*base64")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t0.secret()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"token\""
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    refresh(&owner, &t0).await.expect("t0 was not consumed");
+}

@@ -117,8 +117,15 @@ pub(crate) struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    /// The grants that issue refresh tokens by default.
-    pub(crate) const DEFAULT_ISSUING_GRANTS: [&'static str; 2] = ["authorization_code", "password"];
+    /// The grants that issue refresh tokens by default: RFC 6749's, the device authorization
+    /// grant (RFC 8628), token exchange (RFC 8693) and the JWT bearer grant (RFC 7523).
+    pub(crate) const DEFAULT_ISSUING_GRANTS: [&'static str; 5] = [
+        "authorization_code",
+        "password",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ];
 
     pub(crate) fn new(route: Route, issuing_grants: Vec<String>) -> Self {
         TokenEndpoint {

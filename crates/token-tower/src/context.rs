@@ -8,7 +8,8 @@ use token_core::FamilyId;
 /// still read it.
 ///
 /// With the `axum` feature it is also an extractor; its rejection (500) names the missing
-/// layer.
+/// layer. `Option<RefreshContext>` extracts too: `None` where the layer did not run the
+/// refresh flow for the request (a handler shared by several grants or routes).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RefreshContext {
@@ -52,7 +53,9 @@ pub struct ClientId(pub String);
 
 #[cfg(feature = "axum")]
 mod extractor {
-    use axum::extract::FromRequestParts;
+    use std::convert::Infallible;
+
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
     use axum::response::{IntoResponse, Response};
     use http::StatusCode;
     use http::request::Parts;
@@ -93,6 +96,19 @@ mod extractor {
                 .get::<RefreshContext>()
                 .cloned()
                 .ok_or(MissingRefreshContext)
+        }
+    }
+
+    /// `Option<RefreshContext>`: `Some` when the layer ran the refresh flow for this request,
+    /// `None` otherwise (never a rejection).
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for RefreshContext {
+        type Rejection = Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<RefreshContext>().cloned())
         }
     }
 }

@@ -521,7 +521,9 @@ async fn call_store<St, T>(
     }
 }
 
-/// A non-2xx answer of the app, passed on unless it carries a refresh token (then a 500).
+/// A non-2xx answer of the app, passed on unless it carries a refresh token (then a 500):
+/// where the layer looks for one is [`without_tokens`]'s, with any token the layer would
+/// accept from the app counting as one.
 async fn passed_on<St, B>(
     shared: &Shared<St>,
     exchange: &Exchange,
@@ -533,7 +535,50 @@ where
     B::Error: Into<BoxError>,
 {
     let issued = exchange.issued(shared);
-    match without_tokens(issued, shared.max_response_body, response, route).await {
+    let jwt = &shared.jwt;
+    let is_refresh_token = |token: &str| jwt.verify_minted(token).is_ok();
+    match without_tokens(
+        issued,
+        shared.max_response_body,
+        response,
+        route,
+        &is_refresh_token,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(reason) => reject(shared, exchange, reason, None, None),
+    }
+}
+
+/// The answer to a token-endpoint grant that is neither `refresh_token` nor an issuing
+/// grant: passed on as the app sent it, unless it carries a refresh token, which nothing
+/// would record (then a 500). A 2xx answer is looked into where RFC 6749 section 5.1 puts
+/// one (`refresh_token` in a JSON body), so that its access token, which may be a JWT as
+/// valid as a refresh token when no type claim tells them apart, is no false alarm; any
+/// other answer as [`passed_on`] looks.
+pub(crate) async fn not_issuing<St, B>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    response: Response<B>,
+) -> Response<ResponseBody<B>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if !response.status().is_success() {
+        return passed_on(shared, exchange, response, "other grant").await;
+    }
+    let issued = exchange.issued(shared);
+    match without_tokens(
+        issued,
+        shared.max_response_body,
+        response,
+        "other grant",
+        &|_| false,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(reason) => reject(shared, exchange, reason, None, None),
     }

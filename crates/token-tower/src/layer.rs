@@ -224,12 +224,16 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     ///   `refresh_token` of the response (section 5.1), whatever
     ///   [`presented_token`](Self::presented_token) and [`issued_token`](Self::issued_token)
     ///   say for the other routes;
-    /// - a grant of [`issuing_grants`](Self::issuing_grants) (default `authorization_code` and
-    ///   `password`): the issuing flow, which registers the response's refresh token;
-    /// - any other grant (`client_credentials`, a device code, a token exchange, ...): passed
-    ///   to the app untouched, request and response, with no store call. A grant of yours that
-    ///   issues refresh tokens must be listed in `issuing_grants`, or its tokens are refused
-    ///   at their first refresh as never recorded.
+    /// - a grant of [`issuing_grants`](Self::issuing_grants) (default `authorization_code`,
+    ///   `password`, and the device code, token exchange and JWT bearer grants,
+    ///   `urn:ietf:params:oauth:grant-type:device_code`, `...:token-exchange` and
+    ///   `...:jwt-bearer`): the issuing flow, which registers the response's refresh token;
+    /// - any other grant (`client_credentials`, one of your own, ...): passed to the app with
+    ///   no store call, and its answer passed on as the app sent it unless it carries a
+    ///   refresh token, which nothing would record: then the client gets `500 server_error`
+    ///   instead (a 2xx answer is looked into for RFC 6749's JSON field `refresh_token`; any
+    ///   other answer as everywhere, see below). A grant of yours that issues refresh tokens
+    ///   must be listed in `issuing_grants`.
     ///
     /// A request that is not a form, has no `grant_type`, or repeats `grant_type`,
     /// `refresh_token` or `client_id` is refused with `400 invalid_request` (RFC 6749 section
@@ -239,8 +243,11 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// **Errors** follow RFC 6749 section 5.2 here: a refused refresh token is `400`
     /// `{"error": "invalid_grant", "error_description": "..."}`, a malformed request `400`
     /// `invalid_request`, each with `Cache-Control: no-store` and `Pragma: no-cache` and no
-    /// `WWW-Authenticate`; a store outage stays `503 temporarily_unavailable` with
-    /// `Retry-After`. ([`rejection_status`](Self::rejection_status) does not apply here.)
+    /// `WWW-Authenticate`; an HTTP Basic `Authorization` header that cannot be decoded (on
+    /// the refresh and issuing grants) is a failed client authentication, `401
+    /// invalid_client` with `WWW-Authenticate: Basic realm="token"`; a store outage stays
+    /// `503 temporarily_unavailable` with `Retry-After`.
+    /// ([`rejection_status`](Self::rejection_status) does not apply here.)
     /// The 2xx token responses of the refresh and issuing grants leave with
     /// `Cache-Control: no-store` and `Pragma: no-cache` (section 5.1), set over whatever the
     /// app sent.
@@ -282,8 +289,12 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     }
 
     /// The `grant_type`s of the [`token_endpoint`](Self::token_endpoint) whose 2xx responses
-    /// carry a new refresh token to register. Replaces the default, `authorization_code` and
-    /// `password`. `refresh_token` is never an issuing grant: listing it has no effect.
+    /// carry a new refresh token to register. Replaces the default: `authorization_code`,
+    /// `password`, `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628),
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693) and
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523). A refresh token in the 2xx
+    /// answer to a grant not listed is never handed out: `500 server_error`. `refresh_token`
+    /// is never an issuing grant: listing it has no effect.
     pub fn issuing_grants<G: Into<String>>(mut self, grants: impl IntoIterator<Item = G>) -> Self {
         self.issuing_grants = grants.into_iter().map(Into::into).collect();
         self

@@ -16,13 +16,16 @@
 //!   [`rotate`](token_core::RotationStore::rotate) once. `Rotated` lets the response
 //!   through; `GraceReplay` swaps the successor for the one stored at the first rotation,
 //!   byte for byte; anything else replaces the whole response with a rejection, so a token
-//!   the store refused never reaches the client. A non-2xx response consumes nothing.
+//!   the store refused never reaches the client. A non-2xx response consumes nothing, and
+//!   one that carries a refresh token anywhere (body of any type, `Set-Cookie`, `Location`,
+//!   ...) is replaced by a 500.
 //!
 //! - **An OAuth 2.0 token endpoint** (none by default,
 //!   [`RotationLayerBuilder::token_endpoint`]): one route for every grant of RFC 6749, read
 //!   as a form and routed on `grant_type`: `refresh_token` runs the refresh flow, the
 //!   [issuing grants](RotationLayerBuilder::issuing_grants) the issuing flow, any other grant
-//!   goes to the app untouched. Refusals there follow RFC 6749 section 5.2, and each family
+//!   goes to the app, whose answer must carry no refresh token (it would leave unrecorded:
+//!   500 instead). Refusals there follow RFC 6749 section 5.2, and each family
 //!   is bound to the client it was issued to ([`ClientId`], HTTP Basic or `client_id`): a
 //!   refresh token presented by another client is refused without consuming anything.
 //!
@@ -31,8 +34,9 @@
 //! # Rejections
 //!
 //! Rejections are responses, never service errors: JSON
-//! `{"error": "invalid_grant", "error_description": "…"}` with `WWW-Authenticate`, status 401
-//! (configurable; 400 without a challenge at the token endpoint) for a refused token, 400 (`invalid_request`) for a malformed body, a wrong
+//! `{"error": "invalid_grant", "error_description": "…"}` with `WWW-Authenticate: Bearer
+//! error="invalid_token"` (RFC 6750), status 401 (configurable; 400 without a challenge at
+//! the token endpoint) for a refused token, 400 (`invalid_request`) for a malformed body, a wrong
 //! content type or a missing token, 413 for a body over the cap, 503
 //! (`temporarily_unavailable`, with `Retry-After`) when the store is down or slow (fail
 //! closed), and 500 (`server_error`) when the app answered 2xx with no usable token. See

@@ -7,7 +7,7 @@
 //! | `token_rotation_unknown_tokens_total` | counter | – |
 //! | `token_rotation_registrations_total` | counter | – |
 //! | `token_rotation_adoptions_total` | counter | – |
-//! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `reuse_detected`, `revoked`, `wrong_client`, `store_unavailable`, `invalid_response` |
+//! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `malformed_client_credentials`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `reuse_detected`, `revoked`, `wrong_client`, `store_unavailable`, `invalid_response` |
 //! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke`, `adopt` |
 //! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`, `adopt`; `kind`: `unavailable`, `timeout`, `refused` |
 //!
@@ -131,6 +131,7 @@ const REASONS: &[&str] = &[
     "duplicate_parameter",
     "missing_grant_type",
     "ambiguous_client",
+    "malformed_client_credentials",
     "token_too_large",
     "malformed_token",
     "algorithm_not_allowed",
@@ -448,6 +449,7 @@ mod tests {
             DuplicateParameter,
             MissingGrantType,
             AmbiguousClient,
+            MalformedClientCredentials,
             TokenTooLarge,
             MalformedToken,
             AlgorithmNotAllowed,
@@ -476,6 +478,7 @@ mod tests {
                 | DuplicateParameter
                 | MissingGrantType
                 | AmbiguousClient
+                | MalformedClientCredentials
                 | TokenTooLarge
                 | MalformedToken
                 | AlgorithmNotAllowed

@@ -1,5 +1,6 @@
 //! The OAuth 2.0 token endpoint (RFC 6749 section 3.2): one route, routed on `grant_type` to
-//! the refresh flow, the issuing flow or straight to the app; and who the client is.
+//! the refresh flow, the issuing flow or to the app (whose answer must then carry no
+//! refresh token); and who the client is.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use http_body::Body;
 use token_core::RotationStore;
 use tower_service::Service;
 
-use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::body::{BoxError, RequestBody};
 use crate::config::TokenEndpoint;
 use crate::context::ClientId;
 use crate::flow;
@@ -30,7 +31,8 @@ enum Grant {
     Refresh(String, Option<String>),
     /// An issuing grant: the client the new family will be bound to.
     Issuing(Option<String>),
-    /// Any other grant: not the layer's business.
+    /// Any other grant: the app's business, but a refresh token in its answer would leave
+    /// unrecorded, so that answer is looked into.
     Other,
 }
 
@@ -99,7 +101,7 @@ where
         }
         Grant::Other => {
             let response = inner.call(Request::from_parts(parts, body)).await?;
-            Ok(response.map(ResponseBody::passed_through))
+            Ok(flow::not_issuing(&shared, &refused, response).await)
         }
     }
 }
@@ -145,7 +147,10 @@ fn client_of(
 
 /// The user part of an HTTP Basic `Authorization` header, decoded as RFC 6749 section 2.3.1
 /// says clients encode it (form-urlencoded, then Basic). `None` without such a header (or
-/// with another scheme, such as a client assertion's); refused when it cannot be decoded.
+/// with another scheme, such as a client assertion's). A Basic header that cannot be decoded
+/// is a failed client authentication ([`RejectReason::MalformedClientCredentials`], 401
+/// `invalid_client`); two `Authorization` headers are multiple credentials
+/// ([`RejectReason::AmbiguousClient`], 400 `invalid_request`).
 fn basic_user(headers: &HeaderMap) -> Result<Option<String>, RejectReason> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
@@ -155,26 +160,37 @@ fn basic_user(headers: &HeaderMap) -> Result<Option<String>, RejectReason> {
             Some(_) => Err(RejectReason::AmbiguousClient),
         };
     };
-    let value = value.to_str().map_err(|_| RejectReason::AmbiguousClient)?;
-    let Some((scheme, credentials)) = value.trim().split_once(' ') else {
-        return Ok(None);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
+    let bytes = value.as_bytes().trim_ascii();
+    let scheme = bytes.split(|&b| b == b' ').next().unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        // Another scheme is the app's to read; one the layer cannot even read as text is
+        // refused as before.
+        return match value.to_str() {
+            Ok(_) => Ok(None),
+            Err(_) => Err(RejectReason::AmbiguousClient),
+        };
     }
-    let decoded = STANDARD
-        .decode(credentials.trim())
-        .map_err(|_| RejectReason::AmbiguousClient)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| RejectReason::AmbiguousClient)?;
-    let user = decoded
-        .split_once(':')
-        .map_or(decoded.as_str(), |(user, _)| user);
+    basic_credentials(&bytes[scheme.len()..])
+        .map(|user| (!user.is_empty()).then_some(user))
+        .ok_or(RejectReason::MalformedClientCredentials)
+}
+
+/// The client id of Basic `credentials` (RFC 7617: base64 of `id:secret`, the id and
+/// secret form-urlencoded first by RFC 6749 section 2.3.1); `None` when they cannot be
+/// decoded.
+fn basic_credentials(credentials: &[u8]) -> Option<String> {
+    let credentials = credentials.trim_ascii();
+    if credentials.is_empty() {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(credentials).ok()?).ok()?;
+    let (user, _secret) = decoded.split_once(':')?;
     // application/x-www-form-urlencoded: `+` is a space, then percent-decoding.
     let spaced = user.replace('+', " ");
     let user = percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
-        .map_err(|_| RejectReason::AmbiguousClient)?;
-    Ok((!user.is_empty()).then(|| user.into_owned()))
+        .ok()?;
+    Some(user.into_owned())
 }
 
 #[cfg(test)]
@@ -211,10 +227,30 @@ mod tests {
             HeaderValue::from_static("Bearer abc"),
         );
         assert_eq!(basic_user(&headers), Ok(None));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-        assert_eq!(basic_user(&headers), Err(RejectReason::AmbiguousClient));
+        for garbage in ["Basic !!!", "Basic", "basic   ", "BASIC bm8tY29sb24="] {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(garbage));
+            assert_eq!(
+                basic_user(&headers),
+                Err(RejectReason::MalformedClientCredentials),
+                "{garbage}"
+            );
+        }
         let bad_percent = basic("%FF:x");
-        assert_eq!(basic_user(&bad_percent), Err(RejectReason::AmbiguousClient));
+        assert_eq!(
+            basic_user(&bad_percent),
+            Err(RejectReason::MalformedClientCredentials)
+        );
+        let not_utf8 = HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap();
+        headers.insert(header::AUTHORIZATION, not_utf8);
+        assert_eq!(
+            basic_user(&headers),
+            Err(RejectReason::MalformedClientCredentials)
+        );
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eDp5"),
+        );
+        assert_eq!(basic_user(&headers), Err(RejectReason::AmbiguousClient));
     }
 
     #[test]

@@ -35,8 +35,14 @@ pub enum RejectReason {
     /// A request to the token endpoint without a `grant_type` (400).
     MissingGrantType,
     /// The request names its OAuth 2.0 client in two ways that disagree (an HTTP Basic user
-    /// and a `client_id` field), or its HTTP Basic credentials cannot be decoded (400).
+    /// and a `client_id` field), or carries two `Authorization` headers (400).
     AmbiguousClient,
+    /// At the token endpoint, the client tried to authenticate with an HTTP Basic
+    /// `Authorization` header the layer cannot decode (no credentials, not base64, not UTF-8,
+    /// no `:` between id and secret, an id that is not valid form encoding): client
+    /// authentication failed, `401 invalid_client` with a `WWW-Authenticate: Basic`
+    /// challenge (RFC 6749 section 5.2). Neither the app nor the store is called.
+    MalformedClientCredentials,
     /// The token is longer than the configured maximum.
     TokenTooLarge,
     /// The token is not a well-formed JWT.
@@ -91,6 +97,7 @@ impl RejectReason {
             RejectReason::DuplicateParameter => "duplicate_parameter",
             RejectReason::MissingGrantType => "missing_grant_type",
             RejectReason::AmbiguousClient => "ambiguous_client",
+            RejectReason::MalformedClientCredentials => "malformed_client_credentials",
             RejectReason::TokenTooLarge => "token_too_large",
             RejectReason::MalformedToken => "malformed_token",
             RejectReason::AlgorithmNotAllowed => "algorithm_not_allowed",
@@ -124,6 +131,9 @@ impl RejectReason {
             RejectReason::DuplicateParameter => "a request parameter is included more than once",
             RejectReason::MissingGrantType => "no grant_type in the token request",
             RejectReason::AmbiguousClient => "the request does not name one client unambiguously",
+            RejectReason::MalformedClientCredentials => {
+                "the client credentials in the Authorization header cannot be decoded"
+            }
             RejectReason::TokenTooLarge => "refresh token too large",
             RejectReason::MalformedToken => "refresh token is malformed",
             RejectReason::AlgorithmNotAllowed => "refresh token algorithm is not allowed",
@@ -157,6 +167,7 @@ impl RejectReason {
             | RejectReason::DuplicateParameter
             | RejectReason::MissingGrantType
             | RejectReason::AmbiguousClient => RejectClass::InvalidRequest,
+            RejectReason::MalformedClientCredentials => RejectClass::InvalidClient,
             RejectReason::TokenTooLarge
             | RejectReason::MalformedToken
             | RejectReason::AlgorithmNotAllowed
@@ -199,6 +210,10 @@ pub enum RejectClass {
     InvalidRequest,
     /// The request body is over the configured cap. 413, `invalid_request`.
     TooLarge,
+    /// Client authentication failed at the OAuth 2.0 token endpoint: HTTP Basic credentials
+    /// that cannot be decoded. 401, `invalid_client`, with a `WWW-Authenticate: Basic`
+    /// challenge (RFC 6749 section 5.2).
+    InvalidClient,
     /// The store could not be reached or did not answer in time. 503 with `Retry-After`,
     /// `temporarily_unavailable`.
     Unavailable,
@@ -213,8 +228,24 @@ impl RejectClass {
         match self {
             RejectClass::InvalidToken => "invalid_grant",
             RejectClass::InvalidRequest | RejectClass::TooLarge => "invalid_request",
+            RejectClass::InvalidClient => "invalid_client",
             RejectClass::Unavailable => "temporarily_unavailable",
             RejectClass::ServerError => "server_error",
+        }
+    }
+
+    /// The error code of this class in a `WWW-Authenticate: Bearer` challenge, one of RFC
+    /// 6750 section 3.1's: `invalid_token` for a refused token (whose JSON body says RFC
+    /// 6749's `invalid_grant`), `invalid_request` for a malformed or oversized request.
+    /// Only 4xx refusals away from the token endpoint carry such a challenge.
+    fn bearer_error_code(self) -> &'static str {
+        match self {
+            RejectClass::InvalidToken => "invalid_token",
+            RejectClass::InvalidRequest
+            | RejectClass::TooLarge
+            | RejectClass::InvalidClient
+            | RejectClass::Unavailable
+            | RejectClass::ServerError => "invalid_request",
         }
     }
 
@@ -226,6 +257,7 @@ impl RejectClass {
             RejectClass::InvalidToken => refusal_status,
             RejectClass::InvalidRequest => StatusCode::BAD_REQUEST,
             RejectClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectClass::InvalidClient => StatusCode::UNAUTHORIZED,
             RejectClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectClass::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -237,6 +269,10 @@ impl fmt::Display for RejectReason {
         f.write_str(self.name())
     }
 }
+
+/// The challenge of a `401 invalid_client`: the client tried HTTP Basic (RFC 6749 section
+/// 5.2, RFC 7617).
+const BASIC_CHALLENGE: &str = "Basic realm=\"token\"";
 
 /// A rejection the layer is about to send: the reason, the status and, for 503, the
 /// `Retry-After` delay. Passed to the [`RejectionResponse`] customiser.
@@ -278,16 +314,17 @@ impl Rejection {
         self.reason
     }
 
-    /// The status: 413 for an oversized body, 400 for a malformed request, 503 when the
-    /// store is unavailable, 500 for an unusable inner response, and the configured status
-    /// (401 by default) for a refused token, 400 at the OAuth 2.0 token endpoint.
+    /// The status: 413 for an oversized body, 400 for a malformed request, 401 for client
+    /// credentials that cannot be decoded, 503 when the store is unavailable, 500 for an
+    /// unusable inner response, and the configured status (401 by default) for a refused
+    /// token, 400 at the OAuth 2.0 token endpoint.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The OAuth 2.0 error code (RFC 6749 §5.2): `invalid_grant` for a refused token,
-    /// `invalid_request` for a malformed request, `temporarily_unavailable` and
-    /// `server_error` otherwise.
+    /// `invalid_request` for a malformed request, `invalid_client` for client credentials
+    /// that cannot be decoded, `temporarily_unavailable` and `server_error` otherwise.
     pub fn error_code(&self) -> &'static str {
         self.reason.class().error_code()
     }
@@ -299,10 +336,13 @@ impl Rejection {
     }
 
     /// The response the layer sends unless customised: JSON
-    /// `{"error": "...", "error_description": "..."}`, `Cache-Control: no-store`,
-    /// `WWW-Authenticate` on 4xx and `Retry-After` on 503. At the OAuth 2.0 token endpoint
-    /// (RFC 6749 section 5.2) it adds `Pragma: no-cache` and sends no `WWW-Authenticate`: the
-    /// layer never answers `invalid_client`, the one error that calls for a challenge there.
+    /// `{"error": "...", "error_description": "..."}`, `Cache-Control: no-store`, a
+    /// `WWW-Authenticate: Bearer` challenge on 4xx (with RFC 6750 section 3.1's code:
+    /// `invalid_token` for a refused token, whose body says `invalid_grant`;
+    /// `invalid_request` otherwise) and `Retry-After` on 503. At the OAuth 2.0 token
+    /// endpoint (RFC 6749 section 5.2) it adds `Pragma: no-cache` and sends no Bearer
+    /// challenge; there `invalid_client` (Basic credentials that cannot be decoded) carries
+    /// `WWW-Authenticate: Basic realm="token"`, the scheme the client tried.
     pub fn default_response(&self) -> Response<Bytes> {
         let body = serde_json::json!({
             "error": self.error_code(),
@@ -318,10 +358,16 @@ impl Rejection {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.token_endpoint {
             headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        } else if self.status.is_client_error() {
+        }
+        if self.reason.class() == RejectClass::InvalidClient {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+        } else if !self.token_endpoint && self.status.is_client_error() {
             let challenge = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
-                self.error_code(),
+                self.reason.class().bearer_error_code(),
                 self.reason.description()
             );
             if let Ok(value) = HeaderValue::from_str(&challenge) {
@@ -423,6 +469,10 @@ mod tests {
                     "temporarily_unavailable",
                     Some(delay)
                 )
+            );
+            assert_eq!(
+                answer(RejectReason::MalformedClientCredentials, endpoint),
+                (StatusCode::UNAUTHORIZED, "invalid_client", None)
             );
             assert_eq!(
                 answer(RejectReason::InvalidResponse, endpoint),

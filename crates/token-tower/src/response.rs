@@ -1,5 +1,6 @@
 //! Reading the app's response: the refresh token it issued (JSON field or `Set-Cookie`),
-//! swapped for the stored one on a grace replay, and no token at all in a non-2xx answer.
+//! swapped for the stored one on a grace replay, and no token at all in a non-2xx answer
+//! or in the answer of a grant that does not issue.
 
 use bytes::Bytes;
 use cookie::Cookie;
@@ -9,62 +10,101 @@ use serde_json::Value;
 
 use crate::body::{BoxError, ResponseBody, collect};
 use crate::config::IssuedToken;
-use crate::json::{is_json, json_string_field};
+use crate::json::json_string_field;
 use crate::rejection::RejectReason;
 
-/// Passes a non-2xx response on, unless it carries a refresh token where `issued` says
-/// (`docs/ARCHITECTURE.md`, *The layer*): a 303 with `Set-Cookie: rt=...` would hand out a
-/// token nothing recorded, for a refresh that consumed nothing. Such a response is refused
-/// (500). Only a JSON body is buffered to look (at most `limit` bytes); others pass
-/// untouched.
+/// Passes on a response that must not carry a refresh token (`docs/ARCHITECTURE.md`, *The
+/// layer*): a non-2xx answer, or the 2xx answer of a token-endpoint grant that does not
+/// issue. A 303 with `Set-Cookie: rt=...`, or an error page with a token in it, would hand
+/// out a token nothing recorded, for a refresh that consumed nothing. Such a response is
+/// refused (500).
+///
+/// Looked at: the cookie `issued` names; the JSON field `issued` names, in a body that
+/// parses as a JSON object whatever its content type says; and, when `is_refresh_token` says
+/// so of a JWT-shaped run of characters, any header (`Set-Cookie`, `Location`, ...) and the
+/// body in any format. The body is buffered (at most `limit` bytes); one that cannot be read
+/// within the cap is refused too, as it cannot be checked.
 pub(crate) async fn without_tokens<B>(
     issued: &IssuedToken,
     limit: usize,
     response: Response<B>,
     route: &'static str,
+    is_refresh_token: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Response<ResponseBody<B>>, RejectReason>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let field = match issued {
-        IssuedToken::SetCookie(name) => {
-            if set_cookie(response.headers(), name).is_some() {
-                return Err(token_in_refusal(route));
-            }
-            return Ok(response.map(ResponseBody::passed_through));
-        }
-        IssuedToken::JsonField(_) if !is_json(response.headers()) => {
-            return Ok(response.map(ResponseBody::passed_through));
-        }
-        IssuedToken::JsonField(field) => field,
-    };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if let IssuedToken::SetCookie(name) = issued
+        && set_cookie(&parts.headers, name).is_some()
+    {
+        return Err(token_in_refusal(route));
+    }
+    if parts
+        .headers
+        .values()
+        .any(|value| jwt_shaped(value.as_bytes()).any(is_refresh_token))
+    {
+        return Err(token_in_refusal(route));
+    }
     let Ok(bytes) = collect(body, limit).await else {
         tracing::error!(
             route,
             status = parts.status.as_u16(),
-            "a non-2xx JSON response could not be read to check it carries no refresh token"
+            limit,
+            "a response that must carry no refresh token could not be read within the \
+             response cap to check it; replaced by a 500"
         );
         return Err(RejectReason::InvalidResponse);
     };
     // A UTF-8 byte order mark is no JSON, but JavaScript's `response.json()` skips it.
     let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let carries = json_string_field(json, field)
-        .ok()
-        .flatten()
-        .is_some_and(|token| !token.is_empty());
-    if carries {
+    let in_field = match issued {
+        IssuedToken::JsonField(field) => json_string_field(json, field)
+            .ok()
+            .flatten()
+            .is_some_and(|token| !token.is_empty()),
+        IssuedToken::SetCookie(_) => false,
+    };
+    if in_field || jwt_shaped(&bytes).any(is_refresh_token) {
         return Err(token_in_refusal(route));
     }
+    // The body is whole now: its length is known (statuses that have none keep theirs).
+    let status = parts.status;
+    if !(status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED)
+    {
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
     Ok(Response::from_parts(parts, ResponseBody::replaced(bytes)))
+}
+
+/// The runs of `bytes` that could be a compact JWS: base64url characters in three non-empty
+/// segments, the first starting as a JSON header does (`eyJ`, `{"`). Tokens sit this way in
+/// JSON strings, forms, query strings, cookies and markup alike.
+fn jwt_shaped(bytes: &[u8]) -> impl Iterator<Item = &str> {
+    bytes
+        .split(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+        .filter(|run| run.starts_with(b"eyJ"))
+        .filter(|run| {
+            let mut segments = run.split(|&b| b == b'.');
+            let three = segments.by_ref().take(3).filter(|s| !s.is_empty()).count() == 3;
+            three && segments.next().is_none()
+        })
+        // Only ASCII is left: this cannot fail.
+        .filter_map(|run| std::str::from_utf8(run).ok())
 }
 
 fn token_in_refusal(route: &'static str) -> RejectReason {
     tracing::error!(
         route,
-        "the app answered non-2xx with a refresh token in its response; replaced by a 500 so \
-         no unrecorded token leaves"
+        "the app answered non-2xx, or 2xx to a grant that does not issue refresh tokens, with \
+         a refresh token in its response; replaced by a 500 so no unrecorded token leaves"
     );
     RejectReason::InvalidResponse
 }

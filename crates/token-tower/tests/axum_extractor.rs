@@ -10,7 +10,7 @@ use common::*;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use token_core::StoreConfig;
+use token_core::{RotationStore, StoreConfig};
 use token_tower::{RefreshContext, Route};
 use tower::ServiceExt;
 
@@ -99,4 +99,51 @@ async fn the_revocation_route_needs_no_handler() {
         .route_layer(build());
     let response = app.oneshot(logout_request()).await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// One handler for the refresh route and another route: `Option<RefreshContext>` tells
+/// them apart, with no rejection on the other route.
+async fn either(context: Option<RefreshContext>) -> Json<Value> {
+    match context {
+        Some(context) => {
+            Json(json!({"refresh_token": refresh_token(&context.user), "user": context.user}))
+        }
+        None => Json(json!({"refresh_token": null, "user": null})),
+    }
+}
+
+async fn json_of(response: axum::response::Response) -> Value {
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn an_optional_context_is_none_where_the_layer_did_not_refresh() {
+    let store = memory_store(StoreConfig::default());
+    let app: Router = Router::new()
+        .route("/refresh", post(either))
+        .route("/profile", post(either))
+        .layer(layer(store.clone()).build().unwrap());
+
+    let response = app
+        .clone()
+        .oneshot(post_json("/profile", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "no rejection");
+    assert_eq!(json_of(response).await["user"], Value::Null);
+
+    // On the refresh route the handler gets the context and mints a successor, which the
+    // layer rotates to.
+    let t0 = refresh_token("alice");
+    let recorded = claims_of(&t0);
+    let jti = recorded["jti"].as_str().unwrap();
+    let token = token_core::TokenRef::new(jti, recorded["exp"].as_i64().unwrap());
+    store.register("alice", token, None).await.unwrap();
+    let response = app
+        .oneshot(post_json("/refresh", json!({"refresh_token": t0})))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_of(response).await["user"], "alice");
 }

@@ -39,8 +39,26 @@ async fn assert_refused_response(
     error: &str,
 ) {
     assert_eq!(response.status().as_u16(), status);
-    if status == 401 {
-        assert!(response.headers().contains_key("www-authenticate"));
+    // RFC 6750 section 3.1 error codes in the challenge: `invalid_token` for a refused token
+    // (the JSON body keeps RFC 6749's `invalid_grant`), `invalid_request` for a bad request.
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    match status {
+        401 => assert!(
+            challenge.as_deref().is_some_and(
+                |c| c.starts_with("Bearer error=\"invalid_token\", error_description=\"")
+            ),
+            "{challenge:?}"
+        ),
+        400 | 413 => assert!(
+            challenge
+                .as_deref()
+                .is_some_and(|c| c.starts_with("Bearer error=\"invalid_request\", ")),
+            "{challenge:?}"
+        ),
+        _ => assert_eq!(challenge, None),
     }
     let (_, body) = rejection(response).await;
     assert_eq!(body["error"], error, "{body}");
@@ -374,6 +392,25 @@ async fn a_non_2xx_response_carrying_a_token_becomes_a_500_and_consumes_nothing(
             assert_eq!(response.status(), 500, "a body after a BOM");
             app.refresh(&token).await;
         }
+
+        // Nor does any other place a client could read a token from: a body of another
+        // content type, JSON sent without a JSON content type, a redirect's `Location`, a
+        // cookie of another name.
+        for how in ["text", "untyped", "location", "other-cookie"] {
+            let response = app
+                .refresh_with(&token, &[("x-app-refuse-with-token", how)])
+                .await;
+            assert_eq!(response.status(), 500, "{mode:?} {how}");
+            assert!(!response.headers().contains_key("location"), "{how}");
+            assert!(!response.headers().contains_key("set-cookie"), "{how}");
+            let (_, body) = rejection(response).await;
+            assert_eq!(body["error"], "server_error", "{how}");
+            let response = app
+                .login_with("nina", &[("x-app-refuse-with-token", how)])
+                .await;
+            assert_eq!(response.status(), 500, "{mode:?} {how} login");
+        }
+        app.refresh(&token).await;
 
         // A plain error without a token passes through untouched.
         let other = app.login("nina").await;

@@ -133,6 +133,28 @@ async fn token_endpoint(State(server): State<Server>, request: Request) -> Respo
             *server.last_context_client.lock().unwrap() = context.client.clone();
             token_response(&context.user, context.family.as_ref().unwrap())
         }
+        Some(
+            "urn:ietf:params:oauth:grant-type:device_code"
+            | "urn:ietf:params:oauth:grant-type:token-exchange"
+            | "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ) => token_response("device-user", &FamilyId::random()),
+        Some("urn:test:leak") => {
+            // A grant of the app's own that the layer was not told issues refresh tokens.
+            let refresh = refresh_token_in("leaky", &FamilyId::random());
+            match form.get("how").map(String::as_str) {
+                Some("ok-json") => Json(json!({"refresh_token": refresh})).into_response(),
+                Some("ok-untyped") => json!({"refresh_token": refresh})
+                    .to_string()
+                    .into_response(),
+                Some("text") => (StatusCode::BAD_REQUEST, refresh).into_response(),
+                Some("cookie") => (
+                    StatusCode::BAD_REQUEST,
+                    [(header::SET_COOKIE, format!("rt={refresh}"))],
+                )
+                    .into_response(),
+                _ => (StatusCode::BAD_REQUEST, "no token here").into_response(),
+            }
+        }
         Some("client_credentials") => {
             // An issuing grant only when configured as one (by default it is not).
             let mut response = token_response("service", &FamilyId::random());
@@ -425,20 +447,60 @@ async fn other_grants_pass_through_untouched() {
     assert_eq!(response.headers()["cache-control"], "max-age=7");
     assert!(!response.headers().contains_key("pragma"));
     assert_eq!(response.bytes().await.unwrap(), body.as_bytes());
-    // client_credentials is not an issuing grant by default: even a refresh token in its
-    // response is passed on unrecorded (and would be refused at its first refresh).
-    let response = t
-        .post(&[("grant_type", "client_credentials")], Some(A))
-        .await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["cache-control"], "max-age=7");
-    let unrecorded = refresh_of(response).await;
     assert_eq!(
         t.store.calls(),
         store_calls,
         "no store call for other grants"
     );
-    assert_oauth_error(t.refresh(&unrecorded, A).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_in_the_answer_to_another_grant_never_leaves_unrecorded() {
+    let t = start().await;
+    let store_calls = t.store.calls();
+    // client_credentials is not an issuing grant by default: a refresh token in its 2xx
+    // response would leave unrecorded (and be refused at its first refresh). The layer
+    // answers 500 `server_error` instead.
+    let response = t
+        .post(&[("grant_type", "client_credentials")], Some(A))
+        .await;
+    let body = assert_oauth_error(response, 500, "server_error").await;
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    // So for a grant of the app's own, as JSON or as JSON without its content type, and in
+    // a non-2xx answer as a bare body or a cookie.
+    for how in ["ok-json", "ok-untyped", "text", "cookie"] {
+        let response = t
+            .post(&[("grant_type", "urn:test:leak"), ("how", how)], Some(A))
+            .await;
+        assert!(!response.headers().contains_key("set-cookie"), "{how}");
+        let body = assert_oauth_error(response, 500, "server_error").await;
+        assert!(body.get("refresh_token").is_none(), "{how}: {body}");
+    }
+    assert_eq!(t.store.calls(), store_calls, "nothing was recorded");
+    // An answer without a token passes as the app sent it.
+    let response = t
+        .post(&[("grant_type", "urn:test:leak"), ("how", "none")], Some(A))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.text().await.unwrap(), "no token here");
+}
+
+#[tokio::test]
+async fn the_device_code_token_exchange_and_jwt_bearer_grants_issue_by_default() {
+    let t = start().await;
+    for grant in [
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ] {
+        let response = t.post(&[("grant_type", grant)], Some(A)).await;
+        assert_eq!(response.status(), 200, "{grant}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{grant}");
+        let token = refresh_of(response).await;
+        // Recorded, bound to the client: it rotates for app-a and no one else.
+        assert_oauth_error(t.refresh(&token, B).await, 400, "invalid_grant").await;
+        assert_eq!(t.refresh(&token, A).await.status(), 200, "{grant}");
+    }
 }
 
 #[tokio::test]
@@ -459,7 +521,8 @@ async fn issuing_grants_are_configurable() {
     );
     let token = refresh_of(response).await;
     assert_eq!(t.refresh(&token, A).await.status(), 200);
-    // `password` is no longer issuing: its token passes unrecorded.
+    // `password` is no longer issuing: its token would leave unrecorded, so it does not
+    // leave at all.
     let unrecorded = t
         .post(
             &[
@@ -470,9 +533,7 @@ async fn issuing_grants_are_configurable() {
             Some(A),
         )
         .await;
-    assert!(!unrecorded.headers().contains_key("pragma"));
-    let unrecorded = refresh_of(unrecorded).await;
-    assert_oauth_error(t.refresh(&unrecorded, A).await, 400, "invalid_grant").await;
+    assert_oauth_error(unrecorded, 500, "server_error").await;
 }
 
 #[tokio::test]
@@ -637,6 +698,63 @@ async fn basic_and_client_id_naming_different_clients_is_invalid_request() {
         )
         .await;
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn basic_credentials_that_cannot_be_decoded_are_invalid_client_with_a_basic_challenge() {
+    // RFC 6749 section 5.2: a client that tried to authenticate through the Authorization
+    // header and failed gets 401 `invalid_client` and a challenge for the scheme it used.
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let (calls, store_calls) = (t.server.calls(), t.store.calls());
+    let no_colon = format!("Basic {}", STANDARD.encode("app-a"));
+    let bad_percent = format!("Basic {}", STANDARD.encode("app%FF:secret-a"));
+    for authorization in [
+        "Basic !!!",
+        "Basic",
+        no_colon.as_str(),
+        bad_percent.as_str(),
+    ] {
+        for grant in [
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t0.as_str()),
+            ],
+            vec![
+                ("grant_type", "password"),
+                ("username", "bob"),
+                ("password", "pw"),
+            ],
+        ] {
+            let response = t
+                .http
+                .post(&t.url)
+                .header(header::AUTHORIZATION, authorization)
+                .form(&grant)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401, "{authorization}");
+            let headers = response.headers().clone();
+            assert_eq!(
+                headers.get("www-authenticate").map(|v| v.to_str().unwrap()),
+                Some("Basic realm=\"token\""),
+                "{authorization} {grant:?} {headers:?}"
+            );
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(headers["pragma"], "no-cache");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_client", "{body}");
+            assert_eq!(
+                body["error_description"],
+                RejectReason::MalformedClientCredentials.description()
+            );
+        }
+    }
+    assert_eq!(t.server.calls(), calls, "the app was not called");
+    assert_eq!(t.store.calls(), store_calls, "the store was not called");
+    // Nothing was consumed.
+    assert_eq!(t.refresh(&t0, A).await.status(), 200);
 }
 
 #[tokio::test]

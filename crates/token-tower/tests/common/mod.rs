@@ -146,7 +146,9 @@ pub struct AppState {
 /// without a family claim ignores. Test headers make the app misbehave:
 /// `x-app-stale` mints a refresh token issued an hour ago, `x-app-refuse-with-token` answers
 /// 303 (cookie mode) or 400 (JSON) while still carrying a refresh token (`bom`: the JSON body
-/// after a UTF-8 byte order mark, which JavaScript's `response.json()` skips).
+/// after a UTF-8 byte order mark, which JavaScript's `response.json()` skips; `text`: in a
+/// `text/plain` body; `untyped`: a JSON body without a JSON content type; `location`: in the
+/// fragment of a 303's `Location`; `other-cookie`: in a 303's cookie of another name).
 fn token_response(mode: Mode, user: &str, family: &FamilyId, headers: &HeaderMap) -> Response {
     let mut refresh_claims = claims(user, "refresh");
     refresh_claims["sid"] = json!(family.as_str());
@@ -165,6 +167,41 @@ fn token_response(mode: Mode, user: &str, family: &FamilyId, headers: &HeaderMap
             bytes,
         )
             .into_response();
+    }
+    let leaked = match refusal.and_then(|how| how.to_str().ok()) {
+        Some("text") => Some(
+            (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain")],
+                format!("try again with refresh_token={refresh}"),
+            )
+                .into_response(),
+        ),
+        Some("untyped") => Some(
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "nope", "refresh_token": refresh}).to_string(),
+            )
+                .into_response(),
+        ),
+        Some("location") => Some(
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, format!("/app#refresh_token={refresh}"))],
+            )
+                .into_response(),
+        ),
+        Some("other-cookie") => Some(
+            (
+                StatusCode::SEE_OTHER,
+                [(header::SET_COOKIE, format!("kept_rt={refresh}; HttpOnly"))],
+            )
+                .into_response(),
+        ),
+        _ => None,
+    };
+    if let Some(response) = leaked {
+        return response;
     }
     let mut response = token_response_with(mode, user, refresh);
     if refusal.is_some() {
