@@ -86,17 +86,6 @@ const HOUR: i64 = 3600;
 /// The store's default key prefix, to name its keys in `MEMORY USAGE` and `STRLEN`.
 const PREFIX: &str = "rt:";
 
-/// The store's Lua source, as `token-core` joins it into its Redis Functions library
-/// (`redis/mod.rs`): the bench library below holds it too, so its step functions can use
-/// the store's own helpers and `bench_rotate` is the store's `rotate` under another name.
-const STORE_LUA: [&str; 5] = [
-    include_str!("../../../token-core/src/redis/scripts/common.lua"),
-    include_str!("../../../token-core/src/redis/scripts/register.lua"),
-    include_str!("../../../token-core/src/redis/scripts/rotate.lua"),
-    include_str!("../../../token-core/src/redis/scripts/revoke.lua"),
-    include_str!("../../../token-core/src/redis/scripts/list.lua"),
-];
-
 /// The bench library's own functions: the minimal function the cost table compares
 /// `rotate` with, and the steps from it to `rotate`'s happy path (family claim), each
 /// adding one thing `rotate` does. The steps take `rotate`'s keys and arguments.
@@ -114,14 +103,14 @@ local function bench_minimal(keys, args)
   return v
 end
 
--- Level 1: rotate's 2 keys and 12 arguments, its clock, the record read and written back
--- as it was, rotate's reply. Level 2: the record unpacked, checked, stepped and packed as
--- rotate does it. Level 3: + the grace slot. Level 4: + PEXPIRE GT of the user's hash. The
--- arguments are rotate's: the sixth is the slot's PX as a string ('0': no slot).
+-- Level 1: rotate's keys and arguments (a family claim, no client), its clock, the record
+-- read and written back as it was, rotate's reply. Level 2: the record unpacked, checked,
+-- stepped and packed (through a table: the store's rotate avoids the table on this path).
+-- Level 3: + the grace slot. Level 4: + PEXPIRE GT of the user's hash. The policy is the
+-- library's constants, as for the store's rotate.
 local function bench_step(keys, args, level)
   local hash, slot = keys[1], keys[2]
-  local clock, digest, id, next_digest, sealed, grace_px, replay_cap, idle_lifetime,
-    revoke_everything, expiry, next_expiry, client = unpack(args)
+  local clock, digest, id, next_digest, sealed, client = unpack(args)
   local now = now_ms(clock)
   if level == 1 then
     redis.call('HSET', hash, id, redis.call('HGET', hash, id))
@@ -138,10 +127,10 @@ local function bench_step(keys, args, level)
     return {'revoked', id}
   end
   f.p, f.n, f.c, f.l = digest, 0, next_digest, now
-  f.i = math.min(f.a, now + tonumber(idle_lifetime))
+  f.i = math.min(f.a, now + IDLE_LIFETIME)
   save_family(hash, id, f)
-  if level >= 3 and grace_px ~= '0' then
-    redis.call('SET', slot, sealed, 'PX', grace_px)
+  if level >= 3 and GRACE > 0 then
+    redis.call('SET', slot, sealed, 'PX', GRACE_PX)
   end
   if level >= 4 then
     redis.call('PEXPIRE', hash, string.format('%d', ends_at(f) - now), 'GT')
@@ -154,46 +143,6 @@ local function bench_record(keys, args) return bench_step(keys, args, 2) end
 local function bench_slot(keys, args) return bench_step(keys, args, 3) end
 local function bench_pexpire(keys, args) return bench_step(keys, args, 4) end
 
--- A leaner rotate, to measure what is left to save on rotate's happy path (family claim;
--- the other outcomes are not written out here) once the store's own rotate makes one struct
--- call each way, hands PX and TTLs to Redis as integer strings and skips parsing a zero
--- clock offset: (1) 9 arguments instead of 12 (the replay cap and the revoke-all flag,
--- which only other outcomes read, in one string; no token-index expiries with a family
--- claim); (2) a reply without the family id the caller already has.
-local function bench_rotate_lean(keys, args)
-  local hash, slot = keys[1], keys[2]
-  local clock, digest, id, next_digest, sealed, grace_px, idle_lifetime, settings, client =
-    unpack(args)
-  local now = now_ms(clock)
-  local f = load_family(hash, id, now)
-  if not f then
-    return {'unknown'}
-  end
-  if f.k and f.k ~= client then
-    return {'wrong_client', id}
-  end
-  if f.v then
-    return {'revoked', id}
-  end
-  if f.c ~= digest then
-    return {'not_measured'}
-  end
-  if f.c == next_digest or f.p == next_digest then
-    return {'duplicate'}
-  end
-  local old_end = ends_at(f)
-  f.p, f.n, f.c, f.l = digest, 0, next_digest, now
-  f.i = math.min(f.a, now + tonumber(idle_lifetime))
-  save_family(hash, id, f)
-  if ends_at(f) > old_end then
-    redis.call('PEXPIRE', hash, string.format('%d', ends_at(f) - now), 'GT')
-  end
-  if grace_px ~= '0' then
-    redis.call('SET', slot, sealed, 'PX', grace_px)
-  end
-  return 'rotated'
-end
-
 redis.register_function('bench_empty', bench_empty)
 redis.register_function('bench_minimal', bench_minimal)
 redis.register_function('bench_args', bench_args)
@@ -202,14 +151,14 @@ redis.register_function('bench_slot', bench_slot)
 redis.register_function('bench_pexpire', bench_pexpire)
 redis.register_function('bench_register', register)
 redis.register_function('bench_rotate', rotate)
-redis.register_function('bench_rotate_lean', bench_rotate_lean)
 "#;
 
 /// Loads the bench library (the store's Lua source and [`BENCH_LUA`]) into the server.
 async fn load_bench_library(conn: &mut MultiplexedConnection) {
+    // The store's own functions with its default policy, as its library holds them.
     let source = format!(
         "#!lua name=token_rotation_bench\n{}\n{BENCH_LUA}",
-        STORE_LUA.concat()
+        RedisStore::functions_source(&StoreConfig::default())
     );
     let _: String = redis::cmd("FUNCTION")
         .arg("LOAD")
@@ -1155,7 +1104,7 @@ fn digest(n: u64) -> String {
 }
 
 /// The breakdown's steps, in order: label, bench function, and what it is called on.
-const STEPS: [(&str, &str, StepOn); 10] = [
+const STEPS: [(&str, &str, StepOn); 7] = [
     ("FCALL of an empty function", "bench_empty", StepOn::Minimal),
     (
         "minimal function: TIME, HGET, HSET of a 51-byte field",
@@ -1163,18 +1112,19 @@ const STEPS: [(&str, &str, StepOn); 10] = [
         StepOn::Minimal,
     ),
     (
-        "+ rotate's 2 keys, 12 arguments (the 332-byte sealed successor among them), its \
+        "+ rotate's 2 keys, 5 arguments (the 332-byte sealed successor among them), its \
          clock and 2-item reply",
         "bench_args",
         StepOn::Steps,
     ),
     (
-        "+ the record unpacked, checked, stepped and packed as rotate does (struct)",
+        "+ the record unpacked, checked, stepped and packed through a Lua table (struct)",
         "bench_record",
         StepOn::Steps,
     ),
     (
-        "+ the grace slot: SET of the sealed successor PX grace (a new key per call)",
+        "+ the grace slot: SET of the sealed successor PX grace (the family's one slot, \
+         overwritten)",
         "bench_slot",
         StepOn::Steps,
     ),
@@ -1185,27 +1135,10 @@ const STEPS: [(&str, &str, StepOn); 10] = [
         StepOn::Steps,
     ),
     (
-        "rotate itself, idle lifetime = absolute (no PEXPIRE: bench_server's and the examples' \
-         configuration)",
-        "bench_rotate",
-        StepOn::Chain(0),
-    ),
-    (
         "rotate itself, store defaults (idle 14 d < absolute 30 d: PEXPIRE whenever the \
          family's end moved, i.e. the clock passed a millisecond since its last rotation)",
         "bench_rotate",
-        StepOn::Chain(1),
-    ),
-    (
-        "a leaner rotate (sketch: 9 arguments instead of 12, a reply without the family \
-         id), idle lifetime = absolute",
-        "bench_rotate_lean",
-        StepOn::Lean(2),
-    ),
-    (
-        "the leaner rotate, store defaults",
-        "bench_rotate_lean",
-        StepOn::Lean(3),
+        StepOn::Chain,
     ),
 ];
 
@@ -1216,21 +1149,18 @@ enum StepOn {
     Minimal,
     /// The steps' family, with rotate's keys and arguments (any digests).
     Steps,
-    /// A family rotated in a valid chain (0: idle = absolute, 1: the store defaults).
-    Chain(usize),
-    /// As `Chain`, by `bench_rotate_lean` and its arguments (2: idle = absolute, 3: the
-    /// store defaults).
-    Lean(usize),
+    /// A family rotated in a valid chain.
+    Chain,
 }
 
-/// The families of the breakdown, one user each, and the chains' current digests.
+/// The families of the breakdown, one user each, and the chain's current digest.
 struct Breakdown {
     value: String,
     sealed: String,
     /// The steps' family: (hash, id).
     steps: (String, String),
-    /// The chained families: (hash, id, idle lifetime ms, current digest number).
-    chains: [(String, String, u64, u64); 4],
+    /// The chained family: (hash, id, current digest number).
+    chain: (String, String, u64),
 }
 
 const ABSOLUTE_MS: u64 = 30 * 24 * 3_600_000;
@@ -1238,7 +1168,7 @@ const IDLE_MS: u64 = 14 * 24 * 3_600_000;
 
 impl Breakdown {
     /// Registers a family with `bench_register` (the store's own `register`).
-    async fn family(one: &mut MultiplexedConnection, user: &str, idle: u64) -> (String, String) {
+    async fn family(one: &mut MultiplexedConnection, user: &str) -> (String, String) {
         let (hash, id) = (sessions_key(user), FamilyId::random().as_str().to_owned());
         let reply: redis::Value = redis::cmd("FCALL")
             .arg("bench_register")
@@ -1248,7 +1178,7 @@ impl Breakdown {
             .arg(digest(0))
             .arg(&id)
             .arg(ABSOLUTE_MS)
-            .arg(idle)
+            .arg(IDLE_MS)
             .arg("")
             .arg(0)
             .arg(0)
@@ -1260,12 +1190,12 @@ impl Breakdown {
         (hash, id)
     }
 
-    /// One call of step `step`; `i` makes its grace slot and successor new.
+    /// One call of step `step`; `i` makes the steps' successor new.
     async fn call(&mut self, one: &mut MultiplexedConnection, step: usize, i: u64) {
         let (_, function, on) = STEPS[step];
         let mut cmd = redis::cmd("FCALL");
         cmd.arg(function);
-        let (hash, id, idle, presented, next) = match on {
+        let (hash, id, presented, next) = match on {
             StepOn::Minimal => {
                 cmd.arg(1)
                     .arg(&self.steps.0)
@@ -1274,57 +1204,23 @@ impl Breakdown {
                 let _: redis::Value = cmd.query_async(one).await.expect("breakdown step");
                 return;
             }
-            StepOn::Steps => (
-                &self.steps.0,
-                &self.steps.1,
-                IDLE_MS,
-                digest(i),
-                digest(i + 1),
-            ),
-            StepOn::Chain(c) => {
-                let (hash, id, idle, n) = &mut self.chains[c];
+            StepOn::Steps => (&self.steps.0, &self.steps.1, digest(i), digest(i + 1)),
+            StepOn::Chain => {
+                let (hash, id, n) = &mut self.chain;
                 *n += 1;
-                (&*hash, &*id, *idle, digest(*n - 1), digest(*n))
-            }
-            StepOn::Lean(c) => {
-                let (hash, id, idle, n) = &mut self.chains[c];
-                *n += 1;
-                cmd.arg(2)
-                    .arg(&*hash)
-                    .arg(format!("{hash}:g:{i}"))
-                    .arg(0)
-                    .arg(digest(*n - 1))
-                    .arg(&*id)
-                    .arg(digest(*n))
-                    .arg(&self.sealed)
-                    .arg("10001")
-                    .arg(*idle)
-                    .arg("3,0")
-                    .arg("");
-                let reply: redis::Value = cmd.query_async(one).await.expect("breakdown step");
-                assert!(
-                    matches!(&reply, redis::Value::BulkString(tag) if tag == b"rotated"),
-                    "{function}: {reply:?}"
-                );
-                return;
+                (&*hash, &*id, digest(*n - 1), digest(*n))
             }
         };
+        // As the store sends rotate with a family claim and no client: the session hash,
+        // the family's grace slot; clock offset, digests, family id, sealed successor.
         cmd.arg(2)
             .arg(hash)
-            .arg(format!("{hash}:g:{i}"))
+            .arg(format!("{hash}:g:{id}"))
             .arg(0)
             .arg(presented)
             .arg(id)
             .arg(next)
-            .arg(&self.sealed)
-            // The slot's PX as the store sends it: grace 10 s and its last millisecond.
-            .arg(10_001)
-            .arg(3)
-            .arg(idle)
-            .arg("0")
-            .arg(0)
-            .arg(0)
-            .arg("");
+            .arg(&self.sealed);
         let reply: redis::Value = cmd.query_async(one).await.expect("breakdown step");
         assert!(replied(&reply, "rotated"), "{function}: {reply:?}");
     }
@@ -1338,7 +1234,7 @@ fn replied(reply: &redis::Value, tag: &str) -> bool {
 
 /// From the minimal function to rotate's happy path, one step at a time: how much each
 /// thing rotate does costs Redis. Bare functions of the bench library (which holds the
-/// store's Lua source) on one family each, in interleaved rounds; the last two steps are
+/// store's Lua source) on one family each, in interleaved rounds; the last step is
 /// the store's `rotate` itself. Beside each step, the Redis commands it ran and their time.
 async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts: &Options) {
     flushall(conn).await;
@@ -1348,21 +1244,13 @@ async fn breakdown(server: &RedisServer, conn: &mut MultiplexedConnection, opts:
         .await
         .expect("connect");
     load_bench_library(&mut one).await;
-    let steps = Breakdown::family(&mut one, "breakdown-steps", IDLE_MS).await;
-    let flat = Breakdown::family(&mut one, "breakdown-flat", ABSOLUTE_MS).await;
-    let defaults = Breakdown::family(&mut one, "breakdown-defaults", IDLE_MS).await;
-    let lean_flat = Breakdown::family(&mut one, "breakdown-lean-flat", ABSOLUTE_MS).await;
-    let lean_defaults = Breakdown::family(&mut one, "breakdown-lean-defaults", IDLE_MS).await;
+    let steps = Breakdown::family(&mut one, "breakdown-steps").await;
+    let chain = Breakdown::family(&mut one, "breakdown-chain").await;
     let mut ctx = Breakdown {
         value: "v".repeat(51),
         sealed: "s".repeat(TOKEN_LEN + 72),
         steps,
-        chains: [
-            (flat.0, flat.1, ABSOLUTE_MS, 0),
-            (defaults.0, defaults.1, IDLE_MS, 0),
-            (lean_flat.0, lean_flat.1, ABSOLUTE_MS, 0),
-            (lean_defaults.0, lean_defaults.1, IDLE_MS, 0),
-        ],
+        chain: (chain.0, chain.1, 0),
     };
     let mut next = 0u64;
     for step in 0..STEPS.len() {

@@ -61,18 +61,7 @@ impl Library {
     /// (each argument costs Redis a Lua string per call); stores with different policies on
     /// one server load different libraries.
     fn for_config(config: &StoreConfig) -> Library {
-        let grace = millis(config.grace);
-        let constants = format!(
-            "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
-             -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
-             -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse.\n\
-             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n",
-            px = if grace == 0 { 0 } else { grace + 1 },
-            idle = millis(config.idle_lifetime),
-            cap = config.max_grace_replays.map_or(-1, i64::from),
-            all = config.revoke_all_on_reuse,
-        );
-        let body = format!("{constants}{SCRIPTS}");
+        let body = functions_source(config);
         let digest = sha2::Sha256::digest(body.as_bytes());
         let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
         let name = format!("token_rotation_{hex}");
@@ -84,6 +73,24 @@ impl Library {
             ));
         }
         Library { name, source }
+    }
+}
+
+/// The Lua of the store's functions for `config`: its policy as constants, then the scripts.
+fn functions_source(config: &StoreConfig) -> String {
+    {
+        let grace = millis(config.grace);
+        let constants = format!(
+            "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
+             -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
+             -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse.\n\
+             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n",
+            px = if grace == 0 { 0 } else { grace + 1 },
+            idle = millis(config.idle_lifetime),
+            cap = config.max_grace_replays.map_or(-1, i64::from),
+            all = config.revoke_all_on_reuse,
+        );
+        format!("{constants}{SCRIPTS}")
     }
 }
 
@@ -175,6 +182,15 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// The Lua of the store's functions for `config` (its policy as constants, then the
+    /// scripts), without the library header and registrations. Not part of the API: the
+    /// bench crate builds a library of its own around it, to time `rotate` against bare
+    /// functions.
+    #[doc(hidden)]
+    pub fn functions_source(config: &StoreConfig) -> String {
+        functions_source(config)
+    }
+
     /// A store on the default connection source (a `ConnectionManager`) for `url`.
     /// Connects lazily: this succeeds while Redis is down, and calls fail until it is up.
     pub fn open(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
