@@ -13,6 +13,8 @@
 //!                                 TTL = the latest of its entries' ends (each entry: an hour
 //!                                 past its hour's end, or its family's absolute end if that
 //!                                 is sooner)
+//! <prefix>{u<user>}:t:<hour>:<x>  the hour's shard x (0-f, by the digest's first byte) that
+//!                                 takes its tokens once the bucket holds 64
 //! <prefix>{u<user>}:a             adoption record: hash from raw jti digest to family id,
 //!                                 for tokens minted before the store recorded them and
 //!                                 adopted since; TTL = the latest of its tokens' `exp`, plus
@@ -85,6 +87,17 @@ impl UserKeys {
     /// The token-index bucket of tokens expiring at `exp` (seconds since the epoch).
     pub(crate) fn tokens(&self, exp: i64) -> String {
         format!("{}:t:{}", self.base, crate::rules::token_bucket(exp))
+    }
+
+    /// The shard of that bucket that takes `digest` once the bucket is full (see
+    /// `index_token` in `common.lua`): one of 16, by the digest's first byte.
+    pub(crate) fn token_shard(&self, exp: i64, digest: &Digest) -> String {
+        format!(
+            "{}:t:{}:{:x}",
+            self.base,
+            crate::rules::token_bucket(exp),
+            digest[0] & 0x0f
+        )
     }
 }
 

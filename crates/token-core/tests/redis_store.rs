@@ -241,6 +241,76 @@ async fn a_family_keeps_one_grace_slot_however_often_it_rotates() {
 }
 
 #[tokio::test]
+async fn a_busy_hour_spills_into_shards_and_every_token_stays_known() {
+    let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c.grace(Duration::ZERO));
+    let server = f.server.as_ref().unwrap();
+    let store = &f.store.inner;
+    store
+        .register("alice", TokenRef::new("t0", exp()), None)
+        .await
+        .unwrap();
+    for i in 0..300 {
+        let (jti, next_jti) = (format!("t{i}"), format!("t{}", i + 1));
+        let outcome = store
+            .rotate(
+                "alice",
+                TokenRef::new(&jti, exp()),
+                next(&next_jti, &tok(&next_jti)),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RotationOutcome::Rotated { .. }),
+            "{outcome:?}"
+        );
+    }
+    // Every token of the hour is indexed once: the hour's bucket holds 64, its shards the
+    // rest, each a sixteenth or so; every key has a TTL.
+    let index: Vec<(String, usize)> = redis_contents(server)
+        .into_iter()
+        .filter(|(key, _, _)| key.contains(":t:"))
+        .map(|(key, _, ttl)| {
+            assert!(ttl > 0, "{key} has a TTL");
+            let entries = server.command(&["HLEN", &key]).unwrap()[1..]
+                .parse()
+                .unwrap();
+            (key, entries)
+        })
+        .collect();
+    assert_eq!(
+        index.iter().map(|(_, n)| n).sum::<usize>(),
+        301,
+        "{index:?}"
+    );
+    let bucket = index
+        .iter()
+        // The bucket ends in its hour, a shard in one hex digit.
+        .find(|(key, _)| key.rsplit(':').next().is_some_and(|last| last.len() > 1))
+        .expect("the hour's bucket");
+    assert_eq!(bucket.1, 64, "{index:?}");
+    assert!(index.len() > 8, "shards in use: {index:?}");
+    assert!(index.iter().all(|(_, n)| *n <= 64), "{index:?}");
+    // A spent token from the bucket and one from a shard are both recognised, and the
+    // current token from a shard still rotates... until the reuse revokes the family.
+    let outcome = store
+        .rotate("alice", TokenRef::new("t250", exp()), next("x", &tok("x")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, RotationOutcome::ReuseDetected { .. }),
+        "{outcome:?}"
+    );
+    let outcome = store
+        .rotate("alice", TokenRef::new("t3", exp()), next("y", &tok("y")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, RotationOutcome::Revoked { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
 async fn keys_of_one_user_share_one_hash_tag() {
     let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c);
     let server = f.server.as_ref().unwrap();
@@ -298,7 +368,7 @@ fn commandstats(server: &RedisServer) -> Vec<(String, u64)> {
 /// `hget`, `hset`, ...); those are not round trips. Everything else a client sent is.
 fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
     let inside_functions = [
-        "time", "get", "set", "del", "pttl", "pexpire", "hget", "hset", "hgetall", "hdel",
+        "time", "get", "set", "del", "pttl", "pexpire", "hget", "hset", "hgetall", "hdel", "hlen",
     ];
     let sent: Vec<_> = stats
         .iter()

@@ -144,6 +144,17 @@ impl Op {
         self
     }
 
+    /// The token-index bucket of a token expiring at `exp` and its shard for `digest`.
+    fn token_index(
+        &mut self,
+        keys: &UserKeys,
+        exp: i64,
+        digest: &crate::rules::Digest,
+    ) -> &mut Self {
+        self.key(keys.tokens(exp))
+            .key(keys.token_shard(exp, digest))
+    }
+
     fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
         arg.write_redis_args(&mut self.args);
         self
@@ -414,7 +425,7 @@ impl RotationStore for RedisStore {
         let mut op = Op::write("register");
         op.key(keys.index());
         if token.family.is_none() {
-            op.key(keys.tokens(token.expires_at));
+            op.token_index(&keys, token.expires_at, &jti_digest(token.jti));
         }
         op.arg(self.offset())
             .arg(&jti_digest(token.jti)[..])
@@ -448,7 +459,7 @@ impl RotationStore for RedisStore {
         let mut op = Op::write("adopt");
         op.key(keys.index()).key(keys.adopted());
         if token.family.is_none() {
-            op.key(keys.tokens(token.expires_at));
+            op.token_index(&keys, token.expires_at, &jti_digest(token.jti));
         }
         op.arg(self.offset())
             .arg(&jti_digest(token.jti)[..])
@@ -494,8 +505,8 @@ impl RotationStore for RedisStore {
         op.key(keys.index())
             .key(keys.grace(presented.family.map(FamilyId::as_str), &digest));
         if presented.family.is_none() {
-            op.key(keys.tokens(presented.expires_at))
-                .key(keys.tokens(successor.expires_at));
+            op.token_index(&keys, presented.expires_at, &digest)
+                .token_index(&keys, successor.expires_at, &jti_digest(successor.jti));
         }
         op.arg(self.offset())
             .arg(&digest[..])
@@ -629,7 +640,7 @@ impl RedisStore {
         let (jti, exp) = token.map_or(("", 0), |t| (t.jti, t.expires_at));
         check_expiry(exp)?;
         if family.is_none() {
-            op.key(keys.tokens(exp));
+            op.token_index(keys, exp, &jti_digest(jti));
         }
         op.arg(self.offset())
             .arg(family.map_or("", FamilyId::as_str))

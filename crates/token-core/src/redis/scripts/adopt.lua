@@ -3,7 +3,8 @@
 -- adoption mode), once. Mirrors MemoryStore::adopt_now.
 --
 -- keys: the user's session hash; the user's adoption record (raw jti digest -> the family
--- the token was adopted into); without a family claim, the token's token-index bucket.
+-- the token was adopted into); without a family claim, the token's token-index bucket and
+-- its shard.
 -- Returns:
 --   {'known', family}     the token already belongs to a family (its claim's, if that family
 --                         is there; else the token index's, if that one is there), or was
@@ -12,7 +13,7 @@
 --   {'expired'}           the token is too far past its `exp` for the record to keep it
 --   {'duplicate'}         family `id` is taken by another token
 local function adopt(keys, args)
-  local hash, adopted, bucket = keys[1], keys[2], keys[3]
+  local hash, adopted, bucket, shard = keys[1], keys[2], keys[3], keys[4]
   -- claim: the token's family claim ('' for none); id: the family to start if it is unknown;
   -- expiry: until when the token index and the adoption record keep the token.
   local clock, digest, claim, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry,
@@ -28,13 +29,13 @@ local function adopt(keys, args)
       return {'known', claim}
     end
   else
-    local member = indexed_family(hash, bucket, expiry, digest, now)
+    local member = indexed_family(hash, bucket, shard, expiry, digest, now)
     if member then
       return {'known', member}
     end
   end
   -- The record outlives the family, so a spent token is not adopted a second time.
-  local before = indexed(adopted, expiry, digest, now)
+  local before = indexed(adopted, nil, expiry, digest, now)
   if before then
     return {'known', before}
   end
@@ -42,8 +43,8 @@ local function adopt(keys, args)
     return {'duplicate'}
   end
 
-  start_family(hash, bucket, id, digest, now, absolute_lifetime, idle_lifetime, metadata, cap,
-    expiry, client)
+  start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
+    cap, expiry, client)
   redis.call('HSET', adopted, digest, id)
   extend(adopted, tonumber(expiry) - now)
   return {'adopted', id}

@@ -11,7 +11,8 @@
 --   <base>:g:<family>   sealed successor of the family's latest rotation (the next one
 --                       overwrites it); TTL = the grace window. Without a family claim
 --   <base>:g:<digest>   Rust cannot name the family, so the slot is the presented token's
---   <base>:t:<hour>     token index (no family claim): raw jti digest -> family id
+--   <base>:t:<hour>     token index (no family claim): raw jti digest -> family id; past
+--   <base>:t:<hour>:<x> BUCKET_MAX entries, new ones go to the digest's shard x (0-f)
 --   <base>:a            adoption record: raw jti digest -> the family an adopted token
 --                       started; TTL = its tokens' expiry, past their families' ends
 --
@@ -179,26 +180,41 @@ local function revoke_all(hash, now)
   return count
 end
 
--- The family id the token index holds for a digest, unless its bucket has expired (under a
--- clock offset the bucket key can outlive its expiry).
-local function indexed(bucket, expiry, digest, now)
+-- A token-index bucket (a user's tokens expiring in one hour) takes this many entries; the
+-- rest of that hour go to the digest's shard of it (`<bucket>:<0-f>`). Redis keeps a small
+-- hash as a listpack that HGET and HSET scan from end to end, so a user rotating hundreds of
+-- times in an hour would make every rotation dearer; with the shards no scanned hash holds
+-- more than this plus a sixteenth of the overflow, and an ordinary user keeps one key.
+local BUCKET_MAX = 64
+
+-- The family id the token index (or the adoption record: no shard) holds for a digest,
+-- unless its bucket has expired (under a clock offset the key can outlive its expiry).
+local function indexed(bucket, shard, expiry, digest, now)
   if not bucket or tonumber(expiry) <= now then
     return false
   end
-  return redis.call('HGET', bucket, digest)
+  local id = redis.call('HGET', bucket, digest)
+  if not id and shard then
+    id = redis.call('HGET', shard, digest)
+  end
+  return id
 end
 
 -- State::index_token: the entry lives until the token's expiry or its family's absolute
--- end, whichever is first.
-local function index_token(bucket, expiry, digest, id, absolute_end, now)
-  redis.call('HSET', bucket, digest, id)
-  extend(bucket, math.min(tonumber(expiry), absolute_end) - now)
+-- end, whichever is first. In the bucket while it has room, else in the digest's shard.
+local function index_token(bucket, shard, expiry, digest, id, absolute_end, now)
+  local key = bucket
+  if redis.call('HLEN', bucket) >= BUCKET_MAX then
+    key = shard
+  end
+  redis.call('HSET', key, digest, id)
+  extend(key, math.min(tonumber(expiry), absolute_end) - now)
 end
 
 -- The family a token-index lookup found, if it is still there: an entry can outlive its
 -- family by up to an hour (entries share their bucket's TTL).
-local function indexed_family(hash, bucket, expiry, digest, now)
-  local id = indexed(bucket, expiry, digest, now)
+local function indexed_family(hash, bucket, shard, expiry, digest, now)
+  local id = indexed(bucket, shard, expiry, digest, now)
   if id and load_family(hash, id, now) then
     return id
   end

@@ -46,8 +46,8 @@ end
 -- MemoryStore::start_family: the part of a login after its checks, shared with `adopt`.
 -- Drops the ended families, evicts at the cap, records family `id` with `digest` as its
 -- current token and, without a family claim (`bucket` given), indexes the token.
-local function start_family(hash, bucket, id, digest, now, absolute_lifetime, idle_lifetime,
-    metadata, cap, expiry, client)
+local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
+    idle_lifetime, metadata, cap, expiry, client)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -70,15 +70,15 @@ local function start_family(hash, bucket, id, digest, now, absolute_lifetime, id
   end
   extend(hash, ends_at(f) - now)
   if bucket then
-    index_token(bucket, expiry, digest, id, absolute_end, now)
+    index_token(bucket, shard, expiry, digest, id, absolute_end, now)
   end
 end
 
--- keys: the user's session hash; the token's token-index bucket (absent with a family
--- claim).
+-- keys: the user's session hash; the token's token-index bucket and its shard (absent with
+-- a family claim).
 -- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
 local function register(keys, args)
-  local hash, bucket = keys[1], keys[2]
+  local hash, bucket, shard = keys[1], keys[2], keys[3]
   local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client =
     unpack(args)
   local now = now_ms(clock)
@@ -92,11 +92,11 @@ local function register(keys, args)
     end
     return {'duplicate'}
   end
-  if bucket and indexed_family(hash, bucket, expiry, digest, now) then
+  if bucket and indexed_family(hash, bucket, shard, expiry, digest, now) then
     return {'duplicate'}
   end
 
-  start_family(hash, bucket, id, digest, now, absolute_lifetime, idle_lifetime, metadata, cap,
-    expiry, client)
+  start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
+    cap, expiry, client)
   return {'registered', id}
 end

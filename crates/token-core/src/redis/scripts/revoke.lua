@@ -2,14 +2,15 @@
 -- revoke: revoke the family of a token (current or spent), or one family by id.
 -- Mirrors MemoryStore::revoke and revoke_family.
 --
--- keys: the user's session hash; without a family id, the token's token-index bucket.
+-- keys: the user's session hash; without a family id, the token's token-index bucket and its
+-- shard.
 -- Returns the family id when a live family was revoked, or false.
 local function revoke_one(keys, args)
-  local hash, bucket = keys[1], keys[2]
+  local hash, bucket, shard = keys[1], keys[2], keys[3]
   local clock, id, digest, expiry = unpack(args)
   local now = now_ms(clock)
   if id == '' then
-    id = indexed(bucket, expiry, digest, now)
+    id = indexed(bucket, shard, expiry, digest, now)
     if not id then
       return false
     end

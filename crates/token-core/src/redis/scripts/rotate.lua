@@ -4,7 +4,7 @@
 --
 -- keys: the user's session hash; the grace slot (the sealed successor, kept only for the
 -- window: the family's with a family claim, else the presented token's); without a family
--- claim, the presented token's and the successor's token-index buckets.
+-- claim, the presented token's and the successor's token-index buckets, each with its shard.
 --
 -- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
@@ -18,7 +18,7 @@
 --   {'unknown'}                  never recorded, or gone (ended, evicted)
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local function rotate(keys, args)
-  local hash, slot, bucket, next_bucket = keys[1], keys[2], keys[3], keys[4]
+  local hash, slot, bucket, shard, next_bucket, next_shard = unpack(keys)
   -- The last three are sent only when needed (nil here otherwise): the client when there is
   -- one, the token-index expiries without a family claim. Fewer arguments, a cheaper FCALL;
   -- for the same reason the policy is the library's constants (GRACE, GRACE_PX,
@@ -27,7 +27,7 @@ local function rotate(keys, args)
   local now = now_ms(clock)
 
   if id == '' then
-    id = indexed(bucket, expiry, digest, now)
+    id = indexed(bucket, shard, expiry, digest, now)
     if not id then
       return {'unknown'}
     end
@@ -54,7 +54,7 @@ local function rotate(keys, args)
   if string.sub(raw, 28, 39) == digest then
     local previous = has(flags, HAS_PREVIOUS) and string.sub(raw, 40, 51)
     if digest == next_digest or previous == next_digest
-        or (next_bucket and indexed_family(hash, next_bucket, next_expiry, next_digest, now)) then
+        or (next_bucket and indexed_family(hash, next_bucket, next_shard, next_expiry, next_digest, now)) then
       return {'duplicate'}
     end
     -- Family::rotate: the presented token becomes the predecessor (its grace window starts
@@ -76,7 +76,7 @@ local function rotate(keys, args)
       redis.call('SET', slot, sealed, 'PX', GRACE_PX)
     end
     if next_bucket then
-      index_token(next_bucket, next_expiry, next_digest, id, a, now)
+      index_token(next_bucket, next_shard, next_expiry, next_digest, id, a, now)
     end
     return {'rotated', id}
   end
