@@ -90,15 +90,16 @@ impl UserKeys {
     }
 
     /// The shard of that bucket that takes `digest` once the bucket is full (see
-    /// `index_token` in `common.lua`): one of 16, by the digest's first byte. Redis only:
+    /// `index_token` in `common.lua`): one of 64, by the low six bits of the digest's first
+    /// byte. Redis only:
     /// the memory store's index is a hash map, which no length slows down.
     #[cfg(feature = "redis")]
     pub(crate) fn token_shard(&self, exp: i64, digest: &Digest) -> String {
         format!(
-            "{}:t:{}:{:x}",
+            "{}:t:{}:{:02x}",
             self.base,
             crate::rules::token_bucket(exp),
-            digest[0] & 0x0f
+            digest[0] & 0x3f
         )
     }
 }

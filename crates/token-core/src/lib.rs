@@ -34,7 +34,7 @@
 //!                                           rotation; TTL = the grace window
 //! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →
 //!                                           family, for tokens expiring in that hour
-//!                                           (past 64 entries, in `:t:<hour>:<0-f>`)
+//!                                           (past 16 entries, in `:t:<hour>:<00-3f>`)
 //! <prefix>{u<base64url(user)>}:a            adoption record: jti digest → family of each
 //!                                           token taken in by `adopt`; TTL = the latest
 //!                                           of those tokens' expiries, plus an hour or two

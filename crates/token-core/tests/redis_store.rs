@@ -264,8 +264,8 @@ async fn a_busy_hour_spills_into_shards_and_every_token_stays_known() {
             "{outcome:?}"
         );
     }
-    // Every token of the hour is indexed once: the hour's bucket holds 64, its shards the
-    // rest, each a sixteenth or so; every key has a TTL.
+    // Every token of the hour is indexed once: the hour's bucket holds 16, its 64 shards
+    // the rest, a few each; every key has a TTL.
     let index: Vec<(String, usize)> = redis_contents(server)
         .into_iter()
         .filter(|(key, _, _)| key.contains(":t:"))
@@ -284,12 +284,12 @@ async fn a_busy_hour_spills_into_shards_and_every_token_stays_known() {
     );
     let bucket = index
         .iter()
-        // The bucket ends in its hour, a shard in one hex digit.
-        .find(|(key, _)| key.rsplit(':').next().is_some_and(|last| last.len() > 1))
+        // The bucket ends in its hour, a shard in two hex digits.
+        .find(|(key, _)| key.rsplit(':').next().is_some_and(|last| last.len() > 2))
         .expect("the hour's bucket");
-    assert_eq!(bucket.1, 64, "{index:?}");
-    assert!(index.len() > 8, "shards in use: {index:?}");
-    assert!(index.iter().all(|(_, n)| *n <= 64), "{index:?}");
+    assert_eq!(bucket.1, 16, "{index:?}");
+    assert!(index.len() > 32, "shards in use: {index:?}");
+    assert!(index.iter().all(|(_, n)| *n <= 16), "{index:?}");
     // A spent token from the bucket and one from a shard are both recognised, and the
     // current token from a shard still rotates... until the reuse revokes the family.
     let outcome = store
