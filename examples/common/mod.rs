@@ -168,6 +168,7 @@ impl Claims {
             family,
             expires_at: self.exp as i64,
             client: None,
+            proof: None,
         }
     }
 

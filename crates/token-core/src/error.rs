@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The jti is already recorded for this user: token ids must be unique per user.
     #[error("jti is already recorded for this user")]
     DuplicateJti,
+    /// The login's DPoP proof was used before (see
+    /// [`TokenRef::proof`](crate::TokenRef)): a replayed request. Nothing was recorded.
+    #[error("DPoP proof was used before")]
+    ProofReplayed,
     /// A successor kept for grace replay could not be opened: the sealing key differs
     /// between app instances, or the stored value was altered.
     #[error("sealed successor could not be opened")]

@@ -79,6 +79,13 @@ impl UserKeys {
         format!("{}:g:{}", self.base, b64(digest))
     }
 
+    /// The mark of a spent DPoP proof, by the digest of its `jti`: kept for
+    /// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME), under the user's hash tag so that
+    /// the rotation it came with checks and sets it in the same atomic step.
+    pub(crate) fn proof(&self, jti: &str) -> String {
+        format!("{}:d:{}", self.base, b64(&proof_digest(jti)))
+    }
+
     /// The user's adoption record: which pre-existing tokens were adopted, into which family.
     pub(crate) fn adopted(&self) -> String {
         format!("{}:a", self.base)
@@ -117,6 +124,27 @@ pub(crate) fn client_digest(client: &str) -> Digest {
     let mut hash = Sha256::new();
     hash.update(b"token-rotation client v1\0");
     hash.update(client.as_bytes());
+    truncate(&hash.finalize())
+}
+
+/// The digest a spent DPoP proof is known by: domain-separated from token ids, which the
+/// client chooses too.
+pub(crate) fn proof_digest(jti: &str) -> Digest {
+    let mut hash = Sha256::new();
+    hash.update(b"token-rotation proof v1\0");
+    hash.update(jti.as_bytes());
+    truncate(&hash.finalize())
+}
+
+/// The digest a family bound to a DPoP key keeps in place of the client's: over the client
+/// (if any) and the key's thumbprint, so one 12-byte field binds both and the record keeps
+/// its size. Domain-separated from [`client_digest`].
+pub(crate) fn key_binding_digest(client: Option<&str>, thumbprint: &str) -> Digest {
+    let mut hash = Sha256::new();
+    hash.update(b"token-rotation key v1\0");
+    hash.update(client.unwrap_or("").as_bytes());
+    hash.update(b"\0");
+    hash.update(thumbprint.as_bytes());
     truncate(&hash.finalize())
 }
 

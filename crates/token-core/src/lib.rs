@@ -110,4 +110,6 @@ pub use crate::outcome::{
 pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};
 pub use crate::rules::MAX_EXPIRES_AT;
 pub use crate::seal::SealingKey;
-pub use crate::store::{MAX_METADATA_LEN, RotationStore, Successor, TokenRef};
+pub use crate::store::{
+    KeyProof, MAX_METADATA_LEN, PROOF_JTI_LIFETIME, RotationStore, Successor, TokenRef,
+};

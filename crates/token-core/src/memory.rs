@@ -11,14 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, client_digest, jti_digest};
+use crate::keys::{UserKeys, jti_digest};
 use crate::rules::{
-    Digest, Family, Role, Step, adoption_expiry_ms, check_expiry, evictions, token_index_expiry_ms,
+    Digest, Family, Presenter, Role, Step, adoption_expiry_ms, check_expiry, evictions,
+    token_index_expiry_ms,
 };
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
-    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
-    StoreConfig, StoreError, Successor, TokenRef,
+    Adoption, FamilyId, PROOF_JTI_LIFETIME, RotationEventKind, RotationOutcome, RotationStore,
+    SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 
 /// A [`RotationStore`] in process memory. Single-process only: app instances do not share it.
@@ -58,6 +59,9 @@ struct State {
     tokens: HashMap<String, Bucket>,
     /// Adoption records, one per user: jti digest → the family the token was adopted into.
     adopted: HashMap<String, Bucket>,
+    /// Spent DPoP proofs: what the call that spent each made current, and when it is
+    /// forgotten.
+    proofs: HashMap<String, (Digest, i64)>,
     writes_since_sweep: usize,
 }
 
@@ -175,6 +179,29 @@ impl State {
         record.expires = record.expires.max(adoption_expiry_ms(exp));
     }
 
+    /// Spends the request's DPoP proof, if any (the scripts' `spend_proof`): true when it is
+    /// new, or was spent by this very call sent again (`did`: what the call makes current).
+    fn spend_proof(
+        &mut self,
+        keys: &UserKeys,
+        token: &TokenRef<'_>,
+        did: &Digest,
+        now: i64,
+    ) -> bool {
+        let Some(proof) = token.proof else {
+            return true;
+        };
+        let key = keys.proof(proof.jti);
+        match self.proofs.get(&key) {
+            Some((done, forgotten)) if *forgotten > now => done == did,
+            _ => {
+                let lifetime = PROOF_JTI_LIFETIME.as_millis() as i64;
+                self.proofs.insert(key, (*did, now + lifetime));
+                true
+            }
+        }
+    }
+
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
         match self.grace.get(key) {
             Some((sealed, end)) if *end > now => Some(sealed),
@@ -208,7 +235,8 @@ impl State {
         self.writes_since_sweep += 1;
         // At least as many writes as entries between sweeps: O(1) amortised per write.
         let due = SWEEP_EVERY
-            .max(self.users.len() + self.grace.len() + self.tokens.len() + self.adopted.len());
+            .max(self.users.len() + self.grace.len() + self.tokens.len() + self.adopted.len())
+            .max(self.proofs.len());
         if self.writes_since_sweep >= due {
             self.writes_since_sweep = 0;
             self.sweep(now);
@@ -222,6 +250,7 @@ impl State {
         self.grace.retain(|_, (_, end)| *end > now);
         self.tokens.retain(|_, bucket| bucket.expires > now);
         self.adopted.retain(|_, record| record.expires > now);
+        self.proofs.retain(|_, (_, forgotten)| *forgotten > now);
         pruned
     }
 }
@@ -265,12 +294,15 @@ impl MemoryStore {
         check_expiry(token.expires_at)?;
         let keys = self.keys(user);
         let digest = jti_digest(token.jti);
-        let client = token.client.map(client_digest);
+        let presenter = Presenter::of(&token);
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
         let now = self.now();
         let mut state = self.lock();
+        if !state.spend_proof(&keys, &token, &digest, now) {
+            return Err(StoreError::ProofReplayed);
+        }
         if let Some(existing) = state.family_mut(&keys, family.as_str(), now) {
-            return if existing.is_registration_of(&digest, client.as_ref()) {
+            return if existing.is_registration_of(&digest, &presenter) {
                 Ok(family)
             } else {
                 Err(StoreError::DuplicateJti)
@@ -303,7 +335,7 @@ impl MemoryStore {
         let cfg = &self.config;
         let digest = jti_digest(token.jti);
         let index = keys.index();
-        let client = token.client.map(client_digest);
+        let (binding, key_bound) = Presenter::of(token).binding();
         state.prune(&index, now);
         let sessions = state.users.entry(index).or_default();
         if let Some(cap) = cfg.max_sessions_per_user {
@@ -322,7 +354,8 @@ impl MemoryStore {
                 sessions.expires = 0;
             }
         }
-        let f = Family::new(digest, now, &cfg.policy(), clip_metadata(metadata), client);
+        let mut f = Family::new(digest, now, &cfg.policy(), clip_metadata(metadata), binding);
+        f.key_bound = key_bound;
         let absolute_end = f.absolute_end;
         sessions.expires = sessions.expires.max(f.ends_at());
         sessions.families.insert(id.to_owned(), f);
@@ -356,7 +389,12 @@ impl MemoryStore {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
-        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
+        // A legacy token is adopted as a bearer token: any proof is the rotation's to spend.
+        let bearer = TokenRef {
+            proof: None,
+            ..token
+        };
+        self.start_family(&mut state, &keys, family.as_str(), &bearer, now, metadata);
         state.remember_adoption(&keys, token.expires_at, digest, family.as_str());
         Ok(Adoption::Adopted {
             family: family.clone(),
@@ -376,12 +414,15 @@ impl MemoryStore {
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
         let successor_digest = jti_digest(successor.jti);
-        let client = presented.client.map(client_digest);
+        let presenter = Presenter::of(&presented);
         let aad = keys.grace_aad(&digest);
         let slot = keys.grace(presented.family.map(FamilyId::as_str), &digest);
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
+        if !state.spend_proof(&keys, &presented, &successor_digest, now) {
+            return Ok(RotationOutcome::ProofReplayed);
+        }
         let Some(id) = state.family_of(&keys, &presented, now) else {
             return Ok(RotationOutcome::Unknown);
         };
@@ -396,7 +437,7 @@ impl MemoryStore {
         let role = f.role(&digest);
         let step = f.step(
             role,
-            client.as_ref(),
+            &presenter,
             &successor_digest,
             successor_elsewhere,
             now,
@@ -404,6 +445,7 @@ impl MemoryStore {
         );
         match step {
             Step::WrongClient => return Ok(RotationOutcome::WrongClient { family }),
+            Step::WrongKey => return Ok(RotationOutcome::WrongKey { family }),
             Step::Revoked => return Ok(RotationOutcome::Revoked { family }),
             Step::Duplicate => return Err(StoreError::DuplicateJti),
             Step::Repeat => return Ok(RotationOutcome::Rotated { family }),

@@ -83,6 +83,18 @@ pub enum RotationOutcome {
         /// The family the token belongs to.
         family: FamilyId,
     },
+    /// The family is bound to a DPoP key ([`TokenRef::proof`](crate::TokenRef) at
+    /// registration) and the request's proof was signed by another key, or there was none.
+    /// Nothing was consumed and nothing revoked: a copied token without its key is worth
+    /// nothing, and its holder cannot log the owner out. Checked first, like `WrongClient`.
+    WrongKey {
+        /// The family the token belongs to.
+        family: FamilyId,
+    },
+    /// The request's DPoP proof was used before (its `jti` was seen within
+    /// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME)): a replayed request. Nothing else
+    /// was looked at or changed.
+    ProofReplayed,
     /// The token was never recorded, or its family is gone: it ended (its absolute or idle
     /// lifetime ran out), was evicted at the session cap, or was lost with Redis. An ended
     /// family is gone at once, whether or not Redis has dropped its bytes yet, so the answer
@@ -107,6 +119,8 @@ impl RotationOutcome {
             RotationOutcome::ReuseDetected { .. } => "reuse_detected",
             RotationOutcome::Revoked { .. } => "revoked",
             RotationOutcome::WrongClient { .. } => "wrong_client",
+            RotationOutcome::WrongKey { .. } => "wrong_key",
+            RotationOutcome::ProofReplayed => "proof_replayed",
             RotationOutcome::Unknown => "unknown",
         }
     }
@@ -118,8 +132,9 @@ impl RotationOutcome {
             | RotationOutcome::GraceReplay { family, .. }
             | RotationOutcome::ReuseDetected { family }
             | RotationOutcome::Revoked { family }
-            | RotationOutcome::WrongClient { family } => Some(family),
-            RotationOutcome::Unknown => None,
+            | RotationOutcome::WrongClient { family }
+            | RotationOutcome::WrongKey { family } => Some(family),
+            RotationOutcome::Unknown | RotationOutcome::ProofReplayed => None,
         }
     }
 }
@@ -220,6 +235,9 @@ pub enum RotationEventKind {
     /// none): refused, nothing consumed. A refresh token in the wrong client's hands is
     /// worth watching too.
     WrongClient,
+    /// A token of a family bound to a DPoP key was presented without a proof by that key:
+    /// refused, nothing consumed. A copied token in use elsewhere.
+    WrongKey,
 }
 
 /// An event reported to the hook set with

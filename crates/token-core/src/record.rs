@@ -2,13 +2,15 @@
 //! `redis/scripts/common.lua`) and as Rust reads it back (`list`, operators' tools):
 //!
 //! ```text
-//! flags   u8       1 revoked, 2 has a predecessor, 4 bound to a client
+//! flags   u8       1 revoked, 2 has a predecessor, 4 bound (to a client, or with 8 to a
+//!                  DPoP key and the client, if any)
 //! n       u16      grace replays served for the predecessor
 //! t l a i i48 × 4  created, last rotated, absolute end, idle end (ms since the epoch,
 //!                  good until the year 6429)
 //! c       12 bytes digest of the current jti
 //! p       12 bytes digest of the predecessor (flag 2 only)
-//! k       12 bytes digest of the bound client (flag 4 only)
+//! k       12 bytes digest of the bound client, or with flag 8 of the client and the key
+//!                  (flag 4 only)
 //! ```
 //!
 //! All integers big-endian. 39 to 63 bytes, so a user's hash stays in Redis's compact
@@ -20,6 +22,7 @@ use crate::rules::{Digest, Family};
 const REVOKED: u8 = 1;
 const HAS_PREVIOUS: u8 = 2;
 const BOUND: u8 = 4;
+const KEY_BOUND: u8 = 8;
 
 /// The length of a record without its optional digests.
 #[cfg(test)]
@@ -75,6 +78,7 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         revoked: flags & REVOKED != 0,
         metadata: None,
         client,
+        key_bound: flags & KEY_BOUND != 0 && client.is_some(),
     })
 }
 
@@ -90,6 +94,9 @@ pub(crate) fn encode(f: &Family) -> Vec<u8> {
     }
     if f.client.is_some() {
         flags |= BOUND;
+        if f.key_bound {
+            flags |= KEY_BOUND;
+        }
     }
     let mut out = Vec::with_capacity(HEAD_LEN + 24);
     out.push(flags);
@@ -122,6 +129,8 @@ mod tests {
         };
         let start = LATEST - policy.absolute;
         let mut f = Family::new([1; 12], start, &policy, None, Some([3; 12]));
+        assert_eq!(decode(&encode(&f)).unwrap(), f);
+        f.key_bound = true;
         assert_eq!(decode(&encode(&f)).unwrap(), f);
         f.rotate([1; 12], [2; 12], start + 10, &policy);
         f.replays = u16::MAX;

@@ -96,8 +96,39 @@ pub(crate) struct Family {
     pub(crate) revoked: bool,
     /// `m`: metadata recorded at login (kept beside the record, not in it).
     pub(crate) metadata: Option<String>,
-    /// `k`: the digest of the OAuth 2.0 client the family is bound to, if any.
+    /// `k`: the digest of the OAuth 2.0 client the family is bound to, if any; with
+    /// `key_bound`, the digest over the client (if any) and the DPoP key instead.
     pub(crate) client: Option<Digest>,
+    /// Flag 8: bound to a DPoP key (`k` is then a key binding digest).
+    pub(crate) key_bound: bool,
+}
+
+/// Who presents a token (or logs in), as the binding check compares it: the digest of the
+/// client it named and, with a DPoP proof, the digest over that client and the proof's key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Presenter {
+    pub(crate) client: Option<Digest>,
+    pub(crate) keyed: Option<Digest>,
+}
+
+impl Presenter {
+    pub(crate) fn of(token: &crate::TokenRef<'_>) -> Self {
+        Presenter {
+            client: token.client.map(crate::keys::client_digest),
+            keyed: token
+                .proof
+                .map(|proof| crate::keys::key_binding_digest(token.client, proof.thumbprint)),
+        }
+    }
+
+    /// What a family registered by this presenter records as `k`, and whether it is bound to
+    /// a key: a login with a proof binds the family to its key, else to its client, if any.
+    pub(crate) fn binding(&self) -> (Option<Digest>, bool) {
+        match self.keyed {
+            Some(keyed) => (Some(keyed), true),
+            None => (self.client, false),
+        }
+    }
 }
 
 /// Lifetimes and grace settings in milliseconds, as the rules use them.
@@ -123,6 +154,8 @@ pub(crate) enum Role {
 pub(crate) enum Step {
     /// The family is bound to another client: refuse, change nothing.
     WrongClient,
+    /// The family is bound to a DPoP key the request did not prove: refuse, change nothing.
+    WrongKey,
     /// The family was revoked earlier: refuse.
     Revoked,
     /// The successor's jti is already recorded: refuse, change nothing.
@@ -159,6 +192,7 @@ impl Family {
             revoked: false,
             metadata: metadata.map(str::to_owned),
             client,
+            key_bound: false,
         }
     }
 
@@ -178,18 +212,22 @@ impl Family {
 
     /// Whether a register of `jti` that finds this family already recorded is the same
     /// register sent again (a retry after a lost reply) rather than a clash.
-    pub(crate) fn is_registration_of(&self, digest: &Digest, client: Option<&Digest>) -> bool {
+    pub(crate) fn is_registration_of(&self, digest: &Digest, presenter: &Presenter) -> bool {
         self.current == *digest
             && self.previous.is_none()
             && !self.revoked
-            && self.client.as_ref() == client
+            && (self.client, self.key_bound) == presenter.binding()
     }
 
-    /// Whether a token of this family may be presented by `client` (a digest, or `None` for
-    /// a request that named no client). A family bound to a client admits that client alone;
-    /// one registered without a client admits any.
-    pub(crate) fn admits(&self, client: Option<&Digest>) -> bool {
-        self.client.is_none() || self.client.as_ref() == client
+    /// Why `presenter` may not present a token of this family, if it may not. A family bound
+    /// to a DPoP key admits a proof by that key (and the same client) alone; one bound to a
+    /// client, that client alone; one registered with neither, anyone.
+    pub(crate) fn refuses(&self, presenter: &Presenter) -> Option<Step> {
+        if self.key_bound {
+            (self.client != presenter.keyed).then_some(Step::WrongKey)
+        } else {
+            (self.client.is_some() && self.client != presenter.client).then_some(Step::WrongClient)
+        }
     }
 
     pub(crate) fn role(&self, digest: &Digest) -> Role {
@@ -202,25 +240,25 @@ impl Family {
         }
     }
 
-    /// Decides a rotation of a family that is present at `now`. `client`: the digest of the
-    /// presenting client, if it named one. `successor_elsewhere`: the token index already
+    /// Decides a rotation of a family that is present at `now`. `presenter`: who presents
+    /// the token (its client, its DPoP key). `successor_elsewhere`: the token index already
     /// maps the successor's jti to a family that is present (always false in family-claim
     /// mode, which has no index).
     ///
-    /// The client comes first: another client's request changes nothing (a stolen token in
+    /// The binding comes first: another client's (or key's) request changes nothing (a stolen token in
     /// the wrong hands must not let its holder revoke the owner's session by presenting a
     /// spent one) and learns nothing of the family's state.
     pub(crate) fn step(
         &self,
         role: Role,
-        client: Option<&Digest>,
+        presenter: &Presenter,
         successor: &Digest,
         successor_elsewhere: bool,
         now: i64,
         policy: &Policy,
     ) -> Step {
-        if !self.admits(client) {
-            return Step::WrongClient;
+        if let Some(refusal) = self.refuses(presenter) {
+            return refusal;
         }
         if self.revoked {
             return Step::Revoked;
@@ -307,6 +345,11 @@ pub(crate) fn evictions<'a>(
 mod tests {
     use super::*;
 
+    const NOBODY: Presenter = Presenter {
+        client: None,
+        keyed: None,
+    };
+
     const POLICY: Policy = Policy {
         grace: 1000,
         replay_cap: Some(2),
@@ -323,11 +366,11 @@ mod tests {
         let mut f = Family::new(D0, 0, &POLICY, None, None);
         f.rotate(D0, D1, 0, &POLICY);
         assert_eq!(
-            f.step(Role::Previous, None, &D1, false, 5000, &POLICY),
+            f.step(Role::Previous, &NOBODY, &D1, false, 5000, &POLICY),
             Step::Repeat
         );
         assert_eq!(
-            f.step(Role::Previous, None, &D2, false, 5000, &POLICY),
+            f.step(Role::Previous, &NOBODY, &D2, false, 5000, &POLICY),
             Step::Reuse
         );
     }
@@ -336,14 +379,47 @@ mod tests {
     fn a_bound_family_admits_its_client_alone_and_an_unbound_one_any() {
         let k1 = [7; 12];
         let k2 = [8; 12];
+        let client = |k| Presenter {
+            client: Some(k),
+            keyed: None,
+        };
         let bound = Family::new(D0, 0, &POLICY, None, Some(k1));
-        assert!(bound.admits(Some(&k1)));
-        assert!(!bound.admits(Some(&k2)));
-        assert!(!bound.admits(None));
-        let step = bound.step(Role::Spent, Some(&k2), &D1, false, 0, &POLICY);
+        assert_eq!(bound.refuses(&client(k1)), None);
+        assert_eq!(bound.refuses(&client(k2)), Some(Step::WrongClient));
+        assert_eq!(bound.refuses(&NOBODY), Some(Step::WrongClient));
+        let step = bound.step(Role::Spent, &client(k2), &D1, false, 0, &POLICY);
         assert_eq!(step, Step::WrongClient, "checked before reuse");
         let unbound = Family::new(D0, 0, &POLICY, None, None);
-        assert!(unbound.admits(None) && unbound.admits(Some(&k2)));
+        assert_eq!(unbound.refuses(&NOBODY), None);
+        assert_eq!(unbound.refuses(&client(k2)), None);
+    }
+
+    #[test]
+    fn a_key_bound_family_admits_a_proof_by_its_key_alone() {
+        let (keyed, other) = ([5; 12], [6; 12]);
+        let login = Presenter {
+            client: Some([7; 12]),
+            keyed: Some(keyed),
+        };
+        let (digest, key_bound) = login.binding();
+        let mut bound = Family::new(D0, 0, &POLICY, None, digest);
+        bound.key_bound = key_bound;
+        assert_eq!(bound.refuses(&login), None);
+        // The client alone, without the key, or another key: refused, before reuse.
+        let without_proof = Presenter {
+            keyed: None,
+            ..login
+        };
+        let other_key = Presenter {
+            keyed: Some(other),
+            ..login
+        };
+        for presenter in [without_proof, other_key, NOBODY] {
+            let step = bound.step(Role::Spent, &presenter, &D1, false, 0, &POLICY);
+            assert_eq!(step, Step::WrongKey, "{presenter:?}");
+        }
+        assert!(bound.is_registration_of(&D0, &login));
+        assert!(!bound.is_registration_of(&D0, &without_proof));
     }
 
     #[test]

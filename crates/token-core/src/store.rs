@@ -24,6 +24,15 @@ pub const MAX_METADATA_LEN: usize = 256;
 /// [`RotationOutcome::WrongClient`], consuming nothing and revoking nothing. A family
 /// registered without a client is not bound: it rotates for whichever client presents its
 /// token. `revoke` ignores `client`.
+///
+/// `proof` binds a family to a DPoP key (RFC 9449): at `register` the family is bound to the
+/// key the login's proof was signed with (together with `client`), and from then on only a
+/// rotation whose proof is signed by the same key may spend its tokens or be served a grace
+/// replay; any other caller (no proof, another key) gets [`RotationOutcome::WrongKey`],
+/// consuming nothing and revoking nothing. Every proof's `jti` is good for one call: the
+/// store remembers it for [`PROOF_JTI_LIFETIME`] in the same atomic step, and a proof seen
+/// before is refused ([`RotationOutcome::ProofReplayed`], [`StoreError::ProofReplayed`]).
+/// The caller (the layer) has verified the proof: its signature, method, URI and age.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenRef<'a> {
     /// The token's `jti`.
@@ -35,6 +44,23 @@ pub struct TokenRef<'a> {
     /// The OAuth 2.0 client the token is issued to (register) or presented by (rotate), if
     /// any. See above.
     pub client: Option<&'a str>,
+    /// The verified DPoP proof that came with the request, if any. See above.
+    pub proof: Option<KeyProof<'a>>,
+}
+
+/// How long the store remembers a DPoP proof's `jti` to refuse its reuse: 5 minutes. A
+/// verifier must refuse proofs that are older than this (by their `iat`), so that a proof
+/// cannot come back once the store has forgotten it.
+pub const PROOF_JTI_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A verified DPoP proof (RFC 9449), as the store needs it: the key it was signed with and
+/// its single-use id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyProof<'a> {
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the proof's public key: the `jkt`.
+    pub thumbprint: &'a str,
+    /// The proof's `jti`.
+    pub jti: &'a str,
 }
 
 impl<'a> TokenRef<'a> {
@@ -45,6 +71,15 @@ impl<'a> TokenRef<'a> {
             family: None,
             expires_at,
             client: None,
+            proof: None,
+        }
+    }
+
+    /// The same token, presented (or issued) with the verified DPoP proof `proof`.
+    pub fn with_proof(self, proof: KeyProof<'a>) -> Self {
+        TokenRef {
+            proof: Some(proof),
+            ..self
         }
     }
 
@@ -241,6 +276,7 @@ pub(crate) fn report_rotation(config: &StoreConfig, user: &str, outcome: &Rotati
         RotationOutcome::ReuseDetected { .. } => Kind::ReuseDetected,
         RotationOutcome::Unknown => Kind::UnknownToken,
         RotationOutcome::WrongClient { .. } => Kind::WrongClient,
+        RotationOutcome::WrongKey { .. } => Kind::WrongKey,
         _ => return,
     };
     config.emit(kind, user, outcome.family());

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use support::{Backend, ByJti, MakeStore, Memory, Mode, Redis, next};
 use token_core::{
-    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, StoreError, Successor,
-    TokenRef,
+    Adoption, FamilyId, KeyProof, RotationEventKind, RotationOutcome, RotationStore, StoreError,
+    Successor, TokenRef,
 };
 
 fn tok(jti: &str) -> String {
@@ -1052,6 +1052,210 @@ async fn the_client_binding_survives_rotations<M: MakeStore>(m: M) {
     );
 }
 
+/// A DPoP proof by `key` with the single-use id `jti`, as the layer passes it once verified.
+fn proof<'a>(key: &'a str, jti: &'a str) -> Option<KeyProof<'a>> {
+    Some(KeyProof {
+        thumbprint: key,
+        jti,
+    })
+}
+
+/// Rotates `presented` to `jti` with a DPoP proof by `key` (its id `proof_jti`), or none.
+async fn rotate_keyed<S: RotationStore>(
+    store: &ByJti<S>,
+    presented: &str,
+    key: Option<(&str, &str)>,
+    jti: &str,
+) -> RotationOutcome {
+    let proof = key.and_then(|(key, proof_jti)| proof(key, proof_jti));
+    store
+        .rotate_with(
+            "alice",
+            presented,
+            Some("app-a"),
+            proof,
+            next(jti, &tok(jti)),
+        )
+        .await
+        .unwrap()
+}
+
+/// RFC 9449: a login with a DPoP proof binds the session to the proof's key. A rotation
+/// without a proof, with a proof by another key, or by the right key for another client,
+/// is refused and spends nothing, reported to the hook; the owner goes on rotating.
+async fn a_key_bound_family_rotates_only_with_proofs_by_its_key<M: MakeStore>(m: M) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let f = m.make(move |c| c.on_event(move |e| sink.lock().unwrap().push(e.kind)));
+    let family = f
+        .store
+        .register_with("alice", "t0", None, Some("app-a"), proof("key-a", "p0"))
+        .await
+        .unwrap();
+    let wrong = RotationOutcome::WrongKey {
+        family: family.clone(),
+    };
+    assert_eq!(rotate_keyed(&f.store, "t0", None, "x").await, wrong);
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-b", "p1")), "x").await,
+        wrong
+    );
+    let other_client = f
+        .store
+        .rotate_with(
+            "alice",
+            "t0",
+            Some("app-b"),
+            proof("key-a", "p2"),
+            next("x", &tok("x")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other_client, wrong, "the key binds the client too");
+    assert!(f.store.list("alice").await.unwrap()[0].is_current("t0"));
+    for (i, (prev, jti)) in [("t0", "t1"), ("t1", "t2")].into_iter().enumerate() {
+        let proof_jti = format!("q{i}");
+        assert_eq!(
+            rotate_keyed(&f.store, prev, Some(("key-a", &proof_jti)), jti).await,
+            RotationOutcome::Rotated {
+                family: family.clone()
+            },
+            "the binding survives rotations"
+        );
+    }
+    assert_eq!(rotate_keyed(&f.store, "t2", None, "x").await, wrong);
+    use RotationEventKind::*;
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [
+            Registered, WrongKey, WrongKey, WrongKey, Rotated, Rotated, WrongKey
+        ]
+    );
+}
+
+/// The follower attack, closed: a copy of a key-bound token gets no grace replay and, after
+/// the window, revokes nothing. The owner's replay with its key is served, and the owner's
+/// own late replay is still reuse.
+async fn a_grace_replay_is_served_only_to_the_same_key<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_with("alice", "t0", None, Some("app-a"), proof("key-a", "p0"))
+        .await
+        .unwrap();
+    rotate_keyed(&f.store, "t0", Some(("key-a", "p1")), "t1").await;
+    let wrong = RotationOutcome::WrongKey {
+        family: family.clone(),
+    };
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-b", "p2")), "x").await,
+        wrong
+    );
+    assert_eq!(rotate_keyed(&f.store, "t0", None, "y").await, wrong);
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-a", "p3")), "z").await,
+        RotationOutcome::GraceReplay {
+            family: family.clone(),
+            successor: tok("t1")
+        }
+    );
+    f.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-b", "p4")), "x").await,
+        wrong,
+        "a copy without the key revokes nothing"
+    );
+    assert_eq!(
+        rotate_keyed(&f.store, "t1", Some(("key-a", "p5")), "t2").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+    f.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        rotate_keyed(&f.store, "t1", Some(("key-a", "p6")), "x").await,
+        RotationOutcome::ReuseDetected { family }
+    );
+}
+
+/// A proof's jti is good for one call, checked in the rotation's own atomic step: a second
+/// use is refused and changes nothing, at a rotation as at a login; the same rotation sent
+/// again after a lost reply (same proof, same successor) is done, not refused.
+async fn a_dpop_proof_is_good_for_one_call<M: MakeStore>(m: M) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let f = m.make(move |c| c.on_event(move |e| sink.lock().unwrap().push(e.kind)));
+    let family = f
+        .store
+        .register_with("alice", "t0", None, Some("app-a"), proof("key-a", "p0"))
+        .await
+        .unwrap();
+    let rotated = RotationOutcome::Rotated {
+        family: family.clone(),
+    };
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-a", "p0")), "t1").await,
+        RotationOutcome::ProofReplayed,
+        "the login's proof"
+    );
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-a", "p1")), "t1").await,
+        rotated
+    );
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-a", "p1")), "t1").await,
+        rotated,
+        "the same call sent again"
+    );
+    assert_eq!(
+        rotate_keyed(&f.store, "t1", Some(("key-a", "p1")), "t2").await,
+        RotationOutcome::ProofReplayed
+    );
+    assert!(f.store.list("alice").await.unwrap()[0].is_current("t1"));
+    let login = f
+        .store
+        .register_with("alice", "u0", None, Some("app-a"), proof("key-a", "p1"))
+        .await;
+    assert!(matches!(login, Err(StoreError::ProofReplayed)), "{login:?}");
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
+    // The same login sent again is the same login.
+    let again = f
+        .store
+        .register_with("alice", "v0", None, Some("app-a"), proof("key-a", "p9"))
+        .await
+        .unwrap();
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 2);
+    assert_ne!(again, family);
+    use RotationEventKind::*;
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [Registered, Rotated, Rotated, Registered]
+    );
+}
+
+/// A family registered without a proof stays a bearer family: a later refresh with a proof
+/// rotates it (spending the proof) but does not bind it.
+async fn a_bearer_family_is_not_bound_by_a_later_proof<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    let rotated = RotationOutcome::Rotated {
+        family: family.clone(),
+    };
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-a", "p1")), "t1").await,
+        rotated
+    );
+    assert_eq!(rotate_keyed(&f.store, "t1", None, "t2").await, rotated);
+    assert_eq!(
+        rotate_keyed(&f.store, "t2", Some(("key-b", "p2")), "t3").await,
+        rotated
+    );
+}
+
 async fn family_ids_are_unique<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let mut seen = HashSet::new();
@@ -1379,4 +1583,8 @@ conformance!(
     a_registered_token_is_known_not_adopted,
     adoption_respects_the_session_cap_and_the_client_binding,
     a_long_expired_token_is_not_adopted,
+    a_key_bound_family_rotates_only_with_proofs_by_its_key,
+    a_grace_replay_is_served_only_to_the_same_key,
+    a_dpop_proof_is_good_for_one_call,
+    a_bearer_family_is_not_bound_by_a_later_proof,
 );

@@ -161,6 +161,7 @@ fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
         family: claim.as_ref(),
         expires_at: *EXP,
         client: None,
+        proof: None,
     }
 }
 
@@ -213,6 +214,10 @@ impl Pair {
             RotationOutcome::WrongClient { family } => RotationOutcome::WrongClient {
                 family: back(family),
             },
+            RotationOutcome::WrongKey { family } => RotationOutcome::WrongKey {
+                family: back(family),
+            },
+            RotationOutcome::ProofReplayed => RotationOutcome::ProofReplayed,
             RotationOutcome::Unknown => RotationOutcome::Unknown,
         }
     }
@@ -231,6 +236,7 @@ impl Pair {
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
+            proof: None,
         };
         let m = self.memory.register(USERS[u], token, None).await.unwrap();
         let r = self.redis.register(USERS[u], token, None).await.unwrap();

@@ -710,6 +710,7 @@ async fn a_rotation_retried_after_a_lost_reply_is_rotated_again() {
             family: mode.as_ref(),
             expires_at: exp(),
             client: None,
+            proof: None,
         };
         // Warm up, on a family of its own: the connection is open, both scripts loaded.
         let warm = FamilyId::random();

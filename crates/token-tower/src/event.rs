@@ -25,6 +25,10 @@ pub enum LayerEventKind {
     /// refused, nothing consumed, the family lives on. A refresh token in the wrong hands;
     /// a [`Rejected`](LayerEventKind::Rejected) event follows.
     WrongClient,
+    /// A refresh token bound to a DPoP key was presented without a proof by that key:
+    /// refused, nothing consumed, the session lives on. A copied token in use elsewhere; a
+    /// [`Rejected`](LayerEventKind::Rejected) event follows.
+    WrongKey,
     /// A refresh token minted before the layer recorded tokens was adopted as the current
     /// token of a new session
     /// ([`adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before));

@@ -307,6 +307,12 @@ fn verdict(outcome: &RotationOutcome) -> Verdict {
             Some(Refusal::WrongClient),
             Level::WARN,
         ),
+        RotationOutcome::WrongKey { .. } => (
+            Some(Event::WrongKey),
+            Some(Refusal::DpopKeyMismatch),
+            Level::WARN,
+        ),
+        RotationOutcome::ProofReplayed => (None, Some(Refusal::DpopProofReplayed), Level::WARN),
         RotationOutcome::Unknown => (
             Some(Event::UnknownToken),
             Some(Refusal::UnknownToken),

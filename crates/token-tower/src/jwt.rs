@@ -84,6 +84,7 @@ impl VerifiedToken {
             family: self.family.as_ref(),
             expires_at: self.expires_at,
             client: None,
+            proof: None,
         }
     }
 }

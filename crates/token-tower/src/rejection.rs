@@ -75,6 +75,21 @@ pub enum RejectReason {
     /// The token was issued to another OAuth 2.0 client than the one presenting it (RFC 6749
     /// section 6). Nothing was consumed and the family lives on.
     WrongClient,
+    /// The route requires a DPoP proof (RFC 9449) and the request has none.
+    DpopProofRequired,
+    /// The request's `DPoP` proof is not a valid proof for this request: malformed, signed
+    /// with an algorithm or key not accepted, a bad signature, another method or URI, too
+    /// old or from the future, or more than one `DPoP` header.
+    InvalidDpopProof,
+    /// The server requires a nonce in DPoP proofs and the proof has none, or a stale one: the
+    /// response carries a fresh `DPoP-Nonce` to sign the retry with (`use_dpop_nonce`).
+    DpopNonceRequired,
+    /// The token's session is bound to a DPoP key and the request's proof was signed by
+    /// another key, or there was none. Nothing was consumed and the session lives on: a
+    /// copied token is worth nothing without its key.
+    DpopKeyMismatch,
+    /// The request's DPoP proof was used before: a replayed request. Nothing was consumed.
+    DpopProofReplayed,
     /// The store could not be reached or did not answer in time (503, fail closed).
     StoreUnavailable,
     /// The inner service answered 2xx without a usable token in its response, with a token
@@ -113,6 +128,11 @@ impl RejectReason {
             RejectReason::ReuseDetected => "reuse_detected",
             RejectReason::Revoked => "revoked",
             RejectReason::WrongClient => "wrong_client",
+            RejectReason::DpopProofRequired => "dpop_proof_required",
+            RejectReason::InvalidDpopProof => "invalid_dpop_proof",
+            RejectReason::DpopNonceRequired => "dpop_nonce_required",
+            RejectReason::DpopKeyMismatch => "dpop_key_mismatch",
+            RejectReason::DpopProofReplayed => "dpop_proof_replayed",
             RejectReason::StoreUnavailable => "store_unavailable",
             RejectReason::InvalidResponse => "invalid_response",
         }
@@ -149,6 +169,13 @@ impl RejectReason {
             RejectReason::ReuseDetected => "refresh token was already used; session revoked",
             RejectReason::Revoked => "refresh token was revoked",
             RejectReason::WrongClient => "refresh token was issued to another client",
+            RejectReason::DpopProofRequired => "a DPoP proof is required",
+            RejectReason::InvalidDpopProof => "the DPoP proof is invalid",
+            RejectReason::DpopNonceRequired => "the DPoP proof must carry the server's nonce",
+            RejectReason::DpopKeyMismatch => {
+                "the DPoP proof is not signed by the key the refresh token is bound to"
+            }
+            RejectReason::DpopProofReplayed => "the DPoP proof was used before",
             RejectReason::StoreUnavailable => "token store unavailable, retry later",
             RejectReason::InvalidResponse => "the server could not issue a token",
         }
@@ -183,6 +210,11 @@ impl RejectReason {
             | RejectReason::ReuseDetected
             | RejectReason::Revoked
             | RejectReason::WrongClient => RejectClass::InvalidToken,
+            RejectReason::DpopProofRequired
+            | RejectReason::InvalidDpopProof
+            | RejectReason::DpopKeyMismatch
+            | RejectReason::DpopProofReplayed => RejectClass::InvalidDpopProof,
+            RejectReason::DpopNonceRequired => RejectClass::UseDpopNonce,
             RejectReason::StoreUnavailable => RejectClass::Unavailable,
             RejectReason::InvalidResponse => RejectClass::ServerError,
         }
@@ -214,6 +246,14 @@ pub enum RejectClass {
     /// that cannot be decoded. 401, `invalid_client`, with a `WWW-Authenticate: Basic`
     /// challenge (RFC 6749 section 5.2).
     InvalidClient,
+    /// The request's DPoP proof (RFC 9449) is missing where required, invalid, replayed, or
+    /// signed by another key than the session is bound to. 400 at the OAuth 2.0 token
+    /// endpoint, 401 elsewhere, `invalid_dpop_proof`; away from the token endpoint with a
+    /// `WWW-Authenticate: DPoP` challenge.
+    InvalidDpopProof,
+    /// The proof lacks the server's current nonce (RFC 9449 section 8): 400 at the token
+    /// endpoint, 401 elsewhere, `use_dpop_nonce`, with the nonce to use in `DPoP-Nonce`.
+    UseDpopNonce,
     /// The store could not be reached or did not answer in time. 503 with `Retry-After`,
     /// `temporarily_unavailable`.
     Unavailable,
@@ -229,6 +269,8 @@ impl RejectClass {
             RejectClass::InvalidToken => "invalid_grant",
             RejectClass::InvalidRequest | RejectClass::TooLarge => "invalid_request",
             RejectClass::InvalidClient => "invalid_client",
+            RejectClass::InvalidDpopProof => "invalid_dpop_proof",
+            RejectClass::UseDpopNonce => "use_dpop_nonce",
             RejectClass::Unavailable => "temporarily_unavailable",
             RejectClass::ServerError => "server_error",
         }
@@ -244,6 +286,8 @@ impl RejectClass {
             RejectClass::InvalidRequest
             | RejectClass::TooLarge
             | RejectClass::InvalidClient
+            | RejectClass::InvalidDpopProof
+            | RejectClass::UseDpopNonce
             | RejectClass::Unavailable
             | RejectClass::ServerError => "invalid_request",
         }
@@ -258,6 +302,10 @@ impl RejectClass {
             RejectClass::InvalidRequest => StatusCode::BAD_REQUEST,
             RejectClass::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RejectClass::InvalidClient => StatusCode::UNAUTHORIZED,
+            RejectClass::InvalidDpopProof | RejectClass::UseDpopNonce if token_endpoint => {
+                StatusCode::BAD_REQUEST
+            }
+            RejectClass::InvalidDpopProof | RejectClass::UseDpopNonce => StatusCode::UNAUTHORIZED,
             RejectClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectClass::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -324,7 +372,8 @@ impl Rejection {
 
     /// The OAuth 2.0 error code (RFC 6749 §5.2): `invalid_grant` for a refused token,
     /// `invalid_request` for a malformed request, `invalid_client` for client credentials
-    /// that cannot be decoded, `temporarily_unavailable` and `server_error` otherwise.
+    /// that cannot be decoded, `invalid_dpop_proof` and `use_dpop_nonce` for DPoP refusals
+    /// (RFC 9449), `temporarily_unavailable` and `server_error` otherwise.
     pub fn error_code(&self) -> &'static str {
         self.reason.class().error_code()
     }
@@ -359,11 +408,27 @@ impl Rejection {
         if self.token_endpoint {
             headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         }
-        if self.reason.class() == RejectClass::InvalidClient {
+        let class = self.reason.class();
+        if class == RejectClass::InvalidClient {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(BASIC_CHALLENGE),
             );
+        } else if matches!(
+            class,
+            RejectClass::InvalidDpopProof | RejectClass::UseDpopNonce
+        ) {
+            // RFC 9449 section 7.1: the DPoP scheme's challenge, with its own error codes.
+            if !self.token_endpoint {
+                let challenge = format!(
+                    "DPoP error=\"{}\", error_description=\"{}\"",
+                    class.error_code(),
+                    self.reason.description()
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
         } else if !self.token_endpoint && self.status.is_client_error() {
             let challenge = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
@@ -473,6 +538,19 @@ mod tests {
             assert_eq!(
                 answer(RejectReason::MalformedClientCredentials, endpoint),
                 (StatusCode::UNAUTHORIZED, "invalid_client", None)
+            );
+            let dpop = if endpoint {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(
+                answer(RejectReason::DpopKeyMismatch, endpoint),
+                (dpop, "invalid_dpop_proof", None)
+            );
+            assert_eq!(
+                answer(RejectReason::DpopNonceRequired, endpoint),
+                (dpop, "use_dpop_nonce", None)
             );
             assert_eq!(
                 answer(RejectReason::InvalidResponse, endpoint),

@@ -18,7 +18,7 @@ use crate::keys::{
     METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key,
 };
 use crate::record::decode;
-use crate::rules::{Family, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
+use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
     Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
@@ -83,12 +83,15 @@ fn functions_source(config: &StoreConfig) -> String {
         let constants = format!(
             "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
              -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
-             -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse.\n\
-             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n",
+             -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse; how long\n\
+             -- a spent DPoP proof is remembered (PROOF_JTI_LIFETIME, as PX).\n\
+             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n\
+             local PROOF_PX = '{proof}'\n",
             px = if grace == 0 { 0 } else { grace + 1 },
             idle = millis(config.idle_lifetime),
             cap = config.max_grace_replays.map_or(-1, i64::from),
             all = config.revoke_all_on_reuse,
+            proof = millis(crate::PROOF_JTI_LIFETIME),
         );
         format!("{constants}{SCRIPTS}")
     }
@@ -400,6 +403,8 @@ impl ScriptReply {
             "wrong_client" => {
                 ScriptReply::Outcome(RotationOutcome::WrongClient { family: family()? })
             }
+            "wrong_key" => ScriptReply::Outcome(RotationOutcome::WrongKey { family: family()? }),
+            "proof_replayed" => ScriptReply::Outcome(RotationOutcome::ProofReplayed),
             "unknown" => ScriptReply::Outcome(RotationOutcome::Unknown),
             "grace_replay" => {
                 let family = family()?;
@@ -434,9 +439,20 @@ impl RotationStore for RedisStore {
             .arg(millis(cfg.idle_lifetime))
             .arg(clip_metadata(metadata).unwrap_or(""))
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
-            .arg(token_index_expiry_ms(token.expires_at))
-            .arg(client_arg(token.client));
+            .arg(token_index_expiry_ms(token.expires_at));
+        match token.proof {
+            Some(proof) => {
+                let (binding, _) = Presenter::of(&token).binding();
+                op.arg(binding.map_or(Vec::new(), |d| d.to_vec()))
+                    .arg("1")
+                    .key(keys.proof(proof.jti));
+            }
+            None => {
+                op.arg(client_arg(token.client));
+            }
+        }
         match ScriptReply::parse(self.run(&op).await?)? {
+            ScriptReply::Outcome(RotationOutcome::ProofReplayed) => Err(StoreError::ProofReplayed),
             ScriptReply::Registered => {
                 cfg.emit(RotationEventKind::Registered, user, Some(&family));
                 Ok(family)
@@ -515,7 +531,19 @@ impl RotationStore for RedisStore {
             .arg(sealed);
         // Trailing arguments only when they say something: each costs Redis a Lua string
         // on every call, and this is the store's hottest call.
-        if presented.family.is_none() {
+        if let Some(proof) = presented.proof {
+            let presenter = Presenter::of(&presented);
+            let expiry = |exp: i64| {
+                presented
+                    .family
+                    .map_or(token_index_expiry_ms(exp).to_string(), |_| String::new())
+            };
+            op.arg(client_arg(presented.client))
+                .arg(expiry(presented.expires_at))
+                .arg(expiry(successor.expires_at))
+                .arg(presenter.keyed.map_or(Vec::new(), |d| d.to_vec()))
+                .key(keys.proof(proof.jti));
+        } else if presented.family.is_none() {
             op.arg(client_arg(presented.client))
                 .arg(token_index_expiry_ms(presented.expires_at))
                 .arg(token_index_expiry_ms(successor.expires_at));

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use test_support::{RedisCluster, RedisServer};
 use token_core::{
-    Adoption, ClockOffset, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationOutcome,
-    RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
+    Adoption, ClockOffset, ConnectionSource, FamilyId, KeyProof, MemoryStore, RedisStore,
+    RotationOutcome, RotationStore, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 
 /// How the tokens of a test name their family (`docs/ARCHITECTURE.md`, *Concepts*).
@@ -97,12 +97,26 @@ impl<S: RotationStore> ByJti<S> {
         metadata: Option<&str>,
         client: Option<&str>,
     ) -> Result<FamilyId, StoreError> {
+        self.register_with(user, jti, metadata, client, None).await
+    }
+
+    /// Registers `jti` as issued to `client` (if any) at a login that came with the DPoP
+    /// proof `proof` (if any).
+    pub async fn register_with(
+        &self,
+        user: &str,
+        jti: &str,
+        metadata: Option<&str>,
+        client: Option<&str>,
+        proof: Option<KeyProof<'_>>,
+    ) -> Result<FamilyId, StoreError> {
         let claim = (self.mode == Mode::FamilyClaim).then(FamilyId::random);
         let token = TokenRef {
             jti,
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
+            proof,
         };
         let family = self.inner.register(user, token, metadata).await?;
         self.issued(user, jti, &family);
@@ -127,6 +141,7 @@ impl<S: RotationStore> ByJti<S> {
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
+            proof: None,
         };
         let adoption = self.inner.adopt(user, token, &family, metadata).await?;
         self.issued(user, jti, adoption.family());
@@ -148,6 +163,7 @@ impl<S: RotationStore> ByJti<S> {
             family: Some(family),
             expires_at: *EXP,
             client,
+            proof: None,
         };
         self.inner.rotate(user, token, successor).await
     }
@@ -169,12 +185,27 @@ impl<S: RotationStore> ByJti<S> {
         client: Option<&str>,
         successor: Successor<'_>,
     ) -> Result<RotationOutcome, StoreError> {
+        self.rotate_with(user, presented, client, None, successor)
+            .await
+    }
+
+    /// Rotates `presented` as presented by `client` (if any) with the DPoP proof `proof`
+    /// (if any).
+    pub async fn rotate_with(
+        &self,
+        user: &str,
+        presented: &str,
+        client: Option<&str>,
+        proof: Option<KeyProof<'_>>,
+        successor: Successor<'_>,
+    ) -> Result<RotationOutcome, StoreError> {
         let claim = self.claim(user, presented);
         let token = TokenRef {
             jti: presented,
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
+            proof,
         };
         let outcome = self.inner.rotate(user, token, successor).await?;
         if let RotationOutcome::Rotated { family } = &outcome {
@@ -190,6 +221,7 @@ impl<S: RotationStore> ByJti<S> {
             family: claim.as_ref(),
             expires_at: *EXP,
             client: None,
+            proof: None,
         };
         self.inner.revoke(user, token).await
     }

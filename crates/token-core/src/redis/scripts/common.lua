@@ -17,7 +17,8 @@
 --                       started; TTL = its tokens' expiry, past their families' ends
 --
 -- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
---   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client
+--   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client, 8 bound to a
+--           DPoP key (and the client, if any: k is then a digest over both)
 --   n       grace replays served for the predecessor (u16)
 --   t l a i created, last rotated (the predecessor's rotation: the start of its grace
 --           window), absolute end, idle end: ms since the epoch, signed 48-bit integers
@@ -34,7 +35,7 @@
 -- Redis server's clock. TTLs are written relative (PEXPIRE, PX), so they stay right under
 -- that offset.
 
-local REVOKED, HAS_PREVIOUS, BOUND = 1, 2, 4
+local REVOKED, HAS_PREVIOUS, BOUND, KEY_BOUND = 1, 2, 4, 8
 local METADATA = '\255'
 -- The record's layout by its optional parts (flags & 6): one struct call reads or writes it.
 local FORMATS = {
@@ -83,7 +84,8 @@ local function unpack_family(raw)
   local shape = flags % 8 - flags % 2
   -- struct.unpack also returns the position after the values: x or y may be that.
   local _, n, t, l, a, i, c, x, y = struct.unpack(FORMATS[shape], raw)
-  local f = {n = n, t = t, l = l, a = a, i = i, c = c, v = has(flags, REVOKED)}
+  local f = {n = n, t = t, l = l, a = a, i = i, c = c, v = has(flags, REVOKED),
+    x = has(flags, KEY_BOUND)}
   if shape == HAS_PREVIOUS then
     f.p = x
   elseif shape == BOUND then
@@ -98,7 +100,10 @@ local function pack_family(f)
   local flags = 0
   if f.v then flags = flags + REVOKED end
   if f.p then flags = flags + HAS_PREVIOUS end
-  if f.k then flags = flags + BOUND end
+  if f.k then
+    flags = flags + BOUND
+    if f.x then flags = flags + KEY_BOUND end
+  end
   local format = FORMATS[flags % 8 - flags % 2]
   if f.p and f.k then
     return struct.pack(format, flags, f.n, f.t, f.l, f.a, f.i, f.c, f.p, f.k)
@@ -117,6 +122,17 @@ end
 
 local function save_family(hash, id, f)
   redis.call('HSET', hash, id, pack_family(f))
+end
+
+-- A DPoP proof's jti is good for one call (RFC 9449, section 11.1): its mark, `key`, holds
+-- what the call that spent it made current (`did`), so that the same call sent again after
+-- a lost reply passes while any other use of the proof is refused. Kept for PROOF_PX ms
+-- (PROOF_JTI_LIFETIME: the verifier refuses older proofs).
+local function spend_proof(key, did)
+  if redis.call('SET', key, did, 'NX', 'PX', PROOF_PX) then
+    return true
+  end
+  return redis.call('GET', key) == did
 end
 
 -- Makes `key` live at least `ttl` ms more, never less than it already does. (PEXPIRE … GT

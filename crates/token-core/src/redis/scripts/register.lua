@@ -47,7 +47,7 @@ end
 -- Drops the ended families, evicts at the cap, records family `id` with `digest` as its
 -- current token and, without a family claim (`bucket` given), indexes the token.
 local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
-    idle_lifetime, metadata, cap, expiry, client)
+    idle_lifetime, metadata, cap, expiry, client, key_bound)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -62,7 +62,7 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
     i = math.min(absolute_end, now + tonumber(idle_lifetime)),
   }
   if client ~= '' then
-    f.k = client
+    f.k, f.x = client, key_bound
   end
   save_family(hash, id, f)
   if metadata ~= '' then
@@ -75,19 +75,30 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
 end
 
 -- keys: the user's session hash; the token's token-index bucket and its shard (absent with
--- a family claim).
--- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
+-- a family claim); with a DPoP proof (`keyed` is '1'), last, the proof's mark.
+-- `client`: the binding digest (the client's, or with a proof the one over client and key).
+-- Returns {'registered', family}, {'duplicate'} when the jti (or family) is already known,
+-- or {'proof_replayed'}.
 local function register(keys, args)
   local hash, bucket, shard = keys[1], keys[2], keys[3]
-  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client =
-    unpack(args)
+  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client,
+    keyed = unpack(args)
   local now = now_ms(clock)
+  local key_bound = keyed == '1'
+  if key_bound then
+    if not spend_proof(keys[#keys], digest) then
+      return {'proof_replayed'}
+    end
+    if #keys < 4 then
+      bucket, shard = nil, nil -- family claim: keys[2] is the proof's mark
+    end
+  end
 
   local existing = load_family(hash, id, now)
   if existing then
     -- Family::is_registration_of: the same register sent again after a lost reply.
     if existing.c == digest and not existing.p and not existing.v
-        and (existing.k or '') == client then
+        and (existing.k or '') == client and existing.x == key_bound then
       return {'registered', id}
     end
     return {'duplicate'}
@@ -97,6 +108,6 @@ local function register(keys, args)
   end
 
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client)
+    cap, expiry, client, key_bound)
   return {'registered', id}
 end

@@ -4,7 +4,8 @@
 --
 -- keys: the user's session hash; the grace slot (the sealed successor, kept only for the
 -- window: the family's with a family claim, else the presented token's); without a family
--- claim, the presented token's and the successor's token-index buckets, each with its shard.
+-- claim, the presented token's and the successor's token-index buckets, each with its shard;
+-- with a DPoP proof (`keyed` given), last, the proof's mark.
 --
 -- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
@@ -15,16 +16,28 @@
 --   {'reuse_detected', family}   presented was spent earlier: the family is revoked now
 --   {'revoked', family}          the family was revoked before
 --   {'wrong_client', family}     the family is bound to another client: nothing changed
+--   {'wrong_key', family}        the family is bound to a DPoP key the call did not prove:
+--                                nothing changed
+--   {'proof_replayed'}           the call's DPoP proof was spent before: nothing changed
 --   {'unknown'}                  never recorded, or gone (ended, evicted)
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local function rotate(keys, args)
   local hash, slot, bucket, shard, next_bucket, next_shard = unpack(keys)
-  -- The last three are sent only when needed (nil here otherwise): the client when there is
-  -- one, the token-index expiries without a family claim. Fewer arguments, a cheaper FCALL;
+  -- The last four are sent only when needed (nil here otherwise): the client when there is
+  -- one, the token-index expiries without a family claim, and with a DPoP proof the digest
+  -- over the client and the proof's key (then all four are sent, '' for an empty one). Fewer arguments, a cheaper FCALL;
   -- for the same reason the policy is the library's constants (GRACE, GRACE_PX,
   -- IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING: see `Library::for_config`).
-  local clock, digest, id, next_digest, sealed, client, expiry, next_expiry = unpack(args)
+  local clock, digest, id, next_digest, sealed, client, expiry, next_expiry, keyed = unpack(args)
   local now = now_ms(clock)
+  if keyed then
+    if not spend_proof(keys[#keys], next_digest) then
+      return {'proof_replayed'}
+    end
+    if #keys < 7 then
+      bucket = nil -- family claim: keys[3] is the proof's mark
+    end
+  end
 
   if id == '' then
     id = indexed(bucket, shard, expiry, digest, now)
@@ -43,8 +56,13 @@ local function rotate(keys, args)
   if math.min(a, i) <= now then
     return {'unknown'} -- ended: gone, as in `load_family`
   end
-  -- Family::admits, first of Family::step: another client changes nothing, learns nothing.
-  if has(flags, BOUND) and string.sub(raw, -12) ~= client then
+  -- Family::refuses, first of Family::step: another client (or key) changes nothing and
+  -- learns nothing.
+  if has(flags, KEY_BOUND) then
+    if string.sub(raw, -12) ~= keyed then
+      return {'wrong_key', id}
+    end
+  elseif has(flags, BOUND) and string.sub(raw, -12) ~= client then
     return {'wrong_client', id}
   end
   if has(flags, REVOKED) then
@@ -63,6 +81,9 @@ local function rotate(keys, args)
     local next_flags, client_part = HAS_PREVIOUS, ''
     if has(flags, BOUND) then
       next_flags, client_part = HAS_PREVIOUS + BOUND, string.sub(raw, -12)
+      if has(flags, KEY_BOUND) then
+        next_flags = next_flags + KEY_BOUND
+      end
     end
     redis.call('HSET', hash, id, struct.pack(RECORD_HEAD, next_flags, 0, t, now, a, next_i)
       .. next_digest .. digest .. client_part)
