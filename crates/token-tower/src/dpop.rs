@@ -2,10 +2,9 @@
 //! header of one request, and stateless server nonces (section 8).
 //!
 //! A client proves it holds a private key by signing, for every request, a short JWT (the
-//! proof) naming the request's method and URI, under a header carrying the public key. The
-//! layer binds a token family to that key's RFC 7638 thumbprint and, on later requests,
-//! accepts the family's tokens only with a proof from the same key, so a stolen refresh
-//! token is useless without the client's key.
+//! proof) naming the request's method and URI, under a header carrying the public key. A
+//! token family bound to that key's RFC 7638 thumbprint is then accepted only with proofs
+//! from the same key, so a stolen refresh token is useless without the client's key.
 //!
 //! As in [`crate::jwt`], signatures are checked through jsonwebtoken's `rust_crypto`
 //! provider called directly, never through the process-wide default provider (which panics
@@ -1461,6 +1460,22 @@ mod tests {
                 key.algorithm()
             );
         }
+        // The same point split differently between x and y: a second spelling of the key,
+        // with another thumbprint, that the signature alone would not catch.
+        let (x, y) = (ec.public_jwk()["x"].clone(), ec.public_jwk()["y"].clone());
+        let x = URL_SAFE_NO_PAD.decode(x.as_str().unwrap()).unwrap();
+        let y = URL_SAFE_NO_PAD.decode(y.as_str().unwrap()).unwrap();
+        let respelled = with(
+            with(
+                ec.public_jwk(),
+                "x",
+                json!(URL_SAFE_NO_PAD.encode([&x[..], &y[..1]].concat())),
+            ),
+            "y",
+            json!(URL_SAFE_NO_PAD.encode(&y[1..])),
+        );
+        let proof = ec.sign(&with(ec.header(), "jwk", respelled), &claims());
+        assert_eq!(refusal(&proof), DpopError::UnusableKey);
         // A point that is not on the curve.
         let off_curve = with(ec.public_jwk(), "y", json!(URL_SAFE_NO_PAD.encode([7; 32])));
         let proof = ec.sign(&with(ec.header(), "jwk", off_curve), &claims());
