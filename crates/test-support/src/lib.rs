@@ -1,12 +1,14 @@
 //! The workspace's test support: throwaway `redis-server` processes (one server, a
 //! cluster, a primary with replicas and sentinels) and, in [`minter`], an app's own JWT
-//! minting for in-process test apps and benchmarks.
+//! minting for in-process test apps and benchmarks, and in [`dpop`] a DPoP client that signs
+//! proofs.
 //!
 //! Each [`RedisServer`] runs on its own free loopback port, without persistence, in its own
 //! temporary directory, and is killed when dropped. Tests never touch a server they did not
 //! start. When `redis-server` is missing the harness panics with an install hint rather
 //! than letting a test pass silently.
 
+pub mod dpop;
 pub mod minter;
 pub mod proxy;
 

@@ -102,6 +102,7 @@
 mod body;
 mod config;
 mod context;
+mod dpop;
 mod event;
 mod flow;
 mod form;
@@ -123,6 +124,9 @@ pub use crate::config::{IssuedToken, PresentedToken, Route};
 #[cfg(feature = "axum")]
 pub use crate::context::MissingRefreshContext;
 pub use crate::context::{ClientId, RefreshContext};
+pub use crate::dpop::{
+    DpopConfig, DpopNonces, DpopPolicy, InvalidOrigin, JwkThumbprintError, jwk_thumbprint,
+};
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
