@@ -51,6 +51,19 @@ pub struct RefreshContext {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientId(pub String);
 
+/// The key a request proved it holds with a valid DPoP proof (RFC 9449), as the layer puts it
+/// in the request's extensions before calling the app on a refresh or issuing route (with
+/// [`RotationLayerBuilder::dpop`](crate::RotationLayerBuilder::dpop) on). The session is
+/// bound to this key: the app answers `"token_type": "DPoP"` and binds the access tokens it
+/// mints to the same key (the `cnf` claim `{"jkt": ...}`, RFC 9449 section 6). In axum,
+/// extract it as `Option<Extension<DpopKey>>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DpopKey {
+    /// The JWK SHA-256 thumbprint of the proof's public key (RFC 7638), base64url: the
+    /// value of `cnf.jkt`.
+    pub thumbprint: String,
+}
+
 #[cfg(feature = "axum")]
 mod extractor {
     use std::convert::Infallible;

@@ -196,17 +196,6 @@ impl DpopConfig {
         self.nonces = Some(nonces);
         self
     }
-
-    /// The allowed algorithms, space-separated: the `algs` parameter of a `DPoP`
-    /// `WWW-Authenticate` challenge (RFC 9449 section 7.1).
-    #[allow(dead_code)] // The layer's challenges use it next.
-    pub(crate) fn algs(&self) -> String {
-        self.algorithms
-            .iter()
-            .map(|algorithm| alg_name(*algorithm))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 /// Stateless server nonces (RFC 9449 section 8): the nonce for a time window is the
@@ -300,33 +289,16 @@ impl DpopNonces {
 
 /// What a valid proof establishes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // The layer binds families to `thumbprint` and records `jti` next.
 pub(crate) struct VerifiedProof {
     /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url without padding: the
     /// `jkt` a token family is bound to.
     pub(crate) thumbprint: String,
     /// The proof's `jti`, for replay detection.
     pub(crate) jti: String,
-    /// The proof's `iat`, whole seconds since the epoch.
+    /// The proof's `iat`, whole seconds since the epoch (the tests check it; the store's
+    /// replay window is fixed, so the layer needs only the verifier's age check).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) iat: i64,
-}
-
-#[allow(dead_code)] // Read by the layer next.
-impl VerifiedProof {
-    /// The key's thumbprint (`jkt`).
-    pub(crate) fn thumbprint(&self) -> &str {
-        &self.thumbprint
-    }
-
-    /// The proof's `jti`.
-    pub(crate) fn jti(&self) -> &str {
-        &self.jti
-    }
-
-    /// The proof's `iat`.
-    pub(crate) fn iat(&self) -> i64 {
-        self.iat
-    }
 }
 
 /// Why a proof was refused. The messages name the check, never the proof or a token.
@@ -395,21 +367,11 @@ pub(crate) enum DpopError {
     StaleNonce,
 }
 
-#[allow(dead_code)] // The layer's refusals use these next.
 impl DpopError {
     /// Whether the answer is `use_dpop_nonce` (with a fresh `DPoP-Nonce`, so the client
     /// retries with it) rather than `invalid_dpop_proof`.
     pub(crate) fn needs_nonce(self) -> bool {
         matches!(self, DpopError::MissingNonce | DpopError::StaleNonce)
-    }
-
-    /// The OAuth error code for the answer (RFC 9449 sections 5, 7.1 and 8).
-    pub(crate) fn error_code(self) -> &'static str {
-        if self.needs_nonce() {
-            "use_dpop_nonce"
-        } else {
-            "invalid_dpop_proof"
-        }
     }
 
     /// A short stable name for logs and metrics.
@@ -439,10 +401,33 @@ impl DpopError {
     }
 }
 
+/// The request's proof under the layer's policy, with each refusal as the layer answers it:
+/// no proof where one is required, a proof to sign again with the server's nonce, or an
+/// invalid one. `uri` is the request's URI as the client sent it (before any routing
+/// stripped a prefix).
+pub(crate) fn read_proof(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    config: &DpopConfig,
+) -> Result<Option<VerifiedProof>, crate::rejection::RejectReason> {
+    use crate::rejection::RejectReason;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    check(headers, method, uri, config, now).map_err(|error| {
+        tracing::debug!(dpop_error = error.name(), "DPoP proof refused");
+        match error {
+            DpopError::MissingProof => RejectReason::DpopProofRequired,
+            error if error.needs_nonce() => RejectReason::DpopNonceRequired,
+            _ => RejectReason::InvalidDpopProof,
+        }
+    })
+}
+
 /// Applies the route's policy: [`Off`](DpopPolicy::Off) does not look at the header,
 /// [`Optional`](DpopPolicy::Optional) verifies a proof when there is one, and
 /// [`Required`](DpopPolicy::Required) refuses a request without one.
-#[allow(dead_code)] // The layer calls it next.
 pub(crate) fn check(
     headers: &HeaderMap,
     method: &Method,
@@ -465,7 +450,6 @@ pub(crate) fn check(
 /// `alg`, a public `jwk`, the signature, `jti`, `htm`, `htu`, `iat`, and the `nonce` when
 /// nonces are configured (last, so a proof refused for its nonce alone is otherwise valid
 /// and the client's retry with a fresh nonce succeeds).
-#[allow(dead_code)] // The layer calls it next.
 pub(crate) fn verify(
     headers: &HeaderMap,
     method: &Method,
@@ -590,14 +574,6 @@ fn is_asymmetric(algorithm: Algorithm) -> bool {
         algorithm,
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
     )
-}
-
-/// The JWS name of an algorithm (`ES256`, `EdDSA`, ...), as jsonwebtoken serialises it.
-fn alg_name(algorithm: Algorithm) -> String {
-    match serde_json::to_value(algorithm) {
-        Ok(Value::String(name)) => name,
-        _ => format!("{algorithm:?}"),
-    }
 }
 
 /// The length of `header.payload`, the signed part of a compact JWS.
@@ -1080,9 +1056,9 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(verified.thumbprint(), RFC9449_JKT);
-        assert_eq!(verified.jti(), "-BwC3ESc6acc2lTc");
-        assert_eq!(verified.iat(), 1_562_265_296);
+        assert_eq!(verified.thumbprint, RFC9449_JKT);
+        assert_eq!(verified.jti, "-BwC3ESc6acc2lTc");
+        assert_eq!(verified.iat, 1_562_265_296);
         // Its iat is 45 minutes after the token request's.
         assert_eq!(
             verify_at(
@@ -1140,7 +1116,7 @@ mod tests {
         let config = config.nonces(DpopNonces::new(&[1; 32], Duration::from_secs(300)));
         let refused = verify_at(&config, "POST", "/token", &proof, 1_562_262_616).unwrap_err();
         assert_eq!(refused, DpopError::StaleNonce);
-        assert_eq!(refused.error_code(), "use_dpop_nonce");
+        assert!(refused.needs_nonce());
     }
 
     #[test]
@@ -1380,8 +1356,6 @@ mod tests {
         );
         let es = DpopKey::es256().proof_with(claims());
         assert!(verify_at(&es256_only, "POST", "/refresh", &es, NOW).is_ok());
-        assert_eq!(es256_only.algs(), "ES256");
-        assert_eq!(config().algs(), "ES256 EdDSA RS256 PS256");
     }
 
     #[test]
@@ -1831,7 +1805,7 @@ mod tests {
         );
         for error in [DpopError::MissingNonce, DpopError::StaleNonce] {
             assert!(error.needs_nonce());
-            assert_eq!(error.error_code(), "use_dpop_nonce");
+            assert!(error.needs_nonce());
         }
     }
 
@@ -1900,7 +1874,7 @@ mod tests {
             let message = error.to_string();
             assert!(!message.contains("eyJ"), "{message}");
             if !error.needs_nonce() {
-                assert_eq!(error.error_code(), "invalid_dpop_proof");
+                assert!(!error.needs_nonce());
             }
         }
     }

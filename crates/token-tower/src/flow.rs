@@ -14,7 +14,7 @@ use tower_service::Service;
 use tracing::Level;
 
 use crate::body::{BoxError, RequestBody, ResponseBody};
-use crate::context::RefreshContext;
+use crate::context::{DpopKey, RefreshContext};
 use crate::event::LayerEventKind;
 use crate::jwt::VerifiedToken;
 use crate::metrics::StoreCall;
@@ -69,12 +69,18 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
-    let exchange = &exchange;
+    let mut exchange = exchange;
     let mut presented = match shared.jwt.verify(&token) {
         Ok(verified) => verified,
-        Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
+        Err(reason) => return Ok(reject(&shared, &exchange, reason, None, None)),
     };
     drop(token);
+    if let Err(reason) = exchange.prove(&shared, &parts) {
+        let user = Some(presented.user.as_str());
+        return Ok(reject(&shared, &exchange, reason, user, None));
+    }
+    let exchange = &exchange;
+    insert_dpop_key(&mut parts.extensions, exchange);
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -109,6 +115,15 @@ where
         Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
     };
     Ok(answer(&shared, exchange, user, &outcome, inspected))
+}
+
+/// Tells the app which key the request proved, if any (see [`DpopKey`]).
+fn insert_dpop_key(extensions: &mut http::Extensions, exchange: &Exchange) {
+    if let Some(proof) = &exchange.proof {
+        extensions.insert(DpopKey {
+            thumbprint: proof.thumbprint.clone(),
+        });
+    }
 }
 
 /// While the layer adopts tokens minted before it recorded them, makes a legacy token the
@@ -338,13 +353,19 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
+    let mut exchange = exchange;
+    let (mut parts, body) = request.into_parts();
+    if let Err(reason) = exchange.prove(&shared, &parts) {
+        return Ok(reject(&shared, &exchange, reason, None, None));
+    }
     let exchange = &exchange;
-    let user_agent = request
-        .headers()
+    insert_dpop_key(&mut parts.extensions, exchange);
+    let user_agent = parts
+        .headers
         .get(header::USER_AGENT)
         .and_then(|ua| ua.to_str().ok())
         .map(str::to_owned);
-    let response = inner.call(request).await?;
+    let response = inner.call(Request::from_parts(parts, body)).await?;
     if !response.status().is_success() {
         return Ok(passed_on(&shared, exchange, response, "issuing").await);
     }

@@ -11,6 +11,7 @@ use token_core::RotationStore;
 use tower_layer::Layer;
 
 use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
+use crate::dpop::DpopConfig;
 use crate::event::LayerEvent;
 use crate::jwt::{ClaimNames, JwtRules};
 use crate::metrics::Recorder;
@@ -91,6 +92,7 @@ impl<St: RotationStore> RotationLayer<St> {
                 on_event: None,
                 metrics: Recorder::default(),
                 adoption: None,
+                dpop: DpopConfig::default(),
             },
             token_endpoint: None,
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
@@ -114,6 +116,11 @@ impl<S, St> Layer<S> for RotationLayer<St> {
 pub enum BuildError {
     /// The algorithm allow-list is empty.
     NoAlgorithms,
+    /// The DPoP proof age window ([`DpopConfig::max_age`] plus
+    /// [`DpopConfig::clock_skew`]) is longer than the store remembers spent proofs
+    /// ([`PROOF_JTI_LIFETIME`](token_core::PROOF_JTI_LIFETIME)): a proof could be replayed
+    /// once the store forgot it.
+    DpopWindowTooLong,
     /// An allowed algorithm does not fit the decoding key (for example `HS256` with an RSA
     /// public key: the classic key-confusion attack).
     AlgorithmDoesNotFitKey(Algorithm),
@@ -123,6 +130,10 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::NoAlgorithms => f.write_str("the JWT algorithm allow-list is empty"),
+            BuildError::DpopWindowTooLong => f.write_str(
+                "the DPoP proof window (max_age + clock_skew) is longer than the store \
+                 remembers spent proofs (PROOF_JTI_LIFETIME)",
+            ),
             BuildError::AlgorithmDoesNotFitKey(alg) => {
                 write!(f, "algorithm {alg:?} does not fit the decoding key")
             }
@@ -464,8 +475,29 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
+    /// Sender-constrained sessions (DPoP, RFC 9449) on this layer's refresh and issuing
+    /// routes and token endpoint, under `config`'s policy: with
+    /// [`DpopPolicy::Optional`](crate::DpopPolicy) a login (or issuing grant) that comes
+    /// with a valid `DPoP` proof binds its session to the proof's key, and with
+    /// [`Required`](crate::DpopPolicy) one without a proof is refused. A bound session's
+    /// refreshes need a proof by the same key; a copied token without it gets
+    /// `invalid_dpop_proof` and spends nothing, and a grace replay is served only to the
+    /// same key. Every proof is good for one request, checked by the store in the same
+    /// round trip as the rotation. The app learns the key in a [`DpopKey`](crate::DpopKey)
+    /// request extension (to answer `token_type: DPoP` and bind access tokens with
+    /// `cnf.jkt`). Off by default. One policy per layer: routes that need another policy
+    /// go behind a layer of their own.
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.shared.dpop = config;
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     pub fn build(mut self) -> Result<RotationLayer<St>, BuildError> {
+        let dpop = &self.shared.dpop;
+        if dpop.max_age + dpop.clock_skew > token_core::PROOF_JTI_LIFETIME {
+            return Err(BuildError::DpopWindowTooLong);
+        }
         let jwt = &self.shared.jwt;
         if jwt.algorithms.is_empty() {
             return Err(BuildError::NoAlgorithms);

@@ -123,7 +123,7 @@ pub use crate::body::{RequestBody, ResponseBody};
 pub use crate::config::{IssuedToken, PresentedToken, Route};
 #[cfg(feature = "axum")]
 pub use crate::context::MissingRefreshContext;
-pub use crate::context::{ClientId, RefreshContext};
+pub use crate::context::{ClientId, DpopKey, RefreshContext};
 pub use crate::dpop::{
     DpopConfig, DpopNonces, DpopPolicy, InvalidOrigin, JwkThumbprintError, jwk_thumbprint,
 };

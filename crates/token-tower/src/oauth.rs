@@ -55,6 +55,7 @@ where
         token_endpoint: true,
         client: None,
         requester: requester.clone(),
+        ..Exchange::default()
     };
     if !is_form(&parts.headers) {
         return Ok(reject(
@@ -88,6 +89,7 @@ where
                 token_endpoint: true,
                 client,
                 requester,
+                ..Exchange::default()
             };
             flow::refresh_presented(shared, inner, parts, token, body, exchange).await
         }
@@ -96,6 +98,7 @@ where
                 token_endpoint: true,
                 client,
                 requester,
+                ..Exchange::default()
             };
             flow::issue(shared, inner, Request::from_parts(parts, body), exchange).await
         }

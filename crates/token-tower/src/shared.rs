@@ -14,6 +14,7 @@ use token_core::FamilyId;
 use crate::body::ResponseBody;
 use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
 use crate::context::ClientId;
+use crate::dpop::{DpopConfig, DpopPolicy, VerifiedProof, read_proof};
 use crate::event::{LayerEvent, LayerEventKind};
 use crate::jwt::{JwtRules, VerifiedToken};
 use crate::metrics::Recorder;
@@ -47,6 +48,7 @@ pub(crate) struct Shared<St> {
     /// Which presented tokens the store is asked to adopt, if any
     /// ([`RotationLayerBuilder::adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before)).
     pub(crate) adoption: Option<AdoptionWindow>,
+    pub(crate) dpop: DpopConfig,
 }
 
 /// The tokens an app minted before the layer recorded them, and until when they are adopted.
@@ -127,6 +129,11 @@ pub(crate) struct Exchange {
     pub(crate) client: Option<String>,
     /// Who sent it, for the audit line.
     pub(crate) requester: Requester,
+    /// The request's verified DPoP proof, once [`prove`](Exchange::prove) read it.
+    pub(crate) proof: Option<VerifiedProof>,
+    /// With server nonces, the `DPoP-Nonce` every answer to this request carries, so the
+    /// client signs its next proof with it.
+    pub(crate) dpop_nonce: Option<HeaderValue>,
 }
 
 /// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
@@ -165,7 +172,38 @@ impl Exchange {
             token_endpoint: false,
             client: extensions.get::<ClientId>().map(|c| c.0.clone()),
             requester: Requester::of(headers, extensions),
+            ..Exchange::default()
         }
+    }
+
+    /// Reads the request's DPoP proof under the layer's policy (nothing while it is off) and
+    /// keeps it for the store call, which binds a new family to its key or checks the
+    /// family's key, and spends the proof.
+    pub(crate) fn prove<St>(
+        &mut self,
+        shared: &Shared<St>,
+        parts: &http::request::Parts,
+    ) -> Result<(), RejectReason> {
+        let config = &shared.dpop;
+        if config.policy == DpopPolicy::Off {
+            return Ok(());
+        }
+        if let Some(nonces) = &config.nonces {
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            self.dpop_nonce = HeaderValue::from_str(&nonces.issue(now)).ok();
+        }
+        // The proof names the URI the client sent to, before a router stripped a prefix.
+        #[cfg(feature = "axum")]
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        #[cfg(not(feature = "axum"))]
+        let uri = &parts.uri;
+        self.proof = read_proof(&parts.headers, &parts.method, uri, config)?;
+        Ok(())
     }
 
     /// Where the response carries the new refresh token.
@@ -180,6 +218,10 @@ impl Exchange {
     pub(crate) fn token_ref<'a>(&'a self, token: &'a VerifiedToken) -> token_core::TokenRef<'a> {
         token_core::TokenRef {
             client: self.client.as_deref(),
+            proof: self.proof.as_ref().map(|proof| token_core::KeyProof {
+                thumbprint: &proof.thumbprint,
+                jti: &proof.jti,
+            }),
             ..token.token_ref()
         }
     }
@@ -187,6 +229,7 @@ impl Exchange {
     /// A token response about to leave: at the token endpoint it must not be cached (RFC
     /// 6749 section 5.1), whatever the app said.
     pub(crate) fn token_response<B>(&self, mut response: Response<B>) -> Response<B> {
+        self.add_dpop_nonce(&mut response);
         if self.token_endpoint {
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -195,6 +238,19 @@ impl Exchange {
         response
     }
 }
+
+impl Exchange {
+    /// With server nonces, gives the client the nonce for its next proof (RFC 9449 section 8:
+    /// on refusals that ask for it, and on every other answer, so it never has to ask).
+    pub(crate) fn add_dpop_nonce<B>(&self, response: &mut Response<B>) {
+        if let Some(nonce) = &self.dpop_nonce {
+            response.headers_mut().insert(DPOP_NONCE, nonce.clone());
+        }
+    }
+}
+
+/// The response header carrying the server's DPoP nonce.
+const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
 /// The one audit line of a request the layer decided: what happened, to whom, for which
 /// client, from where. Ids only, never a token.
@@ -285,8 +341,7 @@ pub(crate) fn reject_at<St, B>(
     );
     shared.metrics.rejection(reason);
     emit(shared, LayerEventKind::Rejected(reason), user, family);
-    shared
-        .customiser
-        .rejection_response(&rejection)
-        .map(ResponseBody::replaced)
+    let mut response = shared.customiser.rejection_response(&rejection);
+    exchange.add_dpop_nonce(&mut response);
+    response.map(ResponseBody::replaced)
 }
