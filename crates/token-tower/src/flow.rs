@@ -537,6 +537,8 @@ async fn call_store<St, T>(
             tracing::warn!(error = %error, "token store unavailable; failing closed");
             Err(RejectReason::StoreUnavailable)
         }
+        // The client's doing, not the app's: a login sent with a proof used before.
+        Ok(Err(StoreError::ProofReplayed)) => Err(RejectReason::DpopProofReplayed),
         Ok(Err(error)) => {
             tracing::error!(error = %error, "token store refused the operation");
             Err(RejectReason::InvalidResponse)
