@@ -182,6 +182,9 @@ pub enum KeyKind {
     /// A user's adoption record: the pre-existing tokens taken into the store (see
     /// [`RotationStore::adopt`](crate::RotationStore::adopt)).
     Adopted,
+    /// The mark of a spent DPoP proof, kept for
+    /// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME).
+    SpentProof,
     /// Not a key of the store.
     Other,
 }
@@ -210,6 +213,8 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
         KeyKind::TokenIndex
     } else if tail == ":a" {
         KeyKind::Adopted
+    } else if tail.starts_with(":d:") {
+        KeyKind::SpentProof
     } else {
         KeyKind::Other
     }

@@ -12,7 +12,7 @@ use support::{Backend, MakeStore, Mode, Redis, redis_contents};
 use test_support::RedisServer;
 use test_support::proxy::reply_dropping_proxy;
 use token_core::{
-    ConnectionSource, FamilyId, RedisStore, RotationOutcome, RotationStore, StoreConfig,
+    ConnectionSource, FamilyId, KeyProof, RedisStore, RotationOutcome, RotationStore, StoreConfig,
     StoreError, Successor, TokenRef,
 };
 
@@ -419,6 +419,72 @@ async fn register_rotate_and_adopt_cost_one_fcall_each_on_every_source() {
             .await
             .unwrap();
         assert_one_round_trip(commandstats(server), &format!("{backend:?} adopt"));
+    }
+}
+
+/// DPoP costs no round trip: a login and a rotation with a proof are still one `FCALL` each,
+/// the proof spent inside it (and a replayed one refused inside it).
+#[tokio::test]
+async fn a_dpop_login_and_rotation_cost_one_fcall_each() {
+    for mode in [Mode::FamilyClaim, Mode::TokenIndex] {
+        let f = Redis(Backend::RedisManager, mode).make(|c| c);
+        let server = f.server.as_ref().unwrap();
+        let proof = |jti| KeyProof {
+            thumbprint: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+            jti,
+        };
+        f.store
+            .register_with("warm", "w0", None, None, Some(proof("warm")))
+            .await
+            .unwrap();
+        server.command(&["CONFIG", "RESETSTAT"]).unwrap();
+        f.store
+            .register_with("alice", "t0", None, None, Some(proof("p0")))
+            .await
+            .unwrap();
+        assert_one_round_trip(commandstats(server), &format!("{mode:?} DPoP register"));
+        // Twice: the same call sent again after a lost reply (same proof, same successor)
+        // is done again, in one round trip as well.
+        for _ in 0..2 {
+            server.command(&["CONFIG", "RESETSTAT"]).unwrap();
+            let outcome = f
+                .store
+                .rotate_with(
+                    "alice",
+                    "t0",
+                    None,
+                    Some(proof("p1")),
+                    next("t1", &tok("t1")),
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome.name(), "rotated", "{mode:?}");
+            assert_one_round_trip(commandstats(server), &format!("{mode:?} DPoP rotate"));
+        }
+        let outcome = f
+            .store
+            .rotate_with(
+                "alice",
+                "t1",
+                None,
+                Some(proof("p1")),
+                next("t2", &tok("t2")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, RotationOutcome::ProofReplayed, "{mode:?}");
+        // Each proof's mark lives no longer than the store remembers proofs.
+        let marks: Vec<i64> = redis_contents(server)
+            .into_iter()
+            .filter(|(key, _, _)| key.contains(":d:"))
+            .map(|(_, _, ttl)| ttl)
+            .collect();
+        assert_eq!(marks.len(), 3, "{mode:?}: warm, p0, p1");
+        let lifetime = token_core::PROOF_JTI_LIFETIME.as_millis() as i64;
+        assert!(
+            marks.iter().all(|ttl| *ttl > 0 && *ttl <= lifetime),
+            "{marks:?}"
+        );
     }
 }
 
