@@ -63,13 +63,14 @@ pub use token_core::ClockOffset;
 #[cfg(feature = "redis")]
 pub use token_core::{AnyStore, ConnectionSource, RedisAuth, RedisStore};
 pub use token_core::{
-    FamilyId, MemoryStore, RotationOutcome, RotationStore, SealingKey, SessionInfo, StoreConfig,
-    StoreError, Successor, TokenRef,
+    FamilyId, KeyProof, MemoryStore, PROOF_JTI_LIFETIME, RotationOutcome, RotationStore,
+    SealingKey, SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
-    BuildError, ClientId, IssuedToken, LayerEvent, LayerEventKind, MissingRefreshContext,
-    PresentedToken, RefreshContext, RejectClass, RejectReason, Rejection, RejectionResponse,
-    RequestBody, RotationLayer, RotationLayerBuilder, Route, StoreErrorResponse,
+    BuildError, ClientId, DpopConfig, DpopKey, DpopNonces, DpopPolicy, IssuedToken, LayerEvent,
+    LayerEventKind, MissingRefreshContext, PresentedToken, RefreshContext, RejectClass,
+    RejectReason, Rejection, RejectionResponse, RequestBody, RotationLayer, RotationLayerBuilder,
+    Route, StoreErrorResponse,
 };

@@ -16,19 +16,23 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 use test_support::RedisServer;
+use test_support::dpop::DpopKey;
 use test_support::minter::Minter;
 use token_rotation::FamilyId;
+use token_rotation::{DpopConfig, DpopPolicy, RefreshContext, RotationLayer};
 use token_rotation::{MemoryStore, RedisStore, StoreConfig};
-use token_rotation::{RefreshContext, RotationLayer};
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";
+
+/// The origin DPoP proofs name in `htu` (requests here carry no `Host`).
+const ORIGIN: &str = "http://bench.local";
 
 /// The app behind the layer: mints pairs, checks access tokens. Remembers the last refresh
 /// token it minted, so the benchmark can present it next (a chain of refreshes).
@@ -185,6 +189,48 @@ fn layer_benches(c: &mut Criterion) {
     let redis_refresh_body =
         || json!({ "refresh_token": *redis_app.last_refresh.lock().expect("lock") });
 
+    // The same on Redis with a session bound to a DPoP key: each refresh carries an ES256
+    // proof that the layer verifies and the store spends in the rotation's round trip. The
+    // client signs its proof outside the measured time (its own cost is `dpop/sign_es256`).
+    let dpop_app = App {
+        minter: minter.clone(),
+        last_refresh: Arc::default(),
+    };
+    let dpop_store = {
+        let _runtime = rt.enter();
+        RedisStore::open(&server.url(), StoreConfig::default().grace(grace)).expect("a Redis store")
+    };
+    let dpop_layered =
+        RotationLayer::builder(dpop_store, minter.decoding.clone(), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .family_claim("sid")
+            .dpop(
+                DpopConfig::new()
+                    .policy(DpopPolicy::Required)
+                    .origin(ORIGIN)
+                    .expect("an origin"),
+            )
+            .build()
+            .expect("a valid layer")
+            .layer(dpop_app.clone());
+    let key = DpopKey::es256();
+    let with_proof = |path: &str, body: String| {
+        let mut request = post(path, body);
+        let proof = key.proof("POST", &format!("{ORIGIN}{path}"), None);
+        request
+            .headers_mut()
+            .insert("dpop", proof.parse().expect("a header value"));
+        request
+    };
+    rt.block_on(send(
+        dpop_layered.clone(),
+        with_proof("/login", String::new()),
+    ));
+    let dpop_refresh = || {
+        let body = json!({ "refresh_token": *dpop_app.last_refresh.lock().expect("lock") });
+        with_proof("/refresh", body.to_string())
+    };
+
     let mut group = c.benchmark_group("layer/refresh");
     group.bench_function("with_layer", |b| {
         b.to_async(&rt).iter(|| {
@@ -198,11 +244,33 @@ fn layer_benches(c: &mut Criterion) {
             send(redis_layered.clone(), request)
         });
     });
+    // The bearer and DPoP refreshes on Redis the same way: the request built outside the
+    // measured time.
+    group.bench_function("with_layer_on_redis_bearer", |b| {
+        b.to_async(&rt).iter_batched(
+            || post("/refresh", redis_refresh_body().to_string()),
+            |request| send(redis_layered.clone(), request),
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("with_layer_on_redis_dpop", |b| {
+        b.to_async(&rt).iter_batched(
+            dpop_refresh,
+            |request| send(dpop_layered.clone(), request),
+            BatchSize::PerIteration,
+        );
+    });
     group.bench_function("without_layer", |b| {
         b.to_async(&rt).iter(|| {
             let request = post("/refresh", refresh_body().to_string());
             send(app.clone(), request)
         });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("dpop");
+    group.bench_function("sign_es256", |b| {
+        b.iter(|| key.proof("POST", "http://bench.local/refresh", None));
     });
     group.finish();
 
