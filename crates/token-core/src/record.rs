@@ -25,7 +25,7 @@ const BOUND: u8 = 4;
 #[cfg(test)]
 pub(crate) const HEAD_LEN: usize = 1 + 2 + 4 * 6 + 12;
 
-/// Reads a record (its metadata, kept apart, is left `None`).
+/// Reads a record (its metadata and client id, kept apart, are left `None`).
 pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
     let corrupt = || StoreError::Corrupt("family record".to_owned());
     let mut rest = raw;
@@ -75,6 +75,7 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         revoked: flags & REVOKED != 0,
         metadata: None,
         client,
+        client_id: None,
     })
 }
 

@@ -98,6 +98,11 @@ pub(crate) struct Family {
     pub(crate) metadata: Option<String>,
     /// `k`: the digest of the OAuth 2.0 client the family is bound to, if any.
     pub(crate) client: Option<Digest>,
+    /// `o`: the id of the OAuth 2.0 client the family was issued to, in the clear (client
+    /// ids are not secrets), kept beside the record in its metadata field: the one thing
+    /// that says which client a family belongs to for revocation and listing, whatever
+    /// else the binding digest `k` covers.
+    pub(crate) client_id: Option<String>,
 }
 
 /// Lifetimes and grace settings in milliseconds, as the rules use them.
@@ -159,6 +164,7 @@ impl Family {
             revoked: false,
             metadata: metadata.map(str::to_owned),
             client,
+            client_id: None,
         }
     }
 
@@ -190,6 +196,13 @@ impl Family {
     /// one registered without a client admits any.
     pub(crate) fn admits(&self, client: Option<&Digest>) -> bool {
         self.client.is_none() || self.client.as_ref() == client
+    }
+
+    /// Whether a revocation by `client` (`None`: a request naming no client) may touch this
+    /// family: one issued to a client is that client's alone, one issued to none anyone's.
+    /// Compared on the client id, never on `k`.
+    pub(crate) fn belongs_to(&self, client: Option<&str>) -> bool {
+        self.client_id.is_none() || self.client_id.as_deref() == client
     }
 
     pub(crate) fn role(&self, digest: &Digest) -> Role {
@@ -267,13 +280,14 @@ impl Family {
     }
 
     /// Marks the family revoked (a tombstone until its end, so late tokens read `Revoked`);
-    /// true when it was live. Its metadata goes at once.
+    /// true when it was live. Its metadata field (metadata and client id) goes at once.
     pub(crate) fn revoke(&mut self, now: i64) -> bool {
         if !self.is_live(now) {
             return false;
         }
         self.revoked = true;
         self.metadata = None;
+        self.client_id = None;
         true
     }
 

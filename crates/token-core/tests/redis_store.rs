@@ -890,11 +890,17 @@ async fn a_users_sessions_stay_one_listpack_encoded_hash() {
         "10 records, 10 agents"
     );
     let fields = server.command(&["HKEYS", key]).unwrap();
+    let mut lengths = Vec::new();
     for field in fields.lines().skip(1) {
         let field = field.trim_start_matches('$');
         let len: usize = server.command(&["HSTRLEN", key, field]).unwrap()[1..]
             .parse()
             .unwrap();
         assert!(len <= 64, "{field}: {len} bytes");
+        lengths.push(len);
     }
+    // A session without a client keeps its agent alone: no byte for the client it lacks.
+    // With one, the agent follows 0xFF "app-a" 0xFF.
+    let count = |n: usize| lengths.iter().filter(|&&len| len == n).count();
+    assert_eq!((count(40), count(47)), (5, 5), "{lengths:?}");
 }

@@ -46,8 +46,10 @@ end
 -- MemoryStore::start_family: the part of a login after its checks, shared with `adopt`.
 -- Drops the ended families, evicts at the cap, records family `id` with `digest` as its
 -- current token and, without a family claim (`bucket` given), indexes the token.
+-- `client_id`: the client the family is issued to, in the clear ('' for none), kept in the
+-- metadata field (see `client_in`), so a family without a client costs no byte more.
 local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
-    idle_lifetime, metadata, cap, expiry, client)
+    idle_lifetime, metadata, cap, expiry, client, client_id)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -65,6 +67,9 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
     f.k = client
   end
   save_family(hash, id, f)
+  if client_id ~= '' then
+    metadata = METADATA .. client_id .. METADATA .. metadata
+  end
   if metadata ~= '' then
     redis.call('HSET', hash, METADATA .. id, metadata)
   end
@@ -79,8 +84,8 @@ end
 -- Returns {'registered', family} or {'duplicate'} when the jti (or family) is already known.
 local function register(keys, args)
   local hash, bucket, shard = keys[1], keys[2], keys[3]
-  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client =
-    unpack(args)
+  local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client,
+    client_id = unpack(args)
   local now = now_ms(clock)
 
   local existing = load_family(hash, id, now)
@@ -97,6 +102,6 @@ local function register(keys, args)
   end
 
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client)
+    cap, expiry, client, client_id)
   return {'registered', id}
 end
