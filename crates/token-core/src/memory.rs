@@ -323,7 +323,8 @@ impl MemoryStore {
             }
         }
         let mut f = Family::new(digest, now, &cfg.policy(), clip_metadata(metadata), client);
-        f.client_id = token.client.map(str::to_owned);
+        // An empty id names no client, as the scripts read `''`.
+        f.client_id = token.client.filter(|c| !c.is_empty()).map(str::to_owned);
         let absolute_end = f.absolute_end;
         sessions.expires = sessions.expires.max(f.ends_at());
         sessions.families.insert(id.to_owned(), f);

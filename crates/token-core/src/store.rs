@@ -327,3 +327,27 @@ pub(crate) fn report_rotation(config: &StoreConfig, user: &str, outcome: &Rotati
     };
     config.emit(kind, user, outcome.family());
 }
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::split_metadata_field;
+
+    #[test]
+    fn a_metadata_field_splits_into_client_and_metadata() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            split_metadata_field(b"Firefox"),
+            Some((None, some("Firefox")))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xffapp-a\xffFirefox"),
+            Some((some("app-a"), some("Firefox")))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xffapp-a\xff"),
+            Some((some("app-a"), None))
+        );
+        assert_eq!(split_metadata_field(b"\xffunterminated"), None);
+        assert_eq!(split_metadata_field(b"\xfe"), None, "not UTF-8");
+    }
+}

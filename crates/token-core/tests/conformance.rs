@@ -1141,6 +1141,13 @@ async fn one_clients_sessions_are_listed_and_revoked_together<M: MakeStore>(m: M
         f.store.list_client("bob", "app-a").await.unwrap()[0].family,
         bob
     );
+    // An empty client id names no client.
+    f.store
+        .register_for("carol", "z1", None, Some(""))
+        .await
+        .unwrap();
+    assert_eq!(f.store.list("carol").await.unwrap()[0].client, None);
+    assert_eq!(f.store.revoke_client("carol", "").await.unwrap(), 0);
 }
 
 /// Introspection: a token is active while it is the current token of a live family, and
