@@ -8,7 +8,10 @@
 //! `other-secret` (HTTP Basic, or `client_id` and `client_secret` in the form). The app
 //! authenticates clients and mints tokens as it would without the layer; the layer, routing
 //! on `grant_type`, records each login's refresh token bound to its client, and rotates on
-//! `grant_type=refresh_token`. Environment as for the Axum example: `BIND_ADDR`,
+//! `grant_type=refresh_token`. `POST /revoke` is an RFC 7009 revocation endpoint (the app
+//! authenticates the client, the layer revokes that client's own session only) and
+//! `POST /introspect` an RFC 7662 introspection endpoint for refresh tokens, open to the
+//! registered clients. Environment as for the Axum example: `BIND_ADDR`,
 //! `REDIS_URL`, `JWT_SECRET`, `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`,
 //! `SEALING_KEY`.
 
@@ -16,7 +19,9 @@ mod common;
 
 use std::collections::HashMap;
 
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Form, Json, Router};
@@ -102,6 +107,25 @@ async fn token(
     }
 }
 
+/// The revocation endpoint as the app has it: authenticate the client (RFC 7009 section
+/// 2.1). On this 2xx the layer revokes the token's session, if it is this client's, and
+/// answers 200 itself.
+async fn revoke(headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+    match authenticate(&headers, &form) {
+        Some(_) => StatusCode::OK.into_response(),
+        None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
+    }
+}
+
+/// Who may introspect (RFC 7662 section 2.1): here, the registered clients, with HTTP
+/// Basic. A real server would admit its resource servers.
+async fn registered_callers_only(request: Request, next: Next) -> Response {
+    match authenticate(request.headers(), &HashMap::new()) {
+        Some(_) => next.run(request).await,
+        None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_tracing();
@@ -125,10 +149,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // One path for every grant: `refresh_token` rotates, `password` (and
         // `authorization_code`) register, anything else goes straight to the handler.
         .token_endpoint(Route::new(axum::http::Method::POST, "/token"))
+        // Beside a token endpoint, RFC 7009: the handler authenticates the client first.
+        .revocation_route(Route::new(axum::http::Method::POST, "/revoke"))
         .issuing_routes([])
         .build()?;
+    let introspection = Router::new()
+        .route_service("/introspect", rotation.introspection())
+        .route_layer(middleware::from_fn(registered_callers_only));
     let app = Router::new()
         .route("/token", post(token))
+        .route("/revoke", post(revoke))
+        .merge(introspection)
         .layer(rotation)
         .layer(Extension(minter));
     let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;

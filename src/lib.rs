@@ -69,8 +69,8 @@ pub use token_core::{
 pub use token_tower;
 pub use token_tower::jsonwebtoken;
 pub use token_tower::{
-    BuildError, ClientId, DpopConfig, DpopKey, DpopNonces, DpopPolicy, IssuedToken, LayerEvent,
-    LayerEventKind, MissingRefreshContext, PresentedToken, RefreshContext, RejectClass,
-    RejectReason, Rejection, RejectionResponse, RequestBody, RotationLayer, RotationLayerBuilder,
-    Route, StoreErrorResponse,
+    BuildError, ClientId, DpopConfig, DpopKey, DpopNonces, DpopPolicy, Introspection,
+    IntrospectionResponse, IssuedToken, LayerEvent, LayerEventKind, MissingRefreshContext,
+    PresentedToken, RefreshContext, RejectClass, RejectReason, Rejection, RejectionResponse,
+    RequestBody, RotationLayer, RotationLayerBuilder, Route, StoreErrorResponse,
 };

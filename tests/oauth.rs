@@ -1,6 +1,8 @@
 //! The OAuth 2.0 token endpoint example (`examples/oauth_server.rs`) driven by a real OAuth
 //! 2.0 client, the `oauth2` crate, as a client app uses it: the password grant, then
-//! `exchange_refresh_token` again and again, over real HTTP, against a real `redis-server`.
+//! `exchange_refresh_token` again and again, over real HTTP, against a real `redis-server`;
+//! and its revocation and introspection endpoints, with a plain HTTP client (`oauth2` sends
+//! revocations to HTTPS endpoints only).
 
 mod support;
 
@@ -196,4 +198,75 @@ async fn undecodable_basic_credentials_are_invalid_client_with_a_basic_challenge
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client", "{body}");
     refresh(&owner, &t0).await.expect("t0 was not consumed");
+}
+
+/// Posts a form to one of the example's endpoints as `client` (HTTP Basic).
+async fn post_as(
+    server: &Server,
+    path: &str,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http()
+        .post(server.app.url(path))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// RFC 7009 and RFC 7662 on the example, on Redis: another registered client revoking the
+/// owner's token gets 200 and the session lives on (introspection still says active); the
+/// owner's own revocation ends it, and introspection then says inactive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owning_client_revokes_its_session_and_introspection_follows() {
+    let server = start();
+    let owner = client(&server, "demo-client", "demo-secret");
+    let t0 = refresh_token(&password(&owner, "alice").await);
+    let t1 = refresh_token(&refresh(&owner, &t0).await.expect("rotation"));
+    const OWNER: (&str, &str) = ("demo-client", "demo-secret");
+    const OTHER: (&str, &str) = ("other-client", "other-secret");
+    let introspect = async |token: &RefreshToken| -> serde_json::Value {
+        let response = post_as(&server, "/introspect", OTHER, &[("token", token.secret())]).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json().await.unwrap()
+    };
+    let active = introspect(&t1).await;
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], "demo-client");
+    assert_eq!(active["token_type"], "refresh_token");
+    assert_eq!(introspect(&t0).await, serde_json::json!({"active": false}));
+    let anonymous = http()
+        .post(server.app.url("/introspect"))
+        .form(&[("token", t1.secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "introspection is for registered callers"
+    );
+
+    let stolen = post_as(&server, "/revoke", OTHER, &[("token", t1.secret())]).await;
+    assert_eq!(stolen.status(), 200);
+    assert_eq!(introspect(&t1).await["active"], true, "not revoked");
+    let t2 = refresh_token(
+        &refresh(&owner, &t1)
+            .await
+            .expect("the owner's session lives on"),
+    );
+
+    let hint = [
+        ("token", t2.secret().as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let own = post_as(&server, "/revoke", OWNER, &hint).await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.text().await.unwrap(), "");
+    assert_eq!(introspect(&t2).await, serde_json::json!({"active": false}));
+    assert_invalid_grant(refresh(&owner, &t2).await, "a revoked session's token");
 }

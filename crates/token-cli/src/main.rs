@@ -1,6 +1,7 @@
 //! `token-admin`: the operator's view of the refresh-token rotation store in Redis.
 //!
-//! List a user's sessions, revoke one or all of them, prune ended sessions, and report how
+//! List a user's sessions (all, or one OAuth client's), revoke one, one client's or all of
+//! them, prune ended sessions, and report how
 //! many sessions and keys the store holds and what memory they take. Every command works on
 //! a live Redis without blocking it: records are found with `SCAN`, never `KEYS`, and each
 //! change is the store's own atomic script.
@@ -76,13 +77,22 @@ enum Command {
     List {
         /// The user id (the token's `sub`).
         user: String,
+        /// Only the sessions issued to this OAuth client (its client id).
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
     },
-    /// Revoke one session of a user (its refresh tokens stop working at once).
+    /// Revoke one session of a user, or every session of one OAuth client (its refresh
+    /// tokens stop working at once).
     Revoke {
         /// The user id.
         user: String,
         /// The session (family) id, as `list` shows it.
-        session: String,
+        #[arg(required_unless_present = "client", conflicts_with = "client")]
+        session: Option<String>,
+        /// Instead of one session, every live session of the user issued to this OAuth
+        /// client (consent withdrawn, a compromised client).
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
     },
     /// Revoke every session of a user (log out everywhere).
     RevokeAll {
@@ -159,20 +169,29 @@ fn operator() -> Option<String> {
         .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
 }
 
+/// What a change made with this tool touched: a user, one of its sessions or the sessions
+/// of one OAuth client, for the audit line.
+#[derive(Clone, Copy, Default)]
+struct Scope<'a> {
+    user: Option<&'a str>,
+    session: Option<&'a str>,
+    client: Option<&'a str>,
+}
+
 /// The one audit line of a change made with this tool. Ids and counts only, never a token.
 fn audit(
     target: &Target,
     action: &str,
-    user: Option<&str>,
-    session: Option<&str>,
+    scope: Scope<'_>,
     revoked: Option<u64>,
     pruned: Option<u64>,
 ) {
     tracing::info!(
         target: "token_rotation::audit",
         action,
-        user,
-        family = session,
+        user = scope.user,
+        family = scope.session,
+        client = scope.client,
         revoked,
         pruned,
         operator = operator(),
@@ -251,8 +270,22 @@ async fn connect(cli: &Cli) -> Result<Target, Failure> {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let mut target = connect(&cli).await?;
     match &cli.command {
-        Command::List { user } => list(&mut target, user, cli.json).await,
-        Command::Revoke { user, session } => revoke(&mut target, user, session, cli.json).await,
+        Command::List { user, client } => {
+            list(&mut target, user, client.as_deref(), cli.json).await
+        }
+        Command::Revoke {
+            user,
+            session: Some(session),
+            ..
+        } => revoke(&mut target, user, session, cli.json).await,
+        Command::Revoke {
+            user,
+            client: Some(client),
+            ..
+        } => revoke_client(&mut target, user, client, cli.json).await,
+        Command::Revoke { .. } => Err(Failure::Usage(
+            "revoke needs a session id or --client".into(),
+        )),
         Command::RevokeAll { user } => revoke_all(&mut target, user, cli.json).await,
         Command::Cleanup { no_progress } => cleanup(&mut target, *no_progress, cli.json).await,
         Command::Stats { sample } => {
@@ -284,28 +317,44 @@ async fn require_user(target: &mut Target, user: &str) -> Result<(), Failure> {
     }
 }
 
-async fn list(target: &mut Target, user: &str, json: bool) -> Result<(), Failure> {
+async fn list(
+    target: &mut Target,
+    user: &str,
+    client: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     require_user(target, user).await?;
-    let sessions = target
-        .store
-        .list(user)
-        .await
-        .map_err(|e| Failure::from_store(target, &e))?;
+    let sessions = match client {
+        Some(client) => target.store.list_client(user, client).await,
+        None => target.store.list(user).await,
+    }
+    .map_err(|e| Failure::from_store(target, &e))?;
     if json {
         println!("{}", json!(sessions));
         return Ok(());
     }
     if sessions.is_empty() {
-        println!("user {user:?} has no live sessions (only revoked or ended ones)");
+        match client {
+            Some(client) => println!("user {user:?} has no live sessions of client {client:?}"),
+            None => println!("user {user:?} has no live sessions (only revoked or ended ones)"),
+        }
         return Ok(());
     }
-    let mut table = Table::new(["SESSION", "CREATED", "LAST ROTATED", "EXPIRES", "DEVICE"]);
+    let mut table = Table::new([
+        "SESSION",
+        "CREATED",
+        "LAST ROTATED",
+        "EXPIRES",
+        "CLIENT",
+        "DEVICE",
+    ]);
     for SessionInfo {
         family,
         created_at,
         last_rotated_at,
         expires_at,
         metadata,
+        client,
         ..
     } in &sessions
     {
@@ -314,6 +363,7 @@ async fn list(target: &mut Target, user: &str, json: bool) -> Result<(), Failure
             time(created_at),
             time(last_rotated_at),
             time(expires_at),
+            client.clone().unwrap_or_else(|| "-".into()),
             metadata.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
@@ -328,14 +378,12 @@ async fn revoke(target: &mut Target, user: &str, session: &str, json: bool) -> R
         .revoke_family(user, &FamilyId::from(session))
         .await
         .map_err(|e| Failure::from_store(target, &e))?;
-    audit(
-        target,
-        "revoke",
-        Some(user),
-        Some(session),
-        Some(u64::from(revoked)),
-        None,
-    );
+    let scope = Scope {
+        user: Some(user),
+        session: Some(session),
+        client: None,
+    };
+    audit(target, "revoke", scope, Some(u64::from(revoked)), None);
     if !revoked {
         return Err(Failure::NotFound(format!(
             "user {user:?} has no live session {session:?} (see `token-admin list {user}`)"
@@ -359,11 +407,52 @@ async fn revoke_all(target: &mut Target, user: &str, json: bool) -> Result<(), F
         .revoke_all(user)
         .await
         .map_err(|e| Failure::from_store(target, &e))?;
-    audit(target, "revoke_all", Some(user), None, Some(revoked), None);
+    let scope = Scope {
+        user: Some(user),
+        ..Scope::default()
+    };
+    audit(target, "revoke_all", scope, Some(revoked), None);
     if json {
         println!("{}", json!({"user": user, "revoked": revoked}));
     } else {
         println!("revoked {revoked} session(s) of user {user:?}");
+    }
+    Ok(())
+}
+
+/// Revokes every live session of `user` issued to `client`; exit code 4 when there was none
+/// (a mistyped client id should not read as done).
+async fn revoke_client(
+    target: &mut Target,
+    user: &str,
+    client: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    require_user(target, user).await?;
+    let revoked = target
+        .store
+        .revoke_client(user, client)
+        .await
+        .map_err(|e| Failure::from_store(target, &e))?;
+    let scope = Scope {
+        user: Some(user),
+        client: Some(client),
+        ..Scope::default()
+    };
+    audit(target, "revoke_client", scope, Some(revoked), None);
+    if revoked == 0 {
+        return Err(Failure::NotFound(format!(
+            "user {user:?} has no live session of client {client:?} (see `token-admin list \
+             {user} --client {client}`)"
+        )));
+    }
+    if json {
+        println!(
+            "{}",
+            json!({"user": user, "client": client, "revoked": revoked})
+        );
+    } else {
+        println!("revoked {revoked} session(s) of client {client:?} of user {user:?}");
     }
     Ok(())
 }
@@ -400,7 +489,7 @@ async fn cleanup(target: &mut Target, no_progress: bool, json: bool) -> Result<(
         .await;
     bar.finish_and_clear();
     let pruned = result.map_err(|e| Failure::from_store(target, &e))?;
-    audit(target, "cleanup", None, None, None, Some(pruned));
+    audit(target, "cleanup", Scope::default(), None, Some(pruned));
     let elapsed = started.elapsed();
     if json {
         println!(

@@ -594,3 +594,101 @@ async fn prefix_selects_the_app() {
     assert_eq!(stats["users"], 1);
     assert_eq!(stats["index_keys"], 1);
 }
+
+/// One OAuth client's sessions: `list --client` shows them (and `list` names every
+/// session's client), `revoke --client` revokes them and no other, with one audit line
+/// naming the client, and exits 4 when the client has none left.
+#[tokio::test]
+async fn one_clients_sessions_are_listed_and_revoked() {
+    let server = RedisServer::start();
+    let store = store(&server, StoreConfig::default());
+    let mut families = Vec::new();
+    for (jti, client) in [
+        ("e1", Some("app-a")),
+        ("e2", Some("app-b")),
+        ("e3", None),
+        ("e4", Some("app-a")),
+    ] {
+        let mut token = TokenRef::new(jti, exp());
+        if let Some(client) = client {
+            token = token.for_client(client);
+        }
+        families.push(
+            store
+                .register("erin", token, Some("Firefox"))
+                .await
+                .unwrap(),
+        );
+    }
+
+    let table = stdout(&admin(&server.url(), &["list", "erin"]));
+    assert!(table.lines().next().unwrap().contains("CLIENT"), "{table}");
+    assert_eq!(table.matches("app-a").count(), 2, "{table}");
+    let listed = json(&admin(
+        &server.url(),
+        &["list", "erin", "--client", "app-a", "--json"],
+    ));
+    let of_a: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["client"], "app-a");
+            s["family"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(of_a.len(), 2);
+    assert!(of_a.contains(&families[0].as_str()) && of_a.contains(&families[3].as_str()));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_token-admin"))
+        .env("REDIS_URL", server.url())
+        .env("SUDO_USER", "oncall-7")
+        .env_remove("RUST_LOG")
+        .args(["revoke", "erin", "--client", "app-a"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("revoked 2 session(s)"),
+        "{}",
+        stdout(&output)
+    );
+    let audit: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|line| line.contains("token_rotation::audit"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    for part in [
+        "action=\"revoke_client\"",
+        "user=\"erin\"",
+        "client=\"app-a\"",
+        "revoked=2",
+        "operator=\"oncall-7\"",
+    ] {
+        assert!(audit[0].contains(part), "{part} in {}", audit[0]);
+    }
+
+    let mut left: Vec<FamilyId> = store
+        .list("erin")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.family)
+        .collect();
+    left.sort();
+    let mut kept = vec![families[1].clone(), families[2].clone()];
+    kept.sort();
+    assert_eq!(left, kept, "app-b's and the one without a client");
+    let again = admin(&server.url(), &["revoke", "erin", "--client", "app-a"]);
+    assert_eq!(again.status.code(), Some(4), "{}", stderr(&again));
+    let both = admin(
+        &server.url(),
+        &["revoke", "erin", families[1].as_str(), "--client", "app-b"],
+    );
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "a session or a client, not both"
+    );
+}

@@ -97,6 +97,10 @@ impl RotationStore for AnyStore {
         each!(self, store => store.revoke_all(user).await)
     }
 
+    async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
+        each!(self, store => store.revoke_client(user, client).await)
+    }
+
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         each!(self, store => store.list(user).await)
     }

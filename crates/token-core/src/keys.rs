@@ -4,7 +4,9 @@
 //! <prefix>{u<user>}:s             hash: the user's sessions. Field <family id> holds the
 //!                                 family's packed record (at most 63 bytes, see
 //!                                 `rules::Family`); field 0xFF <family id> its metadata,
-//!                                 when it has any. TTL = the latest end of its families.
+//!                                 when it has any, after 0xFF <client id> 0xFF for a
+//!                                 family issued to an OAuth client. TTL = the latest end
+//!                                 of its families.
 //! <prefix>{u<user>}:g:<family>    the sealed successor of the family's latest rotation (the
 //!                                 next one overwrites it); TTL = grace. Without a family
 //! <prefix>{u<user>}:g:<digest>    claim it is the presented token's, by its digest

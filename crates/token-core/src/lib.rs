@@ -29,7 +29,8 @@
 //! ```text
 //! <prefix>{u<base64url(user)>}:s            hash of the user's sessions: family id →
 //!                                           packed record (≤ 64 bytes), 0xFF family id →
-//!                                           metadata; TTL = the latest family end
+//!                                           metadata (and the OAuth client id, if any);
+//!                                           TTL = the latest family end
 //! <prefix>{u<base64url(user)>}:g:<family>   sealed successor of the family's latest
 //!                                           rotation; TTL = the grace window
 //! <prefix>{u<base64url(user)>}:t:<hour>     token index (no family claim): jti digest →

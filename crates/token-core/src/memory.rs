@@ -356,6 +356,8 @@ impl MemoryStore {
         }
         let mut f = Family::new(digest, now, &cfg.policy(), clip_metadata(metadata), binding);
         f.key_bound = key_bound;
+        // An empty id names no client, as the scripts read `''`.
+        f.client_id = token.client.filter(|c| !c.is_empty()).map(str::to_owned);
         let absolute_end = f.absolute_end;
         sessions.expires = sessions.expires.max(f.ends_at());
         sessions.families.insert(id.to_owned(), f);
@@ -511,6 +513,21 @@ impl State {
                 .count() as u64
         })
     }
+
+    /// Revokes every live family of the user issued to `client`, after pruning the ended
+    /// ones (the scripts' `revoke_client`); returns how many were revoked.
+    fn revoke_client(&mut self, keys: &UserKeys, client: &str, now: i64) -> u64 {
+        self.prune(&keys.index(), now);
+        self.sessions_mut(keys, now).map_or(0, |sessions| {
+            sessions
+                .families
+                .values_mut()
+                .filter(|f| f.client_id.as_deref() == Some(client))
+                .map(|f| f.revoke(now))
+                .filter(|&revoked| revoked)
+                .count() as u64
+        })
+    }
 }
 
 impl RotationStore for MemoryStore {
@@ -566,6 +583,7 @@ impl RotationStore for MemoryStore {
             id.filter(|id| {
                 state
                     .family_mut(&keys, id, now)
+                    .filter(|f| f.belongs_to(token.client))
                     .is_some_and(|f| f.revoke(now))
             })
             .map(FamilyId::from)
@@ -595,6 +613,17 @@ impl RotationStore for MemoryStore {
         let keys = self.keys(user);
         let now = self.now();
         let count = self.lock().revoke_all(&keys, now);
+        if count > 0 {
+            self.config
+                .emit(RotationEventKind::FamilyRevoked, user, None);
+        }
+        Ok(count)
+    }
+
+    async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
+        let keys = self.keys(user);
+        let now = self.now();
+        let count = self.lock().revoke_client(&keys, client, now);
         if count > 0 {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, None);

@@ -196,6 +196,12 @@ pub struct SessionInfo {
     pub expires_at: DateTime<Utc>,
     /// Metadata recorded at login (for example a user agent), if any.
     pub metadata: Option<String>,
+    /// The OAuth 2.0 client the family was issued to ([`TokenRef::client`](crate::TokenRef)
+    /// at login), if any: what a "connected apps" page shows, and what
+    /// [`revoke_client`](crate::RotationStore::revoke_client) goes by. Serialized only
+    /// when there is one, so a first-party app's session JSON keeps its shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// The digest of the current token's jti: the store keeps no jti in the clear.
     #[serde(skip)]
     pub(crate) current: crate::rules::Digest,

@@ -28,7 +28,7 @@ const KEY_BOUND: u8 = 8;
 #[cfg(test)]
 pub(crate) const HEAD_LEN: usize = 1 + 2 + 4 * 6 + 12;
 
-/// Reads a record (its metadata, kept apart, is left `None`).
+/// Reads a record (its metadata and client id, kept apart, are left `None`).
 pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
     let corrupt = || StoreError::Corrupt("family record".to_owned());
     let mut rest = raw;
@@ -79,6 +79,7 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         metadata: None,
         client,
         key_bound: flags & KEY_BOUND != 0 && client.is_some(),
+        client_id: None,
     })
 }
 

@@ -101,6 +101,11 @@ pub(crate) struct Family {
     pub(crate) client: Option<Digest>,
     /// Flag 8: bound to a DPoP key (`k` is then a key binding digest).
     pub(crate) key_bound: bool,
+    /// `o`: the id of the OAuth 2.0 client the family was issued to, in the clear (client
+    /// ids are not secrets), kept beside the record in its metadata field: the one thing
+    /// that says which client a family belongs to for revocation and listing, whatever
+    /// else the binding digest `k` covers.
+    pub(crate) client_id: Option<String>,
 }
 
 /// Who presents a token (or logs in), as the binding check compares it: the digest of the
@@ -193,6 +198,7 @@ impl Family {
             metadata: metadata.map(str::to_owned),
             client,
             key_bound: false,
+            client_id: None,
         }
     }
 
@@ -228,6 +234,13 @@ impl Family {
         } else {
             (self.client.is_some() && self.client != presenter.client).then_some(Step::WrongClient)
         }
+    }
+
+    /// Whether a revocation by `client` (`None`: a request naming no client) may touch this
+    /// family: one issued to a client is that client's alone, one issued to none anyone's.
+    /// Compared on the client id, never on `k`.
+    pub(crate) fn belongs_to(&self, client: Option<&str>) -> bool {
+        self.client_id.is_none() || self.client_id.as_deref() == client
     }
 
     pub(crate) fn role(&self, digest: &Digest) -> Role {
@@ -305,13 +318,14 @@ impl Family {
     }
 
     /// Marks the family revoked (a tombstone until its end, so late tokens read `Revoked`);
-    /// true when it was live. Its metadata goes at once.
+    /// true when it was live. Its metadata field (metadata and client id) goes at once.
     pub(crate) fn revoke(&mut self, now: i64) -> bool {
         if !self.is_live(now) {
             return false;
         }
         self.revoked = true;
         self.metadata = None;
+        self.client_id = None;
         true
     }
 

@@ -23,7 +23,11 @@ pub const MAX_METADATA_LEN: usize = 256;
 /// registered with a client answers any other client (or none) with
 /// [`RotationOutcome::WrongClient`], consuming nothing and revoking nothing. A family
 /// registered without a client is not bound: it rotates for whichever client presents its
-/// token. `revoke` ignores `client`.
+/// token. At [`revoke`](RotationStore::revoke) it is the client asking for the revocation:
+/// a family issued to another client (or to a client, when the request names none) is left
+/// alone. The store keeps the client id itself with the family (client ids are not secrets),
+/// so [`SessionInfo::client`] shows it and
+/// [`revoke_client`](RotationStore::revoke_client) finds a client's families.
 ///
 /// `proof` binds a family to a DPoP key (RFC 9449): at `register` the family is bound to the
 /// key the login's proof was signed with (together with `client`), and from then on only a
@@ -41,8 +45,8 @@ pub struct TokenRef<'a> {
     pub family: Option<&'a FamilyId>,
     /// The token's `exp` claim, in seconds since the Unix epoch.
     pub expires_at: i64,
-    /// The OAuth 2.0 client the token is issued to (register) or presented by (rotate), if
-    /// any. See above.
+    /// The OAuth 2.0 client the token is issued to (register), presented by (rotate) or
+    /// revoked by (revoke), if any. See above.
     pub client: Option<&'a str>,
     /// The verified DPoP proof that came with the request, if any. See above.
     pub proof: Option<KeyProof<'a>>,
@@ -187,6 +191,12 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<RotationOutcome, StoreError>> + Send;
 
     /// Revokes the family of `token` (current or spent); returns it when a live one was found.
+    ///
+    /// `token.client` is the client asking (RFC 7009: a client revokes its own tokens
+    /// only). A family issued to another client, or issued to a client when `token.client`
+    /// is `None`, is left alone and the call answers `None`, as for a token it does not
+    /// know: the caller learns nothing about another client's session. A family issued to
+    /// no client is revoked whoever asks.
     fn revoke(
         &self,
         user: &str,
@@ -203,9 +213,56 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     /// Revokes every live family of the user and returns how many there were.
     fn revoke_all(&self, user: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// Revokes every live family of the user issued to the OAuth 2.0 client `client` (a
+    /// "connected apps" page, a user withdrawing consent) and returns how many there were.
+    /// Families of other clients, or of none, are left alone. One atomic step, like
+    /// [`revoke_all`](RotationStore::revoke_all).
+    fn revoke_client(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// The user's live sessions, oldest first.
     fn list(&self, user: &str)
     -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send;
+
+    /// The user's live sessions issued to the OAuth 2.0 client `client`, oldest first: what
+    /// [`list`](RotationStore::list) shows, filtered on [`SessionInfo::client`] (one `list`
+    /// call; the store reads the user's whole hash either way).
+    fn list_client(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, StoreError>> + Send {
+        async move {
+            let mut sessions = self.list(user).await?;
+            sessions.retain(|s| s.client.as_deref() == Some(client));
+            Ok(sessions)
+        }
+    }
+
+    /// The live session whose **current** token `token` is, if any: what an RFC 7662
+    /// introspection answers `active` for. A spent token (even inside its grace window), a
+    /// revoked or ended family's, or a token the store never recorded gives `None`. With a
+    /// family claim the session must be the one the claim names. `token.client` is not
+    /// checked: the session's [`client`](SessionInfo::client) is in the answer.
+    ///
+    /// One [`list`](RotationStore::list) call (`FCALL_RO` on Redis, so a replica can answer;
+    /// O(the user's sessions)): it writes nothing, not even a prune.
+    fn introspect(
+        &self,
+        user: &str,
+        token: TokenRef<'_>,
+    ) -> impl Future<Output = Result<Option<SessionInfo>, StoreError>> + Send {
+        async move {
+            crate::rules::check_expiry(token.expires_at)?;
+            let sessions = self.list(user).await?;
+            Ok(sessions.into_iter().find(|s| {
+                s.is_current(token.jti) && token.family.is_none_or(|family| *family == s.family)
+            }))
+        }
+    }
 
     /// Removes ended families everywhere and returns how many. Optional housekeeping: keys
     /// carry TTLs and writes prune, so nothing grows without it.
@@ -246,6 +303,7 @@ pub(crate) fn sessions<'a>(
             last_rotated_at: time(f.last_rotated),
             expires_at: time(f.ends_at()),
             metadata: f.metadata.clone(),
+            client: f.client_id.clone(),
             current: f.current,
         })
         .collect();
@@ -255,6 +313,30 @@ pub(crate) fn sessions<'a>(
 
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A family's metadata field, as `start_family` (`redis/scripts/register.lua`) writes it,
+/// split into the client id and the metadata: the metadata alone for a family issued to no
+/// client, else the byte 0xFF, the client id, 0xFF, then the metadata (possibly empty).
+/// Neither part is anything but UTF-8, which never holds 0xFF, so the split is unambiguous,
+/// and a family without a client pays no byte for it. `None`: not such a field.
+#[cfg(feature = "redis")]
+pub(crate) fn split_metadata_field(value: &[u8]) -> Option<(Option<String>, Option<String>)> {
+    use crate::keys::METADATA_MARK;
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();
+    // The client's mark is the metadata field's own (see `keys::METADATA_MARK`).
+    let (client, metadata) = match value.strip_prefix(&[METADATA_MARK]) {
+        Some(rest) => {
+            let end = rest.iter().position(|&b| b == METADATA_MARK)?;
+            (Some(text(&rest[..end])?), &rest[end + 1..])
+        }
+        None => (None, value),
+    };
+    let metadata = match metadata {
+        [] => None,
+        bytes => Some(text(bytes)?),
+    };
+    Some((client, metadata))
 }
 
 pub(crate) fn clip_metadata(metadata: Option<&str>) -> Option<&str> {
@@ -280,4 +362,28 @@ pub(crate) fn report_rotation(config: &StoreConfig, user: &str, outcome: &Rotati
         _ => return,
     };
     config.emit(kind, user, outcome.family());
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::split_metadata_field;
+
+    #[test]
+    fn a_metadata_field_splits_into_client_and_metadata() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            split_metadata_field(b"Firefox"),
+            Some((None, some("Firefox")))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xffapp-a\xffFirefox"),
+            Some((some("app-a"), some("Firefox")))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xffapp-a\xff"),
+            Some((some("app-a"), None))
+        );
+        assert_eq!(split_metadata_field(b"\xffunterminated"), None);
+        assert_eq!(split_metadata_field(b"\xfe"), None, "not UTF-8");
+    }
 }

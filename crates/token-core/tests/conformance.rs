@@ -1002,6 +1002,200 @@ async fn another_client_cannot_replay_or_revoke_the_owners_family<M: MakeStore>(
     );
 }
 
+/// RFC 7009: a client revokes its own tokens only. Revoking a family issued to app-a with
+/// another client's credentials, or with none, leaves it alone and answers as for a token
+/// the store does not know; app-a's own revocation works. A family issued to no client is
+/// revoked whoever asks.
+async fn revoke_leaves_another_clients_family_alone<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", Some("Firefox"), Some("app-a"))
+        .await
+        .unwrap();
+    rotate_as(&f.store, "alice", "t0", Some("app-a"), "t1").await;
+    for jti in ["t0", "t1"] {
+        for client in [Some("app-b"), None, Some("app-a "), Some("APP-A")] {
+            assert_eq!(
+                f.store.revoke_as("alice", jti, client).await.unwrap(),
+                None,
+                "{jti} by {client:?}"
+            );
+        }
+    }
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1, "still live");
+    assert_eq!(sessions[0].metadata.as_deref(), Some("Firefox"));
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t1", Some("app-a"), "t2").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        f.store
+            .revoke_as("alice", "t2", Some("app-a"))
+            .await
+            .unwrap(),
+        Some(family.clone())
+    );
+    assert_eq!(
+        rotate_as(&f.store, "alice", "t2", Some("app-a"), "t3").await,
+        RotationOutcome::Revoked { family }
+    );
+    // Not issued to any client: revoked whoever asks.
+    let open = f.store.register("alice", "u0", None).await.unwrap();
+    assert_eq!(
+        f.store
+            .revoke_as("alice", "u0", Some("app-b"))
+            .await
+            .unwrap(),
+        Some(open)
+    );
+    assert!(f.store.list("alice").await.unwrap().is_empty());
+}
+
+/// Sessions say which client they were issued to (at login or by adoption), one client's
+/// sessions can be listed, and `revoke_client` revokes exactly the user's live families of
+/// that client, once.
+async fn one_clients_sessions_are_listed_and_revoked_together<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let agent = Some("Mozilla/5.0");
+    let a1 = f
+        .store
+        .register_for("alice", "a1", agent, Some("app-a"))
+        .await
+        .unwrap();
+    let b1 = f
+        .store
+        .register_for("alice", "b1", None, Some("app-b"))
+        .await
+        .unwrap();
+    let plain = f.store.register("alice", "p1", agent).await.unwrap();
+    let a2 = f
+        .store
+        .adopt("alice", "a2", Some("app-a"), None)
+        .await
+        .unwrap()
+        .family()
+        .clone();
+    // Another user's session of app-a is not alice's to lose.
+    let bob = f
+        .store
+        .register_for("bob", "x1", None, Some("app-a"))
+        .await
+        .unwrap();
+    rotate_as(&f.store, "alice", "a1", Some("app-a"), "a1'").await;
+
+    let sessions = f.store.list("alice").await.unwrap();
+    let client_of = |family: &FamilyId| {
+        let session = sessions.iter().find(|s| s.family == *family).unwrap();
+        (session.client.clone(), session.metadata.clone())
+    };
+    assert_eq!(
+        client_of(&a1),
+        (Some("app-a".into()), Some("Mozilla/5.0".into()))
+    );
+    assert_eq!(client_of(&b1), (Some("app-b".into()), None));
+    assert_eq!(client_of(&plain), (None, Some("Mozilla/5.0".into())));
+    assert_eq!(client_of(&a2), (Some("app-a".into()), None));
+
+    let of_a: HashSet<FamilyId> = f
+        .store
+        .list_client("alice", "app-a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.family)
+        .collect();
+    assert_eq!(of_a, HashSet::from([a1.clone(), a2.clone()]));
+    assert!(
+        f.store
+            .list_client("alice", "app-c")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(f.store.revoke_client("alice", "app-a").await.unwrap(), 2);
+    assert_eq!(
+        f.store.revoke_client("alice", "app-a").await.unwrap(),
+        0,
+        "once"
+    );
+    assert_eq!(f.store.revoke_client("nobody", "app-a").await.unwrap(), 0);
+    let left: HashSet<FamilyId> = f
+        .store
+        .list("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.family)
+        .collect();
+    assert_eq!(left, HashSet::from([b1, plain]));
+    assert_eq!(
+        rotate_as(&f.store, "alice", "a1'", Some("app-a"), "a1''").await,
+        RotationOutcome::Revoked { family: a1 }
+    );
+    assert_eq!(
+        f.store.list_client("bob", "app-a").await.unwrap()[0].family,
+        bob
+    );
+    // An empty client id names no client.
+    f.store
+        .register_for("carol", "z1", None, Some(""))
+        .await
+        .unwrap();
+    assert_eq!(f.store.list("carol").await.unwrap()[0].client, None);
+    assert_eq!(f.store.revoke_client("carol", "").await.unwrap(), 0);
+}
+
+/// Introspection: a token is active while it is the current token of a live family, and
+/// the answer names the family's client; a spent token (even inside its grace window), a
+/// revoked or ended family's token and an unknown one are not.
+async fn introspection_finds_only_current_tokens_of_live_families<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    let session = f.store.introspect("alice", "t0").await.unwrap().unwrap();
+    assert_eq!(session.family, family);
+    assert_eq!(session.client.as_deref(), Some("app-a"));
+    rotate_as(&f.store, "alice", "t0", Some("app-a"), "t1").await;
+    assert_eq!(
+        f.store.introspect("alice", "t0").await.unwrap(),
+        None,
+        "spent"
+    );
+    let session = f.store.introspect("alice", "t1").await.unwrap().unwrap();
+    assert_eq!(session.family, family);
+    assert_eq!(f.store.introspect("alice", "never").await.unwrap(), None);
+    assert_eq!(
+        f.store.introspect("bob", "t1").await.unwrap(),
+        None,
+        "another user"
+    );
+    // No client: active too, with no client named.
+    let plain = f.store.register("alice", "u0", None).await.unwrap();
+    let session = f.store.introspect("alice", "u0").await.unwrap().unwrap();
+    assert_eq!((session.family, session.client), (plain.clone(), None));
+    assert!(f.store.revoke_family("alice", &plain).await.unwrap());
+    assert_eq!(
+        f.store.introspect("alice", "u0").await.unwrap(),
+        None,
+        "revoked"
+    );
+    // The idle lifetime (600 s) runs out: ended.
+    f.clock.advance(Duration::from_secs(601));
+    assert_eq!(
+        f.store.introspect("alice", "t1").await.unwrap(),
+        None,
+        "ended"
+    );
+}
+
 /// A family registered without a client is not bound: any client, or none, rotates it
 /// (the JSON and cookie routes, which know no clients, work as before).
 async fn a_family_without_a_client_admits_any_client<M: MakeStore>(m: M) {
@@ -1577,6 +1771,9 @@ conformance!(
     another_client_cannot_replay_or_revoke_the_owners_family,
     a_family_without_a_client_admits_any_client,
     the_client_binding_survives_rotations,
+    revoke_leaves_another_clients_family_alone,
+    one_clients_sessions_are_listed_and_revoked_together,
+    introspection_finds_only_current_tokens_of_live_families,
     an_unknown_token_is_adopted_once_as_the_current_token_of_a_new_family,
     a_spent_adopted_token_is_never_adopted_again,
     concurrent_adoptions_of_one_token_make_one_family,

@@ -430,7 +430,9 @@ fn warn_if_tokens_outlive_sessions<St>(shared: &Shared<St>, issued: &VerifiedTok
     }
 }
 
-/// The revocation route: validates the presented token and revokes its session; 204.
+/// The revocation route of a JSON or cookie API: validates the presented token and revokes
+/// its session; 204. (At an OAuth 2.0 token endpoint, `oauth::revocation_request` answers
+/// RFC 7009's way instead.)
 pub(crate) async fn revoke<St, ReqBody, ResBody, E>(
     shared: Arc<Shared<St>>,
     request: Request<ReqBody>,
@@ -457,30 +459,62 @@ where
         Ok(verified) => verified,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
-    let user = Some(presented.user.as_str());
-    let revocation = shared.store.revoke(&presented.user, presented.token_ref());
-    match call_store(&shared, "revoke", revocation).await {
-        Ok(family) => {
-            if family.is_some() {
-                emit(
-                    &shared,
-                    LayerEventKind::SessionRevoked,
-                    user,
-                    family.as_ref(),
-                );
-            }
-            let outcome = if family.is_some() {
-                "session_revoked"
-            } else {
-                "no_live_session"
-            };
-            audit(exchange, Level::INFO, outcome, 204, user, family.as_ref());
-            let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
-            *response.status_mut() = http::StatusCode::NO_CONTENT;
-            Ok(response)
-        }
-        Err(reason) => Ok(reject(&shared, exchange, reason, user, None)),
+    let status = http::StatusCode::NO_CONTENT;
+    match revoke_verified(&shared, exchange, &presented, status).await {
+        Ok(()) => Ok(empty(status)),
+        Err(reason) => Ok(reject(
+            &shared,
+            exchange,
+            reason,
+            Some(&presented.user),
+            None,
+        )),
     }
+}
+
+/// Revokes the session of a validated token, as the client of `exchange` asks (the store
+/// leaves a family issued to another client alone and answers as for no session), and
+/// writes the request's audit line for the answer `status`. `Err` only for a store failure.
+pub(crate) async fn revoke_verified<St: RotationStore>(
+    shared: &Shared<St>,
+    exchange: &Exchange,
+    presented: &VerifiedToken,
+    status: http::StatusCode,
+) -> Result<(), RejectReason> {
+    let user = Some(presented.user.as_str());
+    let revocation = shared
+        .store
+        .revoke(&presented.user, exchange.token_ref(presented));
+    let family = call_store(shared, "revoke", revocation).await?;
+    if family.is_some() {
+        emit(
+            shared,
+            LayerEventKind::SessionRevoked,
+            user,
+            family.as_ref(),
+        );
+    }
+    let outcome = if family.is_some() {
+        "session_revoked"
+    } else {
+        "no_live_session"
+    };
+    audit(
+        exchange,
+        Level::INFO,
+        outcome,
+        status.as_u16(),
+        user,
+        family.as_ref(),
+    );
+    Ok(())
+}
+
+/// A response of the layer's own with no body.
+pub(crate) fn empty<B>(status: http::StatusCode) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::replaced(Bytes::new()));
+    *response.status_mut() = status;
+    response
 }
 
 /// Validates a token the inner service minted. A token the layer itself would refuse is
@@ -509,7 +543,7 @@ fn verify_issued<St>(
     Ok(verified)
 }
 
-async fn call_store<St, T>(
+pub(crate) async fn call_store<St, T>(
     shared: &Shared<St>,
     operation: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,
@@ -553,7 +587,7 @@ async fn call_store<St, T>(
 /// A non-2xx answer of the app, passed on unless it carries a refresh token (then a 500):
 /// where the layer looks for one is [`without_tokens`]'s, with any token the layer would
 /// accept from the app counting as one.
-async fn passed_on<St, B>(
+pub(crate) async fn passed_on<St, B>(
     shared: &Shared<St>,
     exchange: &Exchange,
     response: Response<B>,

@@ -13,6 +13,7 @@ use tower_layer::Layer;
 use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
 use crate::dpop::DpopConfig;
 use crate::event::LayerEvent;
+use crate::introspect::Introspection;
 use crate::jwt::{ClaimNames, JwtRules};
 use crate::metrics::Recorder;
 use crate::rejection::{DefaultRejection, RejectionResponse};
@@ -41,6 +42,15 @@ impl<St> fmt::Debug for RotationLayer<St> {
         f.debug_struct("RotationLayer")
             .field("config", &self.shared)
             .finish()
+    }
+}
+
+impl<St> RotationLayer<St> {
+    /// An RFC 7662 introspection endpoint for the refresh tokens this layer rotates, with
+    /// its store and its JWT rules: see [`Introspection`], which authenticates no one (mount
+    /// it behind the app's own check of its callers).
+    pub fn introspection(&self) -> Introspection<St> {
+        Introspection::new(Arc::clone(&self.shared))
     }
 }
 
@@ -217,9 +227,29 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// the request presents (as on the refresh route), validates it, revokes its whole
     /// session and answers `204 No Content` itself; the inner service is not called. A
     /// token of a session already ended or revoked also gets 204 (logging out twice is no
-    /// error); an invalid token gets the usual rejection, a store outage 503. For "log out
-    /// everywhere", call [`RotationStore::revoke_all`](token_core::RotationStore::revoke_all)
-    /// from an authenticated route of the app.
+    /// error); an invalid token gets the usual rejection, a store outage 503. A session
+    /// issued to an OAuth 2.0 client is revoked only when the request names that client
+    /// (a [`ClientId`](crate::ClientId) extension); otherwise it is left alone, with the
+    /// same 204. For "log out everywhere", call
+    /// [`RotationStore::revoke_all`](token_core::RotationStore::revoke_all) from an
+    /// authenticated route of the app.
+    ///
+    /// **With a [`token_endpoint`](Self::token_endpoint)** the route is an RFC 7009 token
+    /// revocation endpoint instead, and the app needs a handler behind it that
+    /// authenticates the client:
+    ///
+    /// - the request is an `application/x-www-form-urlencoded` form with `token` and an
+    ///   optional `token_type_hint` (any value accepted, and ignored); not a form, no
+    ///   `token` or a repeated field is 400 `invalid_request`, before the app is called;
+    /// - the client is found as at the token endpoint ([`ClientId`](crate::ClientId), HTTP
+    ///   Basic user, `client_id` field), and the app is called first with the form as it
+    ///   came: a non-2xx answer (the client failed authentication) is passed on, and nothing
+    ///   is revoked;
+    /// - on the app's 2xx, the layer revokes the token's session if the token is valid and
+    ///   its session was issued to that client (or to no client), and answers `200 OK` with
+    ///   an empty body in place of the app's answer. An invalid, expired, unknown or revoked
+    ///   token, or another client's, gets the same 200 and revokes nothing (RFC 7009
+    ///   section 2.2); a store outage is 503.
     pub fn revocation_route(mut self, route: Route) -> Self {
         self.shared.revocation_route = Some(route);
         self

@@ -29,7 +29,14 @@
 //!   is bound to the client it was issued to ([`ClientId`], HTTP Basic or `client_id`): a
 //!   refresh token presented by another client is refused without consuming anything.
 //!
+//! - **A revocation route** (none by default, [`RotationLayerBuilder::revocation_route`]):
+//!   a logout for a JSON or cookie API (204, the app is not called), or, beside a token
+//!   endpoint, an RFC 7009 token revocation endpoint (the app authenticates the client
+//!   first; 200, and only the client's own sessions are revoked).
+//!
 //! Every other request goes straight to the app: no buffering, no store call.
+//! [`RotationLayer::introspection`] builds an RFC 7662 introspection endpoint for refresh
+//! tokens ([`Introspection`]), to mount behind the app's own authentication of its callers.
 //!
 //! # Rejections
 //!
@@ -107,6 +114,7 @@ mod event;
 mod flow;
 mod form;
 mod future;
+mod introspect;
 mod json;
 mod jwt;
 mod layer;
@@ -129,6 +137,7 @@ pub use crate::dpop::{
 };
 pub use crate::event::{LayerEvent, LayerEventKind};
 pub use crate::future::ResponseFuture;
+pub use crate::introspect::{Introspection, IntrospectionResponse};
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
 pub use crate::rejection::{RejectClass, RejectReason, Rejection, RejectionResponse};
 pub use crate::service::Rotation;

@@ -8,8 +8,8 @@
 //! | `token_rotation_registrations_total` | counter | – |
 //! | `token_rotation_adoptions_total` | counter | – |
 //! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `malformed_client_credentials`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `reuse_detected`, `revoked`, `wrong_client`, `dpop_proof_required`, `invalid_dpop_proof`, `dpop_nonce_required`, `dpop_key_mismatch`, `dpop_proof_replayed`, `store_unavailable`, `invalid_response` |
-//! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke`, `adopt` |
-//! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`, `adopt`; `kind`: `unavailable`, `timeout`, `refused` |
+//! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke`, `adopt`, `introspect` |
+//! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`, `adopt`, `introspect`; `kind`: `unavailable`, `timeout`, `refused` |
 //!
 //! - `rotations_total` counts the store's answers to `rotate`; `unknown_tokens_total` the
 //!   validly signed tokens among them that the store does not know (`outcome="unknown"`), kept
@@ -159,7 +159,7 @@ const REASONS: &[&str] = &[
 ];
 
 /// The store calls the layer makes, the `operation` label.
-const OPERATIONS: &[&str] = &["rotate", "register", "revoke", "adopt"];
+const OPERATIONS: &[&str] = &["rotate", "register", "revoke", "adopt", "introspect"];
 
 /// How a failed store call failed, the `kind` label ([`StoreCall::kind`]).
 const ERROR_KINDS: &[&str] = &["unavailable", "timeout", "refused"];
@@ -583,11 +583,12 @@ mod tests {
         assert_eq!(StoreCall::Answered.kind(), None);
     }
 
-    /// The operations `flow.rs` passes to `call_store`, read from its source: each is in the
-    /// `operation` label of both store metrics, and each listed one is used.
+    /// The operations `flow.rs` and `introspect.rs` pass to `call_store`, read from their
+    /// source: each is in the `operation` label of both store metrics, and each listed one is
+    /// used.
     #[test]
     fn operation_label_lists_every_store_call_of_the_layer() {
-        let source = include_str!("flow.rs");
+        let source = [include_str!("flow.rs"), include_str!("introspect.rs")].concat();
         let literals: Vec<&str> = source
             .split("call_store(")
             .skip(1)

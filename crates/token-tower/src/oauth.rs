@@ -1,16 +1,18 @@
 //! The OAuth 2.0 token endpoint (RFC 6749 section 3.2): one route, routed on `grant_type` to
 //! the refresh flow, the issuing flow or to the app (whose answer must then carry no
-//! refresh token); and who the client is.
+//! refresh token); the token revocation endpoint beside it (RFC 7009); and who the client
+//! is.
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, header};
+use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body::Body;
 use token_core::RotationStore;
 use tower_service::Service;
+use tracing::Level;
 
 use crate::body::{BoxError, RequestBody};
 use crate::config::TokenEndpoint;
@@ -19,7 +21,7 @@ use crate::flow;
 use crate::form::{Form, is_form};
 use crate::rejection::RejectReason;
 use crate::request::read_request_body;
-use crate::shared::{Exchange, Reply, Requester, Shared, reject};
+use crate::shared::{Exchange, Reply, Requester, Shared, audit, reject};
 
 /// The grant type of RFC 6749 section 6, and the form field that carries the token.
 const REFRESH_GRANT: &str = "refresh_token";
@@ -106,6 +108,92 @@ where
             let response = inner.call(Request::from_parts(parts, body)).await?;
             Ok(flow::not_issuing(&shared, &refused, response).await)
         }
+    }
+}
+
+/// The form field of a revocation request that carries the token (RFC 7009 section 2.1).
+const TOKEN_FIELD: &str = "token";
+
+/// The revocation route when the layer serves a token endpoint: an RFC 7009 token
+/// revocation endpoint. The request is a form, `token` and an optional `token_type_hint`
+/// (accepted whatever its value, and ignored: the layer tries the token as a refresh token
+/// either way, section 2.1). The client is the one a token request would name
+/// ([`client_of`]); the app authenticates it, as for a grant: the layer calls the app
+/// first and passes a non-2xx answer on (the app refused the client). On the app's 2xx the
+/// layer revokes the token's session if the token is valid and its family was issued to
+/// that client (or to none), and answers 200 with an empty body either way (section 2.2):
+/// an invalid, expired, unknown or revoked token, or another client's, gets the same 200
+/// and revokes nothing, so a client learns nothing of tokens that are not its own. A store
+/// outage is 503 (section 2.2.1).
+pub(crate) async fn revocation_request<S, St, ReqBody, ResBody>(
+    shared: Arc<Shared<St>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Reply<ResBody, S::Error>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    St: RotationStore,
+    ReqBody: Body<Data = Bytes>,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let refused = Exchange {
+        token_endpoint: true,
+        client: None,
+        requester: Requester::of(&parts.headers, &parts.extensions),
+        ..Exchange::default()
+    };
+    if !is_form(&parts.headers) {
+        let reason = RejectReason::UnsupportedContentType;
+        return Ok(reject(&shared, &refused, reason, None, None));
+    }
+    let bytes = match read_request_body(shared.max_request_body, &parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
+    };
+    let form = Form::parse(&bytes);
+    let read = form
+        .single(TOKEN_FIELD)
+        .and_then(|token| token.ok_or(RejectReason::MissingToken))
+        .and_then(|token| {
+            // Any hint is accepted, but a repeated one is refused like any repeated field.
+            form.single("token_type_hint")?;
+            Ok((token.to_owned(), client_of(&parts, &form)?))
+        });
+    let (token, client) = match read {
+        Ok(read) => read,
+        Err(reason) => return Ok(reject(&shared, &refused, reason, None, None)),
+    };
+    drop(form);
+    let exchange = Exchange { client, ..refused };
+    let request = Request::from_parts(parts, RequestBody::buffered(bytes));
+    let response = inner.call(request).await?;
+    if !response.status().is_success() {
+        return Ok(flow::passed_on(&shared, &exchange, response, "revocation").await);
+    }
+    // The app authenticated the client; its answer is replaced by the layer's.
+    drop(response);
+    let status = StatusCode::OK;
+    let presented = match shared.jwt.verify(&token) {
+        Ok(presented) => presented,
+        Err(reason) => {
+            // Section 2.2: an invalid token is no error for the client that sent it.
+            audit(&exchange, Level::INFO, reason.name(), 200, None, None);
+            return Ok(exchange.token_response(flow::empty(status)));
+        }
+    };
+    drop(token);
+    match flow::revoke_verified(&shared, &exchange, &presented, status).await {
+        Ok(()) => Ok(exchange.token_response(flow::empty(status))),
+        Err(reason) => Ok(reject(
+            &shared,
+            &exchange,
+            reason,
+            Some(&presented.user),
+            None,
+        )),
     }
 }
 

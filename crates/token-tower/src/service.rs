@@ -93,11 +93,11 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         let (method, uri) = (request.method(), request.uri());
-        if shared
+        let revocation = shared
             .revocation_route
             .as_ref()
-            .is_some_and(|route| route.matches(method, uri))
-        {
+            .is_some_and(|route| route.matches(method, uri));
+        if revocation && shared.token_endpoint.is_none() {
             // The layer answers a logout itself: the inner service is not called.
             return ResponseFuture::flow(Box::pin(flow::revoke(Arc::clone(shared), request)));
         }
@@ -106,7 +106,8 @@ where
             .as_ref()
             .is_some_and(|endpoint| endpoint.route.matches(method, uri));
         let refresh = !token_endpoint && shared.refresh_route.matches(method, uri);
-        if !token_endpoint
+        if !revocation
+            && !token_endpoint
             && !refresh
             && !shared.issuing_routes.iter().any(|r| r.matches(method, uri))
         {
@@ -120,7 +121,11 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(shared);
-        if token_endpoint {
+        if revocation {
+            // RFC 7009 beside a token endpoint: the app authenticates the client first.
+            let future = oauth::revocation_request(shared, inner, request);
+            ResponseFuture::flow(Box::pin(future))
+        } else if token_endpoint {
             ResponseFuture::flow(Box::pin(oauth::token_request(shared, inner, request)))
         } else if refresh {
             ResponseFuture::flow(Box::pin(flow::refresh(shared, inner, request)))

@@ -1,5 +1,6 @@
 //! The OAuth 2.0 token endpoint mode (`RotationLayerBuilder::token_endpoint`): form bodies,
-//! routing on `grant_type`, RFC 6749 section 5.2 errors and cache headers, and client binding.
+//! routing on `grant_type`, RFC 6749 section 5.2 errors and cache headers, client binding,
+//! RFC 7009 revocation beside it and RFC 7662 introspection (`RotationLayer::introspection`).
 //! Over real HTTP, against a small token endpoint that authenticates its clients as an
 //! authorization server would.
 
@@ -36,6 +37,8 @@ struct Server {
     last_body: Arc<Mutex<Bytes>>,
     /// The client the last refresh handler saw in its `RefreshContext`.
     last_context_client: Arc<Mutex<Option<String>>>,
+    /// Requests that reached the revocation endpoint's handler.
+    revocations: Arc<Mutex<usize>>,
 }
 
 impl Server {
@@ -167,8 +170,23 @@ async fn token_endpoint(State(server): State<Server>, request: Request) -> Respo
     }
 }
 
+/// The revocation endpoint's handler: it authenticates the client, as RFC 7009 section 2.1
+/// requires; the layer does the rest.
+async fn revocation_endpoint(State(server): State<Server>, request: Request) -> Response {
+    *server.revocations.lock().unwrap() += 1;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    match authenticate(&parts.headers, &form) {
+        Ok(_) => (StatusCode::OK, "the layer replaces this").into_response(),
+        Err(()) => invalid(StatusCode::UNAUTHORIZED, "invalid_client"),
+    }
+}
+
 struct TestServer<St> {
+    /// The token endpoint; the revocation and introspection endpoints are its siblings.
     url: String,
+    base: String,
     server: Server,
     store: St,
     clock: ClockOffset,
@@ -193,19 +211,24 @@ async fn start_with<St: RotationStore>(
     let builder = layer(store.clone())
         .family_claim("sid")
         .token_endpoint(Route::new(Method::POST, "/token"))
+        .revocation_route(Route::new(Method::POST, "/revoke"))
         .issuing_routes([])
         .on_event(move |event| sink.lock().unwrap().push(event.kind));
     let rotation = tune(builder).build().unwrap();
     let server = Server::default();
     let app = Router::new()
         .route("/token", post(token_endpoint))
+        .route("/revoke", post(revocation_endpoint))
+        .route_service("/introspect", rotation.introspection())
         .layer(rotation)
         .with_state(server.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/token");
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestServer {
         url,
+        base,
         server,
         store,
         clock,
@@ -227,6 +250,38 @@ impl<St> TestServer<St> {
             request = request.basic_auth(id, Some(secret));
         }
         request.send().await.unwrap()
+    }
+
+    /// Posts a form to the revocation endpoint, with HTTP Basic credentials when given.
+    async fn revoke(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/revoke", self.base)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Introspects `token`; asserts the answer is a 200 that must not be cached.
+    async fn introspect(&self, token: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/introspect", self.base))
+            .form(&[("token", token), ("token_type_hint", "refresh_token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        response.json().await.unwrap()
+    }
+
+    fn revocations(&self) -> usize {
+        *self.server.revocations.lock().unwrap()
     }
 
     /// Posts a raw body with a content type.
@@ -877,4 +932,151 @@ async fn a_form_field_can_carry_the_token_on_a_plain_refresh_route() {
     assert_eq!(unknown.status(), 401);
     assert!(unknown.headers().contains_key("www-authenticate"));
     assert!(!unknown.headers().contains_key("pragma"));
+}
+
+/// RFC 7009 revocation answers 200 whatever the token, and revokes only the requesting
+/// client's own session: another client (or a public client naming itself) presenting the
+/// owner's token gets the same 200 and the owner's session lives on. The app authenticates
+/// the client first; its refusal is passed on.
+#[tokio::test]
+async fn revocation_revokes_only_the_clients_own_session_and_always_answers_200() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let t1 = refresh_of(t.refresh(&t0, A).await).await;
+    let assert_200_empty = async |response: reqwest::Response| {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.text().await.unwrap(), "");
+    };
+
+    // app-b authenticates fine, but alice's session was issued to app-a.
+    for token in [&t1, &t0] {
+        assert_200_empty(t.revoke(&[("token", token)], Some(B)).await).await;
+    }
+    let public = [("token", t1.as_str()), ("client_id", PUBLIC_CLIENT)];
+    assert_200_empty(t.revoke(&public, None).await).await;
+    // No credentials at all: the app refuses the client, and its answer is passed on.
+    let refused = t.revoke(&[("token", &t1)], None).await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(t.revocations(), 4, "the app authenticated every request");
+    assert!(!t.events().contains(&LayerEventKind::SessionRevoked));
+    let t2 = refresh_of(t.refresh(&t1, A).await).await;
+
+    // Invalid, foreign and unknown tokens, and any hint: 200, nothing revoked.
+    let foreign = hs256(&claims("alice", "access"));
+    let unknown = refresh_token_in("alice", &FamilyId::random());
+    for token in ["not-a-jwt", &foreign, &unknown] {
+        let form = [("token", token), ("token_type_hint", "access_token")];
+        assert_200_empty(t.revoke(&form, Some(A)).await).await;
+    }
+    assert!(!t.events().contains(&LayerEventKind::SessionRevoked));
+
+    // The owner revokes its own session (any hint, even one RFC 7009 does not define).
+    let own = [
+        ("token", t2.as_str()),
+        ("token_type_hint", "urn:example:other"),
+    ];
+    assert_200_empty(t.revoke(&own, Some(A)).await).await;
+    assert_eq!(
+        t.events()
+            .iter()
+            .filter(|k| **k == LayerEventKind::SessionRevoked)
+            .count(),
+        1
+    );
+    let body = assert_oauth_error(t.refresh(&t2, A).await, 400, "invalid_grant").await;
+    assert_eq!(
+        body["error_description"],
+        RejectReason::Revoked.description()
+    );
+    // Revoking it again is no error either.
+    assert_200_empty(t.revoke(&own, Some(A)).await).await;
+}
+
+/// A revocation request that is not a form, lacks `token` or repeats a field is
+/// `invalid_request`, before the app or the store is asked anything.
+#[tokio::test]
+async fn malformed_revocation_requests_are_invalid_request() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let calls = t.store.calls();
+    for form in [
+        vec![("token_type_hint", "refresh_token")],
+        vec![("token", "")],
+        vec![("token", t0.as_str()), ("token", t0.as_str())],
+        vec![
+            ("token", t0.as_str()),
+            ("token_type_hint", "a"),
+            ("token_type_hint", "b"),
+        ],
+    ] {
+        let response = t.revoke(&form, Some(A)).await;
+        assert_oauth_error(response, 400, "invalid_request").await;
+    }
+    let json = t
+        .http
+        .post(format!("{}/revoke", t.base))
+        .json(&json!({ "token": t0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(json, 400, "invalid_request").await;
+    assert_eq!((t.revocations(), t.store.calls()), (0, calls));
+    assert_eq!(
+        t.refresh(&t0, A).await.status(),
+        200,
+        "alice was not logged out"
+    );
+}
+
+/// RFC 7662: the current token of a live session is active, with its user, client,
+/// session and times; a spent one (even inside its grace window), a revoked session's, an
+/// invalid or unknown one are `{"active": false}` and nothing more.
+#[tokio::test]
+async fn introspection_shows_current_tokens_of_live_sessions_only() {
+    let t = start().await;
+    let t0 = t.login("alice", A).await;
+    let claims0 = claims_of(&t0);
+    let active = t.introspect(&t0).await;
+    assert_eq!(
+        active,
+        json!({
+            "active": true,
+            "sub": "alice",
+            "client_id": "app-a",
+            "exp": claims0["exp"],
+            "iat": claims0["iat"],
+            "token_type": "refresh_token",
+            "sid": claims0["sid"],
+        })
+    );
+    let sessions = t.store.inner.list("alice").await.unwrap();
+    assert_eq!(sessions[0].client.as_deref(), Some("app-a"));
+
+    let t1 = refresh_of(t.refresh(&t0, A).await).await;
+    let inactive = json!({"active": false});
+    assert_eq!(
+        t.introspect(&t0).await,
+        inactive,
+        "spent, inside the grace window"
+    );
+    assert_eq!(t.introspect(&t1).await["active"], true);
+    let unknown = refresh_token_in("alice", &FamilyId::random());
+    let access = hs256(&claims("alice", "access"));
+    for token in ["not-a-jwt", unknown.as_str(), access.as_str()] {
+        assert_eq!(t.introspect(token).await, inactive, "{token}");
+    }
+
+    t.revoke(&[("token", &t1)], Some(A)).await;
+    assert_eq!(t.introspect(&t1).await, inactive, "revoked");
+
+    // Requests it cannot read are invalid_request; only POST is served.
+    let url = format!("{}/introspect", t.base);
+    let missing = t.http.post(&url).form(&[("token_type_hint", "x")]);
+    assert_oauth_error(missing.send().await.unwrap(), 400, "invalid_request").await;
+    let get = t.http.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
 }

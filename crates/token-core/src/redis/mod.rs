@@ -19,7 +19,7 @@ use crate::keys::{
 };
 use crate::record::decode;
 use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
-use crate::store::{clip_metadata, report_rotation, sessions};
+use crate::store::{clip_metadata, report_rotation, sessions, split_metadata_field};
 use crate::{
     Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
     StoreConfig, StoreError, Successor, TokenRef,
@@ -99,12 +99,13 @@ fn functions_source(config: &StoreConfig) -> String {
 
 /// Each function of the library, the Lua function that implements it, and its flags
 /// (`no-writes` lets `FCALL_RO` run it on a replica).
-const FUNCTIONS: [(&str, &str, &str); 7] = [
+const FUNCTIONS: [(&str, &str, &str); 8] = [
     ("register", "register", ""),
     ("adopt", "adopt", ""),
     ("rotate", "rotate", ""),
     ("revoke", "revoke_one", ""),
     ("revoke_all", "revoke_every", ""),
+    ("revoke_client", "revoke_of_client", ""),
     ("list", "list", "'no-writes'"),
     ("prune", "prune_ended", ""),
 ];
@@ -444,11 +445,13 @@ impl RotationStore for RedisStore {
             Some(proof) => {
                 let (binding, _) = Presenter::of(&token).binding();
                 op.arg(binding.map_or(Vec::new(), |d| d.to_vec()))
+                    .arg(token.client.unwrap_or(""))
                     .arg("1")
                     .key(keys.proof(proof.jti));
             }
             None => {
-                op.arg(client_arg(token.client));
+                op.arg(client_arg(token.client))
+                    .arg(token.client.unwrap_or(""));
             }
         }
         match ScriptReply::parse(self.run(&op).await?)? {
@@ -487,7 +490,8 @@ impl RotationStore for RedisStore {
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
             // One expiry serves the index entry and the adoption record: they are the same.
             .arg(adoption_expiry_ms(token.expires_at))
-            .arg(client_arg(token.client));
+            .arg(client_arg(token.client))
+            .arg(token.client.unwrap_or(""));
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Known(family) => Ok(Adoption::Known { family }),
             ScriptReply::Adopted(family) => {
@@ -600,6 +604,18 @@ impl RotationStore for RedisStore {
         Ok(count)
     }
 
+    async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
+        let keys = self.keys(user);
+        let mut op = Op::write("revoke_client");
+        op.key(keys.index()).arg(self.offset()).arg(client);
+        let count = int(&self.run(&op).await?)?;
+        if count > 0 {
+            self.config
+                .emit(RotationEventKind::FamilyRevoked, user, None);
+        }
+        Ok(count)
+    }
+
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         let keys = self.keys(user);
         let value = self
@@ -612,21 +628,21 @@ impl RotationStore for RedisStore {
         let mut items = items.into_iter();
         let now = int(&items.next().ok_or_else(corrupt)?)? as i64;
         let mut families: Vec<(String, Family)> = Vec::new();
-        let mut metadata: HashMap<String, String> = HashMap::new();
+        let mut metadata: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
         while let (Some(Value::BulkString(field)), Some(Value::BulkString(value))) =
             (items.next(), items.next())
         {
             if let Some(id) = field.strip_prefix(&[METADATA_MARK]) {
                 let id = String::from_utf8(id.to_vec()).map_err(|_| corrupt())?;
-                let text = String::from_utf8(value).map_err(|_| corrupt())?;
-                metadata.insert(id, text);
+                let parts = split_metadata_field(&value).ok_or_else(corrupt)?;
+                metadata.insert(id, parts);
             } else {
                 let id = String::from_utf8(field).map_err(|_| corrupt())?;
                 families.push((id, decode(&value)?));
             }
         }
         for (id, family) in &mut families {
-            family.metadata = metadata.remove(id.as_str());
+            (family.client_id, family.metadata) = metadata.remove(id.as_str()).unwrap_or_default();
         }
         Ok(sessions(
             families.iter().map(|(id, f)| (id.as_str(), f)),
@@ -656,7 +672,9 @@ impl RotationStore for RedisStore {
 }
 
 impl RedisStore {
-    /// Revokes one family, named by id or found through the token index from `token`.
+    /// Revokes one family, named by id or found through the token index from `token`. With
+    /// a token, `token.client` is the client asking, and a family issued to another one is
+    /// left alone (see `revoke_one` in `scripts/revoke.lua`); by id alone, nothing is checked.
     async fn revoke_in(
         &self,
         keys: &UserKeys,
@@ -674,6 +692,9 @@ impl RedisStore {
             .arg(family.map_or("", FamilyId::as_str))
             .arg(&jti_digest(jti)[..])
             .arg(token_index_expiry_ms(exp));
+        if let Some(token) = token {
+            op.arg(token.client.unwrap_or(""));
+        }
         match self.run(&op).await? {
             Value::BulkString(id) => Ok(Some(FamilyId::from(
                 String::from_utf8(id).map_err(|_| StoreError::Corrupt("family id".into()))?,

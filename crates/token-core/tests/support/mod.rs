@@ -215,6 +215,44 @@ impl<S: RotationStore> ByJti<S> {
     }
 
     pub async fn revoke(&self, user: &str, jti: &str) -> Result<Option<FamilyId>, StoreError> {
+        self.revoke_as(user, jti, None).await
+    }
+
+    /// Revokes the family of `jti` as asked by the OAuth 2.0 client `client`.
+    pub async fn revoke_as(
+        &self,
+        user: &str,
+        jti: &str,
+        client: Option<&str>,
+    ) -> Result<Option<FamilyId>, StoreError> {
+        let claim = self.claim(user, jti);
+        let token = TokenRef {
+            jti,
+            family: claim.as_ref(),
+            expires_at: *EXP,
+            client,
+        };
+        self.inner.revoke(user, token).await
+    }
+
+    pub async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
+        self.inner.revoke_client(user, client).await
+    }
+
+    pub async fn list_client(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        self.inner.list_client(user, client).await
+    }
+
+    /// The live session whose current token `jti` is (its claim, in family-claim mode).
+    pub async fn introspect(
+        &self,
+        user: &str,
+        jti: &str,
+    ) -> Result<Option<SessionInfo>, StoreError> {
         let claim = self.claim(user, jti);
         let token = TokenRef {
             jti,
@@ -223,7 +261,7 @@ impl<S: RotationStore> ByJti<S> {
             client: None,
             proof: None,
         };
-        self.inner.revoke(user, token).await
+        self.inner.introspect(user, token).await
     }
 
     pub async fn revoke_family(&self, user: &str, family: &FamilyId) -> Result<bool, StoreError> {

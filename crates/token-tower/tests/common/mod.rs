@@ -519,6 +519,11 @@ impl<St: RotationStore> RotationStore for CountingStore<St> {
         self.inner.revoke_all(user).await
     }
 
+    async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.revoke_client(user, client).await
+    }
+
     async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
         self.count();
         self.inner.list(user).await

@@ -17,7 +17,7 @@ local function adopt(keys, args)
   -- claim: the token's family claim ('' for none); id: the family to start if it is unknown;
   -- expiry: until when the token index and the adoption record keep the token.
   local clock, digest, claim, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry,
-    client = unpack(args)
+    client, client_id = unpack(args)
   local now = now_ms(clock)
 
   -- rules::adoption_expiry_ms: an adoption the record could not keep is not made.
@@ -44,7 +44,7 @@ local function adopt(keys, args)
   end
 
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client)
+    cap, expiry, client, client_id)
   redis.call('HSET', adopted, digest, id)
   extend(adopted, tonumber(expiry) - now)
   return {'adopted', id}

@@ -7,7 +7,8 @@
 --
 -- Keys of one user (all under one hash tag, see `src/keys.rs`):
 --   <base>:s            hash of the user's sessions: field <family id> = packed record,
---                       field 0xFF <family id> = metadata; TTL = the latest family end
+--                       field 0xFF <family id> = metadata, and for a family issued to a
+--                       client 0xFF <client id> 0xFF <metadata>; TTL = the latest family end
 --   <base>:g:<family>   sealed successor of the family's latest rotation (the next one
 --                       overwrites it); TTL = the grace window. Without a family claim
 --   <base>:g:<digest>   Rust cannot name the family, so the slot is the presented token's
@@ -142,6 +143,17 @@ local function extend(key, ttl)
   if redis.call('PTTL', key) < ttl then
     redis.call('PEXPIRE', key, ms(ttl))
   end
+end
+
+-- The client id a family's metadata field value names (nil for none): the field is
+-- 0xFF <client id> 0xFF <metadata> for a family issued to a client, else the metadata alone
+-- (UTF-8, which never starts with 0xFF). See `store::split_metadata_field` in Rust.
+local function client_in(value)
+  if value and string.byte(value, 1) == 255 then
+    local close = string.find(value, METADATA, 2, true)
+    return string.sub(value, 2, (close or #value + 1) - 1)
+  end
+  return nil
 end
 
 -- Family::revoke: marks one family revoked and drops its metadata; true when it was live.

@@ -46,8 +46,10 @@ end
 -- MemoryStore::start_family: the part of a login after its checks, shared with `adopt`.
 -- Drops the ended families, evicts at the cap, records family `id` with `digest` as its
 -- current token and, without a family claim (`bucket` given), indexes the token.
+-- `client_id`: the client the family is issued to, in the clear ('' for none), kept in the
+-- metadata field (see `client_in`), so a family without a client costs no byte more.
 local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
-    idle_lifetime, metadata, cap, expiry, client, key_bound)
+    idle_lifetime, metadata, cap, expiry, client, client_id, key_bound)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -65,6 +67,9 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
     f.k, f.x = client, key_bound
   end
   save_family(hash, id, f)
+  if client_id ~= '' then
+    metadata = METADATA .. client_id .. METADATA .. metadata
+  end
   if metadata ~= '' then
     redis.call('HSET', hash, METADATA .. id, metadata)
   end
@@ -82,7 +87,7 @@ end
 local function register(keys, args)
   local hash, bucket, shard = keys[1], keys[2], keys[3]
   local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client,
-    keyed = unpack(args)
+    client_id, keyed = unpack(args)
   local now = now_ms(clock)
   local key_bound = keyed == '1'
   if key_bound then
@@ -108,6 +113,6 @@ local function register(keys, args)
   end
 
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client, key_bound)
+    cap, expiry, client, client_id, key_bound)
   return {'registered', id}
 end
