@@ -14,6 +14,10 @@
 //! registered clients. Environment as for the Axum example: `BIND_ADDR`,
 //! `REDIS_URL`, `JWT_SECRET`, `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`,
 //! `SEALING_KEY`.
+//!
+//! DPoP (RFC 9449) is optional: a token request with a valid `DPoP` proof gets
+//! `token_type: DPoP` and an access token bound to the proof's key (`cnf.jkt`), and the
+//! session's refreshes then need proofs by that key; a request without one gets `Bearer`.
 
 mod common;
 
@@ -30,6 +34,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::{Minter, Settings};
 use serde_json::json;
 use token_rotation::jsonwebtoken::Algorithm;
+use token_rotation::token_tower::{DpopConfig, DpopKey, DpopPolicy};
 use token_rotation::{AnyStore, MemoryStore, RedisStore, RefreshContext, RotationLayer, Route};
 
 /// The registered confidential clients: id and secret (a real server keeps secret hashes).
@@ -83,6 +88,7 @@ fn authenticate(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<&
 async fn token(
     Extension(minter): Extension<Minter>,
     refresh: Option<Extension<RefreshContext>>,
+    dpop: Option<Extension<DpopKey>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -90,16 +96,20 @@ async fn token(
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    // The layer verified the request's DPoP proof, if any: its key is the one the session
+    // is bound to, so the access token is bound to it too.
+    let jkt = dpop.as_ref().map(|Extension(key)| key.thumbprint.as_str());
     match field("grant_type") {
         "password" if common::password_ok(field("username"), field("password")) => {
-            Json(minter.issue(field("username"), None)).into_response()
+            Json(minter.issue_bound(field("username"), None, jkt)).into_response()
         }
         "password" => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
         // The layer validated the refresh token, and rotates it to the one minted here (or
         // refuses it, for instance when another client presents it).
         "refresh_token" => match refresh {
             Some(Extension(context)) => {
-                Json(minter.issue(&context.user, context.family.as_ref())).into_response()
+                Json(minter.issue_bound(&context.user, context.family.as_ref(), jkt))
+                    .into_response()
             }
             None => oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         },
@@ -152,6 +162,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Beside a token endpoint, RFC 7009: the handler authenticates the client first.
         .revocation_route(Route::new(axum::http::Method::POST, "/revoke"))
         .issuing_routes([])
+        // Optional: clients that send proofs get bound sessions, bearer clients keep working.
+        .dpop(DpopConfig::new().policy(DpopPolicy::Optional))
         .build()?;
     let introspection = Router::new()
         .route_service("/introspect", rotation.introspection())

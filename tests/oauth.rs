@@ -1,8 +1,10 @@
 //! The OAuth 2.0 token endpoint example (`examples/oauth_server.rs`) driven by a real OAuth
 //! 2.0 client, the `oauth2` crate, as a client app uses it: the password grant, then
 //! `exchange_refresh_token` again and again, over real HTTP, against a real `redis-server`;
-//! and its revocation and introspection endpoints, with a plain HTTP client (`oauth2` sends
-//! revocations to HTTPS endpoints only).
+//! its revocation and introspection endpoints, with a plain HTTP client (`oauth2` sends
+//! revocations to HTTPS endpoints only). Its DPoP sessions are driven by a DPoP client in
+//! Python (`tests/dpop_client.py`, on `jwcrypto`), which makes its keys, proofs and
+//! thumbprints without this project's code.
 
 mod support;
 
@@ -98,6 +100,24 @@ fn assert_invalid_grant(result: Result<BasicTokenResponse, Refused>, what: &str)
         Err(other) => panic!("{what}: expected the server's invalid_grant, got {other:?}"),
         Ok(_) => panic!("{what}: expected invalid_grant, the refresh was granted"),
     }
+}
+
+/// The token type the server answered (`oauth2`'s `BasicTokenType` only knows `bearer`, so
+/// the raw JSON is read).
+async fn token_type(server: &Server, form: &[(&str, &str)]) -> String {
+    let response = http()
+        .post(server.app.url("/token"))
+        .basic_auth("demo-client", Some("demo-secret"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["token_type"]
+        .as_str()
+        .expect("a token_type")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,4 +289,62 @@ async fn only_the_owning_client_revokes_its_session_and_introspection_follows() 
     assert_eq!(own.text().await.unwrap(), "");
     assert_eq!(introspect(&t2).await, serde_json::json!({"active": false}));
     assert_invalid_grant(refresh(&owner, &t2).await, "a revoked session's token");
+}
+
+/// DPoP is optional: a client that sends no `DPoP` header is a bearer client, at login and
+/// on every refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_dpop_proof_gets_a_bearer_token() {
+    let server = start();
+    let login = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "demo"),
+    ];
+    assert_eq!(token_type(&server, &login).await, "Bearer");
+    let owner = client(&server, "demo-client", "demo-secret");
+    let t0 = refresh_token(&password(&owner, "alice").await);
+    let refreshed = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", t0.secret().as_str()),
+    ];
+    assert_eq!(token_type(&server, &refreshed).await, "Bearer");
+}
+
+/// A DPoP client written with `jwcrypto`: its login binds the session to its key
+/// (`token_type: DPoP`, `cnf.jkt` its own thumbprint), its refreshes with fresh proofs
+/// rotate, and the refresh token without a proof, with another key's proof, or with a
+/// proof already used is `invalid_dpop_proof` while the session lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwcrypto_dpop_client_binds_rotates_and_is_refused_without_its_key() {
+    // A missing jwcrypto is a machine to set up (`scripts/test` does), not a test to skip.
+    let import = std::process::Command::new("python3")
+        .args(["-c", "import jwcrypto"])
+        .output()
+        .expect("python3 runs the DPoP client: install Python 3");
+    assert!(
+        import.status.success(),
+        "the DPoP client needs jwcrypto: python3 -m pip install jwcrypto ({})",
+        String::from_utf8_lossy(&import.stderr).trim()
+    );
+
+    let server = start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dpop_client.py");
+    let base = server.app.url("");
+    let output = tokio::process::Command::new("python3")
+        .args([script, base.as_str()])
+        .output()
+        .await
+        .expect("run tests/dpop_client.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "tests/dpop_client.py failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON summary");
+    assert_eq!(summary["ok"], true, "{summary}");
+    // The example mints JWT access tokens, so the client saw the binding in them.
+    assert_eq!(summary["cnf_in_access_token"], true, "{summary}");
 }

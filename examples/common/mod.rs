@@ -158,6 +158,17 @@ pub struct Claims {
     /// every successor. The layer reads it as its family claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The key an access token is bound to (RFC 9449 section 6.1), when the token request
+    /// came with a DPoP proof: a resource server then asks for proofs by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the proof's public key.
+    pub jkt: String,
 }
 
 impl Claims {
@@ -204,7 +215,14 @@ fn now() -> u64 {
 }
 
 impl Minter {
-    fn mint(&self, user: &str, typ: &str, ttl: Duration, sid: Option<&FamilyId>) -> String {
+    fn mint(
+        &self,
+        user: &str,
+        typ: &str,
+        ttl: Duration,
+        sid: Option<&FamilyId>,
+        jkt: Option<&str>,
+    ) -> String {
         let iat = now();
         let claims = Claims {
             sub: user.to_owned(),
@@ -213,6 +231,9 @@ impl Minter {
             exp: iat + ttl.as_secs(),
             typ: typ.to_owned(),
             sid: sid.map(|f| f.as_str().to_owned()),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key")
@@ -221,11 +242,22 @@ impl Minter {
     /// A fresh access and refresh token pair for `user`. The refresh token names `family`
     /// in its `sid` claim (the presented token's, on refresh), or a new one (a login).
     pub fn issue(&self, user: &str, family: Option<&FamilyId>) -> TokenResponse {
+        self.issue_bound(user, family, None)
+    }
+
+    /// As [`issue`](Self::issue), with the access token bound to the DPoP key whose
+    /// thumbprint is `jkt` (its `cnf.jkt` claim, and `token_type: DPoP`), when there is one.
+    pub fn issue_bound(
+        &self,
+        user: &str,
+        family: Option<&FamilyId>,
+        jkt: Option<&str>,
+    ) -> TokenResponse {
         let family = family.cloned().unwrap_or_else(FamilyId::random);
         TokenResponse {
-            access_token: self.mint(user, "access", self.access_ttl, None),
-            refresh_token: self.mint(user, "refresh", self.refresh_ttl, Some(&family)),
-            token_type: "Bearer".to_owned(),
+            access_token: self.mint(user, "access", self.access_ttl, None, jkt),
+            refresh_token: self.mint(user, "refresh", self.refresh_ttl, Some(&family), None),
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
             expires_in: self.access_ttl.as_secs(),
         }
     }
