@@ -281,7 +281,7 @@ async fn a_copied_refresh_cookie_is_refused_in_another_browser_and_its_owner_sta
     assert_eq!(key, serde_json::json!([false, "P-256"]));
 
     // WebDriver reads the HttpOnly cookie a script could not.
-    let mut copied = owner
+    let copied = owner
         .get_all_cookies()
         .await
         .unwrap()
@@ -290,12 +290,10 @@ async fn a_copied_refresh_cookie_is_refused_in_another_browser_and_its_owner_sta
         .expect("the refresh cookie");
     let token = copied.value().to_owned();
 
-    // Another browser (a profile of its own: no IndexedDB key) gets the cookie. A `__Host-`
-    // cookie has no `Domain`: it is set for the page's host.
+    // Another browser (a profile of its own: no IndexedDB key) gets the cookie.
     let thief = driver.browser().await;
     thief.goto(&base).await.unwrap();
     wait_until(&thief, SIGNED_OUT, Duration::from_secs(10)).await;
-    copied.unset_domain();
     thief.add_cookie(copied).await.unwrap();
     let planted = thief.get_all_cookies().await.unwrap();
     assert!(
