@@ -17,8 +17,8 @@ const $ = (id) => document.getElementById(id);
 
 // ---- DPoP ----
 // A P-256 key pair made with `extractable: false`: scripts can sign with the private key
-// but never read it, so an XSS can use it only while the page is open, and cannot carry it
-// away with the cookie. IndexedDB keeps the CryptoKey objects themselves (they are
+// but never read it, so script injected into the page can use it only there, while the page
+// is open, and cannot take it elsewhere. IndexedDB keeps the CryptoKey objects themselves (they are
 // structured-cloneable), so the key survives reloads and every tab of this origin uses it.
 const KEY_DB = "sessions-page";
 const KEY_STORE = "dpop";
@@ -66,7 +66,8 @@ async function signingKey(create) {
     pair = await storePair(fresh);
   }
   if (!pair) return null;
-  // A public key is always exportable; the thumbprint counts these members only.
+  // A public key is always exportable. The proof carries the members an EC public key has
+  // (the export adds `key_ops` and `ext`, which are no part of the key).
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
   dpopKey = { privateKey: pair.privateKey, jwk: { kty, crv, x, y } };
   return dpopKey;
