@@ -10,11 +10,17 @@
 //! own before it expires; two tabs renewing at once present the same cookie, and the grace
 //! window hands both the same successor.
 //!
+//! The session is also bound to a key the browser holds (DPoP, RFC 9449): the page keeps a
+//! non-extractable P-256 key in IndexedDB and signs a proof (`DPoP` header) for every
+//! sign-in and renewal, and the layer refuses the cookie without a proof by that key (401
+//! `invalid_dpop_proof`, nothing spent, the owner still signed in). A copied cookie is of no
+//! use in another browser.
+//!
 //! | route | request | success |
 //! |---|---|---|
 //! | `GET /` | – | the page (HTML; its script at `GET /assets/sessions.js`) |
-//! | `POST /web/login` | `{"username", "password"}` | 200 `{"access_token", "token_type", "expires_in", "user"}` + refresh cookie |
-//! | `POST /web/refresh` | refresh cookie | 200, same shape, a new refresh cookie |
+//! | `POST /web/login` | `{"username", "password"}` + `DPoP` proof | 200 `{"access_token", "token_type", "expires_in", "user"}` + refresh cookie |
+//! | `POST /web/refresh` | refresh cookie + `DPoP` proof by the login's key | 200, same shape, a new refresh cookie |
 //! | `POST /web/logout` | refresh cookie | 204, that session revoked, cookie cleared |
 //! | `GET /web/sessions` | Bearer access (+ cookie to mark this device) | 200 `[{"family", "created_at", "last_rotated_at", "expires_at", "device", "this_device"}]` |
 //! | `DELETE /web/sessions/{family}` | Bearer access | 204, or 404 when no such live session |
@@ -36,6 +42,7 @@ use jsonwebtoken::Algorithm;
 
 use serde_json::json;
 
+use token_rotation::token_tower::{DpopConfig, DpopPolicy};
 use token_rotation::{FamilyId, RotationStore};
 use token_rotation::{IssuedToken, PresentedToken, RefreshContext, RotationLayer, Route};
 
@@ -73,6 +80,13 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
             .issuing_routes([Route::new(Method::POST, "/web/login")])
             .presented_token(PresentedToken::Cookie(COOKIE_NAME.into()))
             .issued_token(IssuedToken::SetCookie(COOKIE_NAME.into()))
+            // Required, not Optional: the page is this layer's only client and signs every
+            // sign-in and renewal, so a request without a proof is a cookie used away from
+            // the browser that holds the key. Optional would let a login without a proof
+            // make an unbound session, whose cookie works anywhere. Without a configured
+            // `origin` the proof's `htu` is checked against the `Host` header; a deployment
+            // sets its public origin.
+            .dpop(DpopConfig::new().policy(DpopPolicy::Required))
             .max_request_body(MAX_BODY)
             .metrics(true)
             .build()
@@ -131,7 +145,9 @@ fn refresh_cookie(token: &str, max_age: Duration) -> String {
 }
 
 /// A token answer for the page: the access token in the body, the refresh token only in
-/// the cookie (the layer records or rotates it from the `Set-Cookie` header).
+/// the cookie (the layer records or rotates it from the `Set-Cookie` header). The access
+/// token stays a `Bearer` token: only the refresh cookie, the long-lived credential, is
+/// bound to the browser's key.
 fn signed_in<S>(web: &WebState<S>, user: &str, family: Option<&FamilyId>) -> Response {
     let tokens = web.minter.issue(user, family);
     let body = json!({
@@ -163,7 +179,8 @@ async fn login<S: RotationStore>(
     signed_in(&web, &body.username, None)
 }
 
-/// Reached only with a valid refresh cookie; the layer rotates it to the new one.
+/// Reached only with a valid refresh cookie and a proof by its session's key; the layer
+/// rotates it to the new one.
 async fn refresh<S: RotationStore>(State(web): Shared<S>, context: RefreshContext) -> Response {
     signed_in(&web, &context.user, context.family.as_ref())
 }
@@ -179,6 +196,9 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Revokes the cookie's session. Not a layer route, so no proof is checked here and the page
+/// sends none: a copied cookie can end its session through this route (which gives its
+/// holder nothing), never renew it.
 async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
     if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh"))
         && let Err(e) = web

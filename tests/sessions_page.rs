@@ -1,5 +1,6 @@
 //! The sessions page example in headless Chromium: sign in, automatic renewal,
-//! two tabs renewing at once, and a session revoked from another device.
+//! two tabs renewing at once, a session revoked from another device, and a refresh cookie
+//! copied to another browser, which is refused there for want of the page's DPoP key.
 
 mod browser_support;
 mod support;
@@ -7,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use browser_support::{Driver, RefreshBarrier, eval, sign_in, wait_until};
-use fantoccini::Locator;
+use fantoccini::{Client, Locator};
 use support::{App, RedisServer, client};
 
 const SIGNED_IN: &str = "document.body.dataset.state === 'signed-in'";
@@ -15,6 +16,27 @@ const SIGNED_OUT: &str = "document.body.dataset.state === 'signed-out'";
 
 fn refreshes() -> &'static str {
     "Number(document.getElementById('renewal').dataset.refreshes)"
+}
+
+/// The status, `error` code and `WWW-Authenticate` challenge of a `POST /web/refresh` sent
+/// from the current page with the browser's cookie and, when `signed`, the page's own proof.
+async fn refresh_from_page(browser: &Client, signed: bool) -> (u16, String, String) {
+    let answer = browser
+        .execute_async(
+            "const [signed, done] = arguments;
+             (signed ? withProof('POST', '/web/refresh') : Promise.resolve({}))
+               .then((headers) => fetch('/web/refresh', { method: 'POST', credentials: 'same-origin', headers }))
+               .then(async (r) => done([r.status, (await r.json()).error, r.headers.get('www-authenticate')]))
+               .catch((e) => done([0, String(e), '']));",
+            vec![serde_json::json!(signed)],
+        )
+        .await
+        .expect("run a script in the page");
+    (
+        answer[0].as_u64().unwrap() as u16,
+        answer[1].as_str().unwrap_or("").to_owned(),
+        answer[2].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 async fn grace_replays(app: &App) -> f64 {
@@ -226,4 +248,119 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
 
     laptop.close().await.unwrap();
     phone.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_refresh_cookie_is_refused_in_another_browser_and_its_owner_stays_signed_in() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "sessions_page",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", "sessions-page-secret"),
+            // The page renews every 3 s.
+            ("ACCESS_TTL_SECS", "4"),
+            ("ROTATION_GRACE_SECS", "5"),
+        ],
+    );
+    let base = app.url("/");
+    let mut driver = Driver::start();
+
+    // The owner signs in; the page made a P-256 key that scripts cannot export and keeps it
+    // in IndexedDB.
+    let owner = driver.browser().await;
+    sign_in(&owner, &base, "ana").await;
+    let key = owner
+        .execute_async(
+            "const done = arguments[0];
+             loadPair().then((p) => done([p.privateKey.extractable, p.privateKey.algorithm.namedCurve]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(key, serde_json::json!([false, "P-256"]));
+
+    // WebDriver reads the HttpOnly cookie a script could not.
+    let copied = owner
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name() == "__Host-rt")
+        .expect("the refresh cookie");
+    let token = copied.value().to_owned();
+
+    // Another browser (a profile of its own: no IndexedDB key) gets the cookie.
+    let thief = driver.browser().await;
+    thief.goto(&base).await.unwrap();
+    wait_until(&thief, SIGNED_OUT, Duration::from_secs(10)).await;
+    thief.add_cookie(copied).await.unwrap();
+    let planted = thief.get_all_cookies().await.unwrap();
+    assert!(
+        planted
+            .iter()
+            .any(|c| c.name() == "__Host-rt" && c.value() == token),
+        "{planted:?}"
+    );
+
+    // Its page renews with the cookie and no proof: refused, and it stays signed out.
+    thief.goto(&base).await.unwrap();
+    wait_until(&thief, SIGNED_OUT, Duration::from_secs(10)).await;
+    let (status, error, challenge) = refresh_from_page(&thief, false).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_dpop_proof"));
+    assert!(challenge.starts_with("DPoP"), "{challenge}");
+
+    // A key of its own does not help: the session is bound to the owner's.
+    let renewed = thief
+        .execute_async(
+            "const done = arguments[0];
+             signingKey(true).then(() => renew()).then(done, (e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(renewed, serde_json::json!(false));
+    wait_until(&thief, SIGNED_OUT, Duration::from_secs(1)).await;
+    let (status, error, challenge) = refresh_from_page(&thief, true).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_dpop_proof"));
+    assert!(challenge.starts_with("DPoP"), "{challenge}");
+
+    // Nor does a plain HTTP client with the cookie and no proof.
+    let response = client()
+        .post(app.url("/web/refresh"))
+        .header("cookie", format!("__Host-rt={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("DPoP"), "{challenge}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof");
+
+    // None of that spent or revoked anything: the owner keeps renewing with its key and
+    // still sees its one session.
+    let before = eval(&owner, refreshes()).await.as_f64().unwrap();
+    wait_until(
+        &owner,
+        &format!("{} >= {before} + 2", refreshes()),
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_until(&owner, SIGNED_IN, Duration::from_secs(1)).await;
+    wait_until(
+        &owner,
+        "document.querySelectorAll('#sessions tr[data-this-device]').length === 1 \
+         && document.querySelectorAll('#sessions tr').length === 1",
+        Duration::from_secs(5),
+    )
+    .await;
+    let (status, _, _) = refresh_from_page(&owner, true).await;
+    assert_eq!(status, 200);
+
+    owner.close().await.unwrap();
+    thief.close().await.unwrap();
 }

@@ -1,6 +1,10 @@
 // The sessions page. The refresh token lives in an HttpOnly cookie this script cannot read;
 // the access token lives in this variable only (never in storage), and is renewed before it
 // expires by POST /web/refresh, which rotates the cookie.
+//
+// The session is bound to a key this browser holds (DPoP, RFC 9449): sign-in and every
+// renewal carry a proof signed by it, and the server refuses the cookie without one, so a
+// copied cookie is useless elsewhere.
 "use strict";
 
 const RENEW_AT = 0.75; // renew once three quarters of the access token's life have passed
@@ -10,6 +14,93 @@ let renewTimer = null;
 let refreshes = 0;
 
 const $ = (id) => document.getElementById(id);
+
+// ---- DPoP ----
+// A P-256 key pair made with `extractable: false`: scripts can sign with the private key
+// but never read it, so script injected into the page can use it only there, while the page
+// is open, and cannot take it elsewhere. IndexedDB keeps the CryptoKey objects themselves (they are
+// structured-cloneable), so the key survives reloads and every tab of this origin uses it.
+const KEY_DB = "sessions-page";
+const KEY_STORE = "dpop";
+const KEY_ID = "key";
+
+let dpopKey = null; // { privateKey, jwk }
+
+function keyStore(mode, use) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(KEY_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(KEY_STORE);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(KEY_STORE, mode);
+      let result;
+      use(tx.objectStore(KEY_STORE), (value) => { result = value; });
+      tx.oncomplete = () => { db.close(); resolve(result); };
+      tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+    };
+  });
+}
+
+const loadPair = () => keyStore("readonly", (store, done) => {
+  store.get(KEY_ID).onsuccess = (e) => done(e.target.result);
+});
+
+// Keeps the first key stored: two tabs creating one at once both end up with the same
+// (readwrite transactions on a store run one after the other).
+const storePair = (pair) => keyStore("readwrite", (store, done) => {
+  store.get(KEY_ID).onsuccess = (e) => {
+    if (e.target.result) return done(e.target.result);
+    store.put(pair, KEY_ID);
+    done(pair);
+  };
+});
+
+// This browser's key; `create` makes one when there is none (at sign-in only: a renewal
+// without the key would be refused anyway).
+async function signingKey(create) {
+  if (dpopKey) return dpopKey;
+  let pair = await loadPair().catch(() => undefined);
+  if (!pair && create) {
+    const fresh = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    pair = await storePair(fresh);
+  }
+  if (!pair) return null;
+  // A public key is always exportable. The proof carries the members an EC public key has
+  // (the export adds `key_ops` and `ext`, which are no part of the key).
+  const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  dpopKey = { privateKey: pair.privateKey, jwk: { kty, crv, x, y } };
+  return dpopKey;
+}
+
+function base64url(bytes) {
+  let binary = "";
+  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const jsonPart = (value) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+
+// The `DPoP` header for one request: a fresh jti each time (the server accepts a proof once).
+// WebCrypto's ECDSA signature is already the raw r || s that ES256 wants.
+async function proof(key, method, path) {
+  const header = jsonPart({ typ: "dpop+jwt", alg: "ES256", jwk: key.jwk });
+  const claims = jsonPart({
+    jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+    htm: method,
+    htu: location.origin + path,
+    iat: Math.floor(Date.now() / 1000),
+  });
+  const input = new TextEncoder().encode(header + "." + claims);
+  const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.privateKey, input);
+  return header + "." + claims + "." + base64url(signature);
+}
+
+// Headers with this browser's proof for `method` `path`, when it has a key.
+async function withProof(method, path, headers = {}, create = false) {
+  const key = await signingKey(create);
+  return key ? { ...headers, DPoP: await proof(key, method, path) } : headers;
+}
 
 function say(text, isError = false) {
   $("message").textContent = text;
@@ -51,7 +142,8 @@ function renew() {
 async function doRenew() {
   let response;
   try {
-    response = await fetch("/web/refresh", { method: "POST", credentials: "same-origin" });
+    const headers = await withProof("POST", "/web/refresh");
+    response = await fetch("/web/refresh", { method: "POST", credentials: "same-origin", headers });
   } catch (e) {
     return retrySoon("network error while renewing the session");
   }
@@ -154,10 +246,17 @@ async function revoke(family, thisDevice) {
 
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  let headers;
+  try {
+    headers = await withProof("POST", "/web/login", { "Content-Type": "application/json" }, true);
+  } catch (e) {
+    say("This browser cannot keep a signing key (" + e.name + ").", true);
+    return;
+  }
   const response = await fetch("/web/login", {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json" },
+    headers,
     body: JSON.stringify({ username: $("username").value, password: $("password").value }),
   });
   if (!response.ok) {
