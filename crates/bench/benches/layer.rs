@@ -25,6 +25,7 @@ use test_support::RedisServer;
 use test_support::dpop::DpopKey;
 use test_support::minter::Minter;
 use token_rotation::FamilyId;
+use token_rotation::token_tower::Rotation;
 use token_rotation::{DpopConfig, DpopPolicy, RefreshContext, RotationLayer};
 use token_rotation::{MemoryStore, RedisStore, StoreConfig};
 use tower::{Layer, Service, ServiceExt};
@@ -138,6 +139,68 @@ where
     body
 }
 
+/// A chain of refreshes of one session bound to `key`, through a DPoP layer on Redis.
+struct DpopChain {
+    app: App,
+    service: Rotation<App, RedisStore>,
+    key: DpopKey,
+}
+
+impl DpopChain {
+    /// Logs in with a proof by `key`, which binds the session to it.
+    fn start(
+        rt: &tokio::runtime::Runtime,
+        server: &RedisServer,
+        minter: &Arc<Minter>,
+        grace: Duration,
+        key: DpopKey,
+    ) -> DpopChain {
+        let app = App {
+            minter: minter.clone(),
+            last_refresh: Arc::default(),
+        };
+        let store = {
+            let _runtime = rt.enter();
+            RedisStore::open(&server.url(), StoreConfig::default().grace(grace))
+                .expect("a Redis store")
+        };
+        let service = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .family_claim("sid")
+            .dpop(
+                DpopConfig::new()
+                    .policy(DpopPolicy::Required)
+                    .origin(ORIGIN)
+                    .expect("an origin"),
+            )
+            .build()
+            .expect("a valid layer")
+            .layer(app.clone());
+        let chain = DpopChain { app, service, key };
+        rt.block_on(send(
+            chain.service.clone(),
+            chain.signed("/login", String::new()),
+        ));
+        chain
+    }
+
+    /// A request to `path` with a fresh proof.
+    fn signed(&self, path: &str, body: String) -> Request<Full<Bytes>> {
+        let mut request = post(path, body);
+        let proof = self.key.proof("POST", &format!("{ORIGIN}{path}"), None);
+        request
+            .headers_mut()
+            .insert("dpop", proof.parse().expect("a header value"));
+        request
+    }
+
+    /// The next refresh of the chain, signed.
+    fn refresh(&self) -> Request<Full<Bytes>> {
+        let token = self.app.last_refresh.lock().expect("lock").clone();
+        self.signed("/refresh", json!({ "refresh_token": token }).to_string())
+    }
+}
+
 fn layer_benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -189,47 +252,11 @@ fn layer_benches(c: &mut Criterion) {
     let redis_refresh_body =
         || json!({ "refresh_token": *redis_app.last_refresh.lock().expect("lock") });
 
-    // The same on Redis with a session bound to a DPoP key: each refresh carries an ES256
-    // proof that the layer verifies and the store spends in the rotation's round trip. The
-    // client signs its proof outside the measured time (its own cost is `dpop/sign_es256`).
-    let dpop_app = App {
-        minter: minter.clone(),
-        last_refresh: Arc::default(),
-    };
-    let dpop_store = {
-        let _runtime = rt.enter();
-        RedisStore::open(&server.url(), StoreConfig::default().grace(grace)).expect("a Redis store")
-    };
-    let dpop_layered =
-        RotationLayer::builder(dpop_store, minter.decoding.clone(), [Algorithm::HS256])
-            .required_type("typ", "refresh")
-            .family_claim("sid")
-            .dpop(
-                DpopConfig::new()
-                    .policy(DpopPolicy::Required)
-                    .origin(ORIGIN)
-                    .expect("an origin"),
-            )
-            .build()
-            .expect("a valid layer")
-            .layer(dpop_app.clone());
-    let key = DpopKey::es256();
-    let with_proof = |path: &str, body: String| {
-        let mut request = post(path, body);
-        let proof = key.proof("POST", &format!("{ORIGIN}{path}"), None);
-        request
-            .headers_mut()
-            .insert("dpop", proof.parse().expect("a header value"));
-        request
-    };
-    rt.block_on(send(
-        dpop_layered.clone(),
-        with_proof("/login", String::new()),
-    ));
-    let dpop_refresh = || {
-        let body = json!({ "refresh_token": *dpop_app.last_refresh.lock().expect("lock") });
-        with_proof("/refresh", body.to_string())
-    };
+    // The same on Redis with a session bound to a DPoP key, one with an ES256 key and one
+    // with an Ed25519 key: each refresh carries a proof that the layer verifies and the store
+    // spends in the rotation's round trip.
+    let es256 = DpopChain::start(&rt, &server, &minter, grace, DpopKey::es256());
+    let eddsa = DpopChain::start(&rt, &server, &minter, grace, DpopKey::ed25519());
 
     let mut group = c.benchmark_group("layer/refresh");
     group.bench_function("with_layer", |b| {
@@ -253,13 +280,19 @@ fn layer_benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
-    group.bench_function("with_layer_on_redis_dpop", |b| {
-        b.to_async(&rt).iter_batched(
-            dpop_refresh,
-            |request| send(dpop_layered.clone(), request),
-            BatchSize::PerIteration,
-        );
-    });
+    // The client signs its proof outside the measured time (its own cost: `dpop/sign_*`).
+    for (name, chain) in [
+        ("with_layer_on_redis_dpop_es256", &es256),
+        ("with_layer_on_redis_dpop_eddsa", &eddsa),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_batched(
+                || chain.refresh(),
+                |request| send(chain.service.clone(), request),
+                BatchSize::PerIteration,
+            );
+        });
+    }
     group.bench_function("without_layer", |b| {
         b.to_async(&rt).iter(|| {
             let request = post("/refresh", refresh_body().to_string());
@@ -269,9 +302,11 @@ fn layer_benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("dpop");
-    group.bench_function("sign_es256", |b| {
-        b.iter(|| key.proof("POST", "http://bench.local/refresh", None));
-    });
+    for (name, chain) in [("sign_es256", &es256), ("sign_eddsa", &eddsa)] {
+        group.bench_function(name, |b| {
+            b.iter(|| chain.key.proof("POST", "http://bench.local/refresh", None));
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("layer/login");
