@@ -5,8 +5,9 @@
 //! deep rotation chains (past 1000 rotations) / bursts of logins (past the 64-session cap) /
 //! revoke / revoke_family / revoke_all / list / cleanup / time passing run against both
 //! stores, in both modes (family claim and token index), with families bound to an OAuth 2.0
-//! client or to none and tokens presented by the right client, another or none, and every
-//! answer must match.
+//! client or to none and tokens presented by the right client, another or none, logins and
+//! rotations with DPoP proofs by one of two keys or none (a proof sent again now and then),
+//! and every answer must match.
 //!
 //! Both stores run on one clock (`ClockOffset::frozen`) that the test moves, in steps of 90 s
 //! against windows of 60 s (grace), 300 s (idle) and 765 s (absolute): no real millisecond
@@ -24,8 +25,8 @@ use proptest::prelude::*;
 use support::{EXP, Mode};
 use test_support::RedisServer;
 use token_core::{
-    Adoption, ClockOffset, FamilyId, MemoryStore, RedisStore, RotationOutcome, RotationStore,
-    StoreConfig, StoreError, Successor, TokenRef,
+    Adoption, ClockOffset, FamilyId, KeyProof, MemoryStore, RedisStore, RotationOutcome,
+    RotationStore, StoreConfig, StoreError, Successor, TokenRef,
 };
 
 const STEP: Duration = Duration::from_secs(90);
@@ -107,6 +108,10 @@ struct Pair {
     counter: usize,
     /// The client each family (memory ids) was issued to.
     clients: HashMap<FamilyId, Option<&'static str>>,
+    /// The DPoP key each family (memory ids) was bound to at login, if any.
+    keys: HashMap<FamilyId, Option<&'static str>>,
+    /// The last DPoP proof id used, to send it again now and then.
+    last_proof: String,
     /// A connection to the case's server, and the case's key prefix, to age its keys.
     conn: redis::aio::MultiplexedConnection,
     prefix: String,
@@ -168,6 +173,9 @@ fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
 /// The OAuth 2.0 clients of the histories: logins are issued to one of them or to none.
 const CLIENTS: [Option<&str>; 3] = [None, Some("app-a"), Some("app-b")];
 
+/// The DPoP keys (thumbprints) logins and rotations prove, or none (a bearer request).
+const KEYS: [Option<&str>; 3] = [None, Some("key-a"), Some("key-b")];
+
 fn same<T: PartialEq + std::fmt::Debug>(what: &str, memory: T, redis: T) -> T {
     assert_eq!(
         memory, redis,
@@ -180,6 +188,16 @@ impl Pair {
     fn fresh_jti(&mut self) -> String {
         self.counter += 1;
         format!("j{}", self.counter)
+    }
+
+    /// A DPoP proof id for the next request: a fresh one, or now and then the last one
+    /// again (a replayed proof, which both stores must refuse alike).
+    fn proof_jti(&mut self) -> String {
+        self.counter += 1;
+        if !self.counter.is_multiple_of(13) || self.last_proof.is_empty() {
+            self.last_proof = format!("p{}", self.counter);
+        }
+        self.last_proof.clone()
     }
 
     fn redis_family(&self, family: &FamilyId) -> FamilyId {
@@ -231,15 +249,25 @@ impl Pair {
         let sid = FamilyId::random();
         let claim = self.claim(&sid);
         let client = CLIENTS[self.counter % CLIENTS.len()];
+        let key = KEYS[(self.counter / 3) % KEYS.len()];
+        let proof_jti = self.proof_jti();
         let token = TokenRef {
             jti: &jti,
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
-            proof: None,
+            proof: key.map(|thumbprint| KeyProof {
+                thumbprint,
+                jti: &proof_jti,
+            }),
         };
-        let m = self.memory.register(USERS[u], token, None).await.unwrap();
-        let r = self.redis.register(USERS[u], token, None).await.unwrap();
+        let m = self.memory.register(USERS[u], token, None).await;
+        let r = self.redis.register(USERS[u], token, None).await;
+        let (m, r) = match (m, r) {
+            (Ok(m), Ok(r)) => (m, r),
+            (Err(StoreError::ProofReplayed), Err(StoreError::ProofReplayed)) => return,
+            (m, r) => panic!("register {jti}: memory {m:?}, Redis {r:?}"),
+        };
         if self.mode == Mode::FamilyClaim {
             assert_eq!((&m, &r), (&sid, &sid));
         } else {
@@ -247,6 +275,7 @@ impl Pair {
         }
         self.current.insert(m.clone(), jti.clone());
         self.clients.insert(m.clone(), client);
+        self.keys.insert(m.clone(), key);
         self.issued[u].push((jti, m));
     }
 
@@ -299,8 +328,13 @@ impl Pair {
         self.clients.get(family).copied().flatten()
     }
 
+    /// The DPoP key a family was bound to at login (none for a bearer or made-up one).
+    fn owner_key(&self, family: &FamilyId) -> Option<&'static str> {
+        self.keys.get(family).copied().flatten()
+    }
+
     /// Rotates `presented` (a jti and the family its claim names) on both stores, presented
-    /// by the family's own client.
+    /// by the family's own client with a proof by its own key (if bound).
     async fn rotate(
         &mut self,
         u: usize,
@@ -309,19 +343,27 @@ impl Pair {
         successor: &str,
     ) -> Result<RotationOutcome, String> {
         let client = self.owner(family);
-        self.rotate_as(u, presented, family, client, successor)
+        let key = self.owner_key(family);
+        self.rotate_as(u, presented, family, client, key, successor)
             .await
     }
 
-    /// Rotates `presented` on both stores, presented by `client`.
+    /// Rotates `presented` on both stores, presented by `client` with a proof by `key` (if
+    /// any).
     async fn rotate_as(
         &mut self,
         u: usize,
         presented: &str,
         family: &FamilyId,
         client: Option<&str>,
+        key: Option<&str>,
         successor: &str,
     ) -> Result<RotationOutcome, String> {
+        let proof_jti = self.proof_jti();
+        let proof = key.map(|thumbprint| KeyProof {
+            thumbprint,
+            jti: &proof_jti,
+        });
         let token = tok(successor);
         let next = Successor {
             jti: successor,
@@ -335,11 +377,27 @@ impl Pair {
         );
         let m = self
             .memory
-            .rotate(USERS[u], TokenRef { client, ..m_ref }, next)
+            .rotate(
+                USERS[u],
+                TokenRef {
+                    client,
+                    proof,
+                    ..m_ref
+                },
+                next,
+            )
             .await;
         let r = self
             .redis
-            .rotate(USERS[u], TokenRef { client, ..r_ref }, next)
+            .rotate(
+                USERS[u],
+                TokenRef {
+                    client,
+                    proof,
+                    ..r_ref
+                },
+                next,
+            )
             .await;
         let (m, r) = match (m, r) {
             (Ok(m), Ok(r)) => (m, self.redis_to_memory(r)),
@@ -402,8 +460,13 @@ impl Pair {
                     0 | 1 => self.owner(&family),
                     other => CLIENTS[other - 2],
                 };
+                // Likewise the family's own DPoP key, or none, or either key.
+                let key = match (pick / 35) % 5 {
+                    0 | 1 => self.owner_key(&family),
+                    other => KEYS[other - 2],
+                };
                 let _ = self
-                    .rotate_as(*u, &presented, &family, client, &successor)
+                    .rotate_as(*u, &presented, &family, client, key, &successor)
                     .await;
             }
             Op::Repeat => {
@@ -527,6 +590,8 @@ async fn check(server: &RedisServer, case: usize, mode: Mode, ops: &[Op]) {
         last_rotation: None,
         counter: 0,
         clients: HashMap::new(),
+        keys: HashMap::new(),
+        last_proof: String::new(),
     };
     for op in ops {
         pair.apply(op).await;

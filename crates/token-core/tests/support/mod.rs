@@ -231,6 +231,7 @@ impl<S: RotationStore> ByJti<S> {
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
+            proof: None,
         };
         self.inner.revoke(user, token).await
     }
