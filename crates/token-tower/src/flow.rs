@@ -70,7 +70,7 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let mut exchange = exchange;
-    let mut presented = match shared.jwt.verify(&token) {
+    let mut presented = match shared.verify_presented(&token) {
         Ok(verified) => verified,
         Err(reason) => return Ok(reject(&shared, &exchange, reason, None, None)),
     };
@@ -129,7 +129,8 @@ fn insert_dpop_key(extensions: &mut http::Extensions, exchange: &Exchange) {
 /// While the layer adopts tokens minted before it recorded them, makes a legacy token the
 /// current token of a session before the app mints its successor (the store answers which:
 /// a new one, or the one it was adopted into before), so the refresh then runs as any other.
-/// Any other token must carry the family claim when one is configured.
+/// (Any other token lacking a configured family claim was refused by
+/// `Shared::verify_presented` before.)
 async fn adopt_if_legacy<St: RotationStore>(
     shared: &Shared<St>,
     exchange: &Exchange,
@@ -137,15 +138,9 @@ async fn adopt_if_legacy<St: RotationStore>(
     user_agent: Option<&str>,
 ) -> Result<(), RejectReason> {
     let claim_configured = shared.jwt.claims.family.is_some();
-    if !shared
-        .adoption
-        .as_ref()
-        .is_some_and(|window| window.admits(presented))
-    {
-        return match presented.family {
-            None if claim_configured => Err(RejectReason::MissingClaim),
-            _ => Ok(()),
-        };
+    // (`verify_presented` already refused a claimless token that is not one to adopt.)
+    if !shared.adopts(presented) {
+        return Ok(());
     }
     let family = presented.family.clone().unwrap_or_else(FamilyId::random);
     let adoption = shared.store.adopt(
@@ -455,7 +450,7 @@ where
         Ok((token, _)) => token,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };
-    let presented = match shared.jwt.verify(&token) {
+    let presented = match shared.verify_presented(&token) {
         Ok(verified) => verified,
         Err(reason) => return Ok(reject(&shared, exchange, reason, None, None)),
     };

@@ -164,7 +164,7 @@ where
         Ok(token) => token,
         Err(reason) => return reject(shared, &exchange, reason, None, None),
     };
-    let presented = match shared.jwt.verify(token) {
+    let presented = match shared.verify_presented(token) {
         Ok(presented) => presented,
         Err(reason) => {
             audit(&exchange, Level::DEBUG, reason.name(), 200, None, None);

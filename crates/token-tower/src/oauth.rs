@@ -176,7 +176,7 @@ where
     // The app authenticated the client; its answer is replaced by the layer's.
     drop(response);
     let status = StatusCode::OK;
-    let presented = match shared.jwt.verify(&token) {
+    let presented = match shared.verify_presented(&token) {
         Ok(presented) => presented,
         Err(reason) => {
             // Section 2.2: an invalid token is no error for the client that sent it.

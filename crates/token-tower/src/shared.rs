@@ -99,6 +99,27 @@ fn seconds(time: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+impl<St> Shared<St> {
+    /// Verifies a presented token with the layer's rules, on every route that reads one
+    /// (refresh, revocation, introspection). While the layer adopts old tokens, the family
+    /// claim may be missing from a token the adoption window admits, and from no other.
+    pub(crate) fn verify_presented(&self, token: &str) -> Result<VerifiedToken, RejectReason> {
+        let verified = self.jwt.verify(token)?;
+        let claim_required = self.jwt.claims.family.is_some();
+        if verified.family.is_none() && claim_required && !self.adopts(&verified) {
+            return Err(RejectReason::MissingClaim);
+        }
+        Ok(verified)
+    }
+
+    /// Whether `token` is one to adopt now (the adoption window admits it).
+    pub(crate) fn adopts(&self, token: &VerifiedToken) -> bool {
+        self.adoption
+            .as_ref()
+            .is_some_and(|window| window.admits(token))
+    }
+}
+
 impl<St> fmt::Debug for Shared<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RotationConfig")

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use common::*;
+use http::Method;
 use serde_json::{Value, json};
 use test_support::RedisServer;
 use token_core::{RedisStore, StoreConfig};
-use token_tower::{LayerEventKind, RotationLayerBuilder};
+use token_tower::{LayerEventKind, RotationLayerBuilder, Route};
 
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -187,4 +188,36 @@ fn the_store_call_is_counted_under_its_own_operation() {
             .iter()
             .any(|metric| metric.name == "token_rotation_adoptions_total")
     );
+}
+
+/// While adopting, only a legacy token may lack the family claim, on the revocation route as
+/// on the refresh route: a token issued now without it is refused there (not answered 204),
+/// and a legacy one is accepted.
+#[tokio::test]
+async fn while_adopting_the_revocation_route_refuses_a_new_token_without_the_claim() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let layer = adopting(store, in_an_hour(), &events)
+        .family_claim("sid")
+        .revocation_route(Route::new(Method::POST, "/logout"))
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+    let logout = async |token: &str| {
+        app.client
+            .post(format!("{}/logout", app.url))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let issued_now = hs256(&claims("alice", "refresh"));
+    let (status, body) = rejection(logout(&issued_now).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body["error_description"],
+        "refresh token lacks a required claim"
+    );
+    assert_eq!(logout(&legacy_token("alice")).await.status(), 204);
 }
