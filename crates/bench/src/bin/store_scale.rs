@@ -1182,6 +1182,8 @@ impl Breakdown {
             .arg("")
             .arg(0)
             .arg(0)
+            // No client: its binding digest, and its id.
+            .arg("")
             .arg("")
             .query_async(one)
             .await
