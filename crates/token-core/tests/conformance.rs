@@ -1412,7 +1412,7 @@ async fn a_dpop_proof_is_good_for_one_call<M: MakeStore>(m: M) {
         .await;
     assert!(matches!(login, Err(StoreError::ProofReplayed)), "{login:?}");
     assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
-    // The same login sent again is the same login.
+    // A login with a fresh proof goes through.
     let again = f
         .store
         .register_with("alice", "v0", None, Some("app-a"), proof("key-a", "p9"))

@@ -468,13 +468,7 @@ pub(crate) fn verify(
         return Err(DpopError::TooLarge);
     }
     let proof = value.to_str().map_err(|_| DpopError::Malformed)?;
-    let mut segments = proof.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    let Some((header, payload, signature)) = crate::jwt::compact_segments(proof) else {
         return Err(DpopError::Malformed);
     };
     let header = decode_object(header)?;

@@ -89,6 +89,21 @@ impl VerifiedToken {
     }
 }
 
+/// The three segments of a compact JWS (`header.payload.signature`), or `None` for any
+/// other number of dots. Shared with the DPoP proof reader.
+pub(crate) fn compact_segments(token: &str) -> Option<(&str, &str, &str)> {
+    let mut segments = token.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None) => Some((header, payload, signature)),
+        _ => None,
+    }
+}
+
 fn decode_segment(segment: &str) -> Result<Vec<u8>, RejectReason> {
     URL_SAFE_NO_PAD
         .decode(segment)
@@ -176,13 +191,7 @@ impl JwtRules {
         if token.len() > self.max_token_len {
             return Err(RejectReason::TokenTooLarge);
         }
-        let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
+        let Some((header, payload, signature)) = compact_segments(token) else {
             return Err(RejectReason::MalformedToken);
         };
 
