@@ -180,6 +180,7 @@ impl Claims {
             expires_at: self.exp as i64,
             client: None,
             proof: None,
+            issued_at: Some(self.iat as i64),
         }
     }
 

@@ -93,6 +93,14 @@ impl UserKeys {
         format!("{}:a", self.base)
     }
 
+    /// The user's revocation marks: when all the user's sessions (field `''`), or all those
+    /// of a client (field: the client id), were last revoked, so that adoption refuses the
+    /// tokens issued before (see `rules::adoption_refusal`). The scripts derive it from the
+    /// session hash's name (`revocations_of` in `common.lua`), so no call sends it.
+    pub(crate) fn revocations(&self) -> String {
+        format!("{}:r", self.base)
+    }
+
     /// The token-index bucket of tokens expiring at `exp` (seconds since the epoch).
     pub(crate) fn tokens(&self, exp: i64) -> String {
         format!("{}:t:{}", self.base, crate::rules::token_bucket(exp))
@@ -187,6 +195,9 @@ pub enum KeyKind {
     /// The mark of a spent DPoP proof, kept for
     /// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME).
     SpentProof,
+    /// A user's revocation marks: when all the user's sessions, or a client's, were last
+    /// revoked (what adoption checks), kept for the absolute lifetime and two hours.
+    RevocationMarks,
     /// Not a key of the store.
     Other,
 }
@@ -215,6 +226,8 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
         KeyKind::TokenIndex
     } else if tail == ":a" {
         KeyKind::Adopted
+    } else if tail == ":r" {
+        KeyKind::RevocationMarks
     } else if tail.starts_with(":d:") {
         KeyKind::SpentProof
     } else {
@@ -261,6 +274,7 @@ mod tests {
                 keys.grace(Some("d"), &[0; 12]),
                 keys.tokens(7200),
                 keys.adopted(),
+                keys.revocations(),
             ] {
                 assert_eq!(hash_tag(&key), tag, "user {user:?}: {key}");
             }
@@ -288,6 +302,10 @@ mod tests {
         );
         assert_eq!(key_kind("rt:", &keys.tokens(7200)), KeyKind::TokenIndex);
         assert_eq!(key_kind("rt:", &keys.adopted()), KeyKind::Adopted);
+        assert_eq!(
+            key_kind("rt:", &keys.revocations()),
+            KeyKind::RevocationMarks
+        );
         assert_eq!(user_of_index_key("rt:", &keys.adopted()), None);
         assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
         assert_eq!(key_kind("other:", &keys.index()), KeyKind::Other);

@@ -105,7 +105,8 @@ pub use crate::config::{DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{
-    Adoption, FamilyId, RotationEvent, RotationEventKind, RotationOutcome, SessionInfo,
+    Adoption, AdoptionRefusal, FamilyId, RotationEvent, RotationEventKind, RotationOutcome,
+    SessionInfo,
 };
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::{UserKeys, jti_digest};
 use crate::rules::{
-    Digest, Family, Presenter, Role, Step, adoption_expiry_ms, check_expiry, evictions,
-    token_index_expiry_ms,
+    Digest, Family, Policy, Presenter, Role, Step, adoption_expiry_ms, adoption_refusal,
+    check_expiry, evictions, revocation_mark_ttl_ms, token_index_expiry_ms,
 };
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
@@ -62,7 +62,17 @@ struct State {
     /// Spent DPoP proofs: what the call that spent each made current, and when it is
     /// forgotten.
     proofs: HashMap<String, (Digest, i64)>,
+    /// Revocation marks, one per user: when all the user's sessions (`""`) or a client's
+    /// were last revoked (ms), and when the key expires.
+    revocations: HashMap<String, Marks>,
     writes_since_sweep: usize,
+}
+
+/// A user's revocation marks (the scripts' `<base>:r` hash).
+#[derive(Debug, Default)]
+struct Marks {
+    at: HashMap<String, i64>,
+    expires: i64,
 }
 
 /// A user's session hash: families by id, and when the key expires (the latest family end
@@ -202,6 +212,34 @@ impl State {
         }
     }
 
+    /// Records that all the user's sessions (`field` `""`), or all those of client `field`,
+    /// were revoked at `now` (the scripts' `mark_revoked`).
+    fn mark_revoked(&mut self, keys: &UserKeys, field: &str, now: i64, policy: &Policy) {
+        let marks = self.revocations.entry(keys.revocations()).or_default();
+        if marks.expires <= now {
+            *marks = Marks::default();
+        }
+        marks.at.insert(field.to_owned(), now);
+        marks.expires = marks.expires.max(now + revocation_mark_ttl_ms(policy));
+    }
+
+    /// When all the user's sessions, and all those of `client`, were last revoked, as far
+    /// as the marks remember (the scripts' `revoked_at`).
+    fn revoked_at(&self, keys: &UserKeys, client: Option<&str>, now: i64) -> [Option<i64>; 2] {
+        let Some(marks) = self
+            .revocations
+            .get(&keys.revocations())
+            .filter(|m| m.expires > now)
+        else {
+            return [None, None];
+        };
+        let client = client.filter(|c| !c.is_empty());
+        [
+            marks.at.get("").copied(),
+            client.and_then(|c| marks.at.get(c).copied()),
+        ]
+    }
+
     fn grace(&self, key: &str, now: i64) -> Option<&[u8]> {
         match self.grace.get(key) {
             Some((sealed, end)) if *end > now => Some(sealed),
@@ -236,7 +274,7 @@ impl State {
         // At least as many writes as entries between sweeps: O(1) amortised per write.
         let due = SWEEP_EVERY
             .max(self.users.len() + self.grace.len() + self.tokens.len() + self.adopted.len())
-            .max(self.proofs.len());
+            .max(self.proofs.len() + self.revocations.len());
         if self.writes_since_sweep >= due {
             self.writes_since_sweep = 0;
             self.sweep(now);
@@ -251,6 +289,7 @@ impl State {
         self.tokens.retain(|_, bucket| bucket.expires > now);
         self.adopted.retain(|_, record| record.expires > now);
         self.proofs.retain(|_, (_, forgotten)| *forgotten > now);
+        self.revocations.retain(|_, marks| marks.expires > now);
         pruned
     }
 }
@@ -387,6 +426,12 @@ impl MemoryStore {
                 family: FamilyId::from(id),
             });
         }
+        let revoked_at = state.revoked_at(&keys, token.client, now);
+        if let Some(reason) =
+            adoption_refusal(token.issued_at, revoked_at, now, &self.config.policy())
+        {
+            return Ok(Adoption::Refused { reason });
+        }
         if state.is_present(&keys, family.as_str(), now) {
             return Err(StoreError::DuplicateJti);
         }
@@ -491,7 +536,7 @@ impl MemoryStore {
             f.revoke(now);
         }
         if cfg.revoke_all_on_reuse {
-            state.revoke_all(&keys, now);
+            state.revoke_all(&keys, now, &policy);
         }
         state.grace.remove(&slot);
         debug_assert_ne!(role, Role::Current);
@@ -502,7 +547,9 @@ impl MemoryStore {
 impl State {
     /// Revokes every live family of the user, after pruning the ended ones (the scripts'
     /// `revoke_all`); returns how many were revoked.
-    fn revoke_all(&mut self, keys: &UserKeys, now: i64) -> u64 {
+    /// The mark it leaves ends the adoption of the user's tokens issued before.
+    fn revoke_all(&mut self, keys: &UserKeys, now: i64, policy: &Policy) -> u64 {
+        self.mark_revoked(keys, "", now, policy);
         self.prune(&keys.index(), now);
         self.sessions_mut(keys, now).map_or(0, |sessions| {
             sessions
@@ -516,7 +563,9 @@ impl State {
 
     /// Revokes every live family of the user issued to `client`, after pruning the ended
     /// ones (the scripts' `revoke_client`); returns how many were revoked.
-    fn revoke_client(&mut self, keys: &UserKeys, client: &str, now: i64) -> u64 {
+    /// The mark it leaves ends the adoption of the client's tokens issued before.
+    fn revoke_client(&mut self, keys: &UserKeys, client: &str, now: i64, policy: &Policy) -> u64 {
+        self.mark_revoked(keys, client, now, policy);
         self.prune(&keys.index(), now);
         self.sessions_mut(keys, now).map_or(0, |sessions| {
             sessions
@@ -553,7 +602,7 @@ impl RotationStore for MemoryStore {
         let adoption = self.adopt_now(user, token, family, metadata)?;
         if adoption.is_adopted() {
             self.config
-                .emit(RotationEventKind::Adopted, user, Some(adoption.family()));
+                .emit(RotationEventKind::Adopted, user, adoption.family());
         }
         Ok(adoption)
     }
@@ -612,7 +661,7 @@ impl RotationStore for MemoryStore {
     async fn revoke_all(&self, user: &str) -> Result<u64, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
-        let count = self.lock().revoke_all(&keys, now);
+        let count = self.lock().revoke_all(&keys, now, &self.config.policy());
         if count > 0 {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, None);
@@ -623,7 +672,9 @@ impl RotationStore for MemoryStore {
     async fn revoke_client(&self, user: &str, client: &str) -> Result<u64, StoreError> {
         let keys = self.keys(user);
         let now = self.now();
-        let count = self.lock().revoke_client(&keys, client, now);
+        let count = self
+            .lock()
+            .revoke_client(&keys, client, now, &self.config.policy());
         if count > 0 {
             self.config
                 .emit(RotationEventKind::FamilyRevoked, user, None);

@@ -15,6 +15,18 @@ impl FamilyId {
         FamilyId(crate::keys::b64(&bytes))
     }
 
+    /// The family a token minted before the store recorded the app's tokens is adopted
+    /// into ([`RotationStore::adopt`](crate::RotationStore::adopt)) when it names none:
+    /// derived from its `jti` (96 bits of a domain-separated SHA-256, URL-safe base64), so
+    /// that every app instance, and every retry, names it alike before asking the store.
+    pub fn for_legacy_token(jti: &str) -> Self {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"token-rotation adopted family v1\0");
+        hash.update(jti.as_bytes());
+        FamilyId(crate::keys::b64(&hash.finalize()[..12]))
+    }
+
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -150,8 +162,9 @@ impl fmt::Debug for RotationOutcome {
 }
 
 /// What [`adopt`](crate::RotationStore::adopt) found, or did, for a token minted before the
-/// store recorded the app's tokens. Either way the token now belongs to `family`: the caller
-/// rotates it as a token of that family, and [`RotationOutcome`] says what it is worth.
+/// store recorded the app's tokens. Unless it was refused, the token now belongs to `family`:
+/// the caller rotates it as a token of that family, and [`RotationOutcome`] says what it is
+/// worth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Adoption {
     /// The token already belonged to a family, or was adopted before (even if that family
@@ -167,13 +180,46 @@ pub enum Adoption {
         /// The new family.
         family: FamilyId,
     },
+    /// The token may not become a session: nothing changed, and the caller refuses the
+    /// refresh as it refuses a revoked family's token.
+    Refused {
+        /// Why.
+        reason: AdoptionRefusal,
+    },
+}
+
+/// Why [`adopt`](crate::RotationStore::adopt) refused a token ([`Adoption::Refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdoptionRefusal {
+    /// All the user's sessions, or all those of the token's client, were revoked after the
+    /// token was issued ([`revoke_all`](crate::RotationStore::revoke_all),
+    /// [`revoke_client`](crate::RotationStore::revoke_client), or a reuse with
+    /// [`StoreConfig::revoke_all_on_reuse`](crate::StoreConfig::revoke_all_on_reuse)): the
+    /// revocation ends the tokens issued before it, adopted yet or not.
+    RevokedAfterIssue,
+    /// The token was issued longer ago than a session may last (the absolute lifetime), or
+    /// names no issue time: had it been a session, it would have ended, and the store keeps
+    /// its revocation marks only that long.
+    IssuedTooLongAgo,
+}
+
+impl AdoptionRefusal {
+    /// A short name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdoptionRefusal::RevokedAfterIssue => "revoked_after_issue",
+            AdoptionRefusal::IssuedTooLongAgo => "issued_too_long_ago",
+        }
+    }
 }
 
 impl Adoption {
-    /// The family the token belongs to now.
-    pub fn family(&self) -> &FamilyId {
+    /// The family the token belongs to now; `None` when it was refused.
+    pub fn family(&self) -> Option<&FamilyId> {
         match self {
-            Adoption::Known { family } | Adoption::Adopted { family } => family,
+            Adoption::Known { family } | Adoption::Adopted { family } => Some(family),
+            Adoption::Refused { .. } => None,
         }
     }
 

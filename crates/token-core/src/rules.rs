@@ -64,6 +64,36 @@ pub(crate) fn adoption_expiry_ms(exp: i64) -> i64 {
     token_index_expiry_ms(exp)
 }
 
+/// How long (ms) a revocation mark is kept: the absolute lifetime and two hours. A token
+/// issued before the mark's revocation is adopted, if ever, less than an absolute lifetime
+/// after its `iat` ([`adoption_refusal`]), so while the mark is there.
+pub(crate) fn revocation_mark_ttl_ms(policy: &Policy) -> i64 {
+    policy.absolute + 2 * TOKEN_BUCKET_SECS * 1000
+}
+
+/// Why `adopt` refuses a token issued at `issued_at` (s), if it does, at `now` (ms):
+/// `revoked_at` holds the latest revocation of all the user's sessions and the latest of all
+/// those of the token's client (ms), as far as the marks remember them. A token issued in the
+/// second of a revocation, or before, is refused: `iat` has whole seconds only.
+pub(crate) fn adoption_refusal(
+    issued_at: Option<i64>,
+    revoked_at: [Option<i64>; 2],
+    now: i64,
+    policy: &Policy,
+) -> Option<crate::AdoptionRefusal> {
+    let Some(issued_ms) = issued_at.map(|iat| iat.saturating_mul(1000)) else {
+        return Some(crate::AdoptionRefusal::IssuedTooLongAgo);
+    };
+    if issued_ms.saturating_add(policy.absolute) <= now {
+        return Some(crate::AdoptionRefusal::IssuedTooLongAgo);
+    }
+    revoked_at
+        .into_iter()
+        .flatten()
+        .any(|revoked| issued_ms <= revoked)
+        .then_some(crate::AdoptionRefusal::RevokedAfterIssue)
+}
+
 /// Whether `exp` (seconds since the epoch) is a time the store can record.
 pub(crate) fn check_expiry(exp: i64) -> Result<(), crate::StoreError> {
     if (0..=MAX_EXPIRES_AT).contains(&exp) {

@@ -50,6 +50,10 @@ pub struct TokenRef<'a> {
     pub client: Option<&'a str>,
     /// The verified DPoP proof that came with the request, if any. See above.
     pub proof: Option<KeyProof<'a>>,
+    /// The token's `iat` claim, in seconds since the Unix epoch, if it has one. Only
+    /// [`adopt`](RotationStore::adopt) reads it: a revocation of all the user's (or the
+    /// client's) sessions ends the tokens issued before it.
+    pub issued_at: Option<i64>,
 }
 
 /// How long the store remembers a DPoP proof's `jti` to refuse its reuse: 5 minutes. A
@@ -76,6 +80,7 @@ impl<'a> TokenRef<'a> {
             expires_at,
             client: None,
             proof: None,
+            issued_at: None,
         }
     }
 
@@ -91,6 +96,14 @@ impl<'a> TokenRef<'a> {
     pub fn for_client(self, client: &'a str) -> Self {
         TokenRef {
             client: Some(client),
+            ..self
+        }
+    }
+
+    /// The same token, with its `iat` claim (seconds since the Unix epoch).
+    pub fn issued_at(self, iat: i64) -> Self {
+        TokenRef {
+            issued_at: Some(iat),
             ..self
         }
     }
@@ -166,6 +179,18 @@ pub trait RotationStore: Clone + Send + Sync + 'static {
     ///   the token has expired (an hour or two past its `exp`), so the token is never adopted
     ///   twice. `family` is the token's own claim when it has one, else a fresh
     ///   [`FamilyId::random`].
+    ///
+    /// - [`Adoption::Refused`]: the token may not become a session, and nothing changes:
+    ///   [`revoke_all`](RotationStore::revoke_all) (or a reuse with
+    ///   [`StoreConfig::revoke_all_on_reuse`](crate::StoreConfig::revoke_all_on_reuse)), or
+    ///   [`revoke_client`](RotationStore::revoke_client) for the token's client, ran after
+    ///   `token.issued_at` ([`AdoptionRefusal::RevokedAfterIssue`](crate::AdoptionRefusal));
+    ///   or the token was issued an absolute session lifetime ago or longer, or has no
+    ///   `issued_at` ([`AdoptionRefusal::IssuedTooLongAgo`](crate::AdoptionRefusal)). Those
+    ///   revocations leave a mark, per user and per client, kept for the absolute lifetime
+    ///   plus two hours: "log out everywhere" ends the user's legacy tokens too, adopted yet or
+    ///   not. Revoking one session ([`revoke`](RotationStore::revoke),
+    ///   [`revoke_family`](RotationStore::revoke_family)) ends that family only.
     ///
     /// Atomic: of concurrent adoptions of one token, one is `Adopted` and the others `Known`
     /// with the same family; a call sent again after a lost reply is `Known` as well. A

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use support::{Backend, ByJti, MakeStore, Memory, Mode, Redis, next};
 use token_core::{
-    Adoption, FamilyId, KeyProof, RotationEventKind, RotationOutcome, RotationStore, StoreError,
-    Successor, TokenRef,
+    Adoption, AdoptionRefusal, FamilyId, KeyProof, RotationEventKind, RotationOutcome,
+    RotationStore, StoreError, Successor, TokenRef,
 };
 
 fn tok(jti: &str) -> String {
@@ -1078,6 +1078,7 @@ async fn one_clients_sessions_are_listed_and_revoked_together<M: MakeStore>(m: M
         .await
         .unwrap()
         .family()
+        .unwrap()
         .clone();
     // Another user's session of app-a is not alice's to lose.
     let bob = f
@@ -1532,6 +1533,7 @@ async fn a_spent_adopted_token_is_never_adopted_again<M: MakeStore>(m: M) {
         .await
         .unwrap()
         .family()
+        .unwrap()
         .clone();
     rotate_in(&f.store, "legacy", &family, None, "t1").await;
     let known = Adoption::Known {
@@ -1597,9 +1599,9 @@ async fn concurrent_adoptions_of_one_token_make_one_family<M: MakeStore>(m: M) {
     }
     let adopted: Vec<&Adoption> = adoptions.iter().filter(|a| a.is_adopted()).collect();
     assert_eq!(adopted.len(), 1, "{adoptions:?}");
-    let family = adopted[0].family();
+    let family = adopted[0].family().unwrap();
     assert!(
-        adoptions.iter().all(|a| a.family() == family),
+        adoptions.iter().all(|a| a.family() == Some(family)),
         "{adoptions:?}"
     );
     let sessions = f.store.list("alice").await.unwrap();
@@ -1631,7 +1633,7 @@ async fn a_registered_token_is_known_not_adopted<M: MakeStore>(m: M) {
     assert_eq!(sessions.len(), 1);
     assert!(sessions[0].is_current("t1"));
     // A family id the user has already is not started again for another token.
-    let token = TokenRef::new("stranger", *support::EXP);
+    let token = TokenRef::new("stranger", *support::EXP).issued_at(*support::ISSUED);
     assert!(matches!(
         f.store.inner.adopt("alice", token, &family, None).await,
         Err(StoreError::DuplicateJti)
@@ -1652,7 +1654,7 @@ async fn adoption_respects_the_session_cap_and_the_client_binding<M: MakeStore>(
         .await
         .unwrap();
     assert!(adoption.is_adopted(), "{adoption:?}");
-    let family = adoption.family().clone();
+    let family = adoption.family().unwrap().clone();
     let kept: Vec<FamilyId> = f
         .store
         .list("alice")
@@ -1696,6 +1698,134 @@ async fn a_long_expired_token_is_not_adopted<M: MakeStore>(m: M) {
         ));
     }
     assert!(f.store.list("alice").await.unwrap().is_empty());
+}
+
+/// The store's clock now, in whole seconds (the `iat` of a token minted now).
+fn store_now_secs(clock: &token_core::ClockOffset) -> i64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (wall + clock.millis()) / 1000
+}
+
+const REVOKED_AFTER_ISSUE: Adoption = Adoption::Refused {
+    reason: AdoptionRefusal::RevokedAfterIssue,
+};
+
+/// "Log out everywhere" ends the user's legacy tokens too, adopted yet or not: one not yet
+/// presented is refused afterwards, changing nothing. Another user's are not touched, and a
+/// token issued after the revocation is adopted.
+async fn a_revoke_all_ends_the_adoption_of_tokens_issued_before<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let adopted = f
+        .store
+        .adopt("alice", "legacy-1", None, None)
+        .await
+        .unwrap();
+    assert!(adopted.is_adopted(), "{adopted:?}");
+    assert_eq!(f.store.revoke_all("alice").await.unwrap(), 1);
+    for _ in 0..2 {
+        let second = f
+            .store
+            .adopt("alice", "legacy-2", None, None)
+            .await
+            .unwrap();
+        assert_eq!(second, REVOKED_AFTER_ISSUE);
+    }
+    assert!(f.store.list("alice").await.unwrap().is_empty());
+    assert_eq!(
+        rotate(&f.store, "alice", "legacy-2", "stolen").await,
+        RotationOutcome::Unknown,
+        "the refused token is no session"
+    );
+    let bob = f.store.adopt("bob", "legacy-3", None, None).await.unwrap();
+    assert!(bob.is_adopted(), "{bob:?}");
+    f.clock.advance(Duration::from_secs(2));
+    let issued_after = store_now_secs(&f.clock);
+    let later = f
+        .store
+        .adopt_issued_at("alice", "legacy-4", None, None, issued_after)
+        .await
+        .unwrap();
+    assert!(later.is_adopted(), "{later:?}");
+}
+
+/// A reuse that revokes every family of the user (`revoke_all_on_reuse`) is a revoke-all:
+/// it ends the adoption of the user's tokens issued before it as well.
+async fn a_reuse_that_revokes_everything_ends_adoption_too<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.revoke_all_on_reuse(true));
+    chain(&f.store, "alice", 1).await;
+    f.clock.advance(Duration::from_secs(5));
+    assert!(matches!(
+        rotate(&f.store, "alice", "t0", "x").await,
+        RotationOutcome::ReuseDetected { .. }
+    ));
+    let legacy = f.store.adopt("alice", "legacy", None, None).await.unwrap();
+    assert_eq!(legacy, REVOKED_AFTER_ISSUE);
+}
+
+/// Revoking a client's sessions ends the adoption of that client's tokens issued before,
+/// and of no other client's.
+async fn revoking_a_client_ends_the_adoption_of_its_tokens_issued_before<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    assert_eq!(f.store.revoke_client("alice", "app-a").await.unwrap(), 0);
+    let of_a = f
+        .store
+        .adopt("alice", "legacy-a", Some("app-a"), None)
+        .await
+        .unwrap();
+    assert_eq!(of_a, REVOKED_AFTER_ISSUE);
+    for (jti, client) in [("legacy-b", Some("app-b")), ("legacy-none", None)] {
+        let other = f.store.adopt("alice", jti, client, None).await.unwrap();
+        assert!(other.is_adopted(), "{client:?}: {other:?}");
+    }
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 2);
+}
+
+/// A legacy token issued an absolute session lifetime ago (or naming no issue time) is not
+/// adopted: had it been a session it would have ended, and no revocation mark lasts longer.
+async fn a_legacy_token_older_than_a_session_is_not_adopted<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let too_old = Adoption::Refused {
+        reason: AdoptionRefusal::IssuedTooLongAgo,
+    };
+    let long_ago = store_now_secs(&f.clock) - 3600 - 1;
+    let old = f
+        .store
+        .adopt_issued_at("alice", "old", None, None, long_ago)
+        .await
+        .unwrap();
+    assert_eq!(old, too_old);
+    let claim = FamilyId::for_legacy_token("no-iat");
+    let token = TokenRef::new("no-iat", *support::EXP);
+    let without_iat = f
+        .store
+        .inner
+        .adopt("alice", token, &claim, None)
+        .await
+        .unwrap();
+    assert_eq!(without_iat, too_old);
+    assert!(f.store.list("alice").await.unwrap().is_empty());
+}
+
+/// Revoking one session ends that family alone: the user's other legacy tokens (other
+/// devices) are still adopted.
+async fn revoking_one_session_leaves_other_legacy_tokens_adoptable<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let adopted = f
+        .store
+        .adopt("alice", "legacy-1", None, None)
+        .await
+        .unwrap();
+    let family = adopted.family().unwrap().clone();
+    assert!(f.store.revoke_family("alice", &family).await.unwrap());
+    let sibling = f
+        .store
+        .adopt("alice", "legacy-2", None, None)
+        .await
+        .unwrap();
+    assert!(sibling.is_adopted(), "{sibling:?}");
 }
 
 macro_rules! backend {
@@ -1784,4 +1914,9 @@ conformance!(
     a_grace_replay_is_served_only_to_the_same_key,
     a_dpop_proof_is_good_for_one_call,
     a_bearer_family_is_not_bound_by_a_later_proof,
+    a_revoke_all_ends_the_adoption_of_tokens_issued_before,
+    a_reuse_that_revokes_everything_ends_adoption_too,
+    revoking_a_client_ends_the_adoption_of_its_tokens_issued_before,
+    a_legacy_token_older_than_a_session_is_not_adopted,
+    revoking_one_session_leaves_other_legacy_tokens_adoptable,
 );

@@ -167,6 +167,7 @@ fn token_ref<'a>(jti: &'a str, claim: &'a Option<FamilyId>) -> TokenRef<'a> {
         expires_at: *EXP,
         client: None,
         proof: None,
+        issued_at: None,
     }
 }
 
@@ -260,6 +261,7 @@ impl Pair {
                 thumbprint,
                 jti: &proof_jti,
             }),
+            issued_at: None,
         };
         let m = self.memory.register(USERS[u], token, None).await;
         let r = self.redis.register(USERS[u], token, None).await;

@@ -44,7 +44,7 @@ const LEGACY_JTI: &str = "legacy-jti-0b9c1e";
 /// A scenario touching every operation: logins, an adoption, rotations, a grace replay,
 /// reuse, revocations.
 async fn scenario(store: &RedisStore, user: &str) {
-    let legacy = TokenRef::new(LEGACY_JTI, exp());
+    let legacy = TokenRef::new(LEGACY_JTI, exp()).issued_at(*support::ISSUED);
     let adopted = store
         .adopt(user, legacy, &FamilyId::random(), Some("agent"))
         .await
@@ -52,7 +52,7 @@ async fn scenario(store: &RedisStore, user: &str) {
     store
         .rotate(
             user,
-            legacy.in_family(adopted.family()),
+            legacy.in_family(adopted.family().unwrap()),
             next("l1", &tok("l1")),
         )
         .await
@@ -97,6 +97,9 @@ async fn scenario(store: &RedisStore, user: &str) {
         .await
         .unwrap();
     store.list(user).await.unwrap();
+    // Both leave revocation marks (for adoption).
+    store.revoke_client(user, "app-x").await.unwrap();
+    store.revoke_all(user).await.unwrap();
 }
 
 #[tokio::test]
@@ -116,9 +119,14 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
             .as_millis() as i64;
         let token_bound = (exp() + 2 * 3600) * 1000 - now;
         let mut adoption_records = 0;
+        let mut marks = 0;
         for (key, value, ttl) in &contents {
             let bound = if key.contains("}:t:") || key.ends_with("}:a") {
                 token_bound
+            } else if key.ends_with("}:r") {
+                marks += 1;
+                // Revocation marks: the absolute lifetime and two hours.
+                absolute + 2 * 3600 * 1000
             } else {
                 absolute
             };
@@ -150,6 +158,7 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
             }
         }
         assert_eq!(adoption_records, 2, "one per user: {contents:?}");
+        assert_eq!(marks, 2, "one per user: {contents:?}");
     }
 }
 
@@ -777,6 +786,7 @@ async fn a_rotation_retried_after_a_lost_reply_is_rotated_again() {
             expires_at: exp(),
             client: None,
             proof: None,
+            issued_at: None,
         };
         // Warm up, on a family of its own: the connection is open, both scripts loaded.
         let warm = FamilyId::random();

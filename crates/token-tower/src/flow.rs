@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body::Body;
-use token_core::{FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
+use token_core::{Adoption, FamilyId, RotationOutcome, RotationStore, StoreError, Successor};
 use tower_service::Service;
 use tracing::Level;
 
@@ -81,14 +81,7 @@ where
     }
     let exchange = &exchange;
     insert_dpop_key(&mut parts.extensions, exchange);
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|ua| ua.to_str().ok());
-    if let Err(reason) = adopt_if_legacy(&shared, exchange, &mut presented, user_agent).await {
-        let user = Some(presented.user.as_str());
-        return Ok(reject(&shared, exchange, reason, user, None));
-    }
+    let legacy = LegacyToken::adopting(&shared, &mut presented, &parts.headers);
 
     parts
         .extensions
@@ -105,6 +98,11 @@ where
             Ok(found) => found,
             Err(reason) => return Ok(reject(&shared, exchange, reason, user, None)),
         };
+    if let Some(legacy) = legacy
+        && let Err(reason) = legacy.adopt(&shared, exchange, &presented).await
+    {
+        return Ok(reject(&shared, exchange, reason, user, None));
+    }
     let rotation = shared.store.rotate(
         &presented.user,
         exchange.token_ref(&presented),
@@ -126,59 +124,105 @@ fn insert_dpop_key(extensions: &mut http::Extensions, exchange: &Exchange) {
     }
 }
 
-/// While the layer adopts tokens minted before it recorded them, makes a legacy token the
-/// current token of a session before the app mints its successor (the store answers which:
-/// a new one, or the one it was adopted into before), so the refresh then runs as any other.
-/// (Any other token lacking a configured family claim was refused by
-/// `Shared::verify_presented` before.)
-async fn adopt_if_legacy<St: RotationStore>(
-    shared: &Shared<St>,
-    exchange: &Exchange,
-    presented: &mut VerifiedToken,
-    user_agent: Option<&str>,
-) -> Result<(), RejectReason> {
-    let claim_configured = shared.jwt.claims.family.is_some();
-    // (`verify_presented` already refused a claimless token that is not one to adopt.)
-    if !shared.adopts(presented) {
-        return Ok(());
+/// A token minted before the layer recorded tokens, presented while the layer adopts such
+/// tokens: the session it will become, and what the store records with it.
+///
+/// The family is known before the app is called (the token's own claim, else
+/// [`FamilyId::for_legacy_token`], the same on every instance and every retry), so the app
+/// mints its successor for it; the store is asked to adopt only once the app has answered
+/// with that successor, just before the rotation: a refresh the app refuses leaves nothing
+/// behind, and cannot evict a live session at the session cap. (Any other token lacking a
+/// configured family claim was refused by `Shared::verify_presented` before.)
+struct LegacyToken {
+    family: FamilyId,
+    user_agent: Option<String>,
+}
+
+impl LegacyToken {
+    /// The legacy token `presented` is, if the layer adopts it now; with a family claim
+    /// configured, `presented` names the family it is adopted into from here on.
+    fn adopting<St>(
+        shared: &Shared<St>,
+        presented: &mut VerifiedToken,
+        headers: &http::HeaderMap,
+    ) -> Option<Self> {
+        if !shared.adopts(presented) {
+            return None;
+        }
+        let family = presented
+            .family
+            .clone()
+            .unwrap_or_else(|| FamilyId::for_legacy_token(&presented.jti));
+        if shared.jwt.claims.family.is_some() {
+            presented.family = Some(family.clone());
+        }
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|ua| ua.to_str().ok())
+            .map(str::to_owned);
+        Some(LegacyToken { family, user_agent })
     }
-    let family = presented.family.clone().unwrap_or_else(FamilyId::random);
-    let adoption = shared.store.adopt(
-        &presented.user,
-        exchange.token_ref(presented),
-        &family,
-        user_agent,
-    );
-    let adoption = call_store(shared, "adopt", adoption).await?;
-    let user = Some(presented.user.as_str());
-    if adoption.is_adopted() {
-        shared.metrics.adoption();
-        emit(
-            shared,
-            LayerEventKind::SessionAdopted,
-            user,
-            Some(adoption.family()),
+
+    /// Makes the token the current token of its session (the store answers which: a new
+    /// one, or the one it was adopted into before), so that the rotation then runs as for
+    /// any other token; or refuses it, when a revocation of all the user's (or the client's)
+    /// sessions came after the token was issued.
+    async fn adopt<St: RotationStore>(
+        self,
+        shared: &Shared<St>,
+        exchange: &Exchange,
+        presented: &VerifiedToken,
+    ) -> Result<(), RejectReason> {
+        let adoption = shared.store.adopt(
+            &presented.user,
+            exchange.token_ref(presented),
+            &self.family,
+            self.user_agent.as_deref(),
         );
-        // Beside the request's own line (its outcome comes later): this is where an
-        // old token became a session, which an incident responder may need to trace.
-        tracing::info!(
-            target: "token_rotation::audit",
-            outcome = "adopted",
-            user,
-            family = adoption.family().as_str(),
-            client = exchange.client.as_deref(),
-            peer = exchange.requester.peer.map(tracing::field::display),
-            request_id = exchange.requester.request_id.as_deref(),
-            "refresh token adopted as a new session"
-        );
+        let adoption = call_store(shared, "adopt", adoption).await?;
+        let user = Some(presented.user.as_str());
+        let family = match &adoption {
+            Adoption::Refused { reason } => {
+                tracing::info!(
+                    user,
+                    reason = reason.name(),
+                    "legacy refresh token not adopted: the user's (or the client's) sessions \
+                     were revoked after it was issued, or it is older than a session may be"
+                );
+                return Err(RejectReason::Revoked);
+            }
+            Adoption::Known { family } | Adoption::Adopted { family } => family,
+        };
+        // With a family claim the successor names the session and the rotation finds it by
+        // that name: it must be the one the app was told. (An older version of the layer
+        // gave claimless tokens random families; such a token, adopted but never rotated,
+        // cannot be carried over: its holder signs in again.)
+        if shared.jwt.claims.family.is_some() && presented.family.as_ref() != Some(family) {
+            tracing::warn!(
+                user,
+                family = family.as_str(),
+                "legacy refresh token adopted before into another family; refused"
+            );
+            return Err(RejectReason::Revoked);
+        }
+        if adoption.is_adopted() {
+            shared.metrics.adoption();
+            emit(shared, LayerEventKind::SessionAdopted, user, Some(family));
+            // Beside the request's own line (its outcome comes later): this is where an
+            // old token became a session, which an incident responder may need to trace.
+            tracing::info!(
+                target: "token_rotation::audit",
+                outcome = "adopted",
+                user,
+                family = family.as_str(),
+                client = exchange.client.as_deref(),
+                peer = exchange.requester.peer.map(tracing::field::display),
+                request_id = exchange.requester.request_id.as_deref(),
+                "refresh token adopted as a new session"
+            );
+        }
+        Ok(())
     }
-    // With a family claim the successor names the session and the rotation finds it by
-    // that name; without one the store finds it through the token index, as it indexed the
-    // legacy token on adoption.
-    if claim_configured {
-        presented.family = Some(adoption.family().clone());
-    }
-    Ok(())
 }
 
 /// What the app's refresh handler learns of the validated request. The claims move into it:

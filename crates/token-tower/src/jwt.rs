@@ -85,6 +85,8 @@ impl VerifiedToken {
             expires_at: self.expires_at,
             client: None,
             proof: None,
+            // Whole seconds, as the store compares them with its revocation marks.
+            issued_at: self.issued_at.map(|iat| iat.floor() as i64),
         }
     }
 }

@@ -11,7 +11,7 @@ use common::*;
 use http::Method;
 use serde_json::{Value, json};
 use test_support::RedisServer;
-use token_core::{RedisStore, StoreConfig};
+use token_core::{RedisStore, RotationStore, StoreConfig};
 use token_tower::{LayerEventKind, RotationLayerBuilder, Route};
 
 const GRACE: Duration = Duration::from_secs(10);
@@ -220,4 +220,69 @@ async fn while_adopting_the_revocation_route_refuses_a_new_token_without_the_cla
         "refresh token lacks a required claim"
     );
     assert_eq!(logout(&legacy_token("alice")).await.status(), 204);
+}
+
+/// "Log out everywhere" ends the user's legacy tokens too, not only the adopted ones: a
+/// second legacy token presented afterwards is refused as revoked and becomes no session.
+#[tokio::test]
+async fn after_log_out_everywhere_no_legacy_token_of_the_user_is_adopted() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, StoreConfig::default().grace(GRACE));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let layer = adopting(store.clone(), in_an_hour(), &events)
+        .family_claim("sid")
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+    app.refresh(&legacy_token("alice")).await;
+    assert_eq!(store.revoke_all("alice").await.unwrap(), 1);
+
+    let (status, body) = rejection(app.refresh_response(&legacy_token("alice")).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
+    assert!(store.list("alice").await.unwrap().is_empty());
+    assert_eq!(adoptions(&events), 1);
+    // Another user's legacy token is still adopted.
+    app.refresh(&legacy_token("bob")).await;
+    assert_eq!(adoptions(&events), 2);
+}
+
+/// A refresh the app refuses adopts nothing: the store is asked only once the app has
+/// answered with a successor, so at the session cap no live session is evicted for it.
+#[tokio::test]
+async fn a_refresh_the_app_refuses_adopts_nothing_and_evicts_nobody() {
+    let server = RedisServer::start();
+    let store = redis_store(
+        &server,
+        StoreConfig::default()
+            .grace(GRACE)
+            .max_sessions_per_user(Some(1)),
+    );
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let layer = adopting(store.clone(), in_an_hour(), &events)
+        .family_claim("sid")
+        .build()
+        .unwrap();
+    let app = serve(Mode::Json, layer).await;
+    let live = app.login("alice").await;
+    let before = store.list("alice").await.unwrap();
+
+    let legacy = legacy_token("alice");
+    let refused = app.refresh_with(&legacy, &[("x-app-fail", "1")]).await;
+    assert_eq!(refused.status(), 500);
+    assert_eq!(store.list("alice").await.unwrap(), before);
+    assert_eq!(adoptions(&events), 0);
+    // The live session still refreshes; the legacy token is adopted on a refresh the app
+    // grants, with the family it was told before.
+    app.refresh(&live).await;
+    let successor = app.refresh(&legacy).await;
+    assert_eq!(adoptions(&events), 1);
+    let sessions = store.list("alice").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        claims_of(&successor)["sid"],
+        json!(sessions[0].family.as_str())
+    );
 }

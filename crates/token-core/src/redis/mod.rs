@@ -21,8 +21,8 @@ use crate::record::decode;
 use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions, split_metadata_field};
 use crate::{
-    Adoption, FamilyId, RotationEventKind, RotationOutcome, RotationStore, SessionInfo,
-    StoreConfig, StoreError, Successor, TokenRef,
+    Adoption, AdoptionRefusal, FamilyId, RotationEventKind, RotationOutcome, RotationStore,
+    SessionInfo, StoreConfig, StoreError, Successor, TokenRef,
 };
 
 /// The store's Redis Functions library: the Lua files of `scripts/` joined into one source,
@@ -84,14 +84,18 @@ fn functions_source(config: &StoreConfig) -> String {
             "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
              -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
              -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse; how long\n\
-             -- a spent DPoP proof is remembered (PROOF_JTI_LIFETIME, as PX).\n\
+             -- a spent DPoP proof is remembered (PROOF_JTI_LIFETIME, as PX); for adoption, the\n\
+             -- absolute lifetime and how long a revocation mark is kept, in ms.\n\
              local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n\
-             local PROOF_PX = '{proof}'\n",
+             local PROOF_PX = '{proof}'\n\
+             local ABSOLUTE_LIFETIME, REVOCATION_MARK_TTL = {absolute}, {marks}\n",
             px = if grace == 0 { 0 } else { grace + 1 },
             idle = millis(config.idle_lifetime),
             cap = config.max_grace_replays.map_or(-1, i64::from),
             all = config.revoke_all_on_reuse,
             proof = millis(crate::PROOF_JTI_LIFETIME),
+            absolute = config.policy().absolute,
+            marks = crate::rules::revocation_mark_ttl_ms(&config.policy()),
         );
         format!("{constants}{SCRIPTS}")
     }
@@ -367,6 +371,7 @@ enum ScriptReply {
     Duplicate,
     Known(FamilyId),
     Adopted(FamilyId),
+    Refused(AdoptionRefusal),
     Expired,
     /// An outcome of `rotate`; a grace replay still carries its successor sealed.
     Outcome(RotationOutcome),
@@ -396,6 +401,11 @@ impl ScriptReply {
             "known" => ScriptReply::Known(family()?),
             "adopted" => ScriptReply::Adopted(family()?),
             "expired" => ScriptReply::Expired,
+            "refused" => ScriptReply::Refused(match text("reason")?.as_str() {
+                "revoked_after_issue" => AdoptionRefusal::RevokedAfterIssue,
+                "issued_too_long_ago" => AdoptionRefusal::IssuedTooLongAgo,
+                other => return Err(corrupt(other)),
+            }),
             "rotated" => ScriptReply::Outcome(RotationOutcome::Rotated { family: family()? }),
             "reuse_detected" => {
                 ScriptReply::Outcome(RotationOutcome::ReuseDetected { family: family()? })
@@ -491,9 +501,11 @@ impl RotationStore for RedisStore {
             // One expiry serves the index entry and the adoption record: they are the same.
             .arg(adoption_expiry_ms(token.expires_at))
             .arg(client_arg(token.client))
-            .arg(token.client.unwrap_or(""));
+            .arg(token.client.unwrap_or(""))
+            .arg(token.issued_at.map_or(String::new(), |iat| iat.to_string()));
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Known(family) => Ok(Adoption::Known { family }),
+            ScriptReply::Refused(reason) => Ok(Adoption::Refused { reason }),
             ScriptReply::Adopted(family) => {
                 cfg.emit(RotationEventKind::Adopted, user, Some(&family));
                 Ok(Adoption::Adopted { family })

@@ -31,6 +31,10 @@ pub static EXP: LazyLock<i64> = LazyLock::new(|| {
         + 86_400
 });
 
+/// The `iat` of the legacy tokens the tests adopt: a minute before the test process started,
+/// so before any revocation a test makes.
+pub static ISSUED: LazyLock<i64> = LazyLock::new(|| *EXP - 86_400 - 60);
+
 /// A successor token `jti` with the tests' `exp`.
 pub fn next<'a>(jti: &'a str, token: &'a str) -> Successor<'a> {
     Successor {
@@ -117,6 +121,7 @@ impl<S: RotationStore> ByJti<S> {
             expires_at: *EXP,
             client,
             proof,
+            issued_at: None,
         };
         let family = self.inner.register(user, token, metadata).await?;
         self.issued(user, jti, &family);
@@ -134,17 +139,35 @@ impl<S: RotationStore> ByJti<S> {
         client: Option<&str>,
         metadata: Option<&str>,
     ) -> Result<Adoption, StoreError> {
+        self.adopt_issued_at(user, jti, client, metadata, *ISSUED)
+            .await
+    }
+
+    /// [`adopt`](Self::adopt) for a token whose `iat` is `issued_at`.
+    pub async fn adopt_issued_at(
+        &self,
+        user: &str,
+        jti: &str,
+        client: Option<&str>,
+        metadata: Option<&str>,
+        issued_at: i64,
+    ) -> Result<Adoption, StoreError> {
         let claim = self.claim(user, jti);
-        let family = claim.clone().unwrap_or_else(FamilyId::random);
+        let family = claim
+            .clone()
+            .unwrap_or_else(|| FamilyId::for_legacy_token(jti));
         let token = TokenRef {
             jti,
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
             proof: None,
+            issued_at: Some(issued_at),
         };
         let adoption = self.inner.adopt(user, token, &family, metadata).await?;
-        self.issued(user, jti, adoption.family());
+        if let Some(family) = adoption.family() {
+            self.issued(user, jti, family);
+        }
         Ok(adoption)
     }
 
@@ -164,6 +187,7 @@ impl<S: RotationStore> ByJti<S> {
             expires_at: *EXP,
             client,
             proof: None,
+            issued_at: None,
         };
         self.inner.rotate(user, token, successor).await
     }
@@ -206,6 +230,7 @@ impl<S: RotationStore> ByJti<S> {
             expires_at: *EXP,
             client,
             proof,
+            issued_at: None,
         };
         let outcome = self.inner.rotate(user, token, successor).await?;
         if let RotationOutcome::Rotated { family } = &outcome {
@@ -232,6 +257,7 @@ impl<S: RotationStore> ByJti<S> {
             expires_at: *EXP,
             client,
             proof: None,
+            issued_at: None,
         };
         self.inner.revoke(user, token).await
     }
@@ -261,6 +287,7 @@ impl<S: RotationStore> ByJti<S> {
             expires_at: *EXP,
             client: None,
             proof: None,
+            issued_at: None,
         };
         self.inner.introspect(user, token).await
     }

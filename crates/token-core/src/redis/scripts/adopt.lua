@@ -10,6 +10,8 @@
 --                         is there; else the token index's, if that one is there), or was
 --                         adopted before, whatever became of that family: nothing changed
 --   {'adopted', family}   family `id` starts now with the token as its current token
+--   {'refused', reason}   rules::adoption_refusal: a revoke-all (or the client's revoke)
+--                         came after the token's `iat`, or it was issued too long ago
 --   {'expired'}           the token is too far past its `exp` for the record to keep it
 --   {'duplicate'}         family `id` is taken by another token
 local function adopt(keys, args)
@@ -17,7 +19,7 @@ local function adopt(keys, args)
   -- claim: the token's family claim ('' for none); id: the family to start if it is unknown;
   -- expiry: until when the token index and the adoption record keep the token.
   local clock, digest, claim, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry,
-    client, client_id = unpack(args)
+    client, client_id, iat = unpack(args)
   local now = now_ms(clock)
 
   -- rules::adoption_expiry_ms: an adoption the record could not keep is not made.
@@ -38,6 +40,10 @@ local function adopt(keys, args)
   local before = indexed(adopted, nil, expiry, digest, now)
   if before then
     return {'known', before}
+  end
+  local refusal = adoption_refusal(iat, revoked_at(hash, client_id), now)
+  if refusal then
+    return {'refused', refusal}
   end
   if load_family(hash, id, now) then
     return {'duplicate'}

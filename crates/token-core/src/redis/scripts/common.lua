@@ -16,6 +16,10 @@
 --   <base>:t:<hour>:<xx> BUCKET_MAX entries, new ones go to the digest's shard xx (00-3f)
 --   <base>:a            adoption record: raw jti digest -> the family an adopted token
 --                       started; TTL = its tokens' expiry, past their families' ends
+--   <base>:r            revocation marks: field '' = when all the user's sessions were last
+--                       revoked, field <client id> = all that client's (ms); TTL = the
+--                       absolute lifetime and two hours. Derived from <base>:s here
+--                       (`revocations_of`), never sent.
 --
 -- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
 --   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client, 8 bound to a
@@ -194,9 +198,51 @@ local function prune(hash, families, now)
   return pruned
 end
 
--- MemoryStore's `State::revoke_all`: prunes, then revokes every live family; returns how
--- many it revoked.
+-- The user's revocation marks (`UserKeys::revocations`): <base>:r beside <base>:s.
+local function revocations_of(hash)
+  return string.sub(hash, 1, -2) .. 'r'
+end
+
+-- State::mark_revoked: all the user's sessions (field ''), or all those of client `field`,
+-- were revoked at `now`; adoption refuses the tokens issued before.
+local function mark_revoked(hash, field, now)
+  local marks = revocations_of(hash)
+  redis.call('HSET', marks, field, ms(now))
+  extend(marks, REVOCATION_MARK_TTL)
+end
+
+-- State::revoked_at: when all the user's sessions, and all those of `client` ('' for
+-- none), were last revoked (ms, or false).
+local function revoked_at(hash, client)
+  local marks = revocations_of(hash)
+  if client == '' then
+    return {redis.call('HGET', marks, ''), false}
+  end
+  return redis.call('HMGET', marks, '', client)
+end
+
+-- rules::adoption_refusal: why a token issued at `iat` (s, '' for none) may not be adopted
+-- at `now`, or nil.
+local function adoption_refusal(iat, revoked, now)
+  if iat == '' then
+    return 'issued_too_long_ago'
+  end
+  local issued = tonumber(iat) * 1000
+  if issued + ABSOLUTE_LIFETIME <= now then
+    return 'issued_too_long_ago'
+  end
+  for j = 1, 2 do
+    if revoked[j] and issued <= tonumber(revoked[j]) then
+      return 'revoked_after_issue'
+    end
+  end
+  return nil
+end
+
+-- MemoryStore's `State::revoke_all`: marks the revocation, prunes, then revokes every live
+-- family; returns how many it revoked.
 local function revoke_all(hash, now)
+  mark_revoked(hash, '', now)
   local families = all_families(hash)
   prune(hash, families, now)
   local count = 0

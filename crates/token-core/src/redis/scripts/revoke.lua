@@ -35,13 +35,15 @@ local function revoke_one(keys, args)
 end
 
 -- revoke_client: revoke every live family of the user issued to one client (consent
--- withdrawn), pruning the ended ones. Mirrors MemoryStore's `State::revoke_client`.
+-- withdrawn), pruning the ended ones, and mark the revocation (adoption refuses that
+-- client's tokens issued before). Mirrors MemoryStore's `State::revoke_client`.
 -- O(that user's sessions).
 -- args: clock, the client id.
 -- Returns the number of live families revoked.
 local function revoke_of_client(keys, args)
   local hash, client = keys[1], args[2]
   local now = now_ms(args[1])
+  mark_revoked(hash, client, now)
   local families, flat = all_families(hash)
   prune(hash, families, now)
   local count = 0
