@@ -108,6 +108,7 @@ impl<St: RotationStore> RotationLayer<St> {
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
                 .map(str::to_owned)
                 .to_vec(),
+            adopts_any_type: false,
         }
     }
 }
@@ -134,6 +135,11 @@ pub enum BuildError {
     /// An allowed algorithm does not fit the decoding key (for example `HS256` with an RSA
     /// public key: the classic key-confusion attack).
     AlgorithmDoesNotFitKey(Algorithm),
+    /// Adoption ([`RotationLayerBuilder::adopt_tokens_issued_before`]) without a type claim
+    /// ([`RotationLayerBuilder::required_type`]): any JWT the key signed before the cutoff,
+    /// an access or ID token among them, would become a session. Set the type claim, or opt
+    /// out with [`RotationLayerBuilder::adopt_tokens_of_any_type`].
+    AdoptionWithoutTypeClaim,
 }
 
 impl fmt::Display for BuildError {
@@ -147,6 +153,10 @@ impl fmt::Display for BuildError {
             BuildError::AlgorithmDoesNotFitKey(alg) => {
                 write!(f, "algorithm {alg:?} does not fit the decoding key")
             }
+            BuildError::AdoptionWithoutTypeClaim => f.write_str(
+                "adopting tokens without a type claim (required_type) would make any JWT the \
+                 key signed a session; set one, or call adopt_tokens_of_any_type",
+            ),
         }
     }
 }
@@ -188,6 +198,9 @@ pub struct RotationLayerBuilder<St> {
     /// The token endpoint's route and issuing grants, joined at `build`.
     token_endpoint: Option<Route>,
     issuing_grants: Vec<String>,
+    /// Adoption without a type claim was asked for by name
+    /// ([`RotationLayerBuilder::adopt_tokens_of_any_type`]).
+    adopts_any_type: bool,
 }
 
 impl<St> fmt::Debug for RotationLayerBuilder<St> {
@@ -491,7 +504,10 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
     /// Set `issued_before` to the moment the layer started recording logins (its first
     /// deploy), never later: a token issued after it was recorded at its login, and one of
     /// those whose session has since ended must not come back as a new session. A token
-    /// without `iat` is never adopted. Each adoption is an INFO audit line (outcome
+    /// without `iat` is never adopted, nor one issued longer ago than the store's absolute
+    /// session lifetime, nor one issued before a revocation of all the user's (or its
+    /// client's) sessions. It needs a type claim ([`required_type`](Self::required_type)),
+    /// or [`adopt_tokens_of_any_type`](Self::adopt_tokens_of_any_type). Each adoption is an INFO audit line (outcome
     /// `adopted`), a [`LayerEventKind::SessionAdopted`](crate::LayerEventKind) event and,
     /// with metrics, a count in `token_rotation_adoptions_total`; an adoption costs one
     /// store round trip more on that one refresh. After `until` the layer behaves as if
@@ -502,6 +518,18 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         until: std::time::SystemTime,
     ) -> Self {
         self.shared.adoption = Some(AdoptionWindow::new(issued_before, until));
+        self
+    }
+
+    /// Lets [`adopt_tokens_issued_before`](Self::adopt_tokens_issued_before) work without a
+    /// type claim ([`required_type`](Self::required_type)), which
+    /// [`build`](Self::build) otherwise refuses
+    /// ([`BuildError::AdoptionWithoutTypeClaim`]): for old refresh tokens that carry no
+    /// claim telling them from the app's access or ID tokens. Then any JWT the key signed
+    /// before the cutoff, an access token included, becomes a session on its first refresh;
+    /// prefer a separate signing key for refresh tokens, or a type claim.
+    pub fn adopt_tokens_of_any_type(mut self) -> Self {
+        self.adopts_any_type = true;
         self
     }
 
@@ -540,6 +568,9 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
             return Err(BuildError::AlgorithmDoesNotFitKey(*alg));
         }
         if let Some(window) = &self.shared.adoption {
+            if jwt.token_type.is_none() && !self.adopts_any_type {
+                return Err(BuildError::AdoptionWithoutTypeClaim);
+            }
             self.shared.jwt.family_claim_optional = true;
             window.announce();
         }

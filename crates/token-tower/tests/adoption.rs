@@ -286,3 +286,23 @@ async fn a_refresh_the_app_refuses_adopts_nothing_and_evicts_nobody() {
         json!(sessions[0].family.as_str())
     );
 }
+
+/// Adoption without a type claim would make any JWT the key signed before the cutoff (an
+/// access or ID token) a session: `build` refuses it unless the app opts out by name.
+#[test]
+fn adoption_needs_a_type_claim_unless_any_type_is_asked_for_by_name() {
+    let untyped = || {
+        token_tower::RotationLayer::builder(
+            token_core::MemoryStore::new(StoreConfig::default()),
+            jsonwebtoken::DecodingKey::from_secret(b"secret"),
+            [jsonwebtoken::Algorithm::HS256],
+        )
+        .adopt_tokens_issued_before(SystemTime::now(), in_an_hour())
+    };
+    assert_eq!(
+        untyped().build().err(),
+        Some(token_tower::BuildError::AdoptionWithoutTypeClaim)
+    );
+    assert!(untyped().adopt_tokens_of_any_type().build().is_ok());
+    assert!(untyped().required_type("typ", "refresh").build().is_ok());
+}
