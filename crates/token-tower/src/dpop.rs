@@ -428,6 +428,12 @@ impl DpopError {
         }
     }
 
+    /// The [`description`](Self::description), when this refusal is what led to `reason`
+    /// (a refused proof's check says nothing about a later refusal of the same request).
+    pub(crate) fn describes(self, reason: crate::rejection::RejectReason) -> Option<&'static str> {
+        (self.reason() == reason).then(|| self.description())
+    }
+
     /// How the layer answers: no proof where one is required, a proof to sign again with
     /// the server's nonce, or an invalid one. The metric and audit reason stays this coarse;
     /// the [`description`](Self::description) refines it.
@@ -2117,7 +2123,7 @@ mod tests {
             Duration::from_secs(1),
             token_endpoint,
         )
-        .with_dpop_check(Some(error));
+        .with_detail(error.describes(error.reason()));
         let response = rejection.default_response();
         let body: Value = serde_json::from_slice(response.body()).unwrap();
         let challenge = response
@@ -2325,17 +2331,19 @@ mod tests {
             false,
         );
         assert_eq!(plain.description(), "the DPoP proof is invalid");
-        // A check is only this rejection's when it led to this reason.
-        let other_reason = crate::rejection::Rejection::new(
-            crate::rejection::RejectReason::DpopKeyMismatch,
-            http::StatusCode::UNAUTHORIZED,
-            Duration::from_secs(1),
-            false,
-        )
-        .with_dpop_check(Some(DpopError::Expired));
+        // A check describes only the reason it led to.
+        use crate::rejection::RejectReason;
         assert_eq!(
-            other_reason.description(),
-            crate::rejection::RejectReason::DpopKeyMismatch.description()
+            DpopError::Expired.describes(RejectReason::DpopKeyMismatch),
+            None
+        );
+        assert_eq!(
+            DpopError::MissingNonce.describes(RejectReason::InvalidDpopProof),
+            None
+        );
+        assert_eq!(
+            DpopError::MissingNonce.describes(RejectReason::DpopNonceRequired),
+            Some(DpopError::MissingNonce.description())
         );
     }
 }

@@ -332,9 +332,9 @@ pub struct Rejection {
     status: StatusCode,
     retry_after: Option<Duration>,
     token_endpoint: bool,
-    /// For a refused DPoP proof, the check that failed: it refines the description, while
-    /// the reason (and so the metric and the audit line) stays coarse.
-    dpop_check: Option<crate::dpop::DpopError>,
+    /// A finer description than the reason's: for a refused DPoP proof, the check that
+    /// failed. The reason (and so the metric and the audit line) stays coarse.
+    detail: Option<&'static str>,
 }
 
 impl Rejection {
@@ -352,14 +352,14 @@ impl Rejection {
             status: class.status(refusal_status, token_endpoint),
             retry_after: (class == RejectClass::Unavailable).then_some(retry_after),
             token_endpoint,
-            dpop_check: None,
+            detail: None,
         }
     }
 
-    /// The rejection, described by the DPoP check that failed when `check` is what refused
-    /// the request (a check that led to another reason is not this rejection's).
-    pub(crate) fn with_dpop_check(mut self, check: Option<crate::dpop::DpopError>) -> Self {
-        self.dpop_check = check.filter(|check| check.reason() == self.reason);
+    /// The rejection described by `detail` rather than by its reason's description, when
+    /// given (the caller knows more than the reason says, such as which DPoP check failed).
+    pub(crate) fn with_detail(mut self, detail: Option<&'static str>) -> Self {
+        self.detail = detail;
         self
     }
 
@@ -399,10 +399,7 @@ impl Rejection {
     /// the future), `jti`, the nonce, or what is malformed. Never any part of the proof or
     /// a token.
     pub fn description(&self) -> &'static str {
-        match self.dpop_check {
-            Some(check) => check.description(),
-            None => self.reason.description(),
-        }
+        self.detail.unwrap_or(self.reason.description())
     }
 
     /// The delay sent in `Retry-After` (only for [`RejectClass::Unavailable`], that is

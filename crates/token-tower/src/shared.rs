@@ -358,7 +358,11 @@ pub(crate) fn reject_at<St, B>(
         shared.retry_after,
         exchange.token_endpoint,
     )
-    .with_dpop_check(exchange.dpop_refusal);
+    .with_detail(
+        exchange
+            .dpop_refusal
+            .and_then(|refusal| refusal.describes(reason)),
+    );
     audit(
         exchange,
         level,
