@@ -18,6 +18,12 @@
 //! DPoP (RFC 9449) is optional: a token request with a valid `DPoP` proof gets
 //! `token_type: DPoP` and an access token bound to the proof's key (`cnf.jkt`), and the
 //! session's refreshes then need proofs by that key; a request without one gets `Bearer`.
+//!
+//! `GET /.well-known/oauth-authorization-server` serves the server's metadata (RFC 8414),
+//! with the proof algorithms it accepts in `dpop_signing_alg_values_supported` (RFC 9449
+//! section 5.1), so a client can discover the endpoints and pick a key type. Its `issuer`
+//! is `http://` and the address the example listens on; a real server publishes its public
+//! `https://` URL.
 
 mod common;
 
@@ -27,7 +33,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -117,6 +123,28 @@ async fn token(
     }
 }
 
+/// The authorization server's metadata (RFC 8414) for `issuer`: its endpoints, grants and
+/// client authentication methods, and the DPoP proof algorithms `dpop` accepts.
+fn metadata(issuer: &str, dpop: &DpopConfig) -> serde_json::Value {
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "grant_types_supported": ["password", "refresh_token"],
+        // No authorization endpoint: no response type is served.
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post"
+        ],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        // From the layer's own configuration, so the list cannot drift from what it accepts.
+        "dpop_signing_alg_values_supported": dpop.signing_algorithms(),
+    })
+}
+
 /// The revocation endpoint as the app has it: authenticate the client (RFC 7009 section
 /// 2.1). On this 2xx the layer revokes the token's session, if it is this client's, and
 /// answers 200 itself.
@@ -153,6 +181,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             MemoryStore::new(settings.store_config()).into()
         }
     };
+    let dpop = DpopConfig::new().policy(DpopPolicy::Optional);
     let rotation = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
         .family_claim("sid")
@@ -163,19 +192,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .revocation_route(Route::new(axum::http::Method::POST, "/revoke"))
         .issuing_routes([])
         // Optional: clients that send proofs get bound sessions, bearer clients keep working.
-        .dpop(DpopConfig::new().policy(DpopPolicy::Optional))
+        .dpop(dpop.clone())
         .build()?;
     let introspection = Router::new()
         .route_service("/introspect", rotation.introspection())
         .route_layer(middleware::from_fn(registered_callers_only));
+    let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let metadata = Json(metadata(&issuer, &dpop));
     let app = Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || std::future::ready(metadata.clone())),
+        )
         .merge(introspection)
         .layer(rotation)
         .layer(Extension(minter));
-    let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;
-    println!("listening on http://{}", listener.local_addr()?);
+    println!("listening on {issuer}");
     axum::serve(listener, app).await?;
     Ok(())
 }

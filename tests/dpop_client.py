@@ -5,10 +5,11 @@
 
 jwcrypto makes the key pair, signs every proof and computes the key's thumbprint, so the
 layer is checked against an implementation it did not grow up with; HTTP is the standard
-library's. The client logs in with the password grant and a proof, refreshes with fresh
-proofs, then checks what the server refuses: the refresh token without a proof, with a
-proof by another key, and a proof sent twice. It prints a JSON summary and exits 1 on the
-first failed check (2 when jwcrypto is missing).
+library's. For each key type and label (ES256; Ed25519 labelled `Ed25519`, RFC 9864's
+name, and `EdDSA`), the client logs in with the password grant and a proof, refreshes with
+fresh proofs, then checks what the server refuses: the refresh token without a proof, with
+a proof by another key, and a proof sent twice. It prints a JSON summary and exits 1 on
+the first failed check (2 when jwcrypto is missing).
 """
 
 import base64
@@ -41,11 +42,19 @@ def check(condition, what):
         raise Failed(what)
 
 
-def proof(key, url, method="POST"):
-    """A DPoP proof JWT for one request to `url`, signed with `key` (ES256)."""
+# The `alg` labels tried, and the key each signs with.
+KEYS = {
+    "ES256": {"kty": "EC", "crv": "P-256"},
+    "Ed25519": {"kty": "OKP", "crv": "Ed25519"},
+    "EdDSA": {"kty": "OKP", "crv": "Ed25519"},
+}
+
+
+def proof(key, url, alg, method="POST"):
+    """A DPoP proof JWT for one request to `url`, signed with `key` under `alg`."""
     header = {
         "typ": "dpop+jwt",
-        "alg": "ES256",
+        "alg": alg,
         "jwk": key.export_public(as_dict=True),
     }
     claims = {
@@ -89,13 +98,27 @@ def claims_of(token):
 
 
 def run(base):
+    summary = {"algorithms": {}}
+    for alg, params in KEYS.items():
+        summary["algorithms"][alg] = run_with(base, alg, params)
+    summary["cnf_in_access_token"] = all(
+        result["cnf_in_access_token"] for result in summary["algorithms"].values()
+    )
+    return summary
+
+
+def run_with(base, alg, params):
     url = base.rstrip("/") + "/token"
-    key = jwk.JWK.generate(kty="EC", crv="P-256")
-    other = jwk.JWK.generate(kty="EC", crv="P-256")
+    key = jwk.JWK.generate(**params)
+    other = jwk.JWK.generate(**params)
     thumbprint = key.thumbprint()
     summary = {"thumbprint": thumbprint, "checks": []}
 
+    def proof_by(signer):
+        return proof(signer, url, alg)
+
     def granted(status, body, what):
+        what = f"{alg}: {what}"
         check(status == 200, f"{what}: expected 200, got {status} {body}")
         check(body.get("token_type") == "DPoP", f"{what}: token_type {body.get('token_type')!r}")
         cnf = claims_of(body["access_token"]).get("cnf")
@@ -105,6 +128,7 @@ def run(base):
         return body["refresh_token"]
 
     def refused(status, body, what):
+        what = f"{alg}: {what}"
         check(status == 400, f"{what}: expected 400, got {status} {body}")
         check(
             body.get("error") == "invalid_dpop_proof",
@@ -113,7 +137,7 @@ def run(base):
         summary["checks"].append(what)
 
     form = {"grant_type": "password", "username": "alice", "password": "demo"}
-    status, body = post(url, form, proof(key, url))
+    status, body = post(url, form, proof_by(key))
     token = granted(status, body, "login with a proof: DPoP, cnf.jkt is the key's thumbprint")
     summary["cnf_in_access_token"] = "cnf" in claims_of(body["access_token"])
 
@@ -121,21 +145,21 @@ def run(base):
         return {"grant_type": "refresh_token", "refresh_token": refresh_token}
 
     for i in (1, 2):
-        status, body = post(url, refresh_form(token), proof(key, url))
+        status, body = post(url, refresh_form(token), proof_by(key))
         token = granted(status, body, f"refresh {i} with a fresh proof")
 
     status, body = post(url, refresh_form(token))
     refused(status, body, "refresh without a proof")
-    status, body = post(url, refresh_form(token), proof(other, url))
+    status, body = post(url, refresh_form(token), proof_by(other))
     refused(status, body, "refresh with a proof by another key")
 
     # Neither refusal spent or revoked anything: the owner's token still rotates.
-    status, body = post(url, refresh_form(token), proof(key, url))
+    status, body = post(url, refresh_form(token), proof_by(key))
     token = granted(status, body, "the owner refreshes after the refusals")
 
     # A proof is good for one request: the same DPoP header again is refused, even with
     # the session's current token.
-    once = proof(key, url)
+    once = proof_by(key)
     status, body = post(url, refresh_form(token), once)
     token = granted(status, body, "refresh with a proof, first use")
     status, body = post(url, refresh_form(token), once)

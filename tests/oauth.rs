@@ -4,7 +4,8 @@
 //! its revocation and introspection endpoints, with a plain HTTP client (`oauth2` sends
 //! revocations to HTTPS endpoints only). Its DPoP sessions are driven by a DPoP client in
 //! Python (`tests/dpop_client.py`, on `jwcrypto`), which makes its keys, proofs and
-//! thumbprints without this project's code.
+//! thumbprints without this project's code, and by the two most used JavaScript DPoP
+//! libraries, oauth4webapi and panva's `dpop` (`tests/dpop_node`, on Node.js).
 
 mod support;
 
@@ -311,10 +312,11 @@ async fn a_request_without_a_dpop_proof_gets_a_bearer_token() {
     assert_eq!(token_type(&server, &refreshed).await, "Bearer");
 }
 
-/// A DPoP client written with `jwcrypto`: its login binds the session to its key
-/// (`token_type: DPoP`, `cnf.jkt` its own thumbprint), its refreshes with fresh proofs
-/// rotate, and the refresh token without a proof, with another key's proof, or with a
-/// proof already used is `invalid_dpop_proof` while the session lives on.
+/// A DPoP client written with `jwcrypto`, with an ES256 key and with an Ed25519 key labelled
+/// `Ed25519` and `EdDSA`: its login binds the session to its key (`token_type: DPoP`,
+/// `cnf.jkt` its own thumbprint), its refreshes with fresh proofs rotate, and the refresh
+/// token without a proof, with another key's proof, or with a proof already used is
+/// `invalid_dpop_proof` while the session lives on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwcrypto_dpop_client_binds_rotates_and_is_refused_without_its_key() {
     // A missing jwcrypto is a machine to set up (`scripts/test` does), not a test to skip.
@@ -347,4 +349,123 @@ async fn a_jwcrypto_dpop_client_binds_rotates_and_is_refused_without_its_key() {
     assert_eq!(summary["ok"], true, "{summary}");
     // The example mints JWT access tokens, so the client saw the binding in them.
     assert_eq!(summary["cnf_in_access_token"], true, "{summary}");
+    // Every key type and label went through all the checks, Ed25519 under both names.
+    for alg in ["ES256", "Ed25519", "EdDSA"] {
+        let checks = summary["algorithms"][alg]["checks"].as_array();
+        assert_eq!(checks.map(Vec::len), Some(8), "{alg}: {summary}");
+    }
+}
+
+/// The Node DPoP clients' folder: `package.json` pins the libraries, `package-lock.json`
+/// their exact builds, and `npm ci --prefix tests/dpop_node` (which `scripts/test` runs)
+/// installs them.
+const NODE_CLIENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dpop_node");
+
+/// Runs `tests/dpop_node/client.mjs` with `library` against a fresh example on Redis: its
+/// JSON summary, once it passed. A machine without Node or without the pinned libraries is
+/// one to set up, not a test to skip: the failure says how.
+async fn node_dpop_client(library: &str) -> serde_json::Value {
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|output| output.status.success()),
+        "the Node DPoP clients need Node.js 20 or later on PATH, and npm to install them \
+         (apt-get install nodejs npm; scripts/test installs them): {node:?}"
+    );
+    let pinned: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{NODE_CLIENTS}/package.json")).unwrap(),
+    )
+    .unwrap();
+    let want = pinned["dependencies"][library]
+        .as_str()
+        .expect("the library is pinned in tests/dpop_node/package.json");
+    let installed = std::fs::read_to_string(format!(
+        "{NODE_CLIENTS}/node_modules/{library}/package.json"
+    ))
+    .ok()
+    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    .and_then(|package| package["version"].as_str().map(str::to_owned));
+    assert_eq!(
+        installed.as_deref(),
+        Some(want),
+        "{library} {want} is not installed for the Node DPoP clients: run \
+         `npm ci --prefix tests/dpop_node` (scripts/test does)"
+    );
+
+    let server = start();
+    let base = server.app.url("");
+    let run = tokio::process::Command::new("node")
+        .args([
+            &format!("{NODE_CLIENTS}/client.mjs"),
+            base.as_str(),
+            library,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the Node client finishes within 60 s")
+        .expect("run tests/dpop_node/client.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "tests/dpop_node/client.mjs {library} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON summary");
+    assert_eq!(summary["ok"], true, "{summary}");
+    summary
+}
+
+/// The proofs' `alg` labels a client run sent, by key type, sorted.
+fn proof_labels(summary: &serde_json::Value) -> Vec<(String, String)> {
+    let mut labels: Vec<_> = summary["algorithms"]
+        .as_object()
+        .expect("a result per key type")
+        .iter()
+        .map(|(key, result)| {
+            (
+                key.clone(),
+                result["proof_alg"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// oauth4webapi, as a browser or Node app uses it: it discovers the example's metadata
+/// (whose `dpop_signing_alg_values_supported` lists its key's algorithm), logs in with the
+/// password grant and refreshes twice, each with a proof labelled `Ed25519` (RFC 9864)
+/// for an Ed25519 key and `ES256` for a P-256 one: 200 and `token_type: DPoP` bound to its
+/// key every time. A proof by another key and an hour-old proof are refused with the
+/// description of the failed check (key mismatch, `iat` too old), and the owner goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth4webapi_binds_and_refreshes_with_ed25519_and_es256_proofs() {
+    let summary = node_dpop_client("oauth4webapi").await;
+    assert_eq!(
+        proof_labels(&summary),
+        [
+            ("ES256".to_owned(), "ES256".to_owned()),
+            ("Ed25519".to_owned(), "Ed25519".to_owned())
+        ],
+        "{summary}"
+    );
+}
+
+/// panva's `dpop` proofs on plain `fetch`: for an Ed25519 key (labelled `Ed25519`) and a
+/// P-256 one, a login and two refreshes answer 200 with a session bound to the key; a proof
+/// for another method, for another URI, and a proof sent twice are refused with the
+/// description of the failed check (`htm`, `htu`, `jti` spent), and the owner goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panva_dpop_proofs_labelled_ed25519_and_es256_bind_and_refresh() {
+    let summary = node_dpop_client("dpop").await;
+    assert_eq!(
+        proof_labels(&summary),
+        [
+            ("ES256".to_owned(), "ES256".to_owned()),
+            ("Ed25519".to_owned(), "Ed25519".to_owned())
+        ],
+        "{summary}"
+    );
 }

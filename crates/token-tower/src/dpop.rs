@@ -106,7 +106,8 @@ pub(crate) struct Origin {
 pub struct InvalidOrigin;
 
 impl DpopConfig {
-    /// Policy [`Off`](DpopPolicy::Off); algorithms ES256, EdDSA (Ed25519), RS256 and PS256;
+    /// Policy [`Off`](DpopPolicy::Off); algorithms ES256, EdDSA (Ed25519, labelled `EdDSA`
+    /// or `Ed25519`), RS256 and PS256;
     /// proofs up to 60 s old and 5 s in the future; the target URI taken from the request
     /// (see [`origin`](Self::origin)); no nonces.
     pub fn new() -> Self {
@@ -123,6 +124,32 @@ impl DpopConfig {
             origin: None,
             nonces: None,
         }
+    }
+
+    /// The `alg` values a proof may carry under this configuration, for the authorization
+    /// server's metadata to publish as `dpop_signing_alg_values_supported` (RFC 9449
+    /// section 5.1): the [allowed algorithms](Self::allowed_algorithms) by their JWS names,
+    /// EdDSA as both `Ed25519` (RFC 9864's fully specified name, which current clients
+    /// send) and `EdDSA`. The defaults give `["ES256", "Ed25519", "EdDSA", "RS256",
+    /// "PS256"]`.
+    ///
+    /// ```
+    /// use token_tower::DpopConfig;
+    /// use token_tower::jsonwebtoken::Algorithm;
+    ///
+    /// let metadata = serde_json::json!({
+    ///     "dpop_signing_alg_values_supported": DpopConfig::new().signing_algorithms(),
+    /// });
+    /// # let _ = metadata;
+    /// let es256_only = DpopConfig::new().allowed_algorithms([Algorithm::ES256]);
+    /// assert_eq!(es256_only.signing_algorithms(), ["ES256"]);
+    /// ```
+    pub fn signing_algorithms(&self) -> Vec<&'static str> {
+        self.algorithms
+            .iter()
+            .flat_map(|algorithm| jws_names(*algorithm))
+            .copied()
+            .collect()
     }
 
     /// Whether the route ignores, accepts or requires proofs.
@@ -301,73 +328,123 @@ pub(crate) struct VerifiedProof {
     pub(crate) iat: i64,
 }
 
-/// Why a proof was refused. The messages name the check, never the proof or a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why a proof was refused; [`description`](Self::description) says which check failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DpopError {
     /// The route requires a proof and the request has none.
-    #[error("the request has no DPoP proof and this route requires one")]
     MissingProof,
     /// More than one `DPoP` header (RFC 9449 section 4.3, check 1).
-    #[error("the request has more than one DPoP header")]
     MultipleHeaders,
     /// The header is longer than [`MAX_PROOF_LEN`].
-    #[error("the DPoP header is too long")]
     TooLarge,
     /// Not a compact JWS of three base64url parts whose first two are JSON objects.
-    #[error("the DPoP proof is not a well-formed JWT")]
     Malformed,
     /// The header's `typ` is not `dpop+jwt`.
-    #[error("the DPoP proof's typ is not dpop+jwt")]
     WrongType,
     /// The header names critical extensions (`crit`), none of which this verifier knows.
-    #[error("the DPoP proof requires a header extension this server does not support")]
     CriticalHeader,
     /// `alg` is `none`, symmetric, unknown or not allowed by the configuration.
-    #[error("the DPoP proof's alg is not an allowed asymmetric algorithm")]
     AlgorithmNotAllowed,
     /// The header has no `jwk` object.
-    #[error("the DPoP proof has no jwk header")]
     MissingKey,
     /// The `jwk` carries private key members.
-    #[error("the DPoP proof's jwk contains a private key")]
     PrivateKey,
-    /// The `jwk` is not a public key of the type and size `alg` needs.
-    #[error("the DPoP proof's jwk is not a usable public key for its alg")]
+    /// The `jwk` is not a public key of the type, curve and size `alg` needs.
     UnusableKey,
     /// The signature does not verify with the `jwk`.
-    #[error("the DPoP proof's signature does not verify with its jwk")]
     InvalidSignature,
     /// `jti` is missing, not a string, empty or longer than [`MAX_JTI_LEN`] bytes.
-    #[error("the DPoP proof's jti is missing, empty or too long")]
     InvalidJti,
     /// `htm` is missing or differs from the request's method.
-    #[error("the DPoP proof's htm does not match the request method")]
     MethodMismatch,
     /// `htu` is missing, not an `http(s)` URI, or differs from the request's URI.
-    #[error("the DPoP proof's htu does not match the request URI")]
     UriMismatch,
     /// No origin is configured and the request has no single authority to compare `htu`
     /// with.
-    #[error("the request's URI cannot be determined: no origin is configured and no single Host")]
     UnknownTarget,
     /// `iat` is missing or not a number.
-    #[error("the DPoP proof's iat is missing or not a number")]
     MissingIssuedAt,
     /// `iat` is older than the configured maximum age.
-    #[error("the DPoP proof is too old")]
     Expired,
     /// `iat` is further in the future than the configured clock skew.
-    #[error("the DPoP proof is issued in the future")]
     IssuedInFuture,
     /// Nonces are required and the proof has no `nonce`.
-    #[error("the DPoP proof has no nonce and this server requires one")]
     MissingNonce,
     /// The proof's `nonce` was not issued by this server, or is from an old window.
-    #[error("the DPoP proof's nonce is invalid or stale")]
     StaleNonce,
 }
 
 impl DpopError {
+    /// Which check failed, for the client: the refusal's `error_description`. It names the
+    /// check, never any part of the proof or a token, and keeps to the characters RFC 6749
+    /// section 5.2 allows there (printable ASCII without `"` and `\`), so it also fits in a
+    /// `WWW-Authenticate` challenge's quoted string.
+    pub(crate) fn description(self) -> &'static str {
+        match self {
+            DpopError::MissingProof => "the request has no DPoP proof and this route requires one",
+            DpopError::MultipleHeaders => "the request has more than one DPoP header",
+            DpopError::TooLarge => "the DPoP header is too long",
+            DpopError::Malformed => {
+                "the DPoP proof is malformed: not a compact JWS of a JSON header and JSON claims"
+            }
+            DpopError::WrongType => "the DPoP proof's typ header is not dpop+jwt",
+            DpopError::CriticalHeader => {
+                "the DPoP proof requires a header extension this server does not support"
+            }
+            DpopError::AlgorithmNotAllowed => {
+                "the DPoP proof's alg is not supported (see dpop_signing_alg_values_supported)"
+            }
+            DpopError::MissingKey => "the DPoP proof has no jwk header",
+            DpopError::PrivateKey => "the DPoP proof's jwk contains a private key",
+            DpopError::UnusableKey => {
+                "the DPoP proof's jwk is not a public key of the type and curve its alg needs"
+            }
+            DpopError::InvalidSignature => {
+                "the DPoP proof's signature does not verify with its jwk"
+            }
+            DpopError::InvalidJti => "the DPoP proof's jti claim is missing, empty or too long",
+            DpopError::MethodMismatch => {
+                "the DPoP proof's htm claim is missing or not the request's method"
+            }
+            DpopError::UriMismatch => {
+                "the DPoP proof's htu claim is missing or not the request's URI"
+            }
+            DpopError::UnknownTarget => {
+                "the request's URI cannot be determined: no origin is configured and no single Host"
+            }
+            DpopError::MissingIssuedAt => "the DPoP proof's iat claim is missing or not a number",
+            DpopError::Expired => {
+                "the DPoP proof's iat is too old: sign a fresh proof for each request"
+            }
+            DpopError::IssuedInFuture => {
+                "the DPoP proof's iat is in the future: check the client's clock"
+            }
+            DpopError::MissingNonce => {
+                "the DPoP proof has no nonce: sign it with the one in the DPoP-Nonce header"
+            }
+            DpopError::StaleNonce => {
+                "the DPoP proof's nonce is invalid or stale: sign it with the one in the DPoP-Nonce header"
+            }
+        }
+    }
+
+    /// The [`description`](Self::description), when this refusal is what led to `reason`
+    /// (a refused proof's check says nothing about a later refusal of the same request).
+    pub(crate) fn describes(self, reason: crate::rejection::RejectReason) -> Option<&'static str> {
+        (self.reason() == reason).then(|| self.description())
+    }
+
+    /// How the layer answers: no proof where one is required, a proof to sign again with
+    /// the server's nonce, or an invalid one. The metric and audit reason stays this coarse;
+    /// the [`description`](Self::description) refines it.
+    pub(crate) fn reason(self) -> crate::rejection::RejectReason {
+        use crate::rejection::RejectReason;
+        match self {
+            DpopError::MissingProof => RejectReason::DpopProofRequired,
+            error if error.needs_nonce() => RejectReason::DpopNonceRequired,
+            _ => RejectReason::InvalidDpopProof,
+        }
+    }
     /// Whether the answer is `use_dpop_nonce` (with a fresh `DPoP-Nonce`, so the client
     /// retries with it) rather than `invalid_dpop_proof`.
     pub(crate) fn needs_nonce(self) -> bool {
@@ -401,27 +478,28 @@ impl DpopError {
     }
 }
 
-/// The request's proof under the layer's policy, with each refusal as the layer answers it:
-/// no proof where one is required, a proof to sign again with the server's nonce, or an
-/// invalid one. `uri` is the request's URI as the client sent it (before any routing
-/// stripped a prefix).
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for DpopError {}
+
+/// The request's proof under the layer's policy, now; a refusal is answered with
+/// [`DpopError::reason`] and described by [`DpopError::description`]. `uri` is the
+/// request's URI as the client sent it (before any routing stripped a prefix).
 pub(crate) fn read_proof(
     headers: &HeaderMap,
     method: &Method,
     uri: &Uri,
     config: &DpopConfig,
-) -> Result<Option<VerifiedProof>, crate::rejection::RejectReason> {
-    use crate::rejection::RejectReason;
+) -> Result<Option<VerifiedProof>, DpopError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    check(headers, method, uri, config, now).map_err(|error| {
+    check(headers, method, uri, config, now).inspect_err(|error| {
         tracing::debug!(dpop_error = error.name(), "DPoP proof refused");
-        match error {
-            DpopError::MissingProof => RejectReason::DpopProofRequired,
-            error if error.needs_nonce() => RejectReason::DpopNonceRequired,
-            _ => RejectReason::InvalidDpopProof,
-        }
     })
 }
 
@@ -489,7 +567,7 @@ pub(crate) fn verify(
     let algorithm = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(|alg| Algorithm::from_str(alg).ok())
+        .and_then(proof_algorithm)
         .filter(|alg| is_asymmetric(*alg) && config.algorithms.contains(alg))
         .ok_or(DpopError::AlgorithmNotAllowed)?;
     let jwk = match header.get("jwk") {
@@ -557,6 +635,39 @@ pub(crate) fn verify(
         // Within [oldest, newest], so the conversion cannot saturate.
         iat: iat.floor() as i64,
     }))
+}
+
+/// RFC 9864's fully specified name for EdDSA over Ed25519. It deprecates the polymorphic
+/// `EdDSA`, and current clients (oauth4webapi, panva's `dpop`) label Ed25519 proofs with it.
+const ED25519: &str = "Ed25519";
+
+/// The algorithm a proof's `alg` names: a JWS name jsonwebtoken knows, or [`ED25519`],
+/// which is verified as `EdDSA` is (and allowed when `EdDSA` is). Both take only an `OKP`
+/// key on the `Ed25519` curve (see [`decoding_key`]): EdDSA over Ed448 is not supported, so
+/// the two names accept the same keys.
+fn proof_algorithm(alg: &str) -> Option<Algorithm> {
+    match alg {
+        ED25519 => Some(Algorithm::EdDSA),
+        alg => Algorithm::from_str(alg).ok(),
+    }
+}
+
+/// The JWS `alg` names of an allowed algorithm, as a proof may carry them: `EdDSA` has two.
+fn jws_names(algorithm: Algorithm) -> &'static [&'static str] {
+    match algorithm {
+        Algorithm::ES256 => &["ES256"],
+        Algorithm::ES384 => &["ES384"],
+        Algorithm::EdDSA => &[ED25519, "EdDSA"],
+        Algorithm::RS256 => &["RS256"],
+        Algorithm::RS384 => &["RS384"],
+        Algorithm::RS512 => &["RS512"],
+        Algorithm::PS256 => &["PS256"],
+        Algorithm::PS384 => &["PS384"],
+        Algorithm::PS512 => &["PS512"],
+        // Symmetric algorithms are never allowed, and a name this crate does not know
+        // cannot be published.
+        _ => &[],
+    }
 }
 
 fn whole_secs(duration: Duration) -> i64 {
@@ -1864,12 +1975,375 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = all.iter().map(|e| e.name()).collect();
         assert_eq!(names.len(), all.len());
+        let descriptions: std::collections::HashSet<_> =
+            all.iter().map(|e| e.description()).collect();
+        assert_eq!(descriptions.len(), all.len(), "one description per check");
         for error in all {
             let message = error.to_string();
+            assert_eq!(message, error.description());
             assert!(!message.contains("eyJ"), "{message}");
+            // RFC 6749 section 5.2's error_description characters, which also fit a
+            // WWW-Authenticate quoted string.
+            assert!(
+                message
+                    .bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                "{message}"
+            );
+            assert!(
+                crate::rejection::RejectReason::description(error.reason()) != message,
+                "{message} refines its reason's description"
+            );
             if !error.needs_nonce() {
                 assert!(!error.needs_nonce());
             }
         }
+    }
+
+    /// `key`'s proof of `claims` with its header's `alg` relabelled.
+    fn labelled(key: &DpopKey, alg: &str, claims: &Value) -> String {
+        key.sign(&with(key.header(), "alg", json!(alg)), claims)
+    }
+
+    #[test]
+    fn ed25519_is_accepted_beside_eddsa_for_an_ed25519_key_only() {
+        let ed = DpopKey::ed25519();
+        // RFC 9864's name, as oauth4webapi and panva's dpop send it, and the older one:
+        // the same key, the same binding.
+        for alg in ["Ed25519", "EdDSA"] {
+            let verified = verdict(&labelled(&ed, alg, &claims())).expect(alg);
+            assert_eq!(verified.unwrap().thumbprint, ed.thumbprint(), "{alg}");
+        }
+        // `Ed25519` names one curve: an EC key, an RSA key or another OKP curve is no key
+        // for it, even when the signature is the key's own.
+        let ec = DpopKey::es256();
+        assert_eq!(
+            refusal(&labelled(&ec, "Ed25519", &claims())),
+            DpopError::UnusableKey
+        );
+        let rsa = DpopKey::rs256();
+        assert_eq!(
+            refusal(&labelled(&rsa, "Ed25519", &claims())),
+            DpopError::UnusableKey
+        );
+        let ed448 = with(
+            with(ed.header(), "alg", json!("Ed25519")),
+            "jwk",
+            with(ed.public_jwk(), "crv", json!("Ed448")),
+        );
+        assert_eq!(refusal(&ed.sign(&ed448, &claims())), DpopError::UnusableKey);
+        // An Ed25519 signature under another algorithm's name does not verify as one.
+        assert_eq!(
+            refusal(&labelled(&ed, "ES256", &claims())),
+            DpopError::UnusableKey
+        );
+        // Names are case-sensitive (RFC 7515 section 4.1.1), and Ed448 is not supported.
+        for alg in ["ed25519", "ED25519", "Ed448"] {
+            assert_eq!(
+                refusal(&labelled(&ed, alg, &claims())),
+                DpopError::AlgorithmNotAllowed,
+                "{alg}"
+            );
+        }
+        // Both names follow EdDSA in the configuration.
+        let without_eddsa = config().allowed_algorithms([Algorithm::ES256]);
+        for alg in ["Ed25519", "EdDSA"] {
+            assert_eq!(
+                verify_at(
+                    &without_eddsa,
+                    "POST",
+                    "/refresh",
+                    &labelled(&ed, alg, &claims()),
+                    NOW
+                ),
+                Err(DpopError::AlgorithmNotAllowed),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn signing_algorithms_list_every_alg_a_proof_may_carry() {
+        let defaults = DpopConfig::new().signing_algorithms();
+        assert_eq!(defaults, ["ES256", "Ed25519", "EdDSA", "RS256", "PS256"]);
+        // Every listed name is accepted from a key of its kind.
+        let (es, ed, rs, ps) = (
+            DpopKey::es256(),
+            DpopKey::ed25519(),
+            DpopKey::rs256(),
+            DpopKey::ps256(),
+        );
+        for alg in &defaults {
+            let key = match *alg {
+                "ES256" => &es,
+                "Ed25519" | "EdDSA" => &ed,
+                "RS256" => &rs,
+                _ => &ps,
+            };
+            assert!(verdict(&labelled(key, alg, &claims())).is_ok(), "{alg}");
+        }
+        // The list follows the configuration, and never names a symmetric algorithm.
+        let custom = DpopConfig::new().allowed_algorithms([
+            Algorithm::HS256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+            Algorithm::PS512,
+        ]);
+        assert_eq!(
+            custom.signing_algorithms(),
+            ["ES384", "Ed25519", "EdDSA", "PS512"]
+        );
+        let none: [&str; 0] = [];
+        assert_eq!(
+            DpopConfig::new()
+                .allowed_algorithms([])
+                .signing_algorithms(),
+            none
+        );
+    }
+
+    /// The `error_description` and `WWW-Authenticate` of the layer's answer to `proof` on
+    /// `POST /refresh` under `config`, at the token endpoint or elsewhere, and the check
+    /// that refused it.
+    fn answer(
+        config: &DpopConfig,
+        proof: &str,
+        token_endpoint: bool,
+    ) -> (DpopError, String, Option<String>) {
+        let error = read_proof(
+            &headers(&[proof]),
+            &Method::POST,
+            &"/refresh".parse().unwrap(),
+            config,
+        )
+        .expect_err("the proof is refused");
+        let rejection = crate::rejection::Rejection::new(
+            error.reason(),
+            http::StatusCode::UNAUTHORIZED,
+            Duration::from_secs(1),
+            token_endpoint,
+        )
+        .with_detail(error.describes(error.reason()));
+        let response = rejection.default_response();
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .map(|value| value.to_str().unwrap().to_owned());
+        (
+            error,
+            body["error_description"].as_str().unwrap().to_owned(),
+            challenge,
+        )
+    }
+
+    #[test]
+    fn each_refusal_says_which_check_failed_without_echoing_the_proof() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let key = DpopKey::es256();
+        let other = DpopKey::es256();
+        let good = json!({"jti": "jti-secret-1", "htm": "POST", "htu": HTU, "iat": now});
+        let nonces = DpopNonces::new(&[9; 32], Duration::from_secs(300));
+        let with_nonces = config().nonces(nonces.clone());
+        let signed = key.proof_with(good.clone());
+        let (head, body, _) = crate::jwt::compact_segments(&signed).unwrap();
+        let forged_signature = format!("{head}.{body}.{}", URL_SAFE_NO_PAD.encode([7; 64]));
+        let cases: Vec<(&str, DpopConfig, String, DpopError, &str)> = vec![
+            (
+                "an algorithm not supported",
+                config().allowed_algorithms([Algorithm::EdDSA]),
+                signed.clone(),
+                DpopError::AlgorithmNotAllowed,
+                "alg is not supported",
+            ),
+            (
+                "alg none",
+                config(),
+                labelled(&key, "none", &good),
+                DpopError::AlgorithmNotAllowed,
+                "alg is not supported",
+            ),
+            (
+                "a bad signature",
+                config(),
+                forged_signature,
+                DpopError::InvalidSignature,
+                "signature does not verify",
+            ),
+            (
+                "another method",
+                config(),
+                key.proof_with(with(good.clone(), "htm", json!("GET"))),
+                DpopError::MethodMismatch,
+                "htm",
+            ),
+            (
+                "another URI",
+                config(),
+                key.proof_with(with(
+                    good.clone(),
+                    "htu",
+                    json!("https://api.example.com/login"),
+                )),
+                DpopError::UriMismatch,
+                "htu",
+            ),
+            (
+                "an old iat",
+                config(),
+                key.proof_with(with(good.clone(), "iat", json!(now - 3600))),
+                DpopError::Expired,
+                "iat is too old",
+            ),
+            (
+                "an iat in the future",
+                config(),
+                key.proof_with(with(good.clone(), "iat", json!(now + 3600))),
+                DpopError::IssuedInFuture,
+                "iat is in the future",
+            ),
+            (
+                "no iat",
+                config(),
+                key.proof_with(without(good.clone(), "iat")),
+                DpopError::MissingIssuedAt,
+                "iat claim is missing",
+            ),
+            (
+                "no jti",
+                config(),
+                key.proof_with(without(good.clone(), "jti")),
+                DpopError::InvalidJti,
+                "jti claim is missing",
+            ),
+            (
+                "not a JWS",
+                config(),
+                "not-a-jws".to_owned(),
+                DpopError::Malformed,
+                "malformed",
+            ),
+            (
+                "a header that is not JSON",
+                config(),
+                format!("{}.{body}.AAAA", URL_SAFE_NO_PAD.encode("{not json")),
+                DpopError::Malformed,
+                "malformed",
+            ),
+            (
+                "another typ",
+                config(),
+                key.sign(&with(key.header(), "typ", json!("JWT")), &good),
+                DpopError::WrongType,
+                "typ",
+            ),
+            (
+                "no jwk",
+                config(),
+                key.sign(&without(key.header(), "jwk"), &good),
+                DpopError::MissingKey,
+                "no jwk",
+            ),
+            (
+                "a jwk of another key type",
+                config(),
+                key.sign(
+                    &with(key.header(), "jwk", DpopKey::ed25519().public_jwk()),
+                    &good,
+                ),
+                DpopError::UnusableKey,
+                "jwk is not a public key",
+            ),
+            (
+                "a private jwk",
+                config(),
+                key.sign(
+                    &with(
+                        key.header(),
+                        "jwk",
+                        with(key.public_jwk(), "d", json!("AQAB")),
+                    ),
+                    &good,
+                ),
+                DpopError::PrivateKey,
+                "private key",
+            ),
+            (
+                "another key's jwk",
+                config(),
+                key.sign(&with(key.header(), "jwk", other.public_jwk()), &good),
+                DpopError::InvalidSignature,
+                "signature does not verify",
+            ),
+            (
+                "no nonce",
+                with_nonces.clone(),
+                signed.clone(),
+                DpopError::MissingNonce,
+                "no nonce",
+            ),
+            (
+                "a nonce of another server",
+                with_nonces,
+                key.proof_with(with(
+                    good.clone(),
+                    "nonce",
+                    json!(DpopNonces::new(&[1; 32], Duration::from_secs(300)).issue(now)),
+                )),
+                DpopError::StaleNonce,
+                "nonce is invalid or stale",
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (what, config, proof, expected, says) in cases {
+            for token_endpoint in [false, true] {
+                let (error, description, challenge) = answer(&config, &proof, token_endpoint);
+                assert_eq!(error, expected, "{what}");
+                assert_eq!(description, expected.description(), "{what}");
+                assert!(description.contains(says), "{what}: {description}");
+                // Nothing of the proof: no segment of it, no claim value, no key member.
+                for part in proof.split('.').filter(|part| part.len() > 3) {
+                    assert!(!description.contains(part), "{what}");
+                }
+                for echoed in ["jti-secret-1", "eyJ", "api.example.com"] {
+                    assert!(!description.contains(echoed), "{what}: {description}");
+                }
+                let x = key.public_jwk()["x"].as_str().unwrap().to_owned();
+                assert!(!description.contains(&x), "{what}");
+                // RFC 9449 section 7.1's challenge away from the token endpoint, with the
+                // same description; none at the token endpoint (RFC 6749 section 5.2).
+                let code = expected.reason().class().error_code();
+                let expected_challenge = (!token_endpoint)
+                    .then(|| format!("DPoP error=\"{code}\", error_description=\"{description}\""));
+                assert_eq!(challenge, expected_challenge, "{what}");
+            }
+            seen.insert(expected.name());
+        }
+        assert!(seen.len() >= 14, "{seen:?}");
+        // Without a check (a customiser's own rejection), the reason's description.
+        let plain = crate::rejection::Rejection::new(
+            crate::rejection::RejectReason::InvalidDpopProof,
+            http::StatusCode::UNAUTHORIZED,
+            Duration::from_secs(1),
+            false,
+        );
+        assert_eq!(plain.description(), "the DPoP proof is invalid");
+        // A check describes only the reason it led to.
+        use crate::rejection::RejectReason;
+        assert_eq!(
+            DpopError::Expired.describes(RejectReason::DpopKeyMismatch),
+            None
+        );
+        assert_eq!(
+            DpopError::MissingNonce.describes(RejectReason::InvalidDpopProof),
+            None
+        );
+        assert_eq!(
+            DpopError::MissingNonce.describes(RejectReason::DpopNonceRequired),
+            Some(DpopError::MissingNonce.description())
+        );
     }
 }

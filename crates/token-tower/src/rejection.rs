@@ -175,7 +175,9 @@ impl RejectReason {
             RejectReason::DpopKeyMismatch => {
                 "the DPoP proof is not signed by the key the refresh token is bound to"
             }
-            RejectReason::DpopProofReplayed => "the DPoP proof was used before",
+            RejectReason::DpopProofReplayed => {
+                "the DPoP proof's jti was used before: sign a fresh proof for each request"
+            }
             RejectReason::StoreUnavailable => "token store unavailable, retry later",
             RejectReason::InvalidResponse => "the server could not issue a token",
         }
@@ -330,6 +332,9 @@ pub struct Rejection {
     status: StatusCode,
     retry_after: Option<Duration>,
     token_endpoint: bool,
+    /// A finer description than the reason's: for a refused DPoP proof, the check that
+    /// failed. The reason (and so the metric and the audit line) stays coarse.
+    detail: Option<&'static str>,
 }
 
 impl Rejection {
@@ -347,7 +352,15 @@ impl Rejection {
             status: class.status(refusal_status, token_endpoint),
             retry_after: (class == RejectClass::Unavailable).then_some(retry_after),
             token_endpoint,
+            detail: None,
         }
+    }
+
+    /// The rejection described by `detail` rather than by its reason's description, when
+    /// given (the caller knows more than the reason says, such as which DPoP check failed).
+    pub(crate) fn with_detail(mut self, detail: Option<&'static str>) -> Self {
+        self.detail = detail;
+        self
     }
 
     /// True when the request came to the
@@ -378,6 +391,17 @@ impl Rejection {
         self.reason.class().error_code()
     }
 
+    /// The `error_description` the default response sends: the reason's
+    /// [description](RejectReason::description), except for a refused DPoP proof
+    /// ([`InvalidDpopProof`](RejectReason::InvalidDpopProof),
+    /// [`DpopNonceRequired`](RejectReason::DpopNonceRequired)), where it says which check
+    /// failed: the algorithm, the key, the signature, `htm`, `htu`, `iat` (too old or in
+    /// the future), `jti`, the nonce, or what is malformed. Never any part of the proof or
+    /// a token.
+    pub fn description(&self) -> &'static str {
+        self.detail.unwrap_or(self.reason.description())
+    }
+
     /// The delay sent in `Retry-After` (only for [`RejectClass::Unavailable`], that is
     /// [`RejectReason::StoreUnavailable`]).
     pub fn retry_after(&self) -> Option<Duration> {
@@ -395,7 +419,7 @@ impl Rejection {
     pub fn default_response(&self) -> Response<Bytes> {
         let body = serde_json::json!({
             "error": self.error_code(),
-            "error_description": self.reason.description(),
+            "error_description": self.description(),
         });
         let mut response = Response::new(Bytes::from(body.to_string()));
         *response.status_mut() = self.status;
@@ -423,7 +447,7 @@ impl Rejection {
                 let challenge = format!(
                     "DPoP error=\"{}\", error_description=\"{}\"",
                     class.error_code(),
-                    self.reason.description()
+                    self.description()
                 );
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);

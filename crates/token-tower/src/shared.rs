@@ -14,7 +14,7 @@ use token_core::FamilyId;
 use crate::body::ResponseBody;
 use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
 use crate::context::ClientId;
-use crate::dpop::{DpopConfig, DpopPolicy, VerifiedProof, read_proof};
+use crate::dpop::{DpopConfig, DpopError, DpopPolicy, VerifiedProof, read_proof};
 use crate::event::{LayerEvent, LayerEventKind};
 use crate::jwt::{JwtRules, VerifiedToken};
 use crate::metrics::Recorder;
@@ -155,6 +155,9 @@ pub(crate) struct Exchange {
     /// With server nonces, the `DPoP-Nonce` every answer to this request carries, so the
     /// client signs its next proof with it.
     pub(crate) dpop_nonce: Option<HeaderValue>,
+    /// The DPoP check the request's proof failed, once [`prove`](Exchange::prove) refused
+    /// it: the refusal's description says which.
+    pub(crate) dpop_refusal: Option<DpopError>,
 }
 
 /// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
@@ -223,7 +226,10 @@ impl Exchange {
             .map_or(&parts.uri, |original| &original.0);
         #[cfg(not(feature = "axum"))]
         let uri = &parts.uri;
-        self.proof = read_proof(&parts.headers, &parts.method, uri, config)?;
+        self.proof = read_proof(&parts.headers, &parts.method, uri, config).map_err(|error| {
+            self.dpop_refusal = Some(error);
+            error.reason()
+        })?;
         Ok(())
     }
 
@@ -351,6 +357,11 @@ pub(crate) fn reject_at<St, B>(
         shared.rejection_status,
         shared.retry_after,
         exchange.token_endpoint,
+    )
+    .with_detail(
+        exchange
+            .dpop_refusal
+            .and_then(|refusal| refusal.describes(reason)),
     );
     audit(
         exchange,

@@ -220,3 +220,150 @@ async fn the_servers_nonce_is_asked_for_then_accepted_and_renewed() {
         .await;
     assert_eq!(refusal(response).await.1, "use_dpop_nonce");
 }
+
+/// The `error_description` of a refusal, and its `WWW-Authenticate` challenge.
+async fn described(response: reqwest::Response) -> (u16, String, String) {
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let (status, body) = rejection(response).await;
+    (
+        status,
+        body["error_description"].as_str().unwrap_or("").to_owned(),
+        challenge,
+    )
+}
+
+/// Over real HTTP, on the refresh route: a proof labelled `Ed25519` (RFC 9864's name, as
+/// oauth4webapi and panva's `dpop` send it) logs in and refreshes like one labelled
+/// `EdDSA`, and a refused proof's `error_description`, in the body and in the `DPoP`
+/// challenge alike, says which check failed (the algorithm, the signature, `htm`, `htu`,
+/// `iat` too old or in the future, the key, the `jti` spent, a malformed proof) without any
+/// part of the proof or the token.
+#[tokio::test]
+async fn ed25519_proofs_are_accepted_and_each_refusal_says_which_check_failed() {
+    let server = RedisServer::start();
+    let config = DpopConfig::new()
+        .policy(DpopPolicy::Optional)
+        .allowed_algorithms([
+            token_tower::jsonwebtoken::Algorithm::ES256,
+            token_tower::jsonwebtoken::Algorithm::EdDSA,
+        ]);
+    let app = serve(Mode::Json, dpop_layer(&server, Mode::Json, config)).await;
+    let key = DpopKey::ed25519();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A fresh jti for every proof, as a client makes them.
+    let proofs_made = std::cell::Cell::new(0u32);
+    let claims = |path: &str| {
+        proofs_made.set(proofs_made.get() + 1);
+        serde_json::json!({
+            "jti": format!("jti-{}", proofs_made.get()),
+            "htm": "POST",
+            "htu": format!("{}{path}", app.url),
+            "iat": now,
+        })
+    };
+    let labelled = |alg: &str, claims: serde_json::Value| {
+        let mut header = key.header();
+        header["alg"] = serde_json::json!(alg);
+        key.sign(&header, &claims)
+    };
+
+    let login = app
+        .login_with("alice", &[("dpop", &labelled("Ed25519", claims("/login")))])
+        .await;
+    assert_eq!(login.status(), 200, "an Ed25519-labelled login proof");
+    let mut token = app.token_of(login).await.unwrap();
+    for alg in ["Ed25519", "EdDSA"] {
+        let response = app
+            .refresh_with(&token, &[("dpop", &labelled(alg, claims("/refresh")))])
+            .await;
+        assert_eq!(response.status(), 200, "a refresh labelled {alg}");
+        token = app.token_of(response).await.unwrap();
+    }
+
+    let with = |name: &str, value: serde_json::Value| {
+        let mut claims = claims("/refresh");
+        claims[name] = value;
+        claims
+    };
+    let rsa = DpopKey::rs256();
+    let spent = labelled("Ed25519", claims("/refresh"));
+    let response = app.refresh_with(&token, &[("dpop", &spent)]).await;
+    assert_eq!(response.status(), 200);
+    token = app.token_of(response).await.unwrap();
+    let signed_part = &spent[..spent.rfind('.').unwrap()];
+    let cases = [
+        (
+            "an algorithm not configured",
+            rsa.proof_with(claims("/refresh")),
+            "the DPoP proof's alg is not supported (see dpop_signing_alg_values_supported)",
+        ),
+        (
+            "a forged signature",
+            format!("{signed_part}.{}", "A".repeat(86)),
+            "the DPoP proof's signature does not verify with its jwk",
+        ),
+        (
+            "another method",
+            labelled("Ed25519", with("htm", serde_json::json!("GET"))),
+            "the DPoP proof's htm claim is missing or not the request's method",
+        ),
+        (
+            "another URI",
+            labelled("Ed25519", claims("/login")),
+            "the DPoP proof's htu claim is missing or not the request's URI",
+        ),
+        (
+            "an hour-old iat",
+            labelled("Ed25519", with("iat", serde_json::json!(now - 3600))),
+            "the DPoP proof's iat is too old: sign a fresh proof for each request",
+        ),
+        (
+            "an iat an hour ahead",
+            labelled("Ed25519", with("iat", serde_json::json!(now + 3600))),
+            "the DPoP proof's iat is in the future: check the client's clock",
+        ),
+        (
+            "not a JWS",
+            "not-a-proof".to_owned(),
+            "the DPoP proof is malformed: not a compact JWS of a JSON header and JSON claims",
+        ),
+        (
+            "another key",
+            DpopKey::ed25519().proof_with(claims("/refresh")),
+            "the DPoP proof is not signed by the key the refresh token is bound to",
+        ),
+        (
+            "a spent proof",
+            spent.clone(),
+            "the DPoP proof's jti was used before: sign a fresh proof for each request",
+        ),
+    ];
+    for (what, proof, description) in cases {
+        let (status, said, challenge) =
+            described(app.refresh_with(&token, &[("dpop", &proof)]).await).await;
+        assert_eq!((status, said.as_str()), (401, description), "{what}");
+        assert_eq!(
+            challenge,
+            format!("DPoP error=\"invalid_dpop_proof\", error_description=\"{description}\""),
+            "{what}"
+        );
+        for part in proof.split('.').chain(token.split('.')) {
+            assert!(part.len() < 4 || !said.contains(part), "{what} echoes");
+        }
+    }
+    // None of the refusals spent the session's token.
+    let response = app
+        .refresh_with(
+            &token,
+            &[("dpop", &labelled("Ed25519", claims("/refresh")))],
+        )
+        .await;
+    assert_eq!(response.status(), 200, "the owner goes on");
+}
