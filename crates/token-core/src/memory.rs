@@ -436,12 +436,12 @@ impl MemoryStore {
             return Err(StoreError::DuplicateJti);
         }
         state.note_write(now);
-        // A legacy token is adopted as a bearer token: any proof is the rotation's to spend.
-        let bearer = TokenRef {
-            proof: None,
-            ..token
-        };
-        self.start_family(&mut state, &keys, family.as_str(), &bearer, now, metadata);
+        // With a proof the family is bound to its key, late: the legacy token may have been
+        // copied before. The proof is the rotation's to spend (it follows in the same request).
+        self.start_family(&mut state, &keys, family.as_str(), &token, now, metadata);
+        if let Some(f) = state.family_mut(&keys, family.as_str(), now) {
+            f.bound_late = f.key_bound;
+        }
         state.remember_adoption(&keys, token.expires_at, digest, family.as_str());
         Ok(Adoption::Adopted {
             family: family.clone(),
@@ -497,7 +497,7 @@ impl MemoryStore {
             Step::Duplicate => return Err(StoreError::DuplicateJti),
             Step::Repeat => return Ok(RotationOutcome::Rotated { family }),
             Step::Rotate => {
-                f.rotate(digest, successor_digest, now, &policy);
+                f.rotate(digest, successor_digest, &presenter, now, &policy);
                 let (end, absolute_end) = (f.ends_at(), f.absolute_end);
                 if let Some(sessions) = state.sessions_mut(&keys, now) {
                     sessions.expires = sessions.expires.max(end);

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! flags   u8       1 revoked, 2 has a predecessor, 4 bound (to a client, or with 8 to a
-//!                  DPoP key and the client, if any)
+//!                  DPoP key and the client, if any), 16 (with 8) bound to its key by a
+//!                  rotation rather than at login
 //! n       u16      grace replays served for the predecessor
 //! t l a i i48 × 4  created, last rotated, absolute end, idle end (ms since the epoch,
 //!                  good until the year 6429)
@@ -23,6 +24,7 @@ const REVOKED: u8 = 1;
 const HAS_PREVIOUS: u8 = 2;
 const BOUND: u8 = 4;
 const KEY_BOUND: u8 = 8;
+const BOUND_LATE: u8 = 16;
 
 /// The length of a record without its optional digests.
 #[cfg(test)]
@@ -79,6 +81,7 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         metadata: None,
         client,
         key_bound: flags & KEY_BOUND != 0 && client.is_some(),
+        bound_late: flags & (KEY_BOUND | BOUND_LATE) == KEY_BOUND | BOUND_LATE && client.is_some(),
         client_id: None,
     })
 }
@@ -97,6 +100,9 @@ pub(crate) fn encode(f: &Family) -> Vec<u8> {
         flags |= BOUND;
         if f.key_bound {
             flags |= KEY_BOUND;
+            if f.bound_late {
+                flags |= BOUND_LATE;
+            }
         }
     }
     let mut out = Vec::with_capacity(HEAD_LEN + 24);
@@ -115,7 +121,7 @@ pub(crate) fn encode(f: &Family) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Policy;
+    use crate::rules::{Policy, Presenter};
 
     /// The latest time a record can hold: 2^47 - 1 ms, in the year 6429.
     const LATEST: i64 = (1 << 47) - 1;
@@ -133,7 +139,17 @@ mod tests {
         assert_eq!(decode(&encode(&f)).unwrap(), f);
         f.key_bound = true;
         assert_eq!(decode(&encode(&f)).unwrap(), f);
-        f.rotate([1; 12], [2; 12], start + 10, &policy);
+        f.rotate([1; 12], [2; 12], &Presenter::default(), start + 10, &policy);
+        assert_eq!(decode(&encode(&f)).unwrap(), f);
+        let mut late = Family::new([1; 12], start, &policy, None, None);
+        let binder = Presenter {
+            keyed: Some([4; 12]),
+            binds: true,
+            ..Presenter::default()
+        };
+        late.rotate([1; 12], [2; 12], &binder, start + 10, &policy);
+        assert!(late.key_bound && late.bound_late);
+        assert_eq!(decode(&encode(&late)).unwrap(), late);
         f.replays = u16::MAX;
         assert!(f.revoke(start + 20));
         let packed = encode(&f);

@@ -131,6 +131,11 @@ pub(crate) struct Family {
     pub(crate) client: Option<Digest>,
     /// Flag 8: bound to a DPoP key (`k` is then a key binding digest).
     pub(crate) key_bound: bool,
+    /// Flag 16: bound to its key after its login: by a rotation ([`Family::rotate`] with a
+    /// binding presenter) or at its adoption. Whoever presented first may have been a thief,
+    /// so a spent token of such a family coming back with another key is reuse, not a wrong
+    /// key.
+    pub(crate) bound_late: bool,
     /// `o`: the id of the OAuth 2.0 client the family was issued to, in the clear (client
     /// ids are not secrets), kept beside the record in its metadata field: the one thing
     /// that says which client a family belongs to for revocation and listing, whatever
@@ -144,6 +149,8 @@ pub(crate) struct Family {
 pub(crate) struct Presenter {
     pub(crate) client: Option<Digest>,
     pub(crate) keyed: Option<Digest>,
+    /// The proof binds a family not yet bound to a key ([`KeyProof::binds`](crate::KeyProof)).
+    pub(crate) binds: bool,
 }
 
 impl Presenter {
@@ -153,6 +160,7 @@ impl Presenter {
             keyed: token
                 .proof
                 .map(|proof| crate::keys::key_binding_digest(token.client, proof.thumbprint)),
+            binds: token.proof.is_some_and(|proof| proof.binds),
         }
     }
 
@@ -228,6 +236,7 @@ impl Family {
             metadata: metadata.map(str::to_owned),
             client,
             key_bound: false,
+            bound_late: false,
             client_id: None,
         }
     }
@@ -257,10 +266,21 @@ impl Family {
 
     /// Why `presenter` may not present a token of this family, if it may not. A family bound
     /// to a DPoP key admits a proof by that key (and the same client) alone; one bound to a
-    /// client, that client alone; one registered with neither, anyone.
+    /// client, that client alone; one registered with neither, anyone. The client comes
+    /// first: another client is told so, and learns nothing of a key binding. (The client
+    /// of a key-bound family is compared on its id, which a revoked family no longer keeps:
+    /// then any refusal reads as a wrong key.)
     pub(crate) fn refuses(&self, presenter: &Presenter) -> Option<Step> {
         if self.key_bound {
-            (self.client != presenter.keyed).then_some(Step::WrongKey)
+            if self.client == presenter.keyed {
+                return None;
+            }
+            let owner = self.client_id.as_deref().map(crate::keys::client_digest);
+            Some(if owner.is_some() && owner != presenter.client {
+                Step::WrongClient
+            } else {
+                Step::WrongKey
+            })
         } else {
             (self.client.is_some() && self.client != presenter.client).then_some(Step::WrongClient)
         }
@@ -301,6 +321,15 @@ impl Family {
         policy: &Policy,
     ) -> Step {
         if let Some(refusal) = self.refuses(presenter) {
+            // Bound by a rotation: the key that presented first may have been a thief's, so
+            // the owner's spent token, presented with the owner's key, exposes the copy.
+            if refusal == Step::WrongKey
+                && self.bound_late
+                && !self.revoked
+                && role != Role::Current
+            {
+                return Step::Reuse;
+            }
             return refusal;
         }
         if self.revoked {
@@ -328,13 +357,24 @@ impl Family {
     }
 
     /// Applies [`Step::Rotate`]: the presented token (by digest) becomes the predecessor.
+    /// A family not yet bound to a key is bound to the presenter's when its proof binds
+    /// (the layer's `DpopPolicy::Required`), in the same step.
     pub(crate) fn rotate(
         &mut self,
         presented: Digest,
         successor: Digest,
+        presenter: &Presenter,
         now: i64,
         policy: &Policy,
     ) {
+        if !self.key_bound
+            && presenter.binds
+            && let Some(keyed) = presenter.keyed
+        {
+            self.client = Some(keyed);
+            self.key_bound = true;
+            self.bound_late = true;
+        }
         self.previous = Some(presented);
         self.replays = 0;
         self.current = successor;
@@ -392,6 +432,7 @@ mod tests {
     const NOBODY: Presenter = Presenter {
         client: None,
         keyed: None,
+        binds: false,
     };
 
     const POLICY: Policy = Policy {
@@ -408,7 +449,7 @@ mod tests {
     #[test]
     fn a_repeated_rotation_is_reported_done_even_after_the_window() {
         let mut f = Family::new(D0, 0, &POLICY, None, None);
-        f.rotate(D0, D1, 0, &POLICY);
+        f.rotate(D0, D1, &NOBODY, 0, &POLICY);
         assert_eq!(
             f.step(Role::Previous, &NOBODY, &D1, false, 5000, &POLICY),
             Step::Repeat
@@ -426,6 +467,7 @@ mod tests {
         let client = |k| Presenter {
             client: Some(k),
             keyed: None,
+            binds: false,
         };
         let bound = Family::new(D0, 0, &POLICY, None, Some(k1));
         assert_eq!(bound.refuses(&client(k1)), None);
@@ -444,6 +486,7 @@ mod tests {
         let login = Presenter {
             client: Some([7; 12]),
             keyed: Some(keyed),
+            binds: false,
         };
         let (digest, key_bound) = login.binding();
         let mut bound = Family::new(D0, 0, &POLICY, None, digest);
@@ -474,7 +517,7 @@ mod tests {
             ..POLICY
         };
         let mut old_but_used = Family::new(D0, 0, &policy, None, None);
-        old_but_used.rotate(D0, D1, 60_000, &policy);
+        old_but_used.rotate(D0, D1, &NOBODY, 60_000, &policy);
         let young_unused = Family::new(D0, 50_000, &policy, None, None);
         let mut revoked = Family::new(D0, 55_000, &policy, None, None);
         revoked.revoke(55_000);

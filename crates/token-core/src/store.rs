@@ -69,6 +69,14 @@ pub struct KeyProof<'a> {
     pub thumbprint: &'a str,
     /// The proof's `jti`.
     pub jti: &'a str,
+    /// Whether a rotation with this proof binds a family not yet bound to a key (one that
+    /// started without a proof: an older bearer login, an adoption) to this proof's key, in
+    /// the same atomic step. The layer sets it under `DpopPolicy::Required`, so that every
+    /// family that rotates there ends bound to one key; under `Optional` a proof on a
+    /// bearer family binds nothing. A spent token of a family bound so, presented with
+    /// another key, is reuse ([`RotationOutcome::ReuseDetected`]): the first key may have
+    /// been a thief's.
+    pub binds: bool,
 }
 
 impl<'a> TokenRef<'a> {

@@ -1252,6 +1252,7 @@ fn proof<'a>(key: &'a str, jti: &'a str) -> Option<KeyProof<'a>> {
     Some(KeyProof {
         thumbprint: key,
         jti,
+        binds: false,
     })
 }
 
@@ -1306,7 +1307,13 @@ async fn a_key_bound_family_rotates_only_with_proofs_by_its_key<M: MakeStore>(m:
         )
         .await
         .unwrap();
-    assert_eq!(other_client, wrong, "the key binds the client too");
+    assert_eq!(
+        other_client,
+        RotationOutcome::WrongClient {
+            family: family.clone()
+        },
+        "the client is checked first, and told nothing of the key"
+    );
     assert!(f.store.list("alice").await.unwrap()[0].is_current("t0"));
     for (i, (prev, jti)) in [("t0", "t1"), ("t1", "t2")].into_iter().enumerate() {
         let proof_jti = format!("q{i}");
@@ -1323,7 +1330,13 @@ async fn a_key_bound_family_rotates_only_with_proofs_by_its_key<M: MakeStore>(m:
     assert_eq!(
         seen.lock().unwrap().clone(),
         [
-            Registered, WrongKey, WrongKey, WrongKey, Rotated, Rotated, WrongKey
+            Registered,
+            WrongKey,
+            WrongKey,
+            WrongClient,
+            Rotated,
+            Rotated,
+            WrongKey
         ]
     );
 }
@@ -1828,6 +1841,204 @@ async fn revoking_one_session_leaves_other_legacy_tokens_adoptable<M: MakeStore>
     assert!(sibling.is_adopted(), "{sibling:?}");
 }
 
+/// A proof as the layer passes it under `DpopPolicy::Required`: it binds a family that
+/// started without a key.
+fn binding_proof<'a>(key: &'a str, jti: &'a str) -> Option<KeyProof<'a>> {
+    Some(KeyProof {
+        thumbprint: key,
+        jti,
+        binds: true,
+    })
+}
+
+/// Rotates `presented` to `jti` for app-a with a binding proof by `key`.
+async fn rotate_binding<S: RotationStore>(
+    store: &ByJti<S>,
+    presented: &str,
+    (key, proof_jti): (&str, &str),
+    jti: &str,
+) -> RotationOutcome {
+    store
+        .rotate_with(
+            "alice",
+            presented,
+            Some("app-a"),
+            binding_proof(key, proof_jti),
+            next(jti, &tok(jti)),
+        )
+        .await
+        .unwrap()
+}
+
+/// Under `Required`, a family that started without a key (a bearer login, an adoption) is
+/// bound to the first proof's key by the rotation itself: other keys are refused from then
+/// on, and the owner goes on rotating with it.
+async fn a_binding_proof_binds_a_bearer_family_to_its_key<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    let rotated = RotationOutcome::Rotated {
+        family: family.clone(),
+    };
+    assert_eq!(
+        rotate_binding(&f.store, "t0", ("key-a", "p1"), "t1").await,
+        rotated
+    );
+    for (key, proof_jti) in [("key-b", "p2"), ("key-c", "p3")] {
+        assert_eq!(
+            rotate_binding(&f.store, "t1", (key, proof_jti), "x").await,
+            RotationOutcome::WrongKey {
+                family: family.clone()
+            },
+            "{key}"
+        );
+    }
+    assert_eq!(
+        rotate_keyed(&f.store, "t1", None, "x").await,
+        RotationOutcome::WrongKey {
+            family: family.clone()
+        },
+        "without a proof"
+    );
+    assert_eq!(
+        rotate_binding(&f.store, "t1", ("key-a", "p4"), "t2").await,
+        rotated
+    );
+    assert!(f.store.list("alice").await.unwrap()[0].is_current("t2"));
+}
+
+/// A thief who presents a copied token first binds the family to the thief's key; the
+/// owner's token, spent now, presented with the owner's key, is reuse (even inside the grace
+/// window): the family is revoked, and the thief's successor dies with it. A family bound at
+/// login answers such a presentation `WrongKey` instead (the login proved the key).
+async fn a_thief_who_binds_first_is_exposed_by_the_owners_spent_token<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    rotate_binding(&f.store, "t0", ("thief", "p1"), "t1").await;
+    assert_eq!(
+        rotate_binding(&f.store, "t0", ("owner", "p2"), "o1").await,
+        RotationOutcome::ReuseDetected {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        rotate_binding(&f.store, "t1", ("thief", "p3"), "t2").await,
+        RotationOutcome::Revoked { family }
+    );
+    assert!(f.store.list("alice").await.unwrap().is_empty());
+
+    let at_login = f
+        .store
+        .register_with(
+            "alice",
+            "u0",
+            None,
+            Some("app-a"),
+            binding_proof("owner", "p4"),
+        )
+        .await
+        .unwrap();
+    rotate_binding(&f.store, "u0", ("owner", "p5"), "u1").await;
+    assert_eq!(
+        rotate_binding(&f.store, "u0", ("thief", "p6"), "x").await,
+        RotationOutcome::WrongKey { family: at_login }
+    );
+}
+
+/// An adoption with a proof binds the new family to the proof's key (late, as a rotation
+/// does: a legacy token may have been copied before); the rotation that follows spends the
+/// proof.
+async fn an_adoption_with_a_proof_binds_the_family_to_its_key<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let adoption = f
+        .store
+        .adopt_with(
+            "alice",
+            "legacy",
+            Some("app-a"),
+            None,
+            *support::ISSUED,
+            binding_proof("key-a", "p1"),
+        )
+        .await
+        .unwrap();
+    let family = adoption.family().unwrap().clone();
+    assert_eq!(
+        rotate_binding(&f.store, "legacy", ("key-a", "p1"), "t1").await,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        },
+        "the adoption left the proof to the rotation"
+    );
+    assert_eq!(
+        rotate_binding(&f.store, "t1", ("key-b", "p2"), "x").await,
+        RotationOutcome::WrongKey {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        rotate_binding(&f.store, "legacy", ("key-b", "p3"), "x").await,
+        RotationOutcome::ReuseDetected { family }
+    );
+}
+
+/// A family bound to a client and a key: another client is told `WrongClient` (the event
+/// and metric fire) and learns nothing of the key; the client with another key, `WrongKey`.
+async fn another_client_is_refused_as_such_before_the_key_is_checked<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f
+        .store
+        .register_with("alice", "t0", None, Some("app-a"), proof("key-a", "p0"))
+        .await
+        .unwrap();
+    for (client, key) in [
+        (Some("app-b"), "key-b"),
+        (Some("app-b"), "key-a"),
+        (None, "key-b"),
+    ] {
+        let outcome = f
+            .store
+            .rotate_with(
+                "alice",
+                "t0",
+                client,
+                proof(key, &format!("{client:?}{key}")),
+                next("x", &tok("x")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            RotationOutcome::WrongClient {
+                family: family.clone()
+            },
+            "{client:?} {key}"
+        );
+    }
+    let bearer = f
+        .store
+        .rotate_with("alice", "t0", Some("app-b"), None, next("x", &tok("x")))
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer,
+        RotationOutcome::WrongClient {
+            family: family.clone()
+        }
+    );
+    assert_eq!(
+        rotate_keyed(&f.store, "t0", Some(("key-b", "p9")), "x").await,
+        RotationOutcome::WrongKey { family }
+    );
+}
+
 macro_rules! backend {
     ($name:ident, $make:expr, [$($test:ident),*]) => {
         mod $name {
@@ -1919,4 +2130,8 @@ conformance!(
     revoking_a_client_ends_the_adoption_of_its_tokens_issued_before,
     a_legacy_token_older_than_a_session_is_not_adopted,
     revoking_one_session_leaves_other_legacy_tokens_adoptable,
+    a_binding_proof_binds_a_bearer_family_to_its_key,
+    a_thief_who_binds_first_is_exposed_by_the_owners_spent_token,
+    an_adoption_with_a_proof_binds_the_family_to_its_key,
+    another_client_is_refused_as_such_before_the_key_is_checked,
 );

@@ -260,6 +260,7 @@ impl Pair {
             proof: key.map(|thumbprint| KeyProof {
                 thumbprint,
                 jti: &proof_jti,
+                binds: false,
             }),
             issued_at: None,
         };
@@ -365,6 +366,7 @@ impl Pair {
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
             jti: &proof_jti,
+            binds: false,
         });
         let token = tok(successor);
         let next = Successor {

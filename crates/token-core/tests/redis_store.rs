@@ -441,6 +441,7 @@ async fn a_dpop_login_and_rotation_cost_one_fcall_each() {
         let proof = |jti| KeyProof {
             thumbprint: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
             jti,
+            binds: false,
         };
         f.store
             .register_with("warm", "w0", None, None, Some(proof("warm")))

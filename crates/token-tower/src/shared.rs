@@ -158,6 +158,9 @@ pub(crate) struct Exchange {
     /// The DPoP check the request's proof failed, once [`prove`](Exchange::prove) refused
     /// it: the refusal's description says which.
     pub(crate) dpop_refusal: Option<DpopError>,
+    /// Proofs are required (`DpopPolicy::Required`): a rotation binds a family that started
+    /// without a key to the proof's ([`KeyProof::binds`](token_core::KeyProof)).
+    pub(crate) binds_keys: bool,
 }
 
 /// Who sent a request, as far as the layer can tell, for audit lines: its request id (the
@@ -212,6 +215,7 @@ impl Exchange {
         if config.policy == DpopPolicy::Off {
             return Ok(());
         }
+        self.binds_keys = config.policy == DpopPolicy::Required;
         if let Some(nonces) = &config.nonces {
             let now = SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -248,6 +252,7 @@ impl Exchange {
             proof: self.proof.as_ref().map(|proof| token_core::KeyProof {
                 thumbprint: &proof.thumbprint,
                 jti: &proof.jti,
+                binds: self.binds_keys,
             }),
             ..token.token_ref()
         }

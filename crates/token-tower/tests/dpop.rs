@@ -367,3 +367,54 @@ async fn ed25519_proofs_are_accepted_and_each_refusal_says_which_check_failed() 
         .await;
     assert_eq!(response.status(), 200, "the owner goes on");
 }
+
+/// Under `Required`, a session that began without a key (a bearer login from before proofs
+/// were required) is bound to the first proof's key by its next rotation: proofs by other
+/// keys are refused from then on. If that first key was a thief's, the owner's token (spent
+/// now) with the owner's key ends the session, the thief's successor with it.
+#[tokio::test]
+async fn under_required_a_bearer_session_is_bound_to_the_first_proofs_key() {
+    let server = RedisServer::start();
+    let optional = serve(
+        Mode::Json,
+        dpop_layer(
+            &server,
+            Mode::Json,
+            DpopConfig::new().policy(DpopPolicy::Optional),
+        ),
+    )
+    .await;
+    let required = serve(
+        Mode::Json,
+        dpop_layer(
+            &server,
+            Mode::Json,
+            DpopConfig::new().policy(DpopPolicy::Required),
+        ),
+    )
+    .await;
+    let t0 = optional.login("alice").await;
+    let (first, others) = (DpopKey::es256(), [DpopKey::ed25519(), DpopKey::es256()]);
+    let refresh = |token: &str, key: &DpopKey| {
+        let header = proof(&required, key, "/refresh", None);
+        let token = token.to_owned();
+        let app = &required;
+        async move { app.refresh_with(&token, &[("dpop", &header)]).await }
+    };
+    let response = refresh(&t0, &first).await;
+    assert_eq!(response.status(), 200);
+    let t1 = required.token_of(response).await.unwrap();
+    for key in &others {
+        let (status, error, _) = refusal(refresh(&t1, key).await).await;
+        assert_eq!((status, error.as_str()), (401, "invalid_dpop_proof"));
+    }
+    // The first key was a thief's: the owner comes back with t0 and its own key.
+    let (status, error, _) = refusal(refresh(&t0, &others[0]).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_grant"), "reuse");
+    let (status, error, _) = refusal(refresh(&t1, &first).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (401, "invalid_grant"),
+        "the thief's session ended"
+    );
+}

@@ -485,6 +485,9 @@ impl RotationStore for RedisStore {
         check_expiry(token.expires_at)?;
         let cfg = &self.config;
         let keys = self.keys(user);
+        // With a proof the family is bound to its key (late: see `Family::bound_late`); the
+        // rotation that follows spends the proof.
+        let (binding, key_bound) = Presenter::of(&token).binding();
         let mut op = Op::write("adopt");
         op.key(keys.index()).key(keys.adopted());
         if token.family.is_none() {
@@ -500,9 +503,10 @@ impl RotationStore for RedisStore {
             .arg(cfg.max_sessions_per_user.unwrap_or(0))
             // One expiry serves the index entry and the adoption record: they are the same.
             .arg(adoption_expiry_ms(token.expires_at))
-            .arg(client_arg(token.client))
+            .arg(binding.map_or(Vec::new(), |d| d.to_vec()))
             .arg(token.client.unwrap_or(""))
-            .arg(token.issued_at.map_or(String::new(), |iat| iat.to_string()));
+            .arg(token.issued_at.map_or(String::new(), |iat| iat.to_string()))
+            .arg(if key_bound { "1" } else { "" });
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Known(family) => Ok(Adoption::Known { family }),
             ScriptReply::Refused(reason) => Ok(Adoption::Refused { reason }),
@@ -547,6 +551,9 @@ impl RotationStore for RedisStore {
             .arg(sealed);
         // Trailing arguments only when they say something: each costs Redis a Lua string
         // on every call, and this is the store's hottest call.
+        // The client goes as its digest (what a client binding `k` holds) and its id (what a
+        // key-bound family's client is compared on).
+        let client_id = presented.client.unwrap_or("");
         if let Some(proof) = presented.proof {
             let presenter = Presenter::of(&presented);
             let expiry = |exp: i64| {
@@ -555,16 +562,19 @@ impl RotationStore for RedisStore {
                     .map_or(token_index_expiry_ms(exp).to_string(), |_| String::new())
             };
             op.arg(client_arg(presented.client))
+                .arg(client_id)
                 .arg(expiry(presented.expires_at))
                 .arg(expiry(successor.expires_at))
                 .arg(presenter.keyed.map_or(Vec::new(), |d| d.to_vec()))
+                .arg(if proof.binds { "1" } else { "" })
                 .key(keys.proof(proof.jti));
         } else if presented.family.is_none() {
             op.arg(client_arg(presented.client))
+                .arg(client_id)
                 .arg(token_index_expiry_ms(presented.expires_at))
                 .arg(token_index_expiry_ms(successor.expires_at));
         } else if presented.client.is_some() {
-            op.arg(client_arg(presented.client));
+            op.arg(client_arg(presented.client)).arg(client_id);
         }
         let outcome = match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Outcome(outcome) => outcome,

@@ -152,6 +152,20 @@ impl<S: RotationStore> ByJti<S> {
         metadata: Option<&str>,
         issued_at: i64,
     ) -> Result<Adoption, StoreError> {
+        self.adopt_with(user, jti, client, metadata, issued_at, None)
+            .await
+    }
+
+    /// [`adopt_issued_at`](Self::adopt_issued_at) with the DPoP proof `proof` (if any).
+    pub async fn adopt_with(
+        &self,
+        user: &str,
+        jti: &str,
+        client: Option<&str>,
+        metadata: Option<&str>,
+        issued_at: i64,
+        proof: Option<KeyProof<'_>>,
+    ) -> Result<Adoption, StoreError> {
         let claim = self.claim(user, jti);
         let family = claim
             .clone()
@@ -161,7 +175,7 @@ impl<S: RotationStore> ByJti<S> {
             family: claim.as_ref(),
             expires_at: *EXP,
             client,
-            proof: None,
+            proof,
             issued_at: Some(issued_at),
         };
         let adoption = self.inner.adopt(user, token, &family, metadata).await?;

@@ -23,7 +23,8 @@
 --
 -- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
 --   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client, 8 bound to a
---           DPoP key (and the client, if any: k is then a digest over both)
+--           DPoP key (and the client, if any: k is then a digest over both), 16 (with 8)
+--           bound to that key late: by a rotation or an adoption, not at login
 --   n       grace replays served for the predecessor (u16)
 --   t l a i created, last rotated (the predecessor's rotation: the start of its grace
 --           window), absolute end, idle end: ms since the epoch, signed 48-bit integers
@@ -40,7 +41,7 @@
 -- Redis server's clock. TTLs are written relative (PEXPIRE, PX), so they stay right under
 -- that offset.
 
-local REVOKED, HAS_PREVIOUS, BOUND, KEY_BOUND = 1, 2, 4, 8
+local REVOKED, HAS_PREVIOUS, BOUND, KEY_BOUND, BOUND_LATE = 1, 2, 4, 8, 16
 local METADATA = '\255'
 -- The record's layout by its optional parts (flags & 6): one struct call reads or writes it.
 local FORMATS = {
@@ -90,7 +91,7 @@ local function unpack_family(raw)
   -- struct.unpack also returns the position after the values: x or y may be that.
   local _, n, t, l, a, i, c, x, y = struct.unpack(FORMATS[shape], raw)
   local f = {n = n, t = t, l = l, a = a, i = i, c = c, v = has(flags, REVOKED),
-    x = has(flags, KEY_BOUND)}
+    x = has(flags, KEY_BOUND), y = has(flags, BOUND_LATE)}
   if shape == HAS_PREVIOUS then
     f.p = x
   elseif shape == BOUND then
@@ -107,7 +108,10 @@ local function pack_family(f)
   if f.p then flags = flags + HAS_PREVIOUS end
   if f.k then
     flags = flags + BOUND
-    if f.x then flags = flags + KEY_BOUND end
+    if f.x then
+      flags = flags + KEY_BOUND
+      if f.y then flags = flags + BOUND_LATE end
+    end
   end
   local format = FORMATS[flags % 8 - flags % 2]
   if f.p and f.k then

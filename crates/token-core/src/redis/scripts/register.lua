@@ -48,8 +48,9 @@ end
 -- current token and, without a family claim (`bucket` given), indexes the token.
 -- `client_id`: the client the family is issued to, in the clear ('' for none), kept in the
 -- metadata field (see `client_in`), so a family without a client costs no byte more.
+-- `late`: a key binding made at adoption (`Family::bound_late`).
 local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
-    idle_lifetime, metadata, cap, expiry, client, client_id, key_bound)
+    idle_lifetime, metadata, cap, expiry, client, client_id, key_bound, late)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -64,7 +65,7 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
     i = math.min(absolute_end, now + tonumber(idle_lifetime)),
   }
   if client ~= '' then
-    f.k, f.x = client, key_bound
+    f.k, f.x, f.y = client, key_bound, key_bound and late
   end
   save_family(hash, id, f)
   if client_id ~= '' then

@@ -1,4 +1,16 @@
 
+-- The Step::Reuse of `rotate`: a spent token came back outside its grace, so someone holds a
+-- copy: revoke the family (or, with revoke_all_on_reuse, every family of the user) and drop
+-- its grace slot.
+local function reuse(hash, id, f, slot, now)
+  revoke(hash, id, f, now)
+  if REVOKE_EVERYTHING then
+    revoke_all(hash, now)
+  end
+  redis.call('DEL', slot)
+  return {'reuse_detected', id}
+end
+
 -- rotate: spend the presented token and make the successor current, atomically.
 -- Mirrors MemoryStore::rotate_now and Family::step.
 --
@@ -23,12 +35,15 @@
 --   {'duplicate'}                the successor's jti is already known: nothing changed
 local function rotate(keys, args)
   local hash, slot, bucket, shard, next_bucket, next_shard = unpack(keys)
-  -- The last four are sent only when needed (nil here otherwise): the client when there is
-  -- one, the token-index expiries without a family claim, and with a DPoP proof the digest
-  -- over the client and the proof's key (then all four are sent, '' for an empty one). Fewer arguments, a cheaper FCALL;
+  -- The rest are sent only when needed (nil here otherwise): the client when there is one
+  -- (its digest, and its id in the clear), the token-index expiries without a family claim,
+  -- and with a DPoP proof the digest over the client and the proof's key, and whether the
+  -- proof binds an unbound family ('1': `KeyProof::binds`); then all are sent, '' for an
+  -- empty one. Fewer arguments, a cheaper FCALL;
   -- for the same reason the policy is the library's constants (GRACE, GRACE_PX,
   -- IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING: see `Library::for_config`).
-  local clock, digest, id, next_digest, sealed, client, expiry, next_expiry, keyed = unpack(args)
+  local clock, digest, id, next_digest, sealed, client, client_id, expiry, next_expiry, keyed,
+    binds = unpack(args)
   local now = now_ms(clock)
   if keyed then
     if not spend_proof(keys[#keys], next_digest) then
@@ -57,9 +72,18 @@ local function rotate(keys, args)
     return {'unknown'} -- ended: gone, as in `load_family`
   end
   -- Family::refuses, first of Family::step: another client (or key) changes nothing and
-  -- learns nothing.
+  -- learns nothing. A key-bound family's client is compared first, on its id.
   if has(flags, KEY_BOUND) then
     if string.sub(raw, -12) ~= keyed then
+      local owner = client_in(redis.call('HGET', hash, METADATA .. id))
+      if owner and owner ~= (client_id or '') then
+        return {'wrong_client', id}
+      end
+      -- Bound late: the first key may have been a thief's, and the owner's spent token,
+      -- presented with another key, exposes the copy.
+      if has(flags, BOUND_LATE) and not has(flags, REVOKED) and string.sub(raw, 28, 39) ~= digest then
+        return reuse(hash, id, unpack_family(raw), slot, now)
+      end
       return {'wrong_key', id}
     end
   elseif has(flags, BOUND) and string.sub(raw, -12) ~= client then
@@ -78,12 +102,14 @@ local function rotate(keys, args)
     -- Family::rotate: the presented token becomes the predecessor (its grace window starts
     -- now, with no replay served yet), the successor current, the idle end renewed.
     local next_i = math.min(a, now + IDLE_LIFETIME)
-    local next_flags, client_part = HAS_PREVIOUS, ''
+    -- The binding bits (4, 8, 16) stay; flag 1 is clear here and flag 2 set.
+    local next_flags, client_part = HAS_PREVIOUS + flags - flags % 4, ''
     if has(flags, BOUND) then
-      next_flags, client_part = HAS_PREVIOUS + BOUND, string.sub(raw, -12)
-      if has(flags, KEY_BOUND) then
-        next_flags = next_flags + KEY_BOUND
-      end
+      client_part = string.sub(raw, -12)
+    end
+    if binds == '1' and not has(flags, KEY_BOUND) then
+      -- A family without a key, under a layer that requires proofs: bound late to this one.
+      next_flags, client_part = HAS_PREVIOUS + BOUND + KEY_BOUND + BOUND_LATE, keyed
     end
     redis.call('HSET', hash, id, struct.pack(RECORD_HEAD, next_flags, 0, t, now, a, next_i)
       .. next_digest .. digest .. client_part)
@@ -119,11 +145,5 @@ local function rotate(keys, args)
     end
   end
 
-  -- A spent token came back outside its grace: someone holds a copy.
-  revoke(hash, id, f, now)
-  if REVOKE_EVERYTHING then
-    revoke_all(hash, now)
-  end
-  redis.call('DEL', slot)
-  return {'reuse_detected', id}
+  return reuse(hash, id, f, slot, now)
 end
