@@ -199,7 +199,11 @@ async fn contract(app: &App) {
 async fn axum_example_honours_the_contract_on_the_memory_store() {
     let app = App::start(
         "axum_app",
-        &[("ROTATION_GRACE_SECS", "1"), ("JWT_SECRET", SECRET)],
+        &[
+            ("ROTATION_GRACE_SECS", "1"),
+            ("ROTATION_RETRY_SECS", "1"),
+            ("JWT_SECRET", SECRET),
+        ],
     );
     contract(&app).await;
 }
@@ -211,6 +215,7 @@ async fn axum_example_honours_the_contract_on_redis() {
         "axum_app",
         &[
             ("ROTATION_GRACE_SECS", "1"),
+            ("ROTATION_RETRY_SECS", "1"),
             ("JWT_SECRET", SECRET),
             ("REDIS_URL", &redis.url()),
         ],
@@ -265,6 +270,7 @@ async fn two_instances_sharing_redis_enforce_rotation_across_both() {
     let url = redis.url();
     let env = [
         ("ROTATION_GRACE_SECS", "1"),
+        ("ROTATION_RETRY_SECS", "1"),
         ("JWT_SECRET", SECRET),
         ("REDIS_URL", url.as_str()),
     ];
@@ -319,6 +325,7 @@ async fn hyper_example_serves_login_and_refresh_with_rotation() {
         "hyper_app",
         &[
             ("ROTATION_GRACE_SECS", "1"),
+            ("ROTATION_RETRY_SECS", "1"),
             ("JWT_SECRET", SECRET),
             ("REDIS_URL", &redis.url()),
         ],
@@ -362,6 +369,7 @@ async fn a_token_spent_twenty_rotations_ago_revokes_the_session_on_redis() {
             ("REDIS_URL", &redis.url()),
             ("JWT_SECRET", SECRET),
             ("ROTATION_GRACE_SECS", "1"),
+            ("ROTATION_RETRY_SECS", "1"),
         ],
     );
     let first = refresh_token(&login(&app, "victim").await);

@@ -507,6 +507,7 @@ async fn app_killed_mid_flight_every_client_can_still_refresh() {
             ("JWT_SECRET", "fault-secret"),
             ("REDIS_URL", &url),
             ("ROTATION_GRACE_SECS", "10"),
+            ("ROTATION_RETRY_SECS", "10"),
         ],
     );
     let http = client();

@@ -244,6 +244,7 @@ async fn metrics_count_rotations_rejections_and_store_calls() {
             ("REDIS_URL", &redis.url()),
             ("JWT_SECRET", "metrics-secret"),
             ("ROTATION_GRACE_SECS", "1"),
+            ("ROTATION_RETRY_SECS", "1"),
             ("ADOPT_ISSUED_BEFORE", &issued_before),
             ("ADOPT_UNTIL", &until),
         ],

@@ -42,6 +42,7 @@ fn start() -> Server {
         &[
             ("REDIS_URL", &redis.url()),
             ("ROTATION_GRACE_SECS", GRACE_SECS),
+            ("ROTATION_RETRY_SECS", GRACE_SECS),
             ("JWT_SECRET", "oauth-test-secret"),
         ],
     );

@@ -64,6 +64,7 @@ async fn sessions_page_signs_in_renews_survives_parallel_tabs_and_remote_revocat
             // The page renews at 3/4 of the access token's life: every 3 s here.
             ("ACCESS_TTL_SECS", "4"),
             ("ROTATION_GRACE_SECS", "5"),
+            ("ROTATION_RETRY_SECS", "5"),
         ],
     );
     // The browser reaches the app through a proxy that can make two renewals meet.
@@ -261,6 +262,7 @@ async fn a_copied_refresh_cookie_is_refused_in_another_browser_and_its_owner_sta
             // The page renews every 3 s.
             ("ACCESS_TTL_SECS", "4"),
             ("ROTATION_GRACE_SECS", "5"),
+            ("ROTATION_RETRY_SECS", "5"),
         ],
     );
     let base = app.url("/");

@@ -26,6 +26,9 @@ pub struct Settings {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub grace: Duration,
+    /// `ROTATION_RETRY_SECS`: how long a retry after a lost reply still gets the successor
+    /// nobody has used yet (see `StoreConfig::retry_window`).
+    pub retry_window: Duration,
     /// `SEALING_KEY` (64 hex digits), if set.
     pub sealing_key: Option<[u8; 32]>,
     /// `ADOPT_ISSUED_BEFORE` and `ADOPT_UNTIL` (seconds since the epoch), if set: adopt the
@@ -90,6 +93,10 @@ impl Settings {
             access_ttl: secs("ACCESS_TTL_SECS", 900),
             refresh_ttl: secs("REFRESH_TTL_SECS", 30 * 24 * 3600),
             grace: secs("ROTATION_GRACE_SECS", 10),
+            retry_window: secs(
+                "ROTATION_RETRY_SECS",
+                token_rotation::token_core::DEFAULT_RETRY_WINDOW.as_secs(),
+            ),
             sealing_key: std::env::var("SEALING_KEY")
                 .ok()
                 .filter(|k| !k.is_empty())
@@ -114,6 +121,7 @@ impl Settings {
         };
         StoreConfig::default()
             .grace(self.grace)
+            .retry_window(self.retry_window)
             .absolute_lifetime(self.refresh_ttl)
             .idle_lifetime(self.refresh_ttl)
             .sealing_key(key)

@@ -22,7 +22,7 @@ pub fn prefix_pattern(prefix: &str) -> String {
 /// use token_core::admin::{KeyKind, index_key, key_kind};
 /// assert_eq!(key_kind("rt:", &index_key("rt:", "alice")), KeyKind::SessionIndex);
 /// assert_eq!(key_kind("rt:", "rt:{uYWxpY2U}:g:abc"), KeyKind::GraceSlot);
-/// assert_eq!(key_kind("rt:", "rt:{uYWxpY2U}:d:abc"), KeyKind::SpentProof);
+/// assert_eq!(key_kind("rt:", "rt:{dYWJj}"), KeyKind::SpentProof);
 /// ```
 pub fn key_kind(prefix: &str, key: &str) -> KeyKind {
     crate::keys::key_kind(prefix, key)

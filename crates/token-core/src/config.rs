@@ -8,8 +8,13 @@ use crate::seal::SealingKey;
 
 type EventHook = Arc<dyn Fn(&RotationEvent<'_>) + Send + Sync>;
 
-/// The default cap on grace replays per rotation (see [`StoreConfig::max_grace_replays`]).
-pub const DEFAULT_GRACE_REPLAYS: u32 = 3;
+/// The default cap on grace replays per rotation (see [`StoreConfig::max_grace_replays`]):
+/// room for sixteen parallel presentations of one token (one rotates, fifteen replay) and
+/// as many retries again.
+pub const DEFAULT_GRACE_REPLAYS: u32 = 32;
+
+/// The default retry window (see [`StoreConfig::retry_window`]): two minutes.
+pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(120);
 
 /// Settings shared by every store.
 ///
@@ -28,6 +33,7 @@ pub const DEFAULT_GRACE_REPLAYS: u32 = 3;
 pub struct StoreConfig {
     pub(crate) key_prefix: String,
     pub(crate) grace: Duration,
+    pub(crate) retry_window: Duration,
     pub(crate) max_grace_replays: Option<u32>,
     pub(crate) absolute_lifetime: Duration,
     pub(crate) idle_lifetime: Duration,
@@ -54,7 +60,8 @@ pub struct ReplicaAck {
 }
 
 impl Default for StoreConfig {
-    /// Prefix `rt:`, grace 10 s with at most 3 replays per rotation, absolute lifetime 30 days, idle lifetime
+    /// Prefix `rt:`, grace 10 s and a retry window of 2 minutes with at most 32 replays per
+    /// rotation, absolute lifetime 30 days, idle lifetime
     /// 14 days, timeout 500 ms with 5 s more for a write's late reply, at most 64 sessions
     /// per user, reuse revokes the
     /// family only, and a random sealing key (fine for one process; share one key between
@@ -63,6 +70,7 @@ impl Default for StoreConfig {
         StoreConfig {
             key_prefix: "rt:".to_owned(),
             grace: Duration::from_secs(10),
+            retry_window: DEFAULT_RETRY_WINDOW,
             max_grace_replays: Some(DEFAULT_GRACE_REPLAYS),
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             idle_lifetime: Duration::from_secs(14 * 24 * 3600),
@@ -88,23 +96,42 @@ impl StoreConfig {
     }
 
     /// How long after a rotation the spent token still gets the same successor back
-    /// (lost responses, parallel tabs). `Duration::ZERO` turns grace off: any second use is
-    /// reuse. The window starts at the first rotation and retries never extend it.
+    /// (parallel tabs, SSR fan-out, lost responses): at least this long, and as long as
+    /// the [`retry_window`](Self::retry_window) if that is longer. `Duration::ZERO` turns
+    /// replays off altogether, whatever the retry window: any second use is reuse. The
+    /// window starts at the first rotation and retries never extend it.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    /// Caps the grace replays per rotation; one more counts as reuse. `None`: no cap;
-    /// `Some(0)`: no replay at all (a retry inside the window is reuse, as with grace 0).
+    /// How long after a rotation a client retrying after a lost reply still gets the same
+    /// successor (default 2 minutes; with [`grace`](Self::grace) above zero). A spent token
+    /// presented again while its successor has not been used is what a lost reply looks
+    /// like: the immediate predecessor, whose successor nobody has rotated yet, gets that
+    /// successor again until the longer of the grace and retry windows has passed (and
+    /// under [`max_grace_replays`](Self::max_grace_replays)). A spent token presented after
+    /// its successor was used, or after the window, is what theft looks like: reuse.
     ///
-    /// The default, 3, covers what grace is for: two tabs renewing at once need one replay,
-    /// a retry after a lost response one more, and a third tab or a second retry fit too.
-    /// Each replay runs the app's handler, which mints a fresh access token, so without a cap
-    /// whoever holds the predecessor could mint access tokens for the whole window; with it,
-    /// a burst beyond the cap reads as theft and revokes the session. Auth0's "reuse interval"
-    /// and Okta's "grace period" make the same trade on time alone; the cap bounds it by
-    /// count as well.
+    /// The cost: a copy presented inside the window gets the successor too (the follower
+    /// case `SECURITY.md` describes), until either holder's next rotation exposes the other.
+    /// Sessions bound to a key (DPoP) are served only to that key.
+    pub fn retry_window(mut self, window: Duration) -> Self {
+        self.retry_window = window;
+        self
+    }
+
+    /// Caps the replays per rotation; past the cap a replay is refused
+    /// ([`RotationOutcome::ReplayRefused`](crate::RotationOutcome::ReplayRefused)) without
+    /// ending the session: a cap bounds the copies handed out, it is no evidence of theft.
+    /// `None`: no cap; `Some(0)`: no replay at all (every presentation of the spent token
+    /// inside the window is refused so).
+    ///
+    /// The default, 32, lets sixteen parallel presentations of one token through (SSR
+    /// front ends, middleware and tabs refreshing at once: one rotates, fifteen replay) and
+    /// as many retries after lost replies. Each replay runs the app's handler, which mints a
+    /// fresh access token, so without a cap whoever holds the predecessor could mint access
+    /// tokens for the whole window; with it, at most that many.
     pub fn max_grace_replays(mut self, cap: Option<u32>) -> Self {
         self.max_grace_replays = cap;
         self
@@ -215,6 +242,16 @@ impl StoreConfig {
         self
     }
 
+    /// How long after a rotation the predecessor still gets its successor: the longer of
+    /// the grace and retry windows, or none without grace.
+    pub(crate) fn replay_window(&self) -> Duration {
+        if self.grace.is_zero() {
+            Duration::ZERO
+        } else {
+            self.grace.max(self.retry_window)
+        }
+    }
+
     /// How long a session lives without being used: the earlier of the absolute and idle
     /// lifetimes. A refresh token that outlives it is refused once its session has ended.
     pub(crate) fn session_lifetime(&self) -> Duration {
@@ -224,7 +261,7 @@ impl StoreConfig {
     /// The lifetimes and grace settings as the rules use them (milliseconds).
     pub(crate) fn policy(&self) -> crate::rules::Policy {
         crate::rules::Policy {
-            grace: millis(self.grace) as i64,
+            grace: millis(self.replay_window()) as i64,
             replay_cap: self.max_grace_replays,
             absolute: millis(self.absolute_lifetime) as i64,
             idle: millis(self.idle_lifetime) as i64,
@@ -256,6 +293,7 @@ impl fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("key_prefix", &self.key_prefix)
             .field("grace", &self.grace)
+            .field("retry_window", &self.retry_window)
             .field("max_grace_replays", &self.max_grace_replays)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("idle_lifetime", &self.idle_lifetime)
@@ -304,6 +342,16 @@ impl ClockOffset {
     pub fn advance(&self, by: Duration) {
         self.shift
             .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    /// The store's time now (ms since the epoch): the pinned time plus the shift for a
+    /// [`frozen`](ClockOffset::frozen) clock, else the real time plus the shift.
+    pub fn now_millis(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        self.now(wall)
     }
 
     /// The current shift in milliseconds.

@@ -21,6 +21,11 @@
 //!                                 for tokens minted before the store recorded them and
 //!                                 adopted since; TTL = the latest of its tokens' `exp`, plus
 //!                                 an hour or two (as the token index)
+//! <prefix>{u<user>}:r             revocation marks: when all the user's sessions, or a
+//!                                 client's, were last revoked
+//! <prefix>{d<digest>}             a spent DPoP proof, by its jti's digest, whoever's
+//!                                 session it came with: a hash tag of its own (on a Cluster
+//!                                 a slot of its own); TTL = PROOF_JTI_LIFETIME
 //! ```
 //!
 //! `<user>` is the user id in unpadded URL-safe base64: an injective encoding whose alphabet
@@ -81,13 +86,6 @@ impl UserKeys {
         format!("{}:g:{}", self.base, b64(digest))
     }
 
-    /// The mark of a spent DPoP proof, by the digest of its `jti`: kept for
-    /// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME), under the user's hash tag so that
-    /// the rotation it came with checks and sets it in the same atomic step.
-    pub(crate) fn proof(&self, jti: &str) -> String {
-        format!("{}:d:{}", self.base, b64(&proof_digest(jti)))
-    }
-
     /// The user's adoption record: which pre-existing tokens were adopted, into which family.
     pub(crate) fn adopted(&self) -> String {
         format!("{}:a", self.base)
@@ -135,6 +133,16 @@ pub(crate) fn client_digest(client: &str) -> Digest {
     hash.update(b"token-rotation client v1\0");
     hash.update(client.as_bytes());
     truncate(&hash.finalize())
+}
+
+/// The mark of a spent DPoP proof under `prefix`, by the digest of its `jti`: one per
+/// server, not per user, since a proof is good for one call whatever token comes with it
+/// (RFC 9449, section 11.1; a client may use one key for several users). Kept for
+/// [`PROOF_JTI_LIFETIME`](crate::PROOF_JTI_LIFETIME). Its hash tag is its own: outside a
+/// Cluster the call it came with checks and sets it in the same atomic step; on a Cluster
+/// it lives in a slot of its own and is spent first (see `RedisStore`).
+pub(crate) fn proof_mark(prefix: &str, jti: &str) -> String {
+    format!("{prefix}{{d{}}}", b64(&proof_digest(jti)))
 }
 
 /// The digest a spent DPoP proof is known by: domain-separated from token ids, which the
@@ -207,6 +215,17 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
     if user_of_index_key(prefix, key).is_some() {
         return KeyKind::SessionIndex;
     }
+    if let Some(tag) = key
+        .strip_prefix(prefix)
+        .and_then(|k| k.strip_prefix("{d"))
+        .and_then(|k| k.strip_suffix('}'))
+        && !tag.is_empty()
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return KeyKind::SpentProof;
+    }
     let Some(rest) = key.strip_prefix(prefix).and_then(|k| k.strip_prefix("{u")) else {
         return KeyKind::Other;
     };
@@ -228,8 +247,6 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
         KeyKind::Adopted
     } else if tail == ":r" {
         KeyKind::RevocationMarks
-    } else if tail.starts_with(":d:") {
-        KeyKind::SpentProof
     } else {
         KeyKind::Other
     }
@@ -286,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_mark_names_no_user_and_has_a_hash_tag_of_its_own() {
+        let mark = proof_mark("rt:", "proof-1");
+        assert!(hash_tag(&mark).starts_with('d'), "{mark}");
+        assert_ne!(
+            hash_tag(&mark),
+            hash_tag(&UserKeys::new("rt:", "alice").index())
+        );
+        assert_ne!(mark, proof_mark("rt:", "proof-2"));
+        assert_eq!(user_of_index_key("rt:", &mark), None);
+    }
+
+    #[test]
     fn distinct_users_get_distinct_keys() {
         let index = |user| UserKeys::new("rt:", user).index();
         assert_ne!(index("a"), index("a:"));
@@ -306,8 +335,13 @@ mod tests {
             key_kind("rt:", &keys.revocations()),
             KeyKind::RevocationMarks
         );
+        assert_eq!(
+            key_kind("rt:", &proof_mark("rt:", "p1")),
+            KeyKind::SpentProof
+        );
         assert_eq!(user_of_index_key("rt:", &keys.adopted()), None);
         assert_eq!(key_kind("rt:", "rt:other"), KeyKind::Other);
+        assert_eq!(key_kind("rt:", "rt:{d}"), KeyKind::Other);
         assert_eq!(key_kind("other:", &keys.index()), KeyKind::Other);
     }
 

@@ -101,7 +101,7 @@ mod store;
 pub use crate::any::AnyStore;
 #[cfg(feature = "test-util")]
 pub use crate::config::ClockOffset;
-pub use crate::config::{DEFAULT_GRACE_REPLAYS, ReplicaAck, StoreConfig};
+pub use crate::config::{DEFAULT_GRACE_REPLAYS, DEFAULT_RETRY_WINDOW, ReplicaAck, StoreConfig};
 pub use crate::error::StoreError;
 pub use crate::memory::MemoryStore;
 pub use crate::outcome::{

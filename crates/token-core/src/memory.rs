@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, jti_digest};
+use crate::keys::{UserKeys, jti_digest, proof_mark};
 use crate::rules::{
     Digest, Family, Policy, Presenter, Role, Step, adoption_expiry_ms, adoption_refusal,
     check_expiry, evictions, revocation_mark_ttl_ms, token_index_expiry_ms,
@@ -191,17 +191,11 @@ impl State {
 
     /// Spends the request's DPoP proof, if any (the scripts' `spend_proof`): true when it is
     /// new, or was spent by this very call sent again (`did`: what the call makes current).
-    fn spend_proof(
-        &mut self,
-        keys: &UserKeys,
-        token: &TokenRef<'_>,
-        did: &Digest,
-        now: i64,
-    ) -> bool {
+    fn spend_proof(&mut self, prefix: &str, token: &TokenRef<'_>, did: &Digest, now: i64) -> bool {
         let Some(proof) = token.proof else {
             return true;
         };
-        let key = keys.proof(proof.jti);
+        let key = proof_mark(prefix, proof.jti);
         match self.proofs.get(&key) {
             Some((done, forgotten)) if *forgotten > now => done == did,
             _ => {
@@ -337,7 +331,7 @@ impl MemoryStore {
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
         let now = self.now();
         let mut state = self.lock();
-        if !state.spend_proof(&keys, &token, &digest, now) {
+        if !state.spend_proof(&self.config.key_prefix, &token, &digest, now) {
             return Err(StoreError::ProofReplayed);
         }
         if let Some(existing) = state.family_mut(&keys, family.as_str(), now) {
@@ -467,7 +461,7 @@ impl MemoryStore {
         let now = self.now();
         let policy = cfg.policy();
         let mut state = self.lock();
-        if !state.spend_proof(&keys, &presented, &successor_digest, now) {
+        if !state.spend_proof(&cfg.key_prefix, &presented, &successor_digest, now) {
             return Ok(RotationOutcome::ProofReplayed);
         }
         let Some(id) = state.family_of(&keys, &presented, now) else {
@@ -494,6 +488,7 @@ impl MemoryStore {
             Step::WrongClient => return Ok(RotationOutcome::WrongClient { family }),
             Step::WrongKey => return Ok(RotationOutcome::WrongKey { family }),
             Step::Revoked => return Ok(RotationOutcome::Revoked { family }),
+            Step::ReplayRefused => return Ok(RotationOutcome::ReplayRefused { family }),
             Step::Duplicate => return Err(StoreError::DuplicateJti),
             Step::Repeat => return Ok(RotationOutcome::Rotated { family }),
             Step::Rotate => {
@@ -505,7 +500,9 @@ impl MemoryStore {
                 state.note_write(now);
                 if policy.grace > 0 {
                     let sealed = cfg.sealing_key.seal(successor.token, aad.as_bytes());
-                    state.grace.insert(slot, (sealed, now + policy.grace + 1));
+                    // The slot never outlives its session.
+                    let slot_end = (now + policy.grace + 1).min(end);
+                    state.grace.insert(slot, (sealed, slot_end));
                 }
                 if presented.family.is_none() {
                     state.index_token(

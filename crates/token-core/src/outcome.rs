@@ -68,18 +68,30 @@ pub enum RotationOutcome {
         /// The family the tokens belong to.
         family: FamilyId,
     },
-    /// The presented token is the immediate predecessor of the current one and was rotated
-    /// at most `grace` ago: an idempotent retry. The client must get `successor` again.
+    /// The presented token is the immediate predecessor of the current one, whose successor
+    /// nobody has rotated yet, and was rotated inside the replay window (the longer of
+    /// [`StoreConfig::grace`](crate::StoreConfig::grace) and
+    /// [`retry_window`](crate::StoreConfig::retry_window)): parallel presentations, or a
+    /// retry after a lost reply. The client must get `successor` again.
     GraceReplay {
         /// The family the tokens belong to.
         family: FamilyId,
         /// The successor handed out at the first rotation, byte for byte.
         successor: String,
     },
-    /// The presented token was spent before and came back outside the grace window: a copy
-    /// exists. The family (or, by policy, every family of the user) is revoked.
+    /// The presented token was spent before and came back after its successor was used, or
+    /// outside the replay window: a copy exists. The family (or, by policy, every family of the user) is revoked.
     ReuseDetected {
         /// The family that was revoked.
+        family: FamilyId,
+    },
+    /// The presented token is the immediate predecessor, inside the replay window, but its
+    /// replays reached [`max_grace_replays`](crate::StoreConfig::max_grace_replays): refused,
+    /// and nothing changed. The session goes on (the cap bounds the copies handed out; it is
+    /// no evidence of theft); the client should use the successor another of its requests
+    /// got.
+    ReplayRefused {
+        /// The family the token belongs to.
         family: FamilyId,
     },
     /// The family was revoked earlier.
@@ -130,6 +142,7 @@ impl RotationOutcome {
             RotationOutcome::GraceReplay { .. } => "grace_replay",
             RotationOutcome::ReuseDetected { .. } => "reuse_detected",
             RotationOutcome::Revoked { .. } => "revoked",
+            RotationOutcome::ReplayRefused { .. } => "replay_refused",
             RotationOutcome::WrongClient { .. } => "wrong_client",
             RotationOutcome::WrongKey { .. } => "wrong_key",
             RotationOutcome::ProofReplayed => "proof_replayed",
@@ -144,6 +157,7 @@ impl RotationOutcome {
             | RotationOutcome::GraceReplay { family, .. }
             | RotationOutcome::ReuseDetected { family }
             | RotationOutcome::Revoked { family }
+            | RotationOutcome::ReplayRefused { family }
             | RotationOutcome::WrongClient { family }
             | RotationOutcome::WrongKey { family } => Some(family),
             RotationOutcome::Unknown | RotationOutcome::ProofReplayed => None,

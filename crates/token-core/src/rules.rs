@@ -210,6 +210,9 @@ pub(crate) enum Step {
     /// An idempotent retry inside the window: hand out the sealed successor again if it is
     /// still there (else this is reuse).
     Replay,
+    /// A retry inside the window past the replay cap: refuse it, change nothing. The cap
+    /// bounds the copies handed out; it is no evidence of theft.
+    ReplayRefused,
     /// A spent token came back: revoke the family.
     Reuse,
 }
@@ -343,14 +346,15 @@ impl Family {
                 if known { Step::Duplicate } else { Step::Rotate }
             }
             Role::Previous if self.current == *successor => Step::Repeat,
-            Role::Previous
-                if policy.grace > 0
-                    && now - self.last_rotated <= policy.grace
-                    && policy
-                        .replay_cap
-                        .is_none_or(|cap| u32::from(self.replays) < cap) =>
-            {
-                Step::Replay
+            Role::Previous if policy.grace > 0 && now - self.last_rotated <= policy.grace => {
+                if policy
+                    .replay_cap
+                    .is_none_or(|cap| u32::from(self.replays) < cap)
+                {
+                    Step::Replay
+                } else {
+                    Step::ReplayRefused
+                }
             }
             Role::Previous | Role::Spent => Step::Reuse,
         }

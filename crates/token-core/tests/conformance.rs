@@ -141,7 +141,9 @@ async fn grace_zero_makes_any_second_use_reuse<M: MakeStore>(m: M) {
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
 }
 
-async fn replays_past_the_cap_are_reuse<M: MakeStore>(m: M) {
+/// Past the cap a replay is refused, and the session goes on: a cap bounds the copies handed
+/// out, it is no evidence of theft.
+async fn replays_past_the_cap_are_refused_and_the_session_goes_on<M: MakeStore>(m: M) {
     let f = m.make(|c| c.max_grace_replays(Some(2)));
     let family = chain(&f.store, "alice", 1).await;
     for _ in 0..2 {
@@ -151,14 +153,27 @@ async fn replays_past_the_cap_are_reuse<M: MakeStore>(m: M) {
             "{outcome:?}"
         );
     }
-    let outcome = rotate(&f.store, "alice", "t0", "x").await;
-    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+    for _ in 0..3 {
+        let outcome = rotate(&f.store, "alice", "t0", "x").await;
+        assert_eq!(
+            outcome,
+            RotationOutcome::ReplayRefused {
+                family: family.clone()
+            }
+        );
+    }
+    // The successor handed out is still the session's current token.
+    let outcome = rotate(&f.store, "alice", "t1", "t2").await;
+    assert_eq!(outcome, RotationOutcome::Rotated { family });
+    assert_eq!(f.store.list("alice").await.unwrap().len(), 1);
 }
 
-/// Grace replays are bounded by default: three, then the next one reads as theft.
+/// Replays are bounded by default, and the default lets sixteen parallel presentations of one
+/// token through twice over (fan-out, then a retry of each).
 async fn replays_are_capped_by_default<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     let family = chain(&f.store, "alice", 1).await;
+    const { assert!(token_core::DEFAULT_GRACE_REPLAYS >= 2 * 15) };
     for _ in 0..token_core::DEFAULT_GRACE_REPLAYS {
         let outcome = rotate(&f.store, "alice", "t0", "x").await;
         assert!(
@@ -167,11 +182,120 @@ async fn replays_are_capped_by_default<M: MakeStore>(m: M) {
         );
     }
     let outcome = rotate(&f.store, "alice", "t0", "x").await;
-    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+    assert_eq!(
+        outcome,
+        RotationOutcome::ReplayRefused {
+            family: family.clone()
+        }
+    );
+    let outcome = rotate(&f.store, "alice", "t1", "t2").await;
+    assert_eq!(outcome, RotationOutcome::Rotated { family });
 }
 
 async fn a_replay_cap_of_zero_allows_no_replay<M: MakeStore>(m: M) {
     let f = m.make(|c| c.max_grace_replays(Some(0)));
+    let family = chain(&f.store, "alice", 1).await;
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(
+        outcome,
+        RotationOutcome::ReplayRefused {
+            family: family.clone()
+        }
+    );
+    // Outside the window it is reuse as ever.
+    f.clock.advance(Duration::from_secs(2));
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+}
+
+/// Sixteen parallel presentations of one token: one rotates, fifteen get the same successor,
+/// the session lives on.
+async fn sixteen_parallel_presentations_end_no_session<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let family = f.store.register("alice", "t0", None).await.unwrap();
+    let store = Arc::new(f.store);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { rotate(&store, "alice", "t0", &format!("t1-{i}")).await })
+        })
+        .collect();
+    let mut successors = HashSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            RotationOutcome::Rotated { family: got } => {
+                assert_eq!(got, family);
+            }
+            RotationOutcome::GraceReplay {
+                family: got,
+                successor,
+            } => {
+                assert_eq!(got, family);
+                successors.insert(successor);
+            }
+            other => panic!("a parallel presentation got {other:?}"),
+        }
+    }
+    assert_eq!(successors.len(), 1, "one successor for all: {successors:?}");
+    let successor = successors.into_iter().next().unwrap();
+    let jti = successor
+        .strip_prefix("header.payload-of-")
+        .and_then(|s| s.strip_suffix(".signature"))
+        .unwrap()
+        .to_owned();
+    let outcome = rotate(&store, "alice", &jti, "t2").await;
+    assert_eq!(outcome, RotationOutcome::Rotated { family });
+}
+
+/// A client retrying after lost replies, past the grace window but inside the retry window,
+/// gets the same successor as long as nobody has used it.
+async fn a_retry_after_the_grace_window_gets_the_successor_nobody_used<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.retry_window(Duration::from_secs(60)));
+    let family = chain(&f.store, "alice", 1).await;
+    for _ in 0..4 {
+        f.clock.advance(Duration::from_secs(5));
+        let outcome = rotate(&f.store, "alice", "t0", "x").await;
+        assert_eq!(
+            outcome,
+            RotationOutcome::GraceReplay {
+                family: family.clone(),
+                successor: tok("t1")
+            }
+        );
+    }
+    let outcome = rotate(&f.store, "alice", "t1", "t2").await;
+    assert_eq!(
+        outcome,
+        RotationOutcome::Rotated {
+            family: family.clone()
+        }
+    );
+}
+
+/// Once the successor was used, the spent token coming back is theft, however early.
+async fn a_spent_token_after_its_successor_was_used_is_reuse<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.retry_window(Duration::from_secs(60)));
+    let family = chain(&f.store, "alice", 2).await;
+    f.clock.advance(Duration::from_secs(5));
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+}
+
+/// Past the retry window a spent token is reuse even when its successor was never used.
+async fn a_retry_after_the_retry_window_is_reuse<M: MakeStore>(m: M) {
+    let f = m.make(|c| c.retry_window(Duration::from_secs(60)));
+    let family = chain(&f.store, "alice", 1).await;
+    f.clock.advance(Duration::from_secs(61));
+    let outcome = rotate(&f.store, "alice", "t0", "x").await;
+    assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
+}
+
+/// With grace off, a retry window changes nothing: any second use is reuse.
+async fn grace_zero_turns_the_retry_window_off<M: MakeStore>(m: M) {
+    let f = m.make(|c| {
+        c.grace(Duration::ZERO)
+            .retry_window(Duration::from_secs(60))
+    });
     let family = chain(&f.store, "alice", 1).await;
     let outcome = rotate(&f.store, "alice", "t0", "x").await;
     assert_eq!(outcome, RotationOutcome::ReuseDetected { family });
@@ -1389,6 +1513,68 @@ async fn a_grace_replay_is_served_only_to_the_same_key<M: MakeStore>(m: M) {
 /// A proof's jti is good for one call, checked in the rotation's own atomic step: a second
 /// use is refused and changes nothing, at a rotation as at a login; the same rotation sent
 /// again after a lost reply (same proof, same successor) is done, not refused.
+/// A DPoP proof is good for one call on the server, whatever session it comes with (RFC
+/// 9449, section 11.1): a client using one key for several users (a backend for frontends)
+/// cannot refresh two sessions with one proof, at login or at rotation.
+async fn a_dpop_proof_refreshes_one_session_of_one_user_only<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let mut families = Vec::new();
+    for (user, token, login_proof) in [("alice", "a0", "pa"), ("bob", "b0", "pb")] {
+        families.push(
+            f.store
+                .register_with(
+                    user,
+                    token,
+                    None,
+                    Some("app-a"),
+                    proof("key-a", login_proof),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let refresh = |user: &'static str, presented: &'static str, jti: &'static str| {
+        let store = &f.store;
+        async move {
+            store
+                .rotate_with(
+                    user,
+                    presented,
+                    Some("app-a"),
+                    proof("key-a", "shared"),
+                    next(jti, &tok(jti)),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        refresh("alice", "a0", "a1").await,
+        RotationOutcome::Rotated {
+            family: families[0].clone()
+        }
+    );
+    assert_eq!(
+        refresh("bob", "b0", "b1").await,
+        RotationOutcome::ProofReplayed
+    );
+    // The same call sent again after a lost reply still passes.
+    assert_eq!(
+        refresh("alice", "a0", "a1").await,
+        RotationOutcome::Rotated {
+            family: families[0].clone()
+        }
+    );
+    assert!(f.store.list("bob").await.unwrap()[0].is_current("b0"));
+    // A login of a third user with a proof spent for alice is refused too.
+    let login = f
+        .store
+        .register_with("carol", "c0", None, Some("app-a"), proof("key-a", "shared"))
+        .await;
+    assert!(matches!(login, Err(StoreError::ProofReplayed)), "{login:?}");
+    assert!(f.store.list("carol").await.unwrap().is_empty());
+}
+
 async fn a_dpop_proof_is_good_for_one_call<M: MakeStore>(m: M) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
@@ -2079,9 +2265,14 @@ conformance!(
     reuse_after_grace_revokes_family,
     token_older_than_predecessor_is_reuse_even_within_grace,
     grace_zero_makes_any_second_use_reuse,
-    replays_past_the_cap_are_reuse,
+    replays_past_the_cap_are_refused_and_the_session_goes_on,
     a_replay_cap_of_zero_allows_no_replay,
     replays_are_capped_by_default,
+    sixteen_parallel_presentations_end_no_session,
+    a_retry_after_the_grace_window_gets_the_successor_nobody_used,
+    a_spent_token_after_its_successor_was_used_is_reuse,
+    a_retry_after_the_retry_window_is_reuse,
+    grace_zero_turns_the_retry_window_off,
     logins_beyond_the_session_cap_drop_the_oldest,
     unknown_tokens_are_refused,
     duplicate_jtis_are_refused,
@@ -2124,6 +2315,7 @@ conformance!(
     a_key_bound_family_rotates_only_with_proofs_by_its_key,
     a_grace_replay_is_served_only_to_the_same_key,
     a_dpop_proof_is_good_for_one_call,
+    a_dpop_proof_refreshes_one_session_of_one_user_only,
     a_bearer_family_is_not_bound_by_a_later_proof,
     a_revoke_all_ends_the_adoption_of_tokens_issued_before,
     a_reuse_that_revokes_everything_ends_adoption_too,

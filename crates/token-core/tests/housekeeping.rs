@@ -43,6 +43,7 @@ fn short_lived() -> StoreConfig {
         .absolute_lifetime(Duration::from_secs(2))
         .idle_lifetime(Duration::from_millis(1500))
         .grace(Duration::from_millis(500))
+        .retry_window(Duration::from_millis(500))
 }
 
 /// Logs in `users` users with `sessions` sessions each and rotates every session twice, so

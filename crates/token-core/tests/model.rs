@@ -3,15 +3,26 @@
 //! histories of register / adopt (of tokens never recorded, issued ones, adopted ones) /
 //! rotate (current, replayed, repeated, spent and made-up tokens) /
 //! deep rotation chains (past 1000 rotations) / bursts of logins (past the 64-session cap) /
-//! revoke / revoke_family / revoke_all / list / cleanup / time passing run against both
-//! stores, in both modes (family claim and token index), with families bound to an OAuth 2.0
-//! client or to none and tokens presented by the right client, another or none, logins and
-//! rotations with DPoP proofs by one of two keys or none (a proof sent again now and then),
-//! and every answer must match.
+//! revoke / revoke_family / revoke_all / revoke_client / list / cleanup / time passing run
+//! against both stores, in both modes (family claim and token index), with families bound to
+//! an OAuth 2.0 client or to none and tokens presented by the right client, another or none,
+//! logins, adoptions and rotations with DPoP proofs by one of two keys or none (a proof sent
+//! again now and then) under each DPoP policy of the layer (none: never a proof; optional;
+//! required: every call proves a key, and a rotation binds an unbound family), and every
+//! answer must match.
+//!
+//! Beside agreement, the histories check the seams between the ways into a session and the
+//! ways out of it:
+//! - after a revoke-all at T (or a revoke of a client's sessions at T), no token issued
+//!   before T (to that client), recorded or adopted, yields a live session: no rotation,
+//!   no replay, no adoption;
+//! - under a required DPoP policy, every family that has rotated is bound to exactly one
+//!   key: the rotation is granted only to the key it is bound to, and another key is
+//!   refused.
 //!
 //! Both stores run on one clock (`ClockOffset::frozen`) that the test moves, in steps of 90 s
-//! against windows of 60 s (grace), 300 s (idle) and 765 s (absolute): no real millisecond
-//! can tip a comparison. Redis's TTLs run on its own clock, so each step also ages every key
+//! against windows of 60 s (grace), 150 s (retry), 300 s (idle) and 765 s (absolute): no
+//! real millisecond can tip a comparison. Redis's TTLs run on its own clock, so each step also ages every key
 //! of the case by as much (`PEXPIRE` to what is left, `DEL` once nothing is): keys expire
 //! as they would had the time really passed, and the memory store, which keeps the same
 //! expiries, must still give every answer Redis gives. Every key must carry a TTL.
@@ -37,6 +48,7 @@ fn config(clock: &ClockOffset, prefix: &str) -> StoreConfig {
     StoreConfig::default()
         .key_prefix(prefix)
         .grace(Duration::from_secs(60))
+        .retry_window(Duration::from_secs(150))
         .idle_lifetime(Duration::from_secs(300))
         .absolute_lifetime(Duration::from_secs(765))
         .max_grace_replays(Some(2))
@@ -68,6 +80,11 @@ enum Op {
     Revoke(usize, usize),
     RevokeFamily(usize, usize),
     RevokeAll(usize),
+    /// Revoke every session of the user issued to one of the clients.
+    RevokeClient(usize, usize),
+    /// Present the current token of a family that has rotated with a proof by a key it is
+    /// not bound to (under a required DPoP policy).
+    ProbeBinding(usize, usize),
     List(usize),
     Advance(u8),
     Cleanup,
@@ -85,15 +102,36 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (user.clone(), any::<usize>()).prop_map(|(u, p)| Op::Revoke(u, p)),
         1 => (user.clone(), any::<usize>()).prop_map(|(u, p)| Op::RevokeFamily(u, p)),
         1 => user.clone().prop_map(Op::RevokeAll),
+        1 => (user.clone(), 1usize..3).prop_map(|(u, c)| Op::RevokeClient(u, c)),
+        1 => (user.clone(), any::<usize>()).prop_map(|(u, p)| Op::ProbeBinding(u, p)),
         2 => user.prop_map(Op::List),
         3 => (0u8..5).prop_map(Op::Advance),
         1 => Just(Op::Cleanup),
     ]
 }
 
+/// The layer's DPoP policy a history plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    /// No proofs at all.
+    Disabled,
+    /// Proofs when the client sends them.
+    Optional,
+    /// Every call with a proof; a rotation binds an unbound family (`KeyProof::binds`).
+    Required,
+}
+
 /// The two stores side by side, and what the test (playing the app) handed out.
 struct Pair {
     mode: Mode,
+    policy: Policy,
+    /// When each jti was minted (ms on the stores' clock; for a legacy token, its `iat`).
+    minted: HashMap<String, i64>,
+    /// When each user's sessions were last all revoked, and those of each client.
+    revoked_all: Vec<Option<i64>>,
+    revoked_client: HashMap<(usize, &'static str), i64>,
+    /// The families that have rotated (memory ids).
+    rotated: std::collections::HashSet<FamilyId>,
     memory: MemoryStore,
     redis: RedisStore,
     clock: ClockOffset,
@@ -186,6 +224,31 @@ fn same<T: PartialEq + std::fmt::Debug>(what: &str, memory: T, redis: T) -> T {
 }
 
 impl Pair {
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// The key a call proves, as the layer's policy lets it through: `wanted` under an
+    /// optional policy, none when disabled, and under a required one a key always.
+    fn policy_key(&self, wanted: Option<&'static str>, fallback: usize) -> Option<&'static str> {
+        match self.policy {
+            Policy::Disabled => None,
+            Policy::Optional => wanted,
+            Policy::Required => wanted.or(KEYS[1 + fallback % 2]),
+        }
+    }
+
+    /// Whether a session the token `jti` of `family` opened has been ended by a revoke-all
+    /// or a revoke of its client since the token was minted: then it must not live.
+    fn revoked_since_minted(&self, u: usize, jti: &str, client: Option<&'static str>) -> bool {
+        let Some(minted) = self.minted.get(jti) else {
+            return false;
+        };
+        let after = |at: Option<&i64>| at.is_some_and(|at| *minted <= *at);
+        after(self.revoked_all[u].as_ref())
+            || client.is_some_and(|c| after(self.revoked_client.get(&(u, c))))
+    }
+
     fn fresh_jti(&mut self) -> String {
         self.counter += 1;
         format!("j{}", self.counter)
@@ -230,6 +293,9 @@ impl Pair {
             RotationOutcome::Revoked { family } => RotationOutcome::Revoked {
                 family: back(family),
             },
+            RotationOutcome::ReplayRefused { family } => RotationOutcome::ReplayRefused {
+                family: back(family),
+            },
             RotationOutcome::WrongClient { family } => RotationOutcome::WrongClient {
                 family: back(family),
             },
@@ -250,7 +316,7 @@ impl Pair {
         let sid = FamilyId::random();
         let claim = self.claim(&sid);
         let client = CLIENTS[self.counter % CLIENTS.len()];
-        let key = KEYS[(self.counter / 3) % KEYS.len()];
+        let key = self.policy_key(KEYS[(self.counter / 3) % KEYS.len()], self.counter);
         let proof_jti = self.proof_jti();
         let token = TokenRef {
             jti: &jti,
@@ -279,6 +345,7 @@ impl Pair {
         self.current.insert(m.clone(), jti.clone());
         self.clients.insert(m.clone(), client);
         self.keys.insert(m.clone(), key);
+        self.minted.insert(jti.clone(), self.now());
         self.issued[u].push((jti, m));
     }
 
@@ -291,15 +358,36 @@ impl Pair {
             Mode::TokenIndex => FamilyId::random(),
         };
         let client = CLIENTS[self.counter % CLIENTS.len()];
+        // A legacy token's iat: up to 10 minutes back (in whole seconds, as in a JWT), so
+        // that some were issued before a revocation and some after.
+        let iat = match self.minted.get(jti) {
+            Some(minted) => minted.div_euclid(1000),
+            None => {
+                let iat = (self.now() - (self.counter as i64 * 7919) % 600_000).div_euclid(1000);
+                self.minted.insert(jti.to_owned(), iat * 1000);
+                iat
+            }
+        };
+        let key = self.policy_key(KEYS[(self.counter / 5) % KEYS.len()], self.counter);
+        let proof_jti = self.proof_jti();
+        let proof = key.map(|thumbprint| KeyProof {
+            thumbprint,
+            jti: &proof_jti,
+            binds: self.policy == Policy::Required,
+        });
         let (m_claim, r_claim) = (self.claim(family), self.claim(&self.redis_family(family)));
         let m_ref = TokenRef {
             client,
+            proof,
             ..token_ref(jti, &m_claim)
-        };
+        }
+        .issued_at(iat);
         let r_ref = TokenRef {
             client,
+            proof,
             ..token_ref(jti, &r_claim)
-        };
+        }
+        .issued_at(iat);
         let m = self.memory.adopt(USERS[u], m_ref, &start, None).await;
         let r = self.redis.adopt(USERS[u], r_ref, &start, None).await;
         let back = |f: &FamilyId| {
@@ -320,8 +408,13 @@ impl Pair {
             (m, r) => panic!("adopt {jti}: memory {m:?}, Redis {r:?}"),
         };
         if let Adoption::Adopted { family } = same(&format!("adopt {jti}"), m, r) {
+            assert!(
+                !self.revoked_since_minted(u, jti, client),
+                "adopt {jti}: a token issued before a revocation of its sessions was adopted"
+            );
             self.current.insert(family.clone(), jti.to_owned());
             self.clients.insert(family.clone(), client);
+            self.keys.insert(family.clone(), key);
             self.issued[u].push((jti.to_owned(), family));
         }
     }
@@ -359,14 +452,15 @@ impl Pair {
         presented: &str,
         family: &FamilyId,
         client: Option<&str>,
-        key: Option<&str>,
+        key: Option<&'static str>,
         successor: &str,
     ) -> Result<RotationOutcome, String> {
+        let key = self.policy_key(key, self.counter);
         let proof_jti = self.proof_jti();
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
             jti: &proof_jti,
-            binds: false,
+            binds: self.policy == Policy::Required,
         });
         let token = tok(successor);
         let next = Successor {
@@ -411,10 +505,31 @@ impl Pair {
             (m, r) => panic!("rotate {presented}: memory {m:?}, Redis {r:?}"),
         };
         let outcome = same(&format!("rotate {presented} -> {successor}"), m, r);
+        if let RotationOutcome::Rotated { family: f }
+        | RotationOutcome::GraceReplay { family: f, .. } = &outcome
+        {
+            assert!(
+                !self.revoked_since_minted(u, presented, self.owner(f)),
+                "rotate {presented}: a token issued before a revocation of its session lives"
+            );
+            if self.policy == Policy::Required {
+                // Granted under a required policy: the family is bound to this very key,
+                // bound now if it was not before (a bearer login or an adoption without a
+                // proof), and to no other.
+                let bound = self.keys.entry(f.clone()).or_insert(None);
+                assert!(
+                    bound.is_none() || *bound == key,
+                    "rotate {presented}: granted to {key:?}, bound to {bound:?}"
+                );
+                *bound = key;
+                self.rotated.insert(f.clone());
+            }
+        }
         if let RotationOutcome::Rotated { family: f } = &outcome
             && self.current.get(f).map(String::as_str) == Some(presented)
         {
             self.current.insert(f.clone(), successor.to_owned());
+            self.minted.insert(successor.to_owned(), self.now());
             self.issued[u].push((successor.to_owned(), f.clone()));
         }
         self.last_rotation = Some((u, presented.to_owned(), successor.to_owned()));
@@ -525,6 +640,51 @@ impl Pair {
                 let m = self.memory.revoke_all(USERS[*u]).await.unwrap();
                 let r = self.redis.revoke_all(USERS[*u]).await.unwrap();
                 same("revoke_all", m, r);
+                self.revoked_all[*u] = Some(self.now());
+            }
+            Op::RevokeClient(u, c) => {
+                let client = CLIENTS[*c].expect("a client");
+                let m = self.memory.revoke_client(USERS[*u], client).await.unwrap();
+                let r = self.redis.revoke_client(USERS[*u], client).await.unwrap();
+                same("revoke_client", m, r);
+                self.revoked_client.insert((*u, client), self.now());
+            }
+            Op::ProbeBinding(u, pick) => {
+                if self.policy != Policy::Required {
+                    return;
+                }
+                let mut families: Vec<FamilyId> = self
+                    .rotated
+                    .iter()
+                    .filter(|f| self.issued[*u].iter().any(|(_, g)| g == *f))
+                    .cloned()
+                    .collect();
+                if families.is_empty() {
+                    return;
+                }
+                families.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                let family = families[pick % families.len()].clone();
+                let bound = self.owner_key(&family).expect("a rotated family is bound");
+                let other = if bound == "key-a" { "key-b" } else { "key-a" };
+                let presented = self.current[&family].clone();
+                let successor = self.fresh_jti();
+                let client = self.owner(&family);
+                if let Ok(outcome) = self
+                    .rotate_as(*u, &presented, &family, client, Some(other), &successor)
+                    .await
+                {
+                    assert!(
+                        matches!(
+                            outcome,
+                            RotationOutcome::WrongKey { .. }
+                                | RotationOutcome::Revoked { .. }
+                                | RotationOutcome::Unknown
+                                | RotationOutcome::ProofReplayed
+                        ),
+                        "another key presented the current token of a family bound to \
+                         {bound}: {outcome:?}"
+                    );
+                }
             }
             Op::List(u) => {
                 let issued = &self.issued[*u];
@@ -572,7 +732,7 @@ impl Pair {
     }
 }
 
-async fn check(server: &RedisServer, case: usize, mode: Mode, ops: &[Op]) {
+async fn check(server: &RedisServer, case: usize, mode: Mode, policy: Policy, ops: &[Op]) {
     let clock = ClockOffset::frozen();
     let prefix = format!("model{case}:");
     let redis = RedisStore::open(&server.url(), config(&clock, &prefix)).unwrap();
@@ -585,6 +745,11 @@ async fn check(server: &RedisServer, case: usize, mode: Mode, ops: &[Op]) {
         conn,
         prefix: prefix.clone(),
         mode,
+        policy,
+        minted: HashMap::new(),
+        revoked_all: vec![None; USERS.len()],
+        revoked_client: HashMap::new(),
+        rotated: Default::default(),
         memory: MemoryStore::new(config(&clock, &prefix)),
         redis,
         clock,
@@ -618,9 +783,10 @@ fn redis_store_agrees_with_the_rules() {
         cases: 48,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60), claim in any::<bool>())| {
+    let policies = [Policy::Disabled, Policy::Optional, Policy::Required];
+    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60), claim in any::<bool>(), policy in 0..3usize)| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mode = if claim { Mode::FamilyClaim } else { Mode::TokenIndex };
-        runtime.block_on(check(&server, n, mode, &ops));
+        runtime.block_on(check(&server, n, mode, policies[policy], &ops));
     });
 }

@@ -486,7 +486,7 @@ async fn a_dpop_login_and_rotation_cost_one_fcall_each() {
         // Each proof's mark lives no longer than the store remembers proofs.
         let marks: Vec<i64> = redis_contents(server)
             .into_iter()
-            .filter(|(key, _, _)| key.contains(":d:"))
+            .filter(|(key, _, _)| key.starts_with("rt:{d"))
             .map(|(_, _, ttl)| ttl)
             .collect();
         assert_eq!(marks.len(), 3, "{mode:?}: warm, p0, p1");

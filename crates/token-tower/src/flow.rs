@@ -356,6 +356,7 @@ fn verdict(outcome: &RotationOutcome) -> Verdict {
             Level::WARN,
         ),
         RotationOutcome::Revoked { .. } => (None, Some(Refusal::Revoked), Level::INFO),
+        RotationOutcome::ReplayRefused { .. } => (None, Some(Refusal::ReplayRefused), Level::INFO),
         RotationOutcome::WrongClient { .. } => (
             Some(Event::WrongClient),
             Some(Refusal::WrongClient),

@@ -115,6 +115,7 @@ pub struct Metric {
 const OUTCOMES: &[&str] = &[
     "rotated",
     "grace_replay",
+    "replay_refused",
     "reuse_detected",
     "revoked",
     "wrong_client",
@@ -148,6 +149,7 @@ const REASONS: &[&str] = &[
     "unknown_token",
     "reuse_detected",
     "revoked",
+    "replay_refused",
     "wrong_client",
     "dpop_proof_required",
     "invalid_dpop_proof",
@@ -471,6 +473,7 @@ mod tests {
             UnknownToken,
             ReuseDetected,
             Revoked,
+            ReplayRefused,
             WrongClient,
             DpopProofRequired,
             InvalidDpopProof,
@@ -505,6 +508,7 @@ mod tests {
                 | UnknownToken
                 | ReuseDetected
                 | Revoked
+                | ReplayRefused
                 | WrongClient
                 | DpopProofRequired
                 | InvalidDpopProof
@@ -535,6 +539,9 @@ mod tests {
             RotationOutcome::Revoked {
                 family: family.clone(),
             },
+            RotationOutcome::ReplayRefused {
+                family: family.clone(),
+            },
             RotationOutcome::WrongClient {
                 family: family.clone(),
             },
@@ -548,6 +555,7 @@ mod tests {
                 | RotationOutcome::GraceReplay { .. }
                 | RotationOutcome::ReuseDetected { .. }
                 | RotationOutcome::Revoked { .. }
+                | RotationOutcome::ReplayRefused { .. }
                 | RotationOutcome::WrongClient { .. }
                 | RotationOutcome::WrongKey { .. }
                 | RotationOutcome::ProofReplayed

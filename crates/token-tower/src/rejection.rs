@@ -72,6 +72,11 @@ pub enum RejectReason {
     ReuseDetected,
     /// The token's family was revoked.
     Revoked,
+    /// The token was exchanged already and its successor handed out again as often as the
+    /// store allows ([`StoreConfig::max_grace_replays`](token_core::StoreConfig)). Nothing
+    /// changed and the session lives on: the client should use the successor another of
+    /// its requests got.
+    ReplayRefused,
     /// The token was issued to another OAuth 2.0 client than the one presenting it (RFC 6749
     /// section 6). Nothing was consumed and the family lives on.
     WrongClient,
@@ -127,6 +132,7 @@ impl RejectReason {
             RejectReason::UnknownToken => "unknown_token",
             RejectReason::ReuseDetected => "reuse_detected",
             RejectReason::Revoked => "revoked",
+            RejectReason::ReplayRefused => "replay_refused",
             RejectReason::WrongClient => "wrong_client",
             RejectReason::DpopProofRequired => "dpop_proof_required",
             RejectReason::InvalidDpopProof => "invalid_dpop_proof",
@@ -168,6 +174,9 @@ impl RejectReason {
             RejectReason::UnknownToken => "refresh token is not recognised",
             RejectReason::ReuseDetected => "refresh token was already used; session revoked",
             RejectReason::Revoked => "refresh token was revoked",
+            RejectReason::ReplayRefused => {
+                "refresh token was already exchanged as often as allowed; use its successor"
+            }
             RejectReason::WrongClient => "refresh token was issued to another client",
             RejectReason::DpopProofRequired => "a DPoP proof is required",
             RejectReason::InvalidDpopProof => "the DPoP proof is invalid",
@@ -211,6 +220,7 @@ impl RejectReason {
             | RejectReason::UnknownToken
             | RejectReason::ReuseDetected
             | RejectReason::Revoked
+            | RejectReason::ReplayRefused
             | RejectReason::WrongClient => RejectClass::InvalidToken,
             RejectReason::DpopProofRequired
             | RejectReason::InvalidDpopProof

@@ -12,6 +12,9 @@ use token_core::StoreConfig;
 use token_tower::{LayerEventKind, RejectReason};
 
 const GRACE: Duration = Duration::from_secs(10);
+/// Past the replay window: the longer of the grace and the default retry window.
+const PAST_THE_WINDOW: Duration =
+    Duration::from_secs(token_core::DEFAULT_RETRY_WINDOW.as_secs() + 1);
 
 #[tokio::test]
 async fn login_then_100_rotations_refuse_every_spent_token() {
@@ -32,7 +35,7 @@ async fn login_then_100_rotations_refuse_every_spent_token() {
     }
 
     // Only the most recent spent token is inside a grace window; move past it.
-    clock.advance(GRACE + Duration::from_secs(1));
+    clock.advance(PAST_THE_WINDOW);
     let calls_before = app.refresh_calls();
     for old in spent.iter().rev().skip(1) {
         let (status, body) = rejection(app.refresh_response(old).await).await;
@@ -63,7 +66,7 @@ async fn reuse_after_grace_revokes_family() {
     let laptop = app.login("bob").await;
     let current = app.refresh(&phone).await;
 
-    clock.advance(GRACE + Duration::from_secs(1));
+    clock.advance(PAST_THE_WINDOW);
     let (status, body) = rejection(app.refresh_response(&phone).await).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_grant");
@@ -209,7 +212,7 @@ async fn rotation_works_with_tokens_in_cookies() {
     let first = app.login("erin").await;
     let second = app.refresh(&first).await;
     app.refresh(&second).await;
-    clock.advance(GRACE * 2);
+    clock.advance(PAST_THE_WINDOW);
     assert_eq!(app.refresh_response(&first).await.status(), 401);
 }
 
@@ -229,7 +232,7 @@ async fn handler_error_consumes_nothing() {
     assert_eq!(response.text().await.unwrap(), "app failure");
 
     // Outside any grace window, so a consumed token would count as reuse.
-    clock.advance(GRACE * 2);
+    clock.advance(PAST_THE_WINDOW);
     app.refresh(&token).await;
 }
 
@@ -253,7 +256,7 @@ async fn successor_for_another_user_is_a_server_error_and_consumes_nothing() {
     let response = app.refresh_with(&token, &[("x-app-no-token", "1")]).await;
     assert_eq!(response.status(), 500);
 
-    clock.advance(GRACE * 2);
+    clock.advance(PAST_THE_WINDOW);
     app.refresh(&token).await;
 }
 
@@ -353,7 +356,7 @@ async fn memory_store_runs_the_same_flow() {
     let first = app.login("kim").await;
     let second = app.refresh(&first).await;
     assert_eq!(app.refresh(&first).await, second);
-    clock.advance(GRACE * 2);
+    clock.advance(PAST_THE_WINDOW);
     assert_eq!(app.refresh_response(&first).await.status(), 401);
     assert_eq!(app.refresh_response(&second).await.status(), 401);
 }
@@ -412,7 +415,7 @@ async fn a_token_spent_twenty_rotations_ago_revokes_its_session_over_http() {
         for _ in 0..20 {
             current = app.refresh(&current).await;
         }
-        clock.advance(GRACE * 2);
+        clock.advance(PAST_THE_WINDOW);
         let (status, body) = rejection(app.refresh_response(&first).await).await;
         assert_eq!(status, 401, "family claim: {family_claim}");
         assert!(

@@ -130,7 +130,7 @@ local function bench_step(keys, args, level)
   f.i = math.min(f.a, now + IDLE_LIFETIME)
   save_family(hash, id, f)
   if level >= 3 and GRACE > 0 then
-    redis.call('SET', slot, sealed, 'PX', GRACE_PX)
+    redis.call('SET', slot, sealed, 'PX', string.format('%d', GRACE + 1))
   end
   if level >= 4 then
     redis.call('PEXPIRE', hash, string.format('%d', ends_at(f) - now), 'GT')

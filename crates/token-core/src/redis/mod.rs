@@ -15,7 +15,8 @@ pub use self::connection::{ConnectionSource, RedisAuth};
 use crate::admin::CleanupProgress;
 use crate::config::millis;
 use crate::keys::{
-    METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, user_of_index_key,
+    METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, proof_mark,
+    user_of_index_key,
 };
 use crate::record::decode;
 use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
@@ -79,17 +80,16 @@ impl Library {
 /// The Lua of the store's functions for `config`: its policy as constants, then the scripts.
 fn functions_source(config: &StoreConfig) -> String {
     {
-        let grace = millis(config.grace);
+        let grace = millis(config.replay_window());
         let constants = format!(
-            "-- The store's policy (StoreConfig), for rotate: the grace window in ms and as the\n\
-             -- grace slot's PX (the window and its last millisecond; '0': no window, no slot),\n\
+            "-- The store's policy (StoreConfig), for rotate: the replay window (the longer of\n\
+             -- the grace and retry windows; 0 without grace) in ms,\n\
              -- the idle lifetime in ms, the replay cap (-1: none), revoke_all_on_reuse; how long\n\
              -- a spent DPoP proof is remembered (PROOF_JTI_LIFETIME, as PX); for adoption, the\n\
              -- absolute lifetime and how long a revocation mark is kept, in ms.\n\
-             local GRACE, GRACE_PX, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, '{px}', {idle}, {cap}, {all}\n\
+             local GRACE, IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING = {grace}, {idle}, {cap}, {all}\n\
              local PROOF_PX = '{proof}'\n\
              local ABSOLUTE_LIFETIME, REVOCATION_MARK_TTL = {absolute}, {marks}\n",
-            px = if grace == 0 { 0 } else { grace + 1 },
             idle = millis(config.idle_lifetime),
             cap = config.max_grace_replays.map_or(-1, i64::from),
             all = config.revoke_all_on_reuse,
@@ -103,8 +103,9 @@ fn functions_source(config: &StoreConfig) -> String {
 
 /// Each function of the library, the Lua function that implements it, and its flags
 /// (`no-writes` lets `FCALL_RO` run it on a replica).
-const FUNCTIONS: [(&str, &str, &str); 8] = [
+const FUNCTIONS: [(&str, &str, &str); 9] = [
     ("register", "register", ""),
+    ("spend_proof", "spend_proof_alone", ""),
     ("adopt", "adopt", ""),
     ("rotate", "rotate", ""),
     ("revoke", "revoke_one", ""),
@@ -252,6 +253,34 @@ impl RedisStore {
 
     fn keys(&self, user: &str) -> UserKeys {
         UserKeys::new(&self.config.key_prefix, user)
+    }
+
+    /// Spends the DPoP proof `jti` for the call `op` (`did`: what the call makes current),
+    /// or makes `op` spend it. A proof's mark is one per server, not per user: outside a
+    /// Cluster it is one more key of `op`, checked and set in the same atomic step; on a
+    /// Cluster it lives in a slot of its own, which `op` cannot touch, so it is spent here
+    /// first, one round trip more (a proof spent by a call that then fails is spent all the
+    /// same: a client signs a fresh proof for each request). False when it was spent by
+    /// another call.
+    async fn proof_goes_with(
+        &self,
+        op: &mut Op,
+        jti: &str,
+        did: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mark = proof_mark(&self.config.key_prefix, jti);
+        if !self.source.is_cluster() {
+            op.key(mark);
+            return Ok(true);
+        }
+        let mut spend = Op::write("spend_proof");
+        spend.key(mark).arg(did);
+        match self.run(&spend).await? {
+            Value::Int(spent) => Ok(spent == 1),
+            other => Err(StoreError::Corrupt(format!(
+                "spend_proof replied {other:?}"
+            ))),
+        }
     }
 
     fn offset(&self) -> String {
@@ -411,6 +440,9 @@ impl ScriptReply {
                 ScriptReply::Outcome(RotationOutcome::ReuseDetected { family: family()? })
             }
             "revoked" => ScriptReply::Outcome(RotationOutcome::Revoked { family: family()? }),
+            "replay_refused" => {
+                ScriptReply::Outcome(RotationOutcome::ReplayRefused { family: family()? })
+            }
             "wrong_client" => {
                 ScriptReply::Outcome(RotationOutcome::WrongClient { family: family()? })
             }
@@ -456,8 +488,13 @@ impl RotationStore for RedisStore {
                 let (binding, _) = Presenter::of(&token).binding();
                 op.arg(binding.map_or(Vec::new(), |d| d.to_vec()))
                     .arg(token.client.unwrap_or(""))
-                    .arg("1")
-                    .key(keys.proof(proof.jti));
+                    .arg("1");
+                if !self
+                    .proof_goes_with(&mut op, proof.jti, &jti_digest(token.jti))
+                    .await?
+                {
+                    return Err(StoreError::ProofReplayed);
+                }
             }
             None => {
                 op.arg(client_arg(token.client))
@@ -566,8 +603,14 @@ impl RotationStore for RedisStore {
                 .arg(expiry(presented.expires_at))
                 .arg(expiry(successor.expires_at))
                 .arg(presenter.keyed.map_or(Vec::new(), |d| d.to_vec()))
-                .arg(if proof.binds { "1" } else { "" })
-                .key(keys.proof(proof.jti));
+                .arg(if proof.binds { "1" } else { "" });
+            if !self
+                .proof_goes_with(&mut op, proof.jti, &jti_digest(successor.jti))
+                .await?
+            {
+                report_rotation(cfg, user, &RotationOutcome::ProofReplayed);
+                return Ok(RotationOutcome::ProofReplayed);
+            }
         } else if presented.family.is_none() {
             op.arg(client_arg(presented.client))
                 .arg(client_id)

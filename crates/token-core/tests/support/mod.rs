@@ -331,10 +331,12 @@ pub struct Fixture<S> {
     pub cluster: Option<RedisCluster>,
 }
 
-/// A test configuration: a 1 s grace window and lifetimes the tests move past with the clock.
+/// A test configuration: a 1 s grace window (no longer retry window, so the window's end is
+/// a second away) and lifetimes the tests move past with the clock.
 pub fn config(clock: &ClockOffset) -> StoreConfig {
     StoreConfig::default()
         .grace(Duration::from_secs(1))
+        .retry_window(Duration::ZERO)
         .absolute_lifetime(Duration::from_secs(3600))
         .idle_lifetime(Duration::from_secs(600))
         .timeout(Duration::from_secs(2))

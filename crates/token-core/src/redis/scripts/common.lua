@@ -144,6 +144,13 @@ local function spend_proof(key, did)
   return redis.call('GET', key) == did
 end
 
+-- spend_proof as a function of its own, for a Cluster: there the mark (one per server, not
+-- per user) is in a slot of its own, which the call it came with cannot touch, so the store
+-- spends it first. keys: the mark; args: what the call makes current. Returns 1 or 0.
+local function spend_proof_alone(keys, args)
+  return spend_proof(keys[1], args[1]) and 1 or 0
+end
+
 -- Makes `key` live at least `ttl` ms more, never less than it already does. (PEXPIRE … GT
 -- alone would not do for a key just created: GT treats a key without a TTL as eternal.)
 local function extend(key, ttl)

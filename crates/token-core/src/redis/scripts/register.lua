@@ -81,7 +81,8 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
 end
 
 -- keys: the user's session hash; the token's token-index bucket and its shard (absent with
--- a family claim); with a DPoP proof (`keyed` is '1'), last, the proof's mark.
+-- a family claim); with a DPoP proof (`keyed` is '1'), last, the proof's mark (not on a
+-- Cluster: see spend_proof_alone).
 -- `client`: the binding digest (the client's, or with a proof the one over client and key).
 -- Returns {'registered', family}, {'duplicate'} when the jti (or family) is already known,
 -- or {'proof_replayed'}.
@@ -91,11 +92,13 @@ local function register(keys, args)
     client_id, keyed = unpack(args)
   local now = now_ms(clock)
   local key_bound = keyed == '1'
-  if key_bound then
+  -- The proof's mark comes last (2 keys with a family claim, 4 without), except on a
+  -- Cluster, where the store spent it before this call.
+  if key_bound and (#keys == 2 or #keys == 4) then
     if not spend_proof(keys[#keys], digest) then
       return {'proof_replayed'}
     end
-    if #keys < 4 then
+    if #keys == 2 then
       bucket, shard = nil, nil -- family claim: keys[2] is the proof's mark
     end
   end

@@ -17,7 +17,8 @@ end
 -- keys: the user's session hash; the grace slot (the sealed successor, kept only for the
 -- window: the family's with a family claim, else the presented token's); without a family
 -- claim, the presented token's and the successor's token-index buckets, each with its shard;
--- with a DPoP proof (`keyed` given), last, the proof's mark.
+-- with a DPoP proof (`keyed` given), last, the proof's mark (not on a Cluster: see
+-- spend_proof_alone).
 --
 -- Outcomes (tags are the names of Rust's `RotationOutcome`, read by `ScriptReply`):
 --   {'rotated', family}          presented was current and the family live, or this very
@@ -25,6 +26,8 @@ end
 --   {'grace_replay', family, sealed}
 --                                presented is the immediate predecessor, rotated at most
 --                                grace ago (and under the cap): the same successor again
+--   {'replay_refused', family}   presented is the immediate predecessor, inside the window,
+--                                but its replays reached the cap: nothing changed
 --   {'reuse_detected', family}   presented was spent earlier: the family is revoked now
 --   {'revoked', family}          the family was revoked before
 --   {'wrong_client', family}     the family is bound to another client: nothing changed
@@ -40,16 +43,18 @@ local function rotate(keys, args)
   -- and with a DPoP proof the digest over the client and the proof's key, and whether the
   -- proof binds an unbound family ('1': `KeyProof::binds`); then all are sent, '' for an
   -- empty one. Fewer arguments, a cheaper FCALL;
-  -- for the same reason the policy is the library's constants (GRACE, GRACE_PX,
+  -- for the same reason the policy is the library's constants (GRACE,
   -- IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING: see `Library::for_config`).
   local clock, digest, id, next_digest, sealed, client, client_id, expiry, next_expiry, keyed,
     binds = unpack(args)
   local now = now_ms(clock)
-  if keyed then
+  -- The proof's mark comes last (3 keys with a family claim, 7 without), except on a
+  -- Cluster, where the store spent it before this call.
+  if keyed and (#keys == 3 or #keys == 7) then
     if not spend_proof(keys[#keys], next_digest) then
       return {'proof_replayed'}
     end
-    if #keys < 7 then
+    if #keys == 3 then
       bucket = nil -- family claim: keys[3] is the proof's mark
     end
   end
@@ -119,8 +124,9 @@ local function rotate(keys, args)
       redis.call('PEXPIRE', hash, ms(math.min(a, next_i) - now), 'GT')
     end
     if GRACE > 0 then
-      -- The window includes its last millisecond (`now - l <= GRACE` below).
-      redis.call('SET', slot, sealed, 'PX', GRACE_PX)
+      -- The window includes its last millisecond (`now - l <= GRACE` below); the slot
+      -- never outlives its session.
+      redis.call('SET', slot, sealed, 'PX', ms(math.max(1, math.min(GRACE + 1, math.min(a, next_i) - now))))
     end
     if next_bucket then
       index_token(next_bucket, next_shard, next_expiry, next_digest, id, a, now)
@@ -135,7 +141,10 @@ local function rotate(keys, args)
       -- This rotation was done already: a call sent again after a lost reply.
       return {'rotated', id}
     end
-    if GRACE > 0 and now - f.l <= GRACE and (REPLAY_CAP < 0 or f.n < REPLAY_CAP) then
+    if GRACE > 0 and now - f.l <= GRACE then
+      if REPLAY_CAP >= 0 and f.n >= REPLAY_CAP then
+        return {'replay_refused', id} -- Step::ReplayRefused: no evidence of theft
+      end
       local kept = redis.call('GET', slot)
       if kept then
         f.n = math.min(f.n + 1, 65535)
