@@ -19,7 +19,8 @@ pub struct Settings {
     grace: Duration,
 }
 
-/// Settings for an in-process app: a fixed secret, the given grace window.
+/// Settings for an in-process app: a fixed secret, the given grace window, which is also
+/// where the replay window ends (no longer retry window), so tests can step past it.
 pub fn settings(grace: Duration) -> Settings {
     Settings { grace }
 }
@@ -29,6 +30,7 @@ impl Settings {
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig::default()
             .grace(self.grace)
+            .retry_window(self.grace)
             .absolute_lifetime(REFRESH_TTL)
             .idle_lifetime(REFRESH_TTL)
             .sealing_key(SealingKey::derive(SECRET, b"in-process test sealing key"))

@@ -633,6 +633,56 @@ async fn revoke_family_ends_one_session<M: MakeStore>(m: M) {
     assert_eq!(sessions.iter().map(|s| &s.family).collect::<Vec<_>>(), [&b]);
 }
 
+/// Each way out ends the replays too: after a revoke of the session, of all the user's
+/// sessions or of its client's, the spent predecessor (inside its window) gets no successor,
+/// nor does the current token.
+async fn a_revoked_session_serves_no_replay<M: MakeStore>(m: M) {
+    for way_out in ["one", "all", "client"] {
+        let f = m.make(|c| c);
+        let family = f
+            .store
+            .register_for("alice", "t0", None, Some("app-a"))
+            .await
+            .unwrap();
+        let rotated = f
+            .store
+            .rotate_with("alice", "t0", Some("app-a"), None, next("t1", &tok("t1")))
+            .await
+            .unwrap();
+        assert_eq!(
+            rotated,
+            RotationOutcome::Rotated {
+                family: family.clone()
+            }
+        );
+        match way_out {
+            "one" => assert!(f.store.revoke_family("alice", &family).await.unwrap()),
+            "all" => assert_eq!(f.store.revoke_all("alice").await.unwrap(), 1),
+            _ => assert_eq!(f.store.revoke_client("alice", "app-a").await.unwrap(), 1),
+        }
+        for presented in ["t0", "t1"] {
+            let outcome = f
+                .store
+                .rotate_with(
+                    "alice",
+                    presented,
+                    Some("app-a"),
+                    None,
+                    next("x", &tok("x")),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                outcome,
+                RotationOutcome::Revoked {
+                    family: family.clone()
+                },
+                "revoke {way_out}, then {presented}"
+            );
+        }
+    }
+}
+
 async fn revoke_all_counts_live_families<M: MakeStore>(m: M) {
     let f = m.make(|c| c);
     for i in 0..3 {
@@ -2284,6 +2334,7 @@ conformance!(
     expiries_out_of_range_are_refused_alike,
     revoke_by_jti_revokes_its_family,
     revoke_family_ends_one_session,
+    a_revoked_session_serves_no_replay,
     revoke_all_counts_live_families,
     list_shows_live_sessions,
     reuse_revokes_only_that_family_by_default,
