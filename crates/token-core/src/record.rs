@@ -20,15 +20,20 @@
 use crate::StoreError;
 use crate::rules::{Digest, Family};
 
-const REVOKED: u8 = 1;
-const HAS_PREVIOUS: u8 = 2;
-const BOUND: u8 = 4;
-const KEY_BOUND: u8 = 8;
-const BOUND_LATE: u8 = 16;
+// The flags byte, as `redis/scripts/common.lua` names its bits (compared by a test there).
+pub(crate) const REVOKED: u8 = 1;
+pub(crate) const HAS_PREVIOUS: u8 = 2;
+pub(crate) const BOUND: u8 = 4;
+pub(crate) const KEY_BOUND: u8 = 8;
+pub(crate) const BOUND_LATE: u8 = 16;
+
+/// Where the current jti's digest starts: after the flags, the replay count and four times.
+#[cfg(test)]
+pub(crate) const CURRENT_AT: usize = 1 + 2 + 4 * 6;
 
 /// The length of a record without its optional digests.
 #[cfg(test)]
-pub(crate) const HEAD_LEN: usize = 1 + 2 + 4 * 6 + 12;
+pub(crate) const HEAD_LEN: usize = CURRENT_AT + 12;
 
 /// Reads a record (its metadata and client id, kept apart, are left `None`).
 pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {

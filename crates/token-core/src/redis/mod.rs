@@ -782,3 +782,63 @@ fn client_arg(client: Option<&str>) -> Vec<u8> {
         .map(|c| client_digest(c).to_vec())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPTS;
+    use crate::record;
+
+    /// The names and values of the Lua line `local A, B = 1, 2` that declares `first`.
+    fn lua_constants(first: &str) -> Vec<(String, String)> {
+        let line = SCRIPTS
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("local {first},"))
+                    || l.starts_with(&format!("local {first} ="))
+            })
+            .unwrap_or_else(|| panic!("no Lua line declares {first}"));
+        let (names, values) = line["local ".len()..].split_once(" = ").unwrap();
+        let names = names.split(", ").map(str::to_owned);
+        let values = values.split(", ").map(|v| v.trim_matches('\'').to_owned());
+        names.zip(values).collect()
+    }
+
+    /// The record layout is written once per language: each Lua constant and its Rust twin
+    /// in `record.rs` must agree, or the scripts would read what Rust did not write.
+    #[test]
+    fn the_scripts_read_the_record_as_record_rs_writes_it() {
+        let flags: Vec<(String, String)> = lua_constants("REVOKED");
+        let rust = [
+            ("REVOKED", record::REVOKED),
+            ("HAS_PREVIOUS", record::HAS_PREVIOUS),
+            ("BOUND", record::BOUND),
+            ("KEY_BOUND", record::KEY_BOUND),
+            ("BOUND_LATE", record::BOUND_LATE),
+        ];
+        assert_eq!(flags.len(), rust.len(), "{flags:?}");
+        for ((lua_name, lua_value), (name, value)) in flags.iter().zip(rust) {
+            assert_eq!(
+                (lua_name.as_str(), lua_value.as_str()),
+                (name, value.to_string().as_str())
+            );
+        }
+        let offsets = lua_constants("CURRENT_AT");
+        let value = |name: &str| -> usize {
+            offsets
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("no Lua constant {name}"))
+                .1
+                .parse()
+                .unwrap()
+        };
+        // Lua's string.sub counts from 1.
+        assert_eq!(value("CURRENT_AT"), record::CURRENT_AT + 1);
+        assert_eq!(value("PREVIOUS_AT"), record::HEAD_LEN + 1);
+        assert_eq!(value("DIGEST"), std::mem::size_of::<crate::rules::Digest>());
+        let head = lua_constants("RECORD_HEAD");
+        // '>BHi6i6i6i6': a byte, a u16 and four 6-byte integers.
+        assert_eq!(head[0].1, ">BHi6i6i6i6");
+        assert_eq!(1 + 2 + 4 * 6, record::CURRENT_AT);
+    }
+}

@@ -53,6 +53,10 @@ local FORMATS = {
 
 -- The record's fixed head, flags to idle end, before its digests (c, then p and k).
 local RECORD_HEAD = '>BHi6i6i6i6'
+-- Where the current jti's digest and the predecessor's start (1-based, for string.sub),
+-- and a digest's length: the client's digest `k`, when there is one, is the last DIGEST
+-- bytes. `record.rs` has the same layout; a unit test there compares the two.
+local CURRENT_AT, PREVIOUS_AT, DIGEST = 28, 40, 12
 
 local function now_ms(offset)
   if string.byte(offset) == 64 then -- '@'

@@ -79,27 +79,27 @@ local function rotate(keys, args)
   -- Family::refuses, first of Family::step: another client (or key) changes nothing and
   -- learns nothing. A key-bound family's client is compared first, on its id.
   if has(flags, KEY_BOUND) then
-    if string.sub(raw, -12) ~= keyed then
+    if string.sub(raw, -DIGEST) ~= keyed then
       local owner = client_in(redis.call('HGET', hash, METADATA .. id))
       if owner and owner ~= (client_id or '') then
         return {'wrong_client', id}
       end
       -- Bound late: the first key may have been a thief's, and the owner's spent token,
       -- presented with another key, exposes the copy.
-      if has(flags, BOUND_LATE) and not has(flags, REVOKED) and string.sub(raw, 28, 39) ~= digest then
+      if has(flags, BOUND_LATE) and not has(flags, REVOKED) and string.sub(raw, CURRENT_AT, PREVIOUS_AT - 1) ~= digest then
         return reuse(hash, id, unpack_family(raw), slot, now)
       end
       return {'wrong_key', id}
     end
-  elseif has(flags, BOUND) and string.sub(raw, -12) ~= client then
+  elseif has(flags, BOUND) and string.sub(raw, -DIGEST) ~= client then
     return {'wrong_client', id}
   end
   if has(flags, REVOKED) then
     return {'revoked', id}
   end
 
-  if string.sub(raw, 28, 39) == digest then
-    local previous = has(flags, HAS_PREVIOUS) and string.sub(raw, 40, 51)
+  if string.sub(raw, CURRENT_AT, PREVIOUS_AT - 1) == digest then
+    local previous = has(flags, HAS_PREVIOUS) and string.sub(raw, PREVIOUS_AT, PREVIOUS_AT + DIGEST - 1)
     if digest == next_digest or previous == next_digest
         or (next_bucket and indexed_family(hash, next_bucket, next_shard, next_expiry, next_digest, now)) then
       return {'duplicate'}
@@ -110,7 +110,7 @@ local function rotate(keys, args)
     -- The binding bits (4, 8, 16) stay; flag 1 is clear here and flag 2 set.
     local next_flags, client_part = HAS_PREVIOUS + flags - flags % 4, ''
     if has(flags, BOUND) then
-      client_part = string.sub(raw, -12)
+      client_part = string.sub(raw, -DIGEST)
     end
     if binds == '1' and not has(flags, KEY_BOUND) then
       -- A family without a key, under a layer that requires proofs: bound late to this one.
