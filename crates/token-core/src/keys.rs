@@ -39,11 +39,9 @@
 //! user agent) moves that user's hash to a hash table, which costs about 170 bytes more per
 //! session (see `BENCHMARKS.md`).
 
+use crate::digest::{Digest, proof_digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256};
-
-use crate::rules::Digest;
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -119,22 +117,6 @@ impl UserKeys {
     }
 }
 
-/// The digest a jti is known by in records and the token index: 96 bits of SHA-256, raw.
-/// A sealed successor's associated data names it in URL-safe base64 ([`b64`]).
-pub(crate) fn jti_digest(jti: &str) -> Digest {
-    let hash = Sha256::digest(jti.as_bytes());
-    truncate(&hash)
-}
-
-/// The digest a family keeps of the OAuth 2.0 client it is bound to: 96 bits of SHA-256 over
-/// a domain-separated input, so a record has a fixed size whatever the length of the id.
-pub(crate) fn client_digest(client: &str) -> Digest {
-    let mut hash = Sha256::new();
-    hash.update(b"token-rotation client v1\0");
-    hash.update(client.as_bytes());
-    truncate(&hash.finalize())
-}
-
 /// The mark of a spent DPoP proof under `prefix`, by the digest of its `jti`: one per
 /// server, not per user, since a proof is good for one call whatever token comes with it
 /// (RFC 9449, section 11.1; a client may use one key for several users). Kept for
@@ -143,33 +125,6 @@ pub(crate) fn client_digest(client: &str) -> Digest {
 /// it lives in a slot of its own and is spent first (see `RedisStore`).
 pub(crate) fn proof_mark(prefix: &str, jti: &str) -> String {
     format!("{prefix}{{d{}}}", b64(&proof_digest(jti)))
-}
-
-/// The digest a spent DPoP proof is known by: domain-separated from token ids, which the
-/// client chooses too.
-pub(crate) fn proof_digest(jti: &str) -> Digest {
-    let mut hash = Sha256::new();
-    hash.update(b"token-rotation proof v1\0");
-    hash.update(jti.as_bytes());
-    truncate(&hash.finalize())
-}
-
-/// The digest a family bound to a DPoP key keeps in place of the client's: over the client
-/// (if any) and the key's thumbprint, so one 12-byte field binds both and the record keeps
-/// its size. Domain-separated from [`client_digest`].
-pub(crate) fn key_binding_digest(client: Option<&str>, thumbprint: &str) -> Digest {
-    let mut hash = Sha256::new();
-    hash.update(b"token-rotation key v1\0");
-    hash.update(client.unwrap_or("").as_bytes());
-    hash.update(b"\0");
-    hash.update(thumbprint.as_bytes());
-    truncate(&hash.finalize())
-}
-
-fn truncate(hash: &[u8]) -> Digest {
-    let mut digest = Digest::default();
-    digest.copy_from_slice(&hash[..12]);
-    digest
 }
 
 /// The first byte of a metadata field in a user's hash (see the schema above).

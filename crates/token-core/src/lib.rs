@@ -86,6 +86,7 @@ pub mod admin;
 #[cfg(feature = "redis")]
 mod any;
 mod config;
+mod digest;
 mod error;
 mod keys;
 mod memory;

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::keys::{UserKeys, jti_digest, proof_mark};
+use crate::digest::{Digest, jti_digest};
+use crate::keys::{UserKeys, proof_mark};
 use crate::rules::{
-    Digest, Family, Policy, Presenter, Role, Step, adoption_expiry_ms, adoption_refusal,
-    check_expiry, evictions, revocation_mark_ttl_ms, token_index_expiry_ms,
+    Family, Policy, Presenter, Role, Step, adoption_expiry_ms, adoption_refusal, check_expiry,
+    evictions, revocation_mark_ttl_ms, token_index_expiry_ms,
 };
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{

@@ -264,7 +264,7 @@ pub struct SessionInfo {
     pub client: Option<String>,
     /// The digest of the current token's jti: the store keeps no jti in the clear.
     #[serde(skip)]
-    pub(crate) current: crate::rules::Digest,
+    pub(crate) current: crate::digest::Digest,
 }
 
 impl SessionInfo {
@@ -272,7 +272,7 @@ impl SessionInfo {
     /// must present). The store keeps only a digest of it, so it can answer this but not
     /// name the jti.
     pub fn is_current(&self, jti: &str) -> bool {
-        self.current == crate::keys::jti_digest(jti)
+        self.current == crate::digest::jti_digest(jti)
     }
 }
 

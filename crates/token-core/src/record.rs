@@ -18,7 +18,8 @@
 //! listpack encoding. Metadata is kept in a field of its own beside the record.
 
 use crate::StoreError;
-use crate::rules::{Digest, Family};
+use crate::digest::Digest;
+use crate::rules::Family;
 
 // The flags byte, as `redis/scripts/common.lua` names its bits (compared by a test there).
 pub(crate) const REVOKED: u8 = 1;

@@ -27,8 +27,7 @@
 //! and a user's hash expires with its latest end, so the answers never depend on when a TTL
 //! fired or a prune ran. Both stores therefore agree on every clock, moving or not.
 
-/// A jti (or client) digest: 96 bits of SHA-256, kept raw in records.
-pub(crate) type Digest = [u8; 12];
+use crate::digest::Digest;
 
 /// Token-index entries are grouped by the hour in which their token expires: one Redis hash
 /// per user and hour, so the per-key overhead is shared by every token of that hour.
@@ -156,10 +155,10 @@ pub(crate) struct Presenter {
 impl Presenter {
     pub(crate) fn of(token: &crate::TokenRef<'_>) -> Self {
         Presenter {
-            client: token.client.map(crate::keys::client_digest),
+            client: token.client.map(crate::digest::client_digest),
             keyed: token
                 .proof
-                .map(|proof| crate::keys::key_binding_digest(token.client, proof.thumbprint)),
+                .map(|proof| crate::digest::key_binding_digest(token.client, proof.thumbprint)),
             binds: token.proof.is_some_and(|proof| proof.binds),
         }
     }
@@ -278,7 +277,7 @@ impl Family {
             if self.client == presenter.keyed {
                 return None;
             }
-            let owner = self.client_id.as_deref().map(crate::keys::client_digest);
+            let owner = self.client_id.as_deref().map(crate::digest::client_digest);
             Some(if owner.is_some() && owner != presenter.client {
                 Step::WrongClient
             } else {

@@ -14,10 +14,8 @@ use self::connection::Call;
 pub use self::connection::{ConnectionSource, RedisAuth};
 use crate::admin::CleanupProgress;
 use crate::config::millis;
-use crate::keys::{
-    METADATA_MARK, UserKeys, client_digest, index_pattern, jti_digest, proof_mark,
-    user_of_index_key,
-};
+use crate::digest::{client_digest, jti_digest};
+use crate::keys::{METADATA_MARK, UserKeys, index_pattern, proof_mark, user_of_index_key};
 use crate::record::decode;
 use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions, split_metadata_field};
@@ -158,7 +156,7 @@ impl Op {
         &mut self,
         keys: &UserKeys,
         exp: i64,
-        digest: &crate::rules::Digest,
+        digest: &crate::digest::Digest,
     ) -> &mut Self {
         self.key(keys.tokens(exp))
             .key(keys.token_shard(exp, digest))
@@ -835,7 +833,10 @@ mod tests {
         // Lua's string.sub counts from 1.
         assert_eq!(value("CURRENT_AT"), record::CURRENT_AT + 1);
         assert_eq!(value("PREVIOUS_AT"), record::HEAD_LEN + 1);
-        assert_eq!(value("DIGEST"), std::mem::size_of::<crate::rules::Digest>());
+        assert_eq!(
+            value("DIGEST"),
+            std::mem::size_of::<crate::digest::Digest>()
+        );
         let head = lua_constants("RECORD_HEAD");
         // '>BHi6i6i6i6': a byte, a u16 and four 6-byte integers.
         assert_eq!(head[0].1, ">BHi6i6i6i6");
