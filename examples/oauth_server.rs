@@ -171,7 +171,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let minter = settings.minter();
     let store: AnyStore = match &settings.redis_url {
         Some(url) => {
-            println!("store: Redis at {}", common::redacted(url));
+            println!(
+                "store: Redis at {}",
+                token_rotation::token_core::admin::redact_url(url)
+            );
             RedisStore::open(url, settings.store_config())?.into()
         }
         None => {

@@ -148,3 +148,39 @@ async fn a_reuse_is_one_warning_with_who_and_where() {
         assert!(line.contains(expected), "{expected} in {line}");
     }
 }
+
+/// Generated passwords hold `/` and `#`, which a URL parser takes for the end of the host:
+/// the examples' start-up line masks everything before the host all the same.
+#[test]
+fn the_start_up_line_never_shows_a_redis_password() {
+    let port = test_support::closed_port();
+    // The store connects lazily: each example starts, says where its Redis is, and listens.
+    for url in [
+        format!("redis://me:12/s3cret@127.0.0.1:{port}/"),
+        format!("redis://me:123#s3cret@127.0.0.1:{port}/"),
+        format!("rediss://me:12/s3cret@127.0.0.1:{port}/0"),
+    ] {
+        let scheme = &url[..url.find("://").unwrap()];
+        for name in ["axum_app", "oauth_server"] {
+            let printed = match support::App::try_start(
+                name,
+                &[
+                    ("JWT_SECRET", "a secret for the log test"),
+                    ("REDIS_URL", &url),
+                ],
+            ) {
+                Ok(mut app) => app.stop_and_read_stdout(),
+                // redis refuses a URL whose path is not a database number: the example ends
+                // with a message, which must not show the password either.
+                Err(output) => output,
+            };
+            let text = printed.join("\n");
+            assert!(!text.contains("s3cret"), "{name} {url}: {text}");
+            assert!(!text.contains("me:12"), "{name} {url}: {text}");
+            assert!(
+                text.contains(&format!("{scheme}://***@127.0.0.1:{port}/")),
+                "{name} {url}: {text}"
+            );
+        }
+    }
+}

@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use token_rotation::token_core::admin::redact_url;
 use token_rotation::{
     AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, RotationLayerBuilder,
     RotationStore, SealingKey, StoreConfig, TokenRef,
@@ -297,12 +298,7 @@ pub async fn open_store(settings: &Settings) -> AnyStore {
         let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
         Some(value.split(',').map(|u| u.trim().to_owned()).collect())
     };
-    let shown = |urls: &[String]| {
-        urls.iter()
-            .map(|u| redacted(u))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let shown = |urls: &[String]| redact_url(&urls.join(", "));
     let mut auth = RedisAuth::default();
     if let Some(username) = std::env::var("REDIS_USERNAME")
         .ok()
@@ -336,9 +332,11 @@ pub async fn open_store(settings: &Settings) -> AnyStore {
         )
         .unwrap_or_else(|e| panic!("invalid REDIS_SENTINEL_NODES {}: {e}", shown(&sentinels)))
     } else if let Some(url) = &settings.redis_url {
-        println!("store: Redis at {}", redacted(url));
-        ConnectionSource::connection_manager(url.as_str(), STORE_TIMEOUT)
-            .unwrap_or_else(|e| panic!("invalid REDIS_URL {}: {e}", redacted(url)))
+        println!("store: Redis at {}", redact_url(url));
+        ConnectionSource::connection_manager(url.as_str(), STORE_TIMEOUT).unwrap_or_else(|e| {
+            eprintln!("invalid REDIS_URL {}: {e}", redact_url(url));
+            std::process::exit(2)
+        })
     } else {
         println!(
             "store: IN-MEMORY (none of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINEL_NODES is \
@@ -350,11 +348,6 @@ pub async fn open_store(settings: &Settings) -> AnyStore {
     RedisStore::with_source(source, config)
         .expect("a valid store configuration")
         .into()
-}
-
-/// `url` for start-up messages, every secret masked (the store's own redaction).
-pub fn redacted(url: &str) -> String {
-    token_rotation::token_core::admin::redact_url(url)
 }
 
 /// A listener on `addr` (the value of the environment variable `variable`), or the end of

@@ -41,6 +41,8 @@ pub struct App {
     /// in `stdout` until [`App::stop_and_read_stdout`]).
     printed: Vec<String>,
     stdout: Option<mpsc::Receiver<String>>,
+    /// Whether stderr lines join the stdout ones (see [`App::try_start`]).
+    capture_stderr: bool,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             child: None,
             printed: Vec::new(),
             stdout: None,
+            capture_stderr: false,
         };
         // The port was free when picked, but a test running beside this one may take it
         // first: the app then exits without listening, and another free port is tried.
@@ -68,6 +71,29 @@ impl App {
             app.port = free_port();
         }
         panic!("{name} did not start listening on a free port after 5 attempts");
+    }
+
+    /// Starts `name` once, as [`App::start`] does but with its stderr read beside its stdout:
+    /// the app once it listens, else every line it printed on either before it exited.
+    pub fn try_start(name: &'static str, env: &[(&str, &str)]) -> Result<App, Vec<String>> {
+        let mut app = App {
+            name,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            port: free_port(),
+            metrics_url: None,
+            child: None,
+            printed: Vec::new(),
+            stdout: None,
+            capture_stderr: true,
+        };
+        if app.spawn() {
+            Ok(app)
+        } else {
+            Err(std::mem::take(&mut app.printed))
+        }
     }
 
     /// Starts the process on `self.port`; false when it exited without listening.
@@ -81,11 +107,23 @@ impl App {
             .envs(self.env.iter().cloned())
             .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if self.capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("start the example");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);

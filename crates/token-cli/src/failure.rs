@@ -79,8 +79,3 @@ fn chain(error: &dyn Error) -> String {
     }
     text
 }
-
-/// `url` for messages, with every secret masked: see [`token_core::admin::redact_url`].
-pub(crate) fn redact(url: &str) -> String {
-    token_core::admin::redact_url(url)
-}

@@ -8,7 +8,7 @@
 //!
 //! The Redis to use comes from the `REDIS_URL` environment variable (or `--redis-url`, which
 //! other users can read in `ps`, so the tool warns when that one carries a password). No
-//! message shows a password: URLs are printed parsed and redacted (`redis://user:***@host`),
+//! message shows a password: URLs are printed with everything before the host masked (`redis://***@host`),
 //! and `--help` never prints the variable's value.
 //!
 //! Every change (`revoke`, `revoke-all`, `cleanup`) writes one INFO line to stderr under the
@@ -203,17 +203,9 @@ fn audit(
 /// Arguments are visible to every user of the machine (`ps`, `/proc/<pid>/cmdline`): say so
 /// when one carries a password (without repeating it).
 fn warn_about_password_in_arguments(url: Option<&str>) {
-    // As `failure::redact` sees it: a lone user part may be a password too.
-    let has_password = url.is_some_and(|url| match url::Url::parse(url) {
-        Ok(url) => {
-            url.password().is_some()
-                || !url.username().is_empty()
-                || url
-                    .query_pairs()
-                    .any(|(key, _)| key == "pass" || key == "password")
-        }
-        Err(_) => url.contains('@'),
-    });
+    // Whatever the redaction would mask is a secret: the same reading of the text, so a
+    // password holding `/` or `#` counts too.
+    let has_password = url.is_some_and(|url| admin::redact_url(url) != url);
     if has_password {
         eprintln!(
             "warning: the password in --redis-url is visible to other users of this machine \
@@ -237,7 +229,7 @@ async fn connect(cli: &Cli) -> Result<Target, Failure> {
             "no Redis to talk to: set REDIS_URL or pass --redis-url redis://HOST:PORT".into(),
         ));
     };
-    let shown = failure::redact(&url);
+    let shown = admin::redact_url(&url);
     let timeout = Duration::from_millis(cli.timeout_ms.max(1));
     let client = redis::Client::open(url.as_str())
         .map_err(|e| Failure::Usage(format!("invalid Redis URL {shown}: {e}")))?;

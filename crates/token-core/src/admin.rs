@@ -103,86 +103,164 @@ pub struct CleanupProgress {
     pub pruned: u64,
 }
 
-/// The Redis URL as messages may show it: parsed the way redis parses it (with the `url`
-/// crate, so a password holding `@`, `:` or percent-escapes is found whole), then with every
-/// place a secret can sit masked as `***`:
+/// The Redis URL (or comma-separated list of URLs) as messages may show it, with every place
+/// a secret can sit masked as `***`. It reads the text itself and never a URL parser's view
+/// of it: generated passwords hold `/`, `#`, `?`, `:` and `@`, which a parser takes for the
+/// end of the authority, so what it calls the host may be the tail of the password.
 ///
-/// - the password (`redis://user:***@host`);
-/// - a lone user part with no password (`redis://***@host`): some clients read it as the
-///   password, so it may well be one;
-/// - the query, except the values of `db`, `protocol` and `user` (`redis+unix:///s?pass=***`);
-/// - a fragment other than `#insecure`.
+/// - Everything between `://` and the last `@` (user and password, whatever they hold)
+///   becomes `***`: `redis://me:12/s3cret@host:6379/0` shows as `redis://***@host:6379/0`.
+/// - A Unix socket URL (`redis+unix://`, `unix://`) has no user part: its password rides in
+///   the query, so there only the query is masked.
+/// - Query values other than those of `db`, `protocol` and `user` are masked
+///   (`?pass=***`); a query pair that is not one of those is shown as `***`.
+/// - A fragment other than `#insecure` is masked.
+/// - A list is split before each `scheme://` that follows a comma, and each URL is masked on
+///   its own; a comma inside a password stays inside its URL.
+/// - Text without `://` is masked before its last `@`, if it has one.
 ///
-/// A URL that does not parse is not shown at all: where its password ends cannot be known.
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+/// A URL without credentials is shown unchanged.
+///
+/// ```
+/// use token_core::admin::redact_url;
+/// assert_eq!(redact_url("redis://me:12/s3cret@host:6379/0"), "redis://***@host:6379/0");
+/// assert_eq!(redact_url("rediss://h:6380/0"), "rediss://h:6380/0");
+/// ```
 pub fn redact_url(url: &str) -> String {
-    const NOT_SHOWN: &str = "(not shown: it does not parse as a URL)";
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return NOT_SHOWN.to_owned();
-    };
-    let masked = if parsed.password().is_some() {
-        parsed.set_password(Some("***"))
-    } else if !parsed.username().is_empty() {
-        parsed.set_username("***")
-    } else {
-        Ok(())
-    };
-    if masked.is_err() {
-        return NOT_SHOWN.to_owned();
+    let mut shown = String::with_capacity(url.len());
+    for (i, item) in list_items(url).into_iter().enumerate() {
+        if i > 0 {
+            shown.push(',');
+        }
+        shown.push_str(&redact_one(item));
     }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(key, value)| match key.as_ref() {
-                "db" | "protocol" | "user" => (key.into_owned(), value.into_owned()),
-                "pass" | "password" => (key.into_owned(), "***".to_owned()),
-                _ => ("***".to_owned(), "***".to_owned()),
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    if parsed.fragment().is_some_and(|f| f != "insecure") {
-        parsed.set_fragment(Some("***"));
-    }
-    parsed.into()
+    shown
 }
 
-#[cfg(all(test, feature = "redis"))]
+/// `text` cut at each comma that is followed (after spaces) by `scheme://`.
+fn list_items(text: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let mut start = 0;
+    for (comma, _) in text.match_indices(',') {
+        if starts_with_scheme(text[comma + 1..].trim_start()) {
+            items.push(&text[start..comma]);
+            start = comma + 1;
+        }
+    }
+    items.push(&text[start..]);
+    items
+}
+
+/// Whether `text` opens with `scheme://` (RFC 3986 scheme characters).
+fn starts_with_scheme(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        let mut chars = scheme.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+fn redact_one(item: &str) -> String {
+    let Some(at) = item.find("://") else {
+        return match item.rfind('@') {
+            Some(last) => format!("***{}", &item[last..]),
+            None => item.to_owned(),
+        };
+    };
+    let (scheme, rest) = item.split_at(at + 3);
+    let lead = scheme.trim_start().to_ascii_lowercase();
+    let unix = lead.starts_with("unix:") || lead.starts_with("redis+unix:");
+    match rest.rfind('@') {
+        Some(last) if !unix => format!("{scheme}***@{}", redact_tail(&rest[last + 1..])),
+        _ => format!("{scheme}{}", redact_tail(rest)),
+    }
+}
+
+/// Host, path, query and fragment, with the query's secrets and the fragment masked.
+fn redact_tail(tail: &str) -> String {
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (tail, None),
+    };
+    let mut shown = match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key @ ("db" | "protocol" | "user"), value)) => format!("{key}={value}"),
+                    Some((key @ ("pass" | "password"), _)) => format!("{key}=***"),
+                    _ if pair.is_empty() => String::new(),
+                    _ => "***".to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => before_fragment.to_owned(),
+    };
+    match fragment {
+        Some("insecure") => shown.push_str("#insecure"),
+        Some(_) => shown.push_str("#***"),
+        None => {}
+    }
+    shown
+}
+
+#[cfg(test)]
 mod tests {
     use super::redact_url as redact;
 
     #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(redact("redis://:s3cret@h:6379/0"), "redis://:***@h:6379/0");
-        assert_eq!(redact("redis://me:s3cret@h"), "redis://me:***@h");
-        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
-        assert_eq!(
-            redact("rediss://h:6380/#insecure"),
-            "rediss://h:6380/#insecure"
-        );
+    fn urls_without_credentials_are_shown_unchanged() {
+        for url in [
+            "redis://h:6379",
+            "redis://h:6379/0",
+            "rediss://h:6380/#insecure",
+            "redis://[::1]:6379/2",
+            "redis+unix:///run/redis.sock?db=2",
+            "redis://h:6379/?protocol=resp3",
+            "h:6379",
+        ] {
+            assert_eq!(redact(url), url);
+        }
     }
 
     #[test]
-    fn a_password_holding_at_signs_and_colons_is_masked_whole() {
+    fn everything_before_the_last_at_sign_is_masked() {
         for (url, shown) in [
-            ("redis://:p@ss@host", "redis://:***@host"),
-            ("redis://:p@ss@host:6379/2", "redis://:***@host:6379/2"),
-            ("redis://me:p@ss:w@rd@host", "redis://me:***@host"),
-            ("redis://me:p%40ss@host", "redis://me:***@host"),
+            ("redis://:s3cret@h:6379/0", "redis://***@h:6379/0"),
+            ("redis://me:s3cret@h", "redis://***@h"),
+            ("redis://s3cret@host", "redis://***@host"),
+            ("redis://:p@ss@host:6379/2", "redis://***@host:6379/2"),
+            ("redis://me:p@ss:w@rd@host", "redis://***@host"),
+            ("redis://me:p%40ss@host", "redis://***@host"),
+            ("rediss://me:p@ss@[::1]:6380/", "rediss://***@[::1]:6380/"),
             (
-                "rediss://me:p@ss@[::1]:6380/",
-                "rediss://me:***@[::1]:6380/",
+                "redis+sentinel://me:s3cret@h:26379/mymaster",
+                "redis+sentinel://***@h:26379/mymaster",
             ),
+            ("redis://:p@ss@host:notaport/", "redis://***@host:notaport/"),
+            ("me:s3cret@host", "***@host"),
         ] {
             assert_eq!(redact(url), shown, "{url}");
         }
     }
 
     #[test]
-    fn a_user_part_alone_may_be_a_password() {
-        assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
-        assert_eq!(redact("redis://p@ss@host/0"), "redis://***@host/0");
+    fn a_password_holding_a_slash_or_a_hash_is_masked_whole() {
+        assert_eq!(redact("redis://me:12/s3cret@host"), "redis://***@host");
+        assert_eq!(redact("redis://me:123#s3cret@host"), "redis://***@host");
+        assert_eq!(
+            redact("redis://me:1?2/3#4@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(
+            redact("rediss://me:12/s3cret@host:6380/0"),
+            "rediss://***@host:6380/0"
+        );
+        assert_eq!(
+            redact("redis+sentinel://me:123#s3cret@host:26379"),
+            "redis+sentinel://***@host:26379"
+        );
     }
 
     #[test]
@@ -191,29 +269,45 @@ mod tests {
             redact("redis+unix:///run/redis.sock?db=2&pass=s3cret&user=ops"),
             "redis+unix:///run/redis.sock?db=2&pass=***&user=ops"
         );
+        // A Unix socket URL has no user part: an `@` in its query password stays masked.
         assert_eq!(
-            redact("unix:///run/redis.sock?password=s3cret"),
+            redact("unix:///run/redis.sock?password=s3@cret"),
             "unix:///run/redis.sock?password=***"
         );
         assert_eq!(
-            redact("redis://h:6379/?protocol=resp3&s3cret"),
-            "redis://h:6379/?protocol=resp3&***=***"
+            redact("redis+unix:///s.sock?pass=ab#cd"),
+            "redis+unix:///s.sock?pass=***#***"
         );
-        // `#` ends the authority: what follows may be the rest of a password.
-        assert_eq!(redact("redis://me:123#s3cret@h"), "redis://me:123#***");
+        assert_eq!(
+            redact("redis://h:6379/?protocol=resp3&s3cret"),
+            "redis://h:6379/?protocol=resp3&***"
+        );
+        assert_eq!(redact("redis://h:6379/#s3cret"), "redis://h:6379/#***");
     }
 
     #[test]
-    fn a_url_that_does_not_parse_is_not_shown() {
+    fn each_url_of_a_list_is_masked() {
+        assert_eq!(
+            redact("redis://:a/b@h1:26379,redis://h2:26379, rediss://me:c#d@h3:26380"),
+            "redis://***@h1:26379,redis://h2:26379, rediss://***@h3:26380"
+        );
+        // A comma inside a password does not start a new URL.
+        assert_eq!(
+            redact("redis://me:a,b@h1,redis://h2"),
+            "redis://***@h1,redis://h2"
+        );
+    }
+
+    #[test]
+    fn no_part_of_the_password_is_ever_shown() {
         for url in [
-            "not a url",
-            "redis://:p@ss@host:notaport/",
-            "redis://:pa#ss@host",
-            "redis://:p@ss word@",
+            "redis://me:12/s3cret@host",
+            "redis://me:123#s3cret@host",
+            "redis://:s3cret?x@host",
+            "redis://:pa ss s3cret@",
         ] {
             let shown = redact(url);
-            assert!(shown.contains("not shown"), "{url}: {shown}");
-            assert!(!shown.contains("ss"), "{url}: {shown}");
+            assert!(!shown.contains("s3cret"), "{url}: {shown}");
         }
     }
 }
