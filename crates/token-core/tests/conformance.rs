@@ -2058,6 +2058,25 @@ async fn a_legacy_token_older_than_a_session_is_not_adopted<M: MakeStore>(m: M) 
     assert!(f.store.list("alice").await.unwrap().is_empty());
 }
 
+/// A recorded token whose session ended, adopted again, is the current token of its new
+/// session, also when the user's token-index bucket for its hour is full (its old entry is
+/// overwritten, not shadowed).
+async fn a_token_adopted_after_its_session_ended_rotates_in_its_new_session<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    for i in 0..20 {
+        f.store
+            .register("alice", &format!("old{i}"), None)
+            .await
+            .unwrap();
+    }
+    f.clock.advance(Duration::from_secs(700)); // past the idle lifetime: every session ended
+    let adopted = f.store.adopt("alice", "old3", None, None).await.unwrap();
+    let family = adopted.family().cloned().expect("adopted");
+    assert!(adopted.is_adopted(), "{adopted:?}");
+    let outcome = rotate(&f.store, "alice", "old3", "new1").await;
+    assert_eq!(outcome, RotationOutcome::Rotated { family });
+}
+
 /// Revoking one session ends that family alone: the user's other legacy tokens (other
 /// devices) are still adopted.
 async fn revoking_one_session_leaves_other_legacy_tokens_adoptable<M: MakeStore>(m: M) {
@@ -2373,6 +2392,7 @@ conformance!(
     revoking_a_client_ends_the_adoption_of_its_tokens_issued_before,
     a_legacy_token_older_than_a_session_is_not_adopted,
     revoking_one_session_leaves_other_legacy_tokens_adoptable,
+    a_token_adopted_after_its_session_ended_rotates_in_its_new_session,
     a_binding_proof_binds_a_bearer_family_to_its_key,
     a_thief_who_binds_first_is_exposed_by_the_owners_spent_token,
     an_adoption_with_a_proof_binds_the_family_to_its_key,

@@ -292,10 +292,12 @@ local function indexed(bucket, shard, expiry, digest, now)
 end
 
 -- State::index_token: the entry lives until the token's expiry or its family's absolute
--- end, whichever is first. In the bucket while it has room, else in the digest's shard.
+-- end, whichever is first. In the bucket while it has room, else in the digest's shard; a
+-- digest the bucket holds already (a token adopted after its first family ended) is
+-- overwritten there, since `indexed` reads the bucket first.
 local function index_token(bucket, shard, expiry, digest, id, absolute_end, now)
   local key = bucket
-  if redis.call('HLEN', bucket) >= BUCKET_MAX then
+  if redis.call('HLEN', bucket) >= BUCKET_MAX and redis.call('HEXISTS', bucket, digest) == 0 then
     key = shard
   end
   redis.call('HSET', key, digest, id)
