@@ -1,10 +1,10 @@
 //! The rotation rules, written once.
 //!
 //! [`MemoryStore`](crate::MemoryStore) runs these functions; the Redis store's function
-//! library (`redis/scripts`) performs the same steps in the same order (each Lua function
-//! names the one it mirrors), and `tests/model.rs` drives both stores through random
-//! histories and checks that they agree on every step. A change to the rules is a change
-//! here and in the scripts. `docs/ARCHITECTURE.md` describes the state machine as a whole.
+//! library runs their Lua twins, in `redis/scripts/rules.lua` (`role`, `refuses`, `step`:
+//! the same names, the same order; the other scripts name the helper they mirror), and
+//! `tests/model.rs` drives both stores through random histories and checks that they agree
+//! on every step. A change to the rules is a change here and there, side by side. `docs/ARCHITECTURE.md` describes the state machine as a whole.
 //!
 //! # The data
 //!
