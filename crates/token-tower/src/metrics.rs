@@ -156,6 +156,7 @@ const REASONS: &[&str] = &[
     "dpop_proof_replayed",
     "store_unavailable",
     "invalid_response",
+    "cross_origin_request",
 ];
 
 /// The store calls the layer makes, the `operation` label.
@@ -479,6 +480,7 @@ mod tests {
             DpopProofReplayed,
             StoreUnavailable,
             InvalidResponse,
+            CrossOriginRequest,
         ];
         for reason in &all {
             match reason {
@@ -512,7 +514,8 @@ mod tests {
                 | DpopKeyMismatch
                 | DpopProofReplayed
                 | StoreUnavailable
-                | InvalidResponse => {}
+                | InvalidResponse
+                | CrossOriginRequest => {}
             }
         }
         all
