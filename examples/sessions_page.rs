@@ -86,7 +86,12 @@ type Shared<S> = State<Arc<WebState<S>>>;
 
 /// The page and its routes behind a rotation layer in cookie mode (cookie in, `Set-Cookie`
 /// out).
-fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Router {
+fn app<S: RotationStore>(
+    store: S,
+    minter: Minter,
+    refresh_ttl: Duration,
+    dpop: DpopConfig,
+) -> Router {
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
@@ -98,10 +103,9 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
             // Required, not Optional: the page is this layer's only client and signs every
             // sign-in and renewal, so a request without a proof is a cookie used away from
             // the browser that holds the key. Optional would let a login without a proof
-            // make an unbound session, whose cookie works anywhere. Without a configured
-            // `origin` the proof's `htu` is checked against the `Host` header; a deployment
-            // sets its public origin.
-            .dpop(DpopConfig::new().policy(DpopPolicy::Required))
+            // make an unbound session, whose cookie works anywhere. Without `PUBLIC_ORIGIN`
+            // the proof's `htu` is checked against the `Host` header; a deployment sets it.
+            .dpop(dpop)
             // `SameSite=Strict` keeps other sites' requests from carrying the cookie, but not
             // a sibling subdomain's (same site) nor an old browser's: the layer refuses
             // renewals and logouts asked for by another origin's page (403).
@@ -138,7 +142,8 @@ async fn main() {
     common::init_tracing();
     let settings = Settings::from_env();
     let store = common::open_store(&settings).await;
-    let app = app(store, settings.minter(), settings.refresh_ttl);
+    let dpop = settings.dpop(DpopPolicy::Required);
+    let app = app(store, settings.minter(), settings.refresh_ttl, dpop);
     serve_with_metrics(app, &settings.bind_addr).await;
 }
 
