@@ -11,9 +11,11 @@
 //! `grant_type=refresh_token`. `POST /revoke` is an RFC 7009 revocation endpoint (the app
 //! authenticates the client, the layer revokes that client's own session only) and
 //! `POST /introspect` an RFC 7662 introspection endpoint for refresh tokens, open to the
-//! registered clients. Environment as for the Axum example: `BIND_ADDR`,
-//! `REDIS_URL`, `JWT_SECRET`, `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`,
-//! `SEALING_KEY`.
+//! registered clients, each told only of its own tokens (another client's is
+//! `{"active": false}`). `GET /healthz` is 200 while the store answers, 503 otherwise.
+//! Environment as for the Axum example: `BIND_ADDR`, `REDIS_URL`, `JWT_SECRET`,
+//! `ACCESS_TTL_SECS`, `REFRESH_TTL_SECS`, `ROTATION_GRACE_SECS`, `SEALING_KEY`, and
+//! `PUBLIC_ORIGIN`.
 //!
 //! DPoP (RFC 9449) is optional: a token request with a valid `DPoP` proof gets
 //! `token_type: DPoP` and an access token bound to the proof's key (`cnf.jkt`), and the
@@ -22,8 +24,8 @@
 //! `GET /.well-known/oauth-authorization-server` serves the server's metadata (RFC 8414),
 //! with the proof algorithms it accepts in `dpop_signing_alg_values_supported` (RFC 9449
 //! section 5.1), so a client can discover the endpoints and pick a key type. Its `issuer`
-//! is `http://` and the address the example listens on; a real server publishes its public
-//! `https://` URL.
+//! is `PUBLIC_ORIGIN` when set (`https://as.example`: proofs' `htu` must then name it too,
+//! whatever `Host` a client sends), else `http://` and the address the example listens on.
 
 mod common;
 
@@ -40,8 +42,10 @@ use base64::engine::general_purpose::STANDARD;
 use common::{Minter, Settings};
 use serde_json::json;
 use token_rotation::jsonwebtoken::Algorithm;
-use token_rotation::token_tower::{DpopConfig, DpopKey, DpopPolicy};
-use token_rotation::{AnyStore, MemoryStore, RedisStore, RefreshContext, RotationLayer, Route};
+use token_rotation::token_tower::{ClientId, DpopConfig, DpopKey, DpopPolicy};
+use token_rotation::{
+    AnyStore, MemoryStore, RedisStore, RefreshContext, RotationLayer, RotationStore, Route,
+};
 
 /// The registered confidential clients: id and secret (a real server keeps secret hashes).
 const CLIENTS: [(&str, &str); 2] = [
@@ -155,11 +159,24 @@ async fn revoke(headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -
     }
 }
 
+/// `GET /healthz`, as in the other examples: 200 `{"status": "ok"}` while the store answers,
+/// else the store failure's answer (503 with `Retry-After`).
+async fn healthz(store: AnyStore) -> Response {
+    match store.ping().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => common::answers::store_error(e),
+    }
+}
+
 /// Who may introspect (RFC 7662 section 2.1): here, the registered clients, with HTTP
 /// Basic. A real server would admit its resource servers.
-async fn registered_callers_only(request: Request, next: Next) -> Response {
+async fn registered_callers_only(mut request: Request, next: Next) -> Response {
     match authenticate(request.headers(), &HashMap::new()) {
-        Some(_) => next.run(request).await,
+        Some(id) => {
+            // Introspection answers a client about its own tokens only.
+            request.extensions_mut().insert(ClientId(id.to_owned()));
+            next.run(request).await
+        }
         None => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
     }
 }
@@ -184,7 +201,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             MemoryStore::new(settings.store_config()).into()
         }
     };
-    let dpop = DpopConfig::new().policy(DpopPolicy::Optional);
+    let dpop = settings.dpop(DpopPolicy::Optional);
+    let health = store.clone();
     let rotation = RotationLayer::builder(store, minter.decoding.clone(), [Algorithm::HS256])
         .required_type("typ", "refresh")
         .family_claim("sid")
@@ -201,11 +219,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route_service("/introspect", rotation.introspection())
         .route_layer(middleware::from_fn(registered_callers_only));
     let listener = common::listen(&settings.bind_addr, "BIND_ADDR").await;
-    let issuer = format!("http://{}", listener.local_addr()?);
+    // The metadata names the origin clients address: the public one when it is set.
+    let issuer = match &settings.public_origin {
+        Some(origin) => origin.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
     let metadata = Json(metadata(&issuer, &dpop));
     let app = Router::new()
         .route("/token", post(token))
         .route("/revoke", post(revoke))
+        .route("/healthz", get(move || healthz(health.clone())))
         .route(
             "/.well-known/oauth-authorization-server",
             get(move || std::future::ready(metadata.clone())),
@@ -213,7 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .merge(introspection)
         .layer(rotation)
         .layer(Extension(minter));
-    println!("listening on {issuer}");
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }

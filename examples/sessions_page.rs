@@ -18,10 +18,10 @@
 //!
 //! | route | request | success |
 //! |---|---|---|
-//! | `GET /` | – | the page (HTML; its script at `GET /assets/sessions.js`) |
+//! | `GET /` | – | the page (HTML; its script and style at `GET /assets/sessions.js` and `/assets/sessions.css`) |
 //! | `POST /web/login` | `{"username", "password"}` + `DPoP` proof | 200 `{"access_token", "token_type", "expires_in", "user"}` + refresh cookie |
 //! | `POST /web/refresh` | refresh cookie + `DPoP` proof by the login's key | 200, same shape, a new refresh cookie |
-//! | `POST /web/logout` | refresh cookie | 204, that session revoked, cookie cleared |
+//! | `POST /web/logout` | refresh cookie (the page's own origin) | 204, that session revoked, cookie cleared |
 //! | `GET /web/sessions` | Bearer access (+ cookie to mark this device) | 200 `[{"family", "created_at", "last_rotated_at", "expires_at", "device", "this_device"}]` |
 //! | `DELETE /web/sessions/{family}` | Bearer access | 204, or 404 when no such live session |
 //! | `POST /web/logout-all` | Bearer access | 200 `{"revoked": n}`, every session of the user revoked |
@@ -32,9 +32,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -60,6 +62,19 @@ const COOKIE_NAME: &str = "__Host-rt";
 
 const PAGE: &str = include_str!("assets/sessions.html");
 const SCRIPT: &str = include_str!("assets/sessions.js");
+const STYLE: &str = include_str!("assets/sessions.css");
+
+/// The page loads only its own script and style (no inline code an injected tag could add
+/// to), and no other site may frame it (clickjacking) or have a response sniffed into
+/// another type.
+const PAGE_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
 
 struct WebState<S> {
     store: S,
@@ -71,7 +86,12 @@ type Shared<S> = State<Arc<WebState<S>>>;
 
 /// The page and its routes behind a rotation layer in cookie mode (cookie in, `Set-Cookie`
 /// out).
-fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Router {
+fn app<S: RotationStore>(
+    store: S,
+    minter: Minter,
+    refresh_ttl: Duration,
+    dpop: DpopConfig,
+) -> Router {
     let rotation =
         RotationLayer::builder(store.clone(), minter.decoding.clone(), [Algorithm::HS256])
             .required_type("typ", "refresh")
@@ -83,10 +103,16 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
             // Required, not Optional: the page is this layer's only client and signs every
             // sign-in and renewal, so a request without a proof is a cookie used away from
             // the browser that holds the key. Optional would let a login without a proof
-            // make an unbound session, whose cookie works anywhere. Without a configured
-            // `origin` the proof's `htu` is checked against the `Host` header; a deployment
-            // sets its public origin.
-            .dpop(DpopConfig::new().policy(DpopPolicy::Required))
+            // make an unbound session, whose cookie works anywhere. Without `PUBLIC_ORIGIN`
+            // the proof's `htu` is checked against the `Host` header; a deployment sets it.
+            .dpop(dpop)
+            // `SameSite=Strict` keeps other sites' requests from carrying the cookie, but not
+            // a sibling subdomain's (same site) nor an old browser's: the layer refuses
+            // renewals and logouts asked for by another origin's page (403).
+            .require_same_origin()
+            // The layer answers a logout itself (204, that session revoked), behind the
+            // same-origin check; `clear_cookie_on_logout` then clears the cookie.
+            .revocation_route(Route::new(Method::POST, "/web/logout"))
             .max_request_body(MAX_BODY)
             .metrics(true)
             .build()
@@ -94,9 +120,9 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
     Router::new()
         .route("/", get(page))
         .route("/assets/sessions.js", get(script))
+        .route("/assets/sessions.css", get(style))
         .route("/web/login", post(login::<S>))
         .route("/web/refresh", post(refresh::<S>))
-        .route("/web/logout", post(logout::<S>))
         .route("/web/sessions", get(sessions::<S>))
         .route("/web/sessions/{family}", delete(revoke_session::<S>))
         .route("/web/logout-all", post(logout_all::<S>))
@@ -106,6 +132,8 @@ fn app<S: RotationStore>(store: S, minter: Minter, refresh_ttl: Duration) -> Rou
             refresh_ttl,
         }))
         .layer(rotation)
+        .layer(middleware::from_fn(clear_cookie_on_logout))
+        .layer(middleware::from_fn(page_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -114,12 +142,50 @@ async fn main() {
     common::init_tracing();
     let settings = Settings::from_env();
     let store = common::open_store(&settings).await;
-    let app = app(store, settings.minter(), settings.refresh_ttl);
+    let dpop = settings.dpop(DpopPolicy::Required);
+    let app = app(store, settings.minter(), settings.refresh_ttl, dpop);
     serve_with_metrics(app, &settings.bind_addr).await;
 }
 
 async fn page() -> impl IntoResponse {
     ([(CACHE_CONTROL, "no-store")], Html(PAGE))
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        STYLE,
+    )
+}
+
+/// Every response gets [`PAGE_HEADERS`]: the page's, its assets', and the API's (a JSON
+/// answer opened as a page is no page either).
+async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    for (name, value) in PAGE_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The layer's `204` to `POST /web/logout` (the session revoked) also expires the cookie,
+/// so the browser stops sending a dead token.
+async fn clear_cookie_on_logout(request: Request, next: Next) -> Response {
+    let logout = request.method() == Method::POST && request.uri().path() == "/web/logout";
+    let mut response = next.run(request).await;
+    let cleared = format!("{COOKIE_NAME}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    if logout
+        && response.status() == StatusCode::NO_CONTENT
+        && let Ok(value) = HeaderValue::from_str(&cleared)
+    {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
 }
 
 async fn script() -> impl IntoResponse {
@@ -194,28 +260,6 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE_NAME)
         .map(|(_, value)| value.to_owned())
-}
-
-/// Revokes the cookie's session. Not a layer route, so no proof is checked here and the page
-/// sends none: a copied cookie can end its session through this route (which gives its
-/// holder nothing), never renew it.
-async fn logout<S: RotationStore>(State(web): Shared<S>, headers: HeaderMap) -> Response {
-    if let Some(claims) = cookie_token(&headers).and_then(|t| web.minter.verify(&t, "refresh"))
-        && let Err(e) = web
-            .store
-            .revoke(&claims.sub, claims.token_ref(claims.family().as_ref()))
-            .await
-    {
-        return store_error(e);
-    }
-    (
-        StatusCode::NO_CONTENT,
-        [(
-            SET_COOKIE,
-            format!("{COOKIE_NAME}=; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-    )
-        .into_response()
 }
 
 fn access_user<S>(web: &WebState<S>, headers: &HeaderMap) -> Option<String> {

@@ -239,8 +239,8 @@ async fn post_as(
 }
 
 /// RFC 7009 and RFC 7662 on the example, on Redis: another registered client revoking the
-/// owner's token gets 200 and the session lives on (introspection still says active); the
-/// owner's own revocation ends it, and introspection then says inactive.
+/// owner's token gets 200 and the session lives on (the owner's introspection still says
+/// active); the owner's own revocation ends it, and introspection then says inactive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owning_client_revokes_its_session_and_introspection_follows() {
     let server = start();
@@ -250,7 +250,7 @@ async fn only_the_owning_client_revokes_its_session_and_introspection_follows() 
     const OWNER: (&str, &str) = ("demo-client", "demo-secret");
     const OTHER: (&str, &str) = ("other-client", "other-secret");
     let introspect = async |token: &RefreshToken| -> serde_json::Value {
-        let response = post_as(&server, "/introspect", OTHER, &[("token", token.secret())]).await;
+        let response = post_as(&server, "/introspect", OWNER, &[("token", token.secret())]).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["cache-control"], "no-store");
         response.json().await.unwrap()
@@ -469,4 +469,81 @@ async fn panva_dpop_proofs_labelled_ed25519_and_es256_bind_and_refresh() {
         ],
         "{summary}"
     );
+}
+
+/// RFC 7662 section 4: the example's introspection tells a client about its own tokens only;
+/// another registered client gets `{"active": false}` for a live token, as for a dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_tells_a_client_only_of_its_own_tokens() {
+    let server = start();
+    let owner = client(&server, "demo-client", "demo-secret");
+    let token = refresh_token(&password(&owner, "alice").await);
+    let ask = async |caller: (&str, &str)| -> serde_json::Value {
+        let form = [("token", token.secret().as_str())];
+        let response = post_as(&server, "/introspect", caller, &form).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    };
+    let other = ask(("other-client", "other-secret")).await;
+    assert_eq!(other, serde_json::json!({"active": false}));
+    let own = ask(("demo-client", "demo-secret")).await;
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["client_id"], "demo-client");
+    // Asking told the other client nothing, and changed nothing: the owner still rotates.
+    refresh(&owner, &token).await.expect("the session lives on");
+}
+
+/// `GET /healthz`, as in the other examples: 200 `{"status": "ok"}` while Redis answers,
+/// 503 once it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_follows_the_store() {
+    let mut server = start();
+    let health = http().get(server.app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+    server._redis.kill();
+    let health = http().get(server.app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+}
+
+/// With `PUBLIC_ORIGIN`, a DPoP proof's `htu` must name the public origin: a proof made for
+/// another host, sent with that host in `Host`, is refused (it passed when `htu` was checked
+/// against the client's own `Host`), and a proof for the public origin is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_public_origin_a_proof_for_another_host_is_refused() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "oauth_server",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", "oauth-test-secret"),
+            ("PUBLIC_ORIGIN", "https://as.example"),
+        ],
+    );
+    let key = test_support::dpop::DpopKey::es256();
+    let login = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "demo"),
+    ];
+    let send = async |htu: &str, host: Option<&str>| {
+        let mut request = http()
+            .post(app.url("/token"))
+            .basic_auth("demo-client", Some("demo-secret"))
+            .header("dpop", key.proof("POST", htu, None))
+            .form(&login);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, body) = send("https://as.other.example/token", Some("as.other.example")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    let (status, body) = send("https://as.example/token", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP", "{body}");
 }

@@ -366,3 +366,151 @@ async fn a_copied_refresh_cookie_is_refused_in_another_browser_and_its_owner_sta
     owner.close().await.unwrap();
     thief.close().await.unwrap();
 }
+
+/// Signs in over plain HTTP with a proof by `key`; the access token and the refresh cookie
+/// (`__Host-rt=...`).
+async fn sign_in_over_http(app: &App, key: &test_support::dpop::DpopKey) -> (String, String) {
+    let url = app.url("/web/login");
+    let response = client()
+        .post(&url)
+        .header("dpop", key.proof("POST", &url, None))
+        .json(&serde_json::json!({"username": "ana", "password": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the refresh cookie")
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    (body["access_token"].as_str().unwrap().to_owned(), cookie)
+}
+
+async fn live_sessions(app: &App, access: &str) -> usize {
+    let response = client()
+        .get(app.url("/web/sessions"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+        .json::<Vec<serde_json::Value>>()
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A form another site's page posts to `/web/logout` (or `/web/refresh`) with the browser's
+/// cookie.
+async fn post_from(app: &App, path: &str, cookie: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = client()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=1");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_logout_posted_from_another_origin_is_refused_and_the_session_stays() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "sessions_page",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", "sessions-page-secret"),
+        ],
+    );
+    let key = test_support::dpop::DpopKey::es256();
+    let (access, cookie) = sign_in_over_http(&app, &key).await;
+    let localhost = format!("http://localhost:{}", app.port);
+    for headers in [
+        &[("origin", "https://evil.example")][..],
+        // Another port, or another host name for the same machine, is another origin.
+        &[("origin", &format!("http://127.0.0.1:{}", app.port + 1))],
+        &[("origin", &localhost)],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+    ] {
+        assert_eq!(
+            post_from(&app, "/web/logout", &cookie, headers).await,
+            403,
+            "{headers:?}"
+        );
+        assert_eq!(
+            post_from(&app, "/web/refresh", &cookie, headers).await,
+            403,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(live_sessions(&app, &access).await, 1, "the session stays");
+
+    // The page's own origin logs out, and the cookie is cleared.
+    let response = client()
+        .post(app.url("/web/logout"))
+        .header("cookie", &cookie)
+        .header("origin", format!("http://127.0.0.1:{}", app.port))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cleared = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        cleared.starts_with("__Host-rt=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(live_sessions(&app, &access).await, 0, "logged out");
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_forbid_framing_sniffing_and_foreign_code() {
+    let redis = RedisServer::start();
+    let app = App::start(
+        "sessions_page",
+        &[
+            ("REDIS_URL", &redis.url()),
+            ("JWT_SECRET", "sessions-page-secret"),
+        ],
+    );
+    for path in [
+        "/",
+        "/assets/sessions.js",
+        "/assets/sessions.css",
+        "/web/sessions",
+    ] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(
+            header("content-security-policy"),
+            Some("default-src 'self'; frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(header("x-frame-options"), Some("DENY"), "{path}");
+    }
+    // Nothing inline for the policy to block: the style and script come from files.
+    let page = client().get(app.url("/")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<style") && !html.contains(" style="),
+        "{html}"
+    );
+    assert!(html.contains("<script src=\"/assets/sessions.js\"></script>"));
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+}

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use token_rotation::token_core::admin::redact_url;
+use token_rotation::token_tower::{DpopConfig, DpopPolicy};
 use token_rotation::{
     AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, RotationLayerBuilder,
     RotationStore, SealingKey, StoreConfig, TokenRef,
@@ -35,6 +36,9 @@ pub struct Settings {
     /// `ADOPT_ISSUED_BEFORE` and `ADOPT_UNTIL` (seconds since the epoch), if set: adopt the
     /// refresh tokens issued before the first until the second.
     pub adoption: Option<(SystemTime, SystemTime)>,
+    /// `PUBLIC_ORIGIN` (`https://as.example`), if set: the origin clients address, which DPoP
+    /// proofs' `htu` must name instead of whatever `Host` a client sends.
+    pub public_origin: Option<String>,
 }
 
 /// 32 bytes from 64 hex digits.
@@ -88,6 +92,9 @@ impl Settings {
         };
         Settings {
             adoption,
+            public_origin: std::env::var("PUBLIC_ORIGIN")
+                .ok()
+                .filter(|o| !o.trim().is_empty()),
             bind_addr: std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into()),
             redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
             jwt_secret,
@@ -110,6 +117,20 @@ impl Settings {
                     })
                 }),
         }
+    }
+
+    /// DPoP under `policy`, with proofs' `htu` checked against `PUBLIC_ORIGIN` when it is
+    /// set (else against the request's `Host`, which the client chooses). An origin that is
+    /// not `scheme://host[:port]` ends the process with a message and exit status 2.
+    pub fn dpop(&self, policy: DpopPolicy) -> DpopConfig {
+        let config = DpopConfig::new().policy(policy);
+        let Some(origin) = &self.public_origin else {
+            return config;
+        };
+        config.origin(origin).unwrap_or_else(|_| {
+            eprintln!("PUBLIC_ORIGIN must be scheme://host[:port], such as https://as.example, got {origin:?}");
+            std::process::exit(2)
+        })
     }
 
     /// The store configuration (each Redis call bounded by [`STORE_TIMEOUT`]): families live as long as a refresh token, and the successors

@@ -18,6 +18,7 @@ use tower_service::Service;
 use tracing::Level;
 
 use crate::body::{BoxError, ResponseBody};
+use crate::context::ClientId;
 use crate::flow::call_store;
 use crate::form::{Form, is_form};
 use crate::jwt::VerifiedToken;
@@ -46,7 +47,11 @@ pub type IntrospectionResponse = Response<ResponseBody<Empty<Bytes>>>;
 /// its session's end; `iat` the token's, else its last rotation). Anything else (a
 /// malformed, expired or foreign token, one never recorded, a spent one, one whose session
 /// was revoked or ended) is 200 `{"active": false}`, with no reason given. Every answer
-/// carries `Cache-Control: no-store`. A request that is not a form, or has no `token`, is
+/// carries `Cache-Control: no-store`. When the caller is an OAuth 2.0 client (the app's
+/// authentication put a [`ClientId`] in the request's extensions), a token whose session
+/// was issued to another client is `{"active": false}` too (RFC 7662 section 4: a client
+/// learns nothing of another's tokens); a caller without a `ClientId` (a resource server)
+/// is answered for every token. A request that is not a form, or has no `token`, is
 /// 400 `invalid_request`; a store outage 503 with `Retry-After`, as on the layer's routes.
 ///
 /// **It authenticates no one.** RFC 7662 section 2.1 requires the caller (a resource server,
@@ -172,10 +177,19 @@ where
         }
     };
     let user = Some(presented.user.as_str());
+    // RFC 7662 section 4: a client learns nothing of another client's tokens.
+    let caller = parts.extensions.get::<ClientId>().map(|ClientId(id)| id);
     let lookup = shared
         .store
         .introspect(&presented.user, presented.token_ref());
     match call_store(shared, "introspect", lookup).await {
+        Ok(Some(session))
+            if caller
+                .is_some_and(|caller| session.client.as_ref().is_some_and(|c| c != caller)) =>
+        {
+            audit(&exchange, Level::DEBUG, "other_client", 200, user, None);
+            answer(json!({"active": false}))
+        }
         Ok(Some(session)) => {
             audit(
                 &exchange,

@@ -103,12 +103,14 @@ impl<St: RotationStore> RotationLayer<St> {
                 metrics: Recorder::default(),
                 adoption: None,
                 dpop: DpopConfig::default(),
+                origin: None,
             },
             token_endpoint: None,
             issuing_grants: TokenEndpoint::DEFAULT_ISSUING_GRANTS
                 .map(str::to_owned)
                 .to_vec(),
             adopts_any_type: false,
+            trusted_origins: None,
         }
     }
 }
@@ -140,6 +142,10 @@ pub enum BuildError {
     /// an access or ID token among them, would become a session. Set the type claim, or opt
     /// out with [`RotationLayerBuilder::adopt_tokens_of_any_type`].
     AdoptionWithoutTypeClaim,
+    /// A [trusted origin](RotationLayerBuilder::trusted_origins) is not an origin as
+    /// browsers send it (`https://host` or `https://host:port`: `http` or `https`, no
+    /// path, not even `/`, no user, query or fragment). The value is in the error.
+    InvalidTrustedOrigin(String),
 }
 
 impl fmt::Display for BuildError {
@@ -156,6 +162,10 @@ impl fmt::Display for BuildError {
             BuildError::AdoptionWithoutTypeClaim => f.write_str(
                 "adopting tokens without a type claim (required_type) would make any JWT the \
                  key signed a session; set one, or call adopt_tokens_of_any_type",
+            ),
+            BuildError::InvalidTrustedOrigin(origin) => write!(
+                f,
+                "trusted origin {origin:?} is not scheme://host[:port] (http or https, no path)"
             ),
         }
     }
@@ -201,6 +211,9 @@ pub struct RotationLayerBuilder<St> {
     /// Adoption without a type claim was asked for by name
     /// ([`RotationLayerBuilder::adopt_tokens_of_any_type`]).
     adopts_any_type: bool,
+    /// The trusted origins as given, checked at `build`; `Some` once the same-origin check
+    /// was asked for.
+    trusted_origins: Option<Vec<String>>,
 }
 
 impl<St> fmt::Debug for RotationLayerBuilder<St> {
@@ -550,6 +563,42 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
         self
     }
 
+    /// Refuses, with `403` ([`RejectReason::CrossOriginRequest`](crate::RejectReason::CrossOriginRequest)),
+    /// a request that another origin's page made a browser send to the routes where the
+    /// [presented token](Self::presented_token) is a [cookie](PresentedToken::Cookie) and a
+    /// request changes state: the [refresh route](Self::refresh_route) and the logout
+    /// [revocation route](Self::revocation_route) the layer answers itself. Off by default.
+    ///
+    /// A request passes when its `Origin` is the origin of the host it was sent to (its
+    /// `Host` header: same host and port, whatever the scheme) or one of the
+    /// [trusted origins](Self::trusted_origins); without `Origin`, when its
+    /// `Sec-Fetch-Site` is `same-origin` or `none`, or when it has neither header (a client
+    /// that is no browser: no page could have made it send a cookie). `Origin: null`, two
+    /// `Origin` headers and `Sec-Fetch-Site: cross-site` or `same-site` (a sibling
+    /// subdomain's page) are refused. The refusal comes before the cookie is read: nothing
+    /// is spent or revoked, and the app is not called. Routes without a cookie are not
+    /// checked: a token in a body or header is one the page had to hold.
+    pub fn require_same_origin(mut self) -> Self {
+        self.trusted_origins.get_or_insert_with(Vec::new);
+        self
+    }
+
+    /// Origins besides the host's own that may use the cookie routes (an app on another
+    /// origin that calls this one with `credentials: "include"`), as browsers send them:
+    /// `https://app.example`, `http://127.0.0.1:3000`. Turns on
+    /// [`require_same_origin`](Self::require_same_origin); adds to earlier calls. A value
+    /// that is no such origin makes [`build`](Self::build) fail with
+    /// [`BuildError::InvalidTrustedOrigin`].
+    pub fn trusted_origins<O: Into<String>>(
+        mut self,
+        origins: impl IntoIterator<Item = O>,
+    ) -> Self {
+        self.trusted_origins
+            .get_or_insert_with(Vec::new)
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     pub fn build(mut self) -> Result<RotationLayer<St>, BuildError> {
         let dpop = &self.shared.dpop;
@@ -573,6 +622,16 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
             }
             self.shared.jwt.family_claim_optional = true;
             window.announce();
+        }
+        if let Some(trusted) = self.trusted_origins.take() {
+            let trusted = trusted
+                .into_iter()
+                .map(|text| {
+                    crate::origin::Origin::parse(&text)
+                        .ok_or(BuildError::InvalidTrustedOrigin(text))
+                })
+                .collect::<Result<_, _>>()?;
+            self.shared.origin = Some(crate::origin::OriginPolicy { trusted });
         }
         self.shared.token_endpoint = self
             .token_endpoint

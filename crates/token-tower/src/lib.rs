@@ -120,6 +120,7 @@ mod jwt;
 mod layer;
 pub mod metrics;
 mod oauth;
+mod origin;
 mod rejection;
 mod request;
 mod response;

@@ -7,7 +7,7 @@
 //! | `token_rotation_unknown_tokens_total` | counter | – |
 //! | `token_rotation_registrations_total` | counter | – |
 //! | `token_rotation_adoptions_total` | counter | – |
-//! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `malformed_client_credentials`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `replay_refused`, `reuse_detected`, `revoked`, `wrong_client`, `dpop_proof_required`, `invalid_dpop_proof`, `dpop_nonce_required`, `dpop_key_mismatch`, `dpop_proof_replayed`, `store_unavailable`, `invalid_response` |
+//! | `token_rotation_rejections_total` | counter | `reason`: `body_too_large`, `malformed_body`, `unsupported_content_type`, `missing_token`, `duplicate_cookie`, `duplicate_parameter`, `missing_grant_type`, `ambiguous_client`, `malformed_client_credentials`, `token_too_large`, `malformed_token`, `algorithm_not_allowed`, `invalid_signature`, `expired`, `expiry_out_of_range`, `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `wrong_token_type`, `unknown_token`, `replay_refused`, `reuse_detected`, `revoked`, `wrong_client`, `dpop_proof_required`, `invalid_dpop_proof`, `dpop_nonce_required`, `dpop_key_mismatch`, `dpop_proof_replayed`, `store_unavailable`, `invalid_response`, `cross_origin_request` |
 //! | `token_rotation_store_duration_seconds` | histogram | `operation`: `rotate`, `register`, `revoke`, `adopt`, `introspect` |
 //! | `token_rotation_store_errors_total` | counter | `operation`: `rotate`, `register`, `revoke`, `adopt`, `introspect`; `kind`: `unavailable`, `timeout`, `refused` |
 //!
@@ -158,6 +158,7 @@ const REASONS: &[&str] = &[
     "dpop_proof_replayed",
     "store_unavailable",
     "invalid_response",
+    "cross_origin_request",
 ];
 
 /// The store calls the layer makes, the `operation` label.
@@ -482,6 +483,7 @@ mod tests {
             DpopProofReplayed,
             StoreUnavailable,
             InvalidResponse,
+            CrossOriginRequest,
         ];
         for reason in &all {
             match reason {
@@ -516,7 +518,8 @@ mod tests {
                 | DpopKeyMismatch
                 | DpopProofReplayed
                 | StoreUnavailable
-                | InvalidResponse => {}
+                | InvalidResponse
+                | CrossOriginRequest => {}
             }
         }
         all

@@ -103,6 +103,12 @@ pub enum RejectReason {
     /// token in it; or the store refused the operation for a reason other than the token
     /// (500). Nothing was consumed, and no unrecorded token left.
     InvalidResponse,
+    /// A cookie route of a layer that
+    /// [requires the same origin](crate::RotationLayerBuilder::require_same_origin) was
+    /// asked by another origin's page: its `Origin` is neither the host's own nor a trusted
+    /// one, or without `Origin` its `Sec-Fetch-Site` is `cross-site` or `same-site` (403).
+    /// Nothing was read, spent or revoked.
+    CrossOriginRequest,
 }
 
 impl RejectReason {
@@ -141,6 +147,7 @@ impl RejectReason {
             RejectReason::DpopProofReplayed => "dpop_proof_replayed",
             RejectReason::StoreUnavailable => "store_unavailable",
             RejectReason::InvalidResponse => "invalid_response",
+            RejectReason::CrossOriginRequest => "cross_origin_request",
         }
     }
 
@@ -189,6 +196,10 @@ impl RejectReason {
             }
             RejectReason::StoreUnavailable => "token store unavailable, retry later",
             RejectReason::InvalidResponse => "the server could not issue a token",
+            RejectReason::CrossOriginRequest => {
+                "the request comes from another origin's page, which may not use the session \
+                 cookie here"
+            }
         }
     }
 
@@ -229,6 +240,7 @@ impl RejectReason {
             RejectReason::DpopNonceRequired => RejectClass::UseDpopNonce,
             RejectReason::StoreUnavailable => RejectClass::Unavailable,
             RejectReason::InvalidResponse => RejectClass::ServerError,
+            RejectReason::CrossOriginRequest => RejectClass::Forbidden,
         }
     }
 
@@ -272,6 +284,9 @@ pub enum RejectClass {
     /// The app's response could not be used, or the store refused the operation. 500,
     /// `server_error`.
     ServerError,
+    /// Another origin's page asked for a cookie route that requires the same origin. 403,
+    /// `invalid_request`.
+    Forbidden,
 }
 
 impl RejectClass {
@@ -279,7 +294,9 @@ impl RejectClass {
     pub fn error_code(self) -> &'static str {
         match self {
             RejectClass::InvalidToken => "invalid_grant",
-            RejectClass::InvalidRequest | RejectClass::TooLarge => "invalid_request",
+            RejectClass::InvalidRequest | RejectClass::TooLarge | RejectClass::Forbidden => {
+                "invalid_request"
+            }
             RejectClass::InvalidClient => "invalid_client",
             RejectClass::InvalidDpopProof => "invalid_dpop_proof",
             RejectClass::UseDpopNonce => "use_dpop_nonce",
@@ -301,7 +318,8 @@ impl RejectClass {
             | RejectClass::InvalidDpopProof
             | RejectClass::UseDpopNonce
             | RejectClass::Unavailable
-            | RejectClass::ServerError => "invalid_request",
+            | RejectClass::ServerError
+            | RejectClass::Forbidden => "invalid_request",
         }
     }
 
@@ -320,6 +338,7 @@ impl RejectClass {
             RejectClass::InvalidDpopProof | RejectClass::UseDpopNonce => StatusCode::UNAUTHORIZED,
             RejectClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectClass::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            RejectClass::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -386,7 +405,8 @@ impl Rejection {
     }
 
     /// The status: 413 for an oversized body, 400 for a malformed request, 401 for client
-    /// credentials that cannot be decoded, 503 when the store is unavailable, 500 for an
+    /// credentials that cannot be decoded, 403 for a cross-origin request to a cookie route
+    /// that requires the same origin, 503 when the store is unavailable, 500 for an
     /// unusable inner response, and the configured status (401 by default) for a refused
     /// token, 400 at the OAuth 2.0 token endpoint.
     pub fn status(&self) -> StatusCode {
@@ -463,7 +483,11 @@ impl Rejection {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-        } else if !self.token_endpoint && self.status.is_client_error() {
+        } else if !self.token_endpoint
+            && self.status.is_client_error()
+            && class != RejectClass::Forbidden
+        {
+            // A cross-origin refusal challenges no one: no credential would change it.
             let challenge = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
                 self.reason.class().bearer_error_code(),
@@ -589,6 +613,10 @@ mod tests {
             assert_eq!(
                 answer(RejectReason::InvalidResponse, endpoint),
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None)
+            );
+            assert_eq!(
+                answer(RejectReason::CrossOriginRequest, endpoint),
+                (StatusCode::FORBIDDEN, "invalid_request", None)
             );
         }
     }

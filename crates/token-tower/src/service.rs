@@ -12,10 +12,12 @@ use tower_service::Service;
 use token_core::RotationStore;
 
 use crate::body::{BoxError, RequestBody, ResponseBody};
+use crate::config::PresentedToken;
 use crate::flow;
 use crate::future::ResponseFuture;
 use crate::oauth;
-use crate::shared::{Exchange, Shared};
+use crate::rejection::RejectReason;
+use crate::shared::{Exchange, Shared, reject};
 
 /// The service built by [`RotationLayer`](crate::RotationLayer).
 ///
@@ -97,15 +99,29 @@ where
             .revocation_route
             .as_ref()
             .is_some_and(|route| route.matches(method, uri));
-        if revocation && shared.token_endpoint.is_none() {
-            // The layer answers a logout itself: the inner service is not called.
-            return ResponseFuture::flow(Box::pin(flow::revoke(Arc::clone(shared), request)));
-        }
         let token_endpoint = shared
             .token_endpoint
             .as_ref()
             .is_some_and(|endpoint| endpoint.route.matches(method, uri));
         let refresh = !token_endpoint && shared.refresh_route.matches(method, uri);
+        let logout = revocation && shared.token_endpoint.is_none();
+        if (refresh || logout)
+            && matches!(shared.presented, PresentedToken::Cookie(_))
+            && shared
+                .origin
+                .as_ref()
+                .is_some_and(|policy| !policy.allows(request.headers(), uri))
+        {
+            // Before the cookie is read: another origin's page gets nothing spent or revoked.
+            let exchange = Exchange::on_route(request.headers(), request.extensions());
+            let reason = RejectReason::CrossOriginRequest;
+            let refused = reject(shared, &exchange, reason, None, None);
+            return ResponseFuture::flow(Box::pin(std::future::ready(Ok(refused))));
+        }
+        if logout {
+            // The layer answers a logout itself: the inner service is not called.
+            return ResponseFuture::flow(Box::pin(flow::revoke(Arc::clone(shared), request)));
+        }
         if !revocation
             && !token_endpoint
             && !refresh

@@ -49,6 +49,9 @@ pub(crate) struct Shared<St> {
     /// ([`RotationLayerBuilder::adopt_tokens_issued_before`](crate::RotationLayerBuilder::adopt_tokens_issued_before)).
     pub(crate) adoption: Option<AdoptionWindow>,
     pub(crate) dpop: DpopConfig,
+    /// The same-origin check of the cookie routes, when asked for
+    /// ([`RotationLayerBuilder::require_same_origin`](crate::RotationLayerBuilder::require_same_origin)).
+    pub(crate) origin: Option<crate::origin::OriginPolicy>,
 }
 
 /// The tokens an app minted before the layer recorded them, and until when they are adopted.
