@@ -33,10 +33,10 @@ enum Source {
     Manager(ConnectionManager),
     /// A bb8 pool over `bb8-redis`'s connection manager.
     #[cfg(feature = "bb8")]
-    Bb8Redis(bb8::Pool<Checked<bb8_redis::RedisConnectionManager>>),
+    Bb8Redis(Pooled<bb8_redis::RedisConnectionManager>),
     /// A bb8 pool over `redis::Client` (redis's own `bb8` support).
     #[cfg(feature = "bb8")]
-    Bb8Client(bb8::Pool<Checked<redis::Client>>),
+    Bb8Client(Pooled<redis::Client>),
     /// A Redis Cluster connection (redis's cluster client): routes each script by its key's
     /// slot and follows `MOVED` / `ASK` when slots migrate.
     Cluster(redis::cluster_async::ClusterConnection),
@@ -63,7 +63,9 @@ impl ConnectionSource {
     /// no response timeout (redis's default is 500 ms whatever the store's is): the store
     /// bounds each call itself, and waits longer for a write's reply than for a read's (see
     /// [`StoreConfig::outcome_wait`](crate::StoreConfig::outcome_wait)). The first
-    /// connection is made lazily, so this succeeds while Redis is still down.
+    /// connection is made lazily, so this succeeds while Redis is still down. A reconnect
+    /// is tried twice, 10 ms apart: a Redis that refuses connections answers each call
+    /// within milliseconds (503), instead of after redis's default backoff (100 ms and up).
     pub fn connection_manager(
         url: impl IntoConnectionInfo,
         timeout: Duration,
@@ -73,6 +75,7 @@ impl ConnectionSource {
             .set_response_timeout(None)
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
             .set_max_delay(timeout);
         Ok(ConnectionSource(Source::Manager(
             ConnectionManager::new_lazy_with_config(client, config)?,
@@ -261,7 +264,7 @@ impl ConnectionSource {
             // A timeout before the deadline was the connection's (checkout, primary lookup).
             let again = resendable(&failed.error)
                 || matches!(failed.error, StoreError::Timeout(_)) && Instant::now() < deadline;
-            if !maybe_ran || !again {
+            if !maybe_ran || !again || self.is_down(&failed.error) {
                 return Err(failed.error);
             }
             if Instant::now() + backoff >= deadline {
@@ -278,6 +281,24 @@ impl ConnectionSource {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// Whether `err` says the one server behind this source is down: it refuses
+    /// connections. Then waiting out the outcome of a write whose connection failed earlier
+    /// helps nobody: a server that refuses connections answers nothing, and if the write
+    /// did run before it went down (and survives its restart), the client's retry of the
+    /// same token gets the same successor as a replay, inside the replay window. So the
+    /// write fails now (503) rather than at the end of the outcome wait. Not on Sentinel or
+    /// Cluster sources: there a refusal may be a failover in progress, which the wait rides
+    /// out.
+    fn is_down(&self, err: &StoreError) -> bool {
+        let single = match &self.0 {
+            Source::Manager(_) => true,
+            #[cfg(feature = "bb8")]
+            Source::Bb8Redis(_) | Source::Bb8Client(_) => true,
+            Source::Cluster(_) | Source::Sentinel(_) => false,
+        };
+        single && matches!(err, StoreError::Redis(err) if err.is_connection_refusal())
     }
 
     /// Sends `call` once: finds a connection by `deadlines.connect`, waits for the reply
@@ -625,11 +646,12 @@ async fn bounded(
 }
 
 #[cfg(feature = "bb8")]
-fn pool<M>(manager: M, size: u32, timeout: Duration) -> bb8::Pool<Checked<M>>
+fn pool<M>(manager: M, size: u32, timeout: Duration) -> Pooled<M>
 where
     M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
 {
-    bb8::Pool::builder()
+    let (refusals, refused) = tokio::sync::watch::channel(0);
+    let pool = bb8::Pool::builder()
         .max_size(size)
         // bb8 PINGs on every checkout by default: a second round trip per operation. A dead
         // connection is caught by `has_broken` instead.
@@ -637,22 +659,42 @@ where
         // bb8 waits 30 s for a connection by default.
         .connection_timeout(timeout)
         .retry_connection(false)
-        .build_unchecked(Checked(manager))
+        .build_unchecked(Checked {
+            manager,
+            refused: Arc::new(refusals),
+        });
+    Pooled { pool, refused }
 }
 
 #[cfg(feature = "bb8")]
 async fn run_pooled<M>(
-    pool: &bb8::Pool<Checked<M>>,
+    pooled: &Pooled<M>,
     call: Call<'_>,
     deadlines: Deadlines,
 ) -> Result<Value, Failed>
 where
     M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
 {
-    let mut conn = match tokio::time::timeout_at(deadlines.connect, pool.get()).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(bb8::RunError::User(err))) => return Err(Failed::unsent(StoreError::Redis(err))),
-        Ok(Err(bb8::RunError::TimedOut)) | Err(_) => {
+    // A checkout waits for a free or a new connection; a connect Redis refuses meanwhile
+    // ends the wait at once, with that refusal (Redis is down: nothing to wait for).
+    let mut refused = pooled.refused.clone();
+    refused.mark_unchanged();
+    let checkout = async {
+        tokio::select! {
+            got = pooled.pool.get() => Some(got),
+            Ok(()) = refused.changed() => None,
+        }
+    };
+    let mut conn = match tokio::time::timeout_at(deadlines.connect, checkout).await {
+        Ok(Some(Ok(conn))) => conn,
+        Ok(Some(Err(bb8::RunError::User(err)))) => {
+            return Err(Failed::unsent(StoreError::Redis(err)));
+        }
+        Ok(None) => {
+            let refusal = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            return Err(Failed::unsent(StoreError::Redis(refusal.into())));
+        }
+        Ok(Some(Err(bb8::RunError::TimedOut))) | Err(_) => {
             return Err(Failed::unsent(StoreError::PoolTimedOut(deadlines.timeout)));
         }
     };
@@ -671,6 +713,32 @@ where
     }
 }
 
+/// A bb8 pool, and word of its connections being refused.
+#[cfg(feature = "bb8")]
+struct Pooled<M>
+where
+    Checked<M>: bb8::ManageConnection,
+{
+    pool: bb8::Pool<Checked<M>>,
+    /// Changes each time Redis refuses one of the pool's connects. bb8's `get` never
+    /// returns a connect's error: it waits out its whole timeout instead, which would hold
+    /// every call to a dead Redis that long.
+    refused: tokio::sync::watch::Receiver<u64>,
+}
+
+#[cfg(feature = "bb8")]
+impl<M> Clone for Pooled<M>
+where
+    Checked<M>: bb8::ManageConnection,
+{
+    fn clone(&self) -> Self {
+        Pooled {
+            pool: self.pool.clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
 /// Wraps a bb8 connection manager so a connection that failed at the I/O level, or timed
 /// out, is dropped instead of being handed out again (bb8-redis and redis's `bb8` support
 /// never report a connection as broken, so after a Redis restart a pool would return
@@ -678,7 +746,11 @@ where
 /// default 500 ms.
 #[cfg(feature = "bb8")]
 #[derive(Debug, Clone)]
-struct Checked<M>(M);
+struct Checked<M> {
+    manager: M,
+    /// Counts the connects Redis refused (see [`Pooled::refused`]).
+    refused: Arc<tokio::sync::watch::Sender<u64>>,
+}
 
 /// A pooled connection with a flag set when it must not be reused.
 #[cfg(feature = "bb8")]
@@ -697,7 +769,12 @@ where
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        let mut conn = self.0.connect().await?;
+        let mut conn = self.manager.connect().await.inspect_err(|err| {
+            if err.is_connection_refusal() {
+                self.refused
+                    .send_modify(|count| *count = count.wrapping_add(1));
+            }
+        })?;
         conn.set_response_timeout(NO_RESPONSE_TIMEOUT);
         Ok(CheckedConnection {
             conn,
@@ -706,7 +783,7 @@ where
     }
 
     async fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
-        self.0.is_valid(&mut conn.conn).await
+        self.manager.is_valid(&mut conn.conn).await
     }
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
