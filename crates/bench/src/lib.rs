@@ -5,6 +5,9 @@
 //!   `GET` + `DEL` + `SETEX`).
 //! - `loadgen` (binary): drives a server over HTTP (peak throughput, paced latency, races,
 //!   Redis round trips per request).
+//! - `false_logouts` (binary, module [`false_logouts`]): false logouts and thefts caught
+//!   under client models (fan-out, lost replies, Redis paused or refusing, thieves), on the
+//!   Axum example and a `redis-server` of its own.
 //! - `store_scale` (binary): Redis cost per store operation, memory per session, keyspace
 //!   scale, on a `redis-server` of its own.
 //! - `benches/store.rs`, `benches/layer.rs`: criterion benchmarks of the store and of the
@@ -13,3 +16,5 @@
 //! `bench/run` builds and runs all of them. The app's own token minting they put behind the
 //! layer is `test_support::minter`, which the in-process test apps use too.
 #![forbid(unsafe_code)]
+
+pub mod false_logouts;
