@@ -3,7 +3,8 @@
 //! ends the session.
 //!
 //! Each scenario starts its own `redis-server` (test-support) and the Axum example
-//! (`examples/axum_app`, the built binary next to this one) on free loopback ports, and
+//! (`examples/axum_app`, the built binary next to this one; the OAuth example for DPoP) on
+//! free loopback ports, and
 //! drives it over HTTP/1 with client models, one connection per request (`Connection:
 //! close`), from a fixed seed. A session is falsely logged out when its own client gets a
 //! 401 for its own token; a 503 is no logout (the client retries the same token later).
@@ -27,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The scenarios, by name.
-pub const SCENARIOS: [&str; 9] = [
+pub const SCENARIOS: [&str; 10] = [
     "fanout-1",
     "fanout-4",
     "fanout-16",
@@ -37,6 +38,7 @@ pub const SCENARIOS: [&str; 9] = [
     "redis-paused",
     "redis-refusing",
     "thief-bearer",
+    "thief-dpop",
 ];
 
 /// How big a run is.
@@ -162,22 +164,23 @@ pub async fn run(scenario: &'static str, seed: u64, size: Size) -> Report {
         "redis-paused" => redis_fault(scenario, Fault::Pause, &mut rng, seed, size).await,
         "redis-refusing" => redis_fault(scenario, Fault::Refuse, &mut rng, seed, size).await,
         "thief-bearer" => thieves(&mut rng, seed, size).await,
+        "thief-dpop" => dpop_thieves(&mut rng, seed, size).await,
         other => panic!("no scenario {other:?}; the scenarios: {SCENARIOS:?}"),
     }
 }
 
-/// The example's binary, next to this one (`target/<profile>/examples/axum_app`).
-fn example_binary() -> PathBuf {
+/// An example's binary, next to this one (`target/<profile>/examples/<name>`).
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the harness's own path");
     let mut dir = exe.parent().expect("a directory").to_path_buf();
     // A test binary lives one level deeper, in `deps/`.
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let path = dir.join("examples").join("axum_app");
+    let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is missing: build it first with `cargo build --example axum_app` (the same \
+        "{} is missing: build it first with `cargo build --example {name}` (the same \
          profile as this harness)",
         path.display()
     );
@@ -198,9 +201,18 @@ struct Stack {
 
 impl Stack {
     async fn start(redis_args: &[&str], env: &[(&str, &str)], seed: u64) -> Stack {
+        Self::start_example("axum_app", redis_args, env, seed).await
+    }
+
+    async fn start_example(
+        example: &str,
+        redis_args: &[&str],
+        env: &[(&str, &str)],
+        seed: u64,
+    ) -> Stack {
         let redis = RedisServer::start_with(redis_args);
         let app_port = free_port();
-        let mut command = Command::new(example_binary());
+        let mut command = Command::new(example_binary(example));
         command
             .env("REDIS_URL", redis.url())
             .env("BIND_ADDR", format!("127.0.0.1:{app_port}"))
@@ -691,4 +703,156 @@ async fn thieves(rng: &mut StdRng, seed: u64, size: Size) -> Report {
     let mut report = report.lock().unwrap().clone();
     report.detection_ms.sort_unstable();
     report
+}
+
+/// A `POST` of `form` to the OAuth example's `path` as `demo-client`, with `dpop` as its
+/// `DPoP` header; its status and JSON body.
+async fn send_form(
+    port: u16,
+    path: &str,
+    form: &[(&str, &str)],
+    dpop: &str,
+) -> Result<(u16, Value), ()> {
+    use base64::Engine;
+    let request = async {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(drop)?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(drop)?;
+        tokio::spawn(connection);
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace('+', "%2B")
+                        .replace('/', "%2F")
+                        .replace('=', "%3D")
+                )
+            })
+            .collect();
+        let basic = base64::engine::general_purpose::STANDARD.encode("demo-client:demo-secret");
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {basic}"))
+            .header("dpop", dpop)
+            .header("connection", "close")
+            .body(Full::new(Bytes::from(body.join("&"))))
+            .map_err(drop)?;
+        let response = sender.send_request(request).await.map_err(drop)?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(drop)?
+            .to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    };
+    tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .map_err(drop)?
+}
+
+/// DPoP-bound sessions through the OAuth example (logged in with a proof, so bound to the
+/// owner's key): a thief copies the refresh token at a random moment and presents it with
+/// proofs by its own key, at once (inside the replay window) and again 2.5 s later (after
+/// it, the copy spent); the owner refreshes every 0.5 s with fresh proofs. Every theft must
+/// be refused and the owner must go on: a theft counts as caught when it is refused.
+async fn dpop_thieves(rng: &mut StdRng, seed: u64, size: Size) -> Report {
+    use test_support::dpop::DpopKey;
+    let env = [("ROTATION_GRACE_SECS", "2"), ("ROTATION_RETRY_SECS", "2")];
+    let stack = Arc::new(Stack::start_example("oauth_server", &[], &env, seed).await);
+    let report = Arc::new(std::sync::Mutex::new(Report::new(
+        "thief-dpop",
+        seed,
+        size.sessions,
+    )));
+    let htu = format!("http://127.0.0.1:{}/token", stack.app_port);
+    let mut tasks = Vec::new();
+    for s in 0..size.sessions {
+        let (stack, report, htu) = (stack.clone(), report.clone(), htu.clone());
+        let steal_at = rng.random_range(0..size.rounds.max(1));
+        tasks.push(tokio::spawn(async move {
+            let (owner, thief) = (DpopKey::ed25519(), DpopKey::ed25519());
+            let user = format!("dpop{s}");
+            let login = [
+                ("grant_type", "password"),
+                ("username", user.as_str()),
+                ("password", "demo"),
+            ];
+            let Ok((200, body)) = send_form(
+                stack.app_port,
+                "/token",
+                &login,
+                &owner.proof("POST", &htu, None),
+            )
+            .await
+            else {
+                panic!("a DPoP login failed (seed {})", stack.seed);
+            };
+            let mut token = token_of(&body);
+            let mut copy: Option<(Instant, String)> = None;
+            let mut replays_left = 2;
+            for round in 0..size.rounds + 8 {
+                if round == steal_at {
+                    copy = Some((Instant::now(), token.clone()));
+                }
+                if let Some((at, stolen)) = &copy
+                    && replays_left > 0
+                    && (replays_left == 2 || at.elapsed() >= Duration::from_millis(2500))
+                {
+                    replays_left -= 1;
+                    let form = [
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", stolen.as_str()),
+                    ];
+                    let answer = send_form(
+                        stack.app_port,
+                        "/token",
+                        &form,
+                        &thief.proof("POST", &htu, None),
+                    )
+                    .await;
+                    let mut report = report.lock().unwrap();
+                    report.thefts += 1;
+                    if matches!(answer, Ok((400 | 401, _))) {
+                        report.caught += 1;
+                    }
+                }
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ];
+                match send_form(
+                    stack.app_port,
+                    "/token",
+                    &form,
+                    &owner.proof("POST", &htu, None),
+                )
+                .await
+                {
+                    Ok((200, body)) => {
+                        report.lock().unwrap().granted += 1;
+                        token = token_of(&body);
+                    }
+                    Ok((400 | 401, _)) => {
+                        report.lock().unwrap().false_logouts += 1;
+                        return;
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a session task");
+    }
+    report.lock().unwrap().clone()
 }

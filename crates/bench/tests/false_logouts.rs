@@ -1,7 +1,8 @@
 //! A short run of the false-logout harness with fixed seeds: a regression in the replay
-//! window, the replay cap, the outage handling or reuse detection fails here. It drives the
-//! Axum example's binary, which `cargo test --workspace` builds beside this test (alone:
-//! `cargo build --example axum_app -p token-rotation` first), on `redis-server`s of its own.
+//! window, the replay cap, the outage handling, reuse detection or key binding fails here.
+//! It drives the Axum and OAuth examples' binaries, which `cargo test --workspace` builds
+//! beside this test (alone: `cargo build --examples -p token-rotation` first), on
+//! `redis-server`s of its own.
 
 use token_rotation_bench::false_logouts::{Report, Size, run};
 
@@ -41,5 +42,12 @@ async fn legitimate_clients_are_never_logged_out_and_every_late_copy_is_caught()
     let report = smoke("thief-bearer", 99).await;
     assert_eq!(report.false_logouts, 0, "{report:?}");
     assert_eq!(report.thefts, Size::SMOKE.sessions, "{report:?}");
+    assert_eq!(report.caught, report.thefts, "{report:?}");
+
+    // A copy of a DPoP-bound session's token, presented with another key inside the window
+    // and after it, is refused every time, and the owner goes on.
+    let report = smoke("thief-dpop", 98).await;
+    assert_eq!(report.false_logouts, 0, "{report:?}");
+    assert_eq!(report.thefts, 2 * Size::SMOKE.sessions, "{report:?}");
     assert_eq!(report.caught, report.thefts, "{report:?}");
 }

@@ -1,9 +1,9 @@
 //! False logouts and thefts caught, per scenario, on the Axum example and a `redis-server`
-//! of its own (see `token_rotation_bench::false_logouts`). Build the example first, in the
+//! of its own (see `token_rotation_bench::false_logouts`). Build the examples first, in the
 //! same profile:
 //!
 //! ```sh
-//! cargo build --release --example axum_app -p token-rotation
+//! cargo build --release --example axum_app --example oauth_server -p token-rotation
 //! cargo run --release -p token-rotation-bench --bin false_logouts            # every scenario
 //! cargo run --release -p token-rotation-bench --bin false_logouts -- --smoke # a few seconds each
 //! ```
