@@ -547,3 +547,41 @@ async fn with_public_origin_a_proof_for_another_host_is_refused() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "DPoP", "{body}");
 }
+
+/// RFC 9449 section 6.2: introspecting the refresh token of a session bound to a DPoP key
+/// names the key (`cnf.jkt`, its JWK thumbprint); a bearer session's names none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_names_the_dpop_key_a_session_is_bound_to() {
+    const OWNER: (&str, &str) = ("demo-client", "demo-secret");
+    let server = start();
+    let key = test_support::dpop::DpopKey::ed25519();
+    let login = http()
+        .post(server.app.url("/token"))
+        .basic_auth(OWNER.0, Some(OWNER.1))
+        .header("dpop", key.proof("POST", &server.app.url("/token"), None))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "demo"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let body: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let bound = body["refresh_token"].as_str().unwrap().to_owned();
+    let bearer = refresh_token(&password(&client(&server, OWNER.0, OWNER.1), "bob").await);
+
+    let introspect = async |token: &str| -> serde_json::Value {
+        let response = post_as(&server, "/introspect", OWNER, &[("token", token)]).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    };
+    let answer = introspect(&bound).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["cnf"]["jkt"], key.thumbprint(), "{answer}");
+    let answer = introspect(bearer.secret()).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert!(answer.get("cnf").is_none(), "{answer}");
+}

@@ -130,6 +130,10 @@ pub(crate) fn proof_mark(prefix: &str, jti: &str) -> String {
 /// The first byte of a metadata field in a user's hash (see the schema above).
 pub(crate) const METADATA_MARK: u8 = 0xFF;
 
+/// The byte around a DPoP key's thumbprint at the start of a metadata field's value.
+#[cfg(feature = "redis")]
+pub(crate) const THUMBPRINT_MARK: u8 = 0xFE;
+
 /// `text` with the glob characters of `SCAN MATCH` escaped.
 pub(crate) fn escape_glob(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 4);

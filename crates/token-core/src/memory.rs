@@ -392,6 +392,9 @@ impl MemoryStore {
         f.key_bound = key_bound;
         // An empty id names no client, as the scripts read `''`.
         f.client_id = token.client.filter(|c| !c.is_empty()).map(str::to_owned);
+        if key_bound {
+            f.key_thumbprint = token.proof.map(|proof| proof.thumbprint.to_owned());
+        }
         let absolute_end = f.absolute_end;
         sessions.expires = sessions.expires.max(f.ends_at());
         sessions.families.insert(id.to_owned(), f);
@@ -493,7 +496,13 @@ impl MemoryStore {
             Step::Duplicate => return Err(StoreError::DuplicateJti),
             Step::Repeat => return Ok(RotationOutcome::Rotated { family }),
             Step::Rotate => {
+                let was_key_bound = f.key_bound;
                 f.rotate(digest, successor_digest, &presenter, now, &policy);
+                if f.key_bound && !was_key_bound {
+                    // Bound late by this rotation: keep the key's thumbprint, as the
+                    // scripts do.
+                    f.key_thumbprint = presented.proof.map(|proof| proof.thumbprint.to_owned());
+                }
                 let (end, absolute_end) = (f.ends_at(), f.absolute_end);
                 if let Some(sessions) = state.sessions_mut(&keys, now) {
                     sessions.expires = sessions.expires.max(end);

@@ -262,6 +262,11 @@ pub struct SessionInfo {
     /// when there is one, so a first-party app's session JSON keeps its shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The JWK thumbprint (RFC 7638) of the DPoP key the session is bound to, if it is:
+    /// what introspection answers as `cnf.jkt` (RFC 9449 section 6.2). A public key's
+    /// digest, no secret; serialized only when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_thumbprint: Option<String>,
     /// The digest of the current token's jti: the store keeps no jti in the clear.
     #[serde(skip)]
     pub(crate) current: crate::digest::Digest,

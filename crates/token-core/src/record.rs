@@ -89,6 +89,7 @@ pub(crate) fn decode(raw: &[u8]) -> Result<Family, StoreError> {
         key_bound: flags & KEY_BOUND != 0 && client.is_some(),
         bound_late: flags & (KEY_BOUND | BOUND_LATE) == KEY_BOUND | BOUND_LATE && client.is_some(),
         client_id: None,
+        key_thumbprint: None,
     })
 }
 

@@ -140,6 +140,10 @@ pub(crate) struct Family {
     /// that says which client a family belongs to for revocation and listing, whatever
     /// else the binding digest `k` covers.
     pub(crate) client_id: Option<String>,
+    /// `j`: the JWK thumbprint of the DPoP key the family is bound to (with `key_bound`),
+    /// kept beside the record with the client id, for introspection's `cnf.jkt` (RFC 9449
+    /// section 6.2): `k` is only a digest over it.
+    pub(crate) key_thumbprint: Option<String>,
 }
 
 /// Who presents a token (or logs in), as the binding check compares it: the digest of the
@@ -240,6 +244,7 @@ impl Family {
             key_bound: false,
             bound_late: false,
             client_id: None,
+            key_thumbprint: None,
         }
     }
 
@@ -399,6 +404,7 @@ impl Family {
         self.revoked = true;
         self.metadata = None;
         self.client_id = None;
+        self.key_thumbprint = None;
         true
     }
 

@@ -337,6 +337,7 @@ pub(crate) fn sessions<'a>(
             expires_at: time(f.ends_at()),
             metadata: f.metadata.clone(),
             client: f.client_id.clone(),
+            key_thumbprint: f.key_thumbprint.clone(),
             current: f.current,
         })
         .collect();
@@ -348,15 +349,29 @@ fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A family's metadata field, as `start_family` (`redis/scripts/register.lua`) writes it,
-/// split into the client id and the metadata: the metadata alone for a family issued to no
-/// client, else the byte 0xFF, the client id, 0xFF, then the metadata (possibly empty).
-/// Neither part is anything but UTF-8, which never holds 0xFF, so the split is unambiguous,
-/// and a family without a client pays no byte for it. `None`: not such a field.
+/// What a family's metadata field holds: its client id, its DPoP key's thumbprint and its
+/// metadata.
 #[cfg(feature = "redis")]
-pub(crate) fn split_metadata_field(value: &[u8]) -> Option<(Option<String>, Option<String>)> {
-    use crate::keys::METADATA_MARK;
+pub(crate) type MetadataField = (Option<String>, Option<String>, Option<String>);
+
+/// A family's metadata field, as `start_family` (`redis/scripts/register.lua`) writes it,
+/// split into the client id, the key's thumbprint and the metadata: for a family bound to a
+/// DPoP key, first the byte 0xFE, the thumbprint, 0xFE; then the metadata alone for a
+/// family issued to no client, else the byte 0xFF, the client id, 0xFF, then the metadata
+/// (possibly empty). No part is anything but UTF-8, which never holds 0xFE or 0xFF, so the
+/// split is unambiguous, and a family without a client or a key pays no byte for them.
+/// `None`: not such a field.
+#[cfg(feature = "redis")]
+pub(crate) fn split_metadata_field(value: &[u8]) -> Option<MetadataField> {
+    use crate::keys::{METADATA_MARK, THUMBPRINT_MARK};
     let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();
+    let (thumbprint, value) = match value.strip_prefix(&[THUMBPRINT_MARK]) {
+        Some(rest) => {
+            let end = rest.iter().position(|&b| b == THUMBPRINT_MARK)?;
+            (Some(text(&rest[..end])?), &rest[end + 1..])
+        }
+        None => (None, value),
+    };
     // The client's mark is the metadata field's own (see `keys::METADATA_MARK`).
     let (client, metadata) = match value.strip_prefix(&[METADATA_MARK]) {
         Some(rest) => {
@@ -369,7 +384,7 @@ pub(crate) fn split_metadata_field(value: &[u8]) -> Option<(Option<String>, Opti
         [] => None,
         bytes => Some(text(bytes)?),
     };
-    Some((client, metadata))
+    Some((client, thumbprint, metadata))
 }
 
 pub(crate) fn clip_metadata(metadata: Option<&str>) -> Option<&str> {
@@ -402,21 +417,30 @@ mod tests {
     use super::split_metadata_field;
 
     #[test]
-    fn a_metadata_field_splits_into_client_and_metadata() {
+    fn a_metadata_field_splits_into_client_thumbprint_and_metadata() {
         let some = |s: &str| Some(s.to_owned());
         assert_eq!(
             split_metadata_field(b"Firefox"),
-            Some((None, some("Firefox")))
+            Some((None, None, some("Firefox")))
         );
         assert_eq!(
             split_metadata_field(b"\xffapp-a\xffFirefox"),
-            Some((some("app-a"), some("Firefox")))
+            Some((some("app-a"), None, some("Firefox")))
         );
         assert_eq!(
             split_metadata_field(b"\xffapp-a\xff"),
-            Some((some("app-a"), None))
+            Some((some("app-a"), None, None))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xfejkt-1\xfe\xffapp-a\xffFirefox"),
+            Some((some("app-a"), some("jkt-1"), some("Firefox")))
+        );
+        assert_eq!(
+            split_metadata_field(b"\xfejkt-1\xfe"),
+            Some((None, some("jkt-1"), None))
         );
         assert_eq!(split_metadata_field(b"\xffunterminated"), None);
-        assert_eq!(split_metadata_field(b"\xfe"), None, "not UTF-8");
+        assert_eq!(split_metadata_field(b"\xfeunterminated"), None);
+        assert_eq!(split_metadata_field(b"\xfd"), None, "not UTF-8");
     }
 }

@@ -2125,6 +2125,83 @@ async fn rotate_binding<S: RotationStore>(
         .unwrap()
 }
 
+/// A session bound to a DPoP key lists the key's thumbprint (what introspection answers as
+/// `cnf.jkt`), whichever way it was bound: at login, by a rotation under `Required`, at its
+/// adoption with a proof. A bearer session lists none, and the client and metadata stay.
+async fn a_key_bound_session_lists_its_key_thumbprint<M: MakeStore>(m: M) {
+    let f = m.make(|c| c);
+    let login = f
+        .store
+        .register_with(
+            "alice",
+            "l0",
+            Some("Firefox"),
+            Some("app-a"),
+            proof("key-a", "p0"),
+        )
+        .await
+        .unwrap();
+    let bearer = f
+        .store
+        .register_for("alice", "t0", None, Some("app-a"))
+        .await
+        .unwrap();
+    let adopted = f
+        .store
+        .adopt_with(
+            "alice",
+            "legacy",
+            Some("app-a"),
+            None,
+            *support::ISSUED,
+            proof("key-c", "p2"),
+        )
+        .await
+        .unwrap()
+        .family()
+        .cloned()
+        .expect("adopted");
+    let listed = |sessions: &[token_core::SessionInfo], family: &FamilyId| {
+        let s = sessions
+            .iter()
+            .find(|s| &s.family == family)
+            .expect("listed");
+        (
+            s.key_thumbprint.clone(),
+            s.client.clone(),
+            s.metadata.clone(),
+        )
+    };
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(
+        listed(&sessions, &login),
+        (
+            Some("key-a".into()),
+            Some("app-a".into()),
+            Some("Firefox".into())
+        )
+    );
+    assert_eq!(
+        listed(&sessions, &bearer),
+        (None, Some("app-a".into()), None)
+    );
+    assert_eq!(listed(&sessions, &adopted).0, Some("key-c".into()));
+    // Bound late, by a rotation under `Required`.
+    assert_eq!(
+        rotate_binding(&f.store, "t0", ("key-b", "p1"), "t1").await,
+        RotationOutcome::Rotated {
+            family: bearer.clone()
+        }
+    );
+    let sessions = f.store.list("alice").await.unwrap();
+    assert_eq!(
+        listed(&sessions, &bearer),
+        (Some("key-b".into()), Some("app-a".into()), None)
+    );
+    // The client binding still reads right behind the thumbprint.
+    assert_eq!(f.store.revoke_client("alice", "app-a").await.unwrap(), 3);
+}
+
 /// Under `Required`, a family that started without a key (a bearer login, an adoption) is
 /// bound to the first proof's key by the rotation itself: other keys are refused from then
 /// on, and the owner goes on rotating with it.
@@ -2394,6 +2471,7 @@ conformance!(
     revoking_one_session_leaves_other_legacy_tokens_adoptable,
     a_token_adopted_after_its_session_ended_rotates_in_its_new_session,
     a_binding_proof_binds_a_bearer_family_to_its_key,
+    a_key_bound_session_lists_its_key_thumbprint,
     a_thief_who_binds_first_is_exposed_by_the_owners_spent_token,
     an_adoption_with_a_proof_binds_the_family_to_its_key,
     another_client_is_refused_as_such_before_the_key_is_checked,

@@ -44,7 +44,8 @@ pub type IntrospectionResponse = Response<ResponseBody<Empty<Bytes>>>;
 /// ```
 ///
 /// (`client_id` only for a session issued to a client; `exp` the earlier of the token's and
-/// its session's end; `iat` the token's, else its last rotation). Anything else (a
+/// its session's end; `iat` the token's, else its last rotation; for a session bound to a
+/// DPoP key, `"cnf": {"jkt": "<the key's JWK thumbprint>"}`, RFC 9449 section 6.2). Anything else (a
 /// malformed, expired or foreign token, one never recorded, a spent one, one whose session
 /// was revoked or ended) is 200 `{"active": false}`, with no reason given. Every answer
 /// carries `Cache-Control: no-store`. When the caller is an OAuth 2.0 client (the app's
@@ -225,6 +226,10 @@ fn active(token: &VerifiedToken, session: &SessionInfo) -> Value {
     });
     if let Some(client) = &session.client {
         body["client_id"] = json!(client);
+    }
+    // RFC 9449 section 6.2: a token bound to a DPoP key names the key's thumbprint.
+    if let Some(jkt) = &session.key_thumbprint {
+        body["cnf"] = json!({"jkt": jkt});
     }
     body
 }

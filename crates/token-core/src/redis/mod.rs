@@ -486,7 +486,8 @@ impl RotationStore for RedisStore {
                 let (binding, _) = Presenter::of(&token).binding();
                 op.arg(binding.map_or(Vec::new(), |d| d.to_vec()))
                     .arg(token.client.unwrap_or(""))
-                    .arg("1");
+                    .arg("1")
+                    .arg(proof.thumbprint);
                 if !self
                     .proof_goes_with(&mut op, proof.jti, &jti_digest(token.jti))
                     .await?
@@ -541,7 +542,8 @@ impl RotationStore for RedisStore {
             .arg(binding.map_or(Vec::new(), |d| d.to_vec()))
             .arg(token.client.unwrap_or(""))
             .arg(token.issued_at.map_or(String::new(), |iat| iat.to_string()))
-            .arg(if key_bound { "1" } else { "" });
+            .arg(if key_bound { "1" } else { "" })
+            .arg(token.proof.map_or("", |proof| proof.thumbprint));
         match ScriptReply::parse(self.run(&op).await?)? {
             ScriptReply::Known(family) => Ok(Adoption::Known { family }),
             ScriptReply::Refused(reason) => Ok(Adoption::Refused { reason }),
@@ -601,7 +603,8 @@ impl RotationStore for RedisStore {
                 .arg(expiry(presented.expires_at))
                 .arg(expiry(successor.expires_at))
                 .arg(presenter.keyed.map_or(Vec::new(), |d| d.to_vec()))
-                .arg(if proof.binds { "1" } else { "" });
+                .arg(if proof.binds { "1" } else { "" })
+                .arg(proof.thumbprint);
             if !self
                 .proof_goes_with(&mut op, proof.jti, &jti_digest(successor.jti))
                 .await?
@@ -691,7 +694,7 @@ impl RotationStore for RedisStore {
         let mut items = items.into_iter();
         let now = int(&items.next().ok_or_else(corrupt)?)? as i64;
         let mut families: Vec<(String, Family)> = Vec::new();
-        let mut metadata: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        let mut metadata: HashMap<String, crate::store::MetadataField> = HashMap::new();
         while let (Some(Value::BulkString(field)), Some(Value::BulkString(value))) =
             (items.next(), items.next())
         {
@@ -705,7 +708,8 @@ impl RotationStore for RedisStore {
             }
         }
         for (id, family) in &mut families {
-            (family.client_id, family.metadata) = metadata.remove(id.as_str()).unwrap_or_default();
+            (family.client_id, family.key_thumbprint, family.metadata) =
+                metadata.remove(id.as_str()).unwrap_or_default();
         }
         Ok(sessions(
             families.iter().map(|(id, f)| (id.as_str(), f)),

@@ -19,7 +19,7 @@ local function adopt(keys, args)
   -- claim: the token's family claim ('' for none); id: the family to start if it is unknown;
   -- expiry: until when the token index and the adoption record keep the token.
   local clock, digest, claim, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry,
-    client, client_id, iat, keyed = unpack(args)
+    client, client_id, iat, keyed, thumbprint = unpack(args)
   local now = now_ms(clock)
 
   -- rules::adoption_expiry_ms: an adoption the record could not keep is not made.
@@ -52,7 +52,7 @@ local function adopt(keys, args)
   -- With a proof (`keyed` '1', `client` the digest over client and key) the family is bound
   -- to its key, late; the rotation that follows spends the proof.
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client, client_id, keyed == '1', true)
+    cap, expiry, client, client_id, keyed == '1', true, thumbprint)
   redis.call('HSET', adopted, digest, id)
   extend(adopted, tonumber(expiry) - now)
   return {'adopted', id}

@@ -43,6 +43,8 @@
 
 local REVOKED, HAS_PREVIOUS, BOUND, KEY_BOUND, BOUND_LATE = 1, 2, 4, 8, 16
 local METADATA = '\255'
+-- Around a DPoP key's thumbprint at the start of a key-bound family's metadata field.
+local THUMBPRINT_MARK, THUMBPRINT_MARK_BYTE = '\254', 254
 -- The record's layout by its optional parts (flags & 6): one struct call reads or writes it.
 local FORMATS = {
   [0] = '>BHi6i6i6i6c12',
@@ -168,6 +170,10 @@ end
 -- 0xFF <client id> 0xFF <metadata> for a family issued to a client, else the metadata alone
 -- (UTF-8, which never starts with 0xFF). See `store::split_metadata_field` in Rust.
 local function client_in(value)
+  if value and string.byte(value, 1) == THUMBPRINT_MARK_BYTE then
+    -- A key-bound family's field starts with its key's thumbprint between two 0xFE.
+    value = string.sub(value, string.find(value, THUMBPRINT_MARK, 2, true) + 1)
+  end
   if value and string.byte(value, 1) == 255 then
     local close = string.find(value, METADATA, 2, true)
     return string.sub(value, 2, (close or #value + 1) - 1)

@@ -50,7 +50,7 @@ end
 -- metadata field (see `client_in`), so a family without a client costs no byte more.
 -- `late`: a key binding made at adoption (`Family::bound_late`).
 local function start_family(hash, bucket, shard, id, digest, now, absolute_lifetime,
-    idle_lifetime, metadata, cap, expiry, client, client_id, key_bound, late)
+    idle_lifetime, metadata, cap, expiry, client, client_id, key_bound, late, thumbprint)
   local families = all_families(hash)
   prune(hash, families, now)
   cap = tonumber(cap)
@@ -71,6 +71,9 @@ local function start_family(hash, bucket, shard, id, digest, now, absolute_lifet
   if client_id ~= '' then
     metadata = METADATA .. client_id .. METADATA .. metadata
   end
+  if key_bound and thumbprint and thumbprint ~= '' then
+    metadata = THUMBPRINT_MARK .. thumbprint .. THUMBPRINT_MARK .. metadata
+  end
   if metadata ~= '' then
     redis.call('HSET', hash, METADATA .. id, metadata)
   end
@@ -89,7 +92,7 @@ end
 local function register(keys, args)
   local hash, bucket, shard = keys[1], keys[2], keys[3]
   local clock, digest, id, absolute_lifetime, idle_lifetime, metadata, cap, expiry, client,
-    client_id, keyed = unpack(args)
+    client_id, keyed, thumbprint = unpack(args)
   local now = now_ms(clock)
   local key_bound = keyed == '1'
   -- The proof's mark comes last (2 keys with a family claim, 4 without), except on a
@@ -117,6 +120,6 @@ local function register(keys, args)
   end
 
   start_family(hash, bucket, shard, id, digest, now, absolute_lifetime, idle_lifetime, metadata,
-    cap, expiry, client, client_id, key_bound)
+    cap, expiry, client, client_id, key_bound, false, thumbprint)
   return {'registered', id}
 end

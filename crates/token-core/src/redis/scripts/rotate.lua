@@ -46,7 +46,7 @@ local function rotate(keys, args)
   -- for the same reason the policy is the library's constants (GRACE,
   -- IDLE_LIFETIME, REPLAY_CAP, REVOKE_EVERYTHING: see `Library::for_config`).
   local clock, digest, id, next_digest, sealed, client, client_id, expiry, next_expiry, keyed,
-    binds = unpack(args)
+    binds, thumbprint = unpack(args)
   local now = now_ms(clock)
   -- The proof's mark comes last (3 keys with a family claim, 7 without), except on a
   -- Cluster, where the store spent it before this call.
@@ -113,8 +113,11 @@ local function rotate(keys, args)
       client_part = string.sub(raw, -DIGEST)
     end
     if binds == '1' and not has(flags, KEY_BOUND) then
-      -- A family without a key, under a layer that requires proofs: bound late to this one.
+      -- A family without a key, under a layer that requires proofs: bound late to this one,
+      -- its thumbprint kept at the head of the metadata field (for introspection).
       next_flags, client_part = HAS_PREVIOUS + BOUND + KEY_BOUND + BOUND_LATE, keyed
+      local field = redis.call('HGET', hash, METADATA .. id) or ''
+      redis.call('HSET', hash, METADATA .. id, THUMBPRINT_MARK .. thumbprint .. THUMBPRINT_MARK .. field)
     end
     redis.call('HSET', hash, id, struct.pack(RECORD_HEAD, next_flags, 0, t, now, a, next_i)
       .. next_digest .. digest .. client_part)
