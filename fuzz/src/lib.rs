@@ -149,5 +149,94 @@ pub fn request(mode: Mode, path: &str, token: &[u8], body: Option<&[u8]>) -> Req
     builder.body(Full::new(Bytes::from(payload))).expect("valid request")
 }
 
+/// The origin the DPoP layer of [`drive_dpop`] expects in a proof's `htu`.
+pub const DPOP_ORIGIN: &str = "https://as.example";
+
+/// The key the valid proofs of [`valid_proof`] are signed with (Ed25519: cheap to sign, so
+/// each run signs a fresh one and its `iat` stays inside the layer's window).
+fn dpop_key() -> &'static test_support::dpop::DpopKey {
+    static KEY: std::sync::OnceLock<test_support::dpop::DpopKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(test_support::dpop::DpopKey::ed25519)
+}
+
+/// A fresh, valid proof for `POST /refresh` at [`DPOP_ORIGIN`].
+pub fn valid_proof() -> String {
+    dpop_key().proof("POST", &format!("{DPOP_ORIGIN}/refresh"), None)
+}
+
+/// A proof signed by the valid key over `header` and `claims` given as raw JSON bytes (an
+/// attacker who holds a key and sends whatever JOSE header and claims it likes).
+pub fn signed_proof(header: &[u8], claims: &[u8]) -> String {
+    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let header: serde_json::Value = serde_json::from_slice(header).unwrap_or(serde_json::Value::Null);
+    let claims: serde_json::Value = serde_json::from_slice(claims).unwrap_or(serde_json::Value::Null);
+    let signed = dpop_key().sign(&header, &claims);
+    // The signature is over the re-serialised JSON; keep the raw segments when they were not
+    // JSON, so malformed input reaches the reader too.
+    match (header.is_null(), claims.is_null()) {
+        (false, false) => signed,
+        _ => format!("{message}.{}", signed.rsplit('.').next().unwrap_or_default()),
+    }
+}
+
+/// Sends a JSON refresh of a valid token with `dpop` as its `DPoP` header through a layer
+/// that requires proofs (the session is unbound: the first valid proof binds it), and
+/// checks the answer: a documented status, never a 5xx, and a body that never echoes a
+/// proof-shaped header. Returns the status.
+pub fn drive_dpop(dpop: &[u8]) -> StatusCode {
+    runtime().block_on(async move {
+        let store = MemoryStore::new(StoreConfig::default());
+        store
+            .register("u", TokenRef::new("j1", 4_000_000_000), None)
+            .await
+            .expect("memory store");
+        let config = token_tower::DpopConfig::new()
+            .policy(token_tower::DpopPolicy::Required)
+            .origin(DPOP_ORIGIN)
+            .expect("a valid origin");
+        let layer = RotationLayer::builder(store, DecodingKey::from_secret(SECRET), [Algorithm::HS256])
+            .required_type("typ", "refresh")
+            .dpop(config)
+            .build()
+            .expect("valid configuration");
+        let app = tower::service_fn(|req: Request<RequestBody<Full<Bytes>>>| async move {
+            let _ = req.into_body().collect().await;
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(
+                        serde_json::json!({"refresh_token": valid_token("u", "j2")}).to_string(),
+                    )))
+                    .expect("valid response"),
+            )
+        });
+        let mut request = Request::post("/refresh").header(header::CONTENT_TYPE, "application/json");
+        if let Ok(value) = header::HeaderValue::from_bytes(dpop) {
+            request = request.header("dpop", value);
+        }
+        let body = serde_json::json!({"refresh_token": valid_token("u", "j1")}).to_string();
+        let request = request.body(Full::new(Bytes::from(body))).expect("valid request");
+        let response = layer.layer(app).oneshot(request).await.expect("rejections are responses");
+        let status = response.status();
+        assert!(
+            [StatusCode::OK, StatusCode::BAD_REQUEST, StatusCode::UNAUTHORIZED].contains(&status),
+            "undocumented status {status} for a DPoP header"
+        );
+        let body = response.into_body().collect().await.expect("a body").to_bytes();
+        // A proof-shaped header (compact JWS characters only) must never come back; raw
+        // text could match the layer's own words by chance.
+        let jws_shaped = dpop
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='));
+        if dpop.len() >= 16 && jws_shaped {
+            assert!(
+                !body.windows(dpop.len()).any(|w| w == dpop),
+                "the answer echoes the proof"
+            );
+        }
+        status
+    })
+}
+
 /// Makes sure the store type stays usable from here (keeps the trait in scope for callers).
 pub fn _store_is_a_rotation_store<S: RotationStore>(_: &S) {}

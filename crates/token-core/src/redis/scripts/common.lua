@@ -2,8 +2,9 @@
 -- this file and one file per operation into one library, loaded once per server
 -- (`FUNCTION LOAD`) under a name that carries a digest of its source, so app versions with
 -- different scripts never call each other's functions. The rules these functions run are
--- written once in Rust, in `src/rules.rs` (which the memory store runs); each helper here
--- names the one it mirrors. `docs/ARCHITECTURE.md` describes the whole protocol.
+-- written once per language: in Rust in `src/rules.rs` (which the memory store runs), in
+-- Lua in `rules.lua` (part 2) by the same names; each helper here names the one it
+-- mirrors. `docs/ARCHITECTURE.md` describes the whole protocol.
 --
 -- Keys of one user (all under one hash tag, see `src/keys.rs`):
 --   <base>:s            hash of the user's sessions: field <family id> = packed record,
