@@ -47,6 +47,7 @@ impl std::fmt::Debug for Library {
 /// The scripts, in the order they build on each other.
 const SCRIPTS: &str = concat!(
     include_str!("scripts/common.lua"),
+    include_str!("scripts/rules.lua"),
     include_str!("scripts/register.lua"),
     include_str!("scripts/adopt.lua"),
     include_str!("scripts/rotate.lua"),
@@ -803,6 +804,68 @@ mod tests {
         let names = names.split(", ").map(str::to_owned);
         let values = values.split(", ").map(|v| v.trim_matches('\'').to_owned());
         names.zip(values).collect()
+    }
+
+    /// The rules are written once per language: every `Step` of `Family::step` has its
+    /// twin, by name, in the scripts' `step` (and `refuses`), and every `Role` in `role`.
+    #[test]
+    fn every_step_of_the_rules_has_its_twin_in_the_scripts() {
+        use crate::rules::{Role, Step};
+        // Exhaustive: a new variant does not compile until it is named here.
+        fn step_name(step: Step) -> &'static str {
+            match step {
+                Step::WrongClient => "wrong_client",
+                Step::WrongKey => "wrong_key",
+                Step::Revoked => "revoked",
+                Step::Duplicate => "duplicate",
+                Step::Rotate => "rotate",
+                Step::Repeat => "repeat",
+                Step::Replay => "replay",
+                Step::ReplayRefused => "replay_refused",
+                Step::Reuse => "reuse",
+            }
+        }
+        fn role_name(role: Role) -> &'static str {
+            match role {
+                Role::Current => "current",
+                Role::Previous => "previous",
+                Role::Spent => "spent",
+            }
+        }
+        let function = |name: &str| -> &str {
+            let start = SCRIPTS
+                .find(&format!("local function {name}("))
+                .unwrap_or_else(|| panic!("the scripts have no {name}"));
+            let body = &SCRIPTS[start..];
+            &body[..body.find("\nend\n").unwrap()]
+        };
+        let (step, refuses) = (function("step"), function("refuses"));
+        for s in [
+            Step::WrongClient,
+            Step::WrongKey,
+            Step::Revoked,
+            Step::Duplicate,
+            Step::Rotate,
+            Step::Repeat,
+            Step::Replay,
+            Step::ReplayRefused,
+            Step::Reuse,
+        ] {
+            let quoted = format!("'{}'", step_name(s));
+            assert!(
+                step.contains(&quoted) || refuses.contains(&quoted),
+                "the scripts' step never answers {quoted}"
+            );
+        }
+        for r in [Role::Current, Role::Previous, Role::Spent] {
+            let quoted = format!("'{}'", role_name(r));
+            assert!(
+                function("role").contains(&quoted),
+                "the scripts' role never answers {quoted}"
+            );
+        }
+        // And rotate asks step rather than deciding again itself.
+        assert!(function("rotate").contains("step(hash, id, raw, flags, presented"));
     }
 
     /// The record layout is written once per language: each Lua constant and its Rust twin

@@ -72,45 +72,25 @@ local function rotate(keys, args)
     return {'unknown'}
   end
   local flags = string.byte(raw, 1)
-  local t, _, a, i = struct.unpack('>i6i6i6i6', raw, 4) -- after flags and n
+  local t, l, a, i = struct.unpack('>i6i6i6i6', raw, 4) -- after flags and n
   if math.min(a, i) <= now then
     return {'unknown'} -- ended: gone, as in `load_family`
   end
-  -- Family::refuses, first of Family::step: another client (or key) changes nothing and
-  -- learns nothing. A key-bound family's client is compared first, on its id.
-  if has(flags, KEY_BOUND) then
-    if string.sub(raw, -DIGEST) ~= keyed then
-      local owner = client_in(redis.call('HGET', hash, METADATA .. id))
-      if owner and owner ~= (client_id or '') then
-        return {'wrong_client', id}
-      end
-      -- Bound late: the first key may have been a thief's, and the owner's spent token,
-      -- presented with another key, exposes the copy.
-      if has(flags, BOUND_LATE) and not has(flags, REVOKED) and string.sub(raw, CURRENT_AT, PREVIOUS_AT - 1) ~= digest then
-        return reuse(hash, id, unpack_family(raw), slot, now)
-      end
-      return {'wrong_key', id}
-    end
-  elseif has(flags, BOUND) and string.sub(raw, -DIGEST) ~= client then
-    return {'wrong_client', id}
-  end
-  if has(flags, REVOKED) then
-    return {'revoked', id}
-  end
+  local presented = role(raw, flags, digest)
+  -- Only a rotation of the current token asks the token index about the successor.
+  local elsewhere = presented == 'current' and next_bucket ~= nil
+    and indexed_family(hash, next_bucket, next_shard, next_expiry, next_digest, now) ~= nil
+  local s = step(hash, id, raw, flags, presented, client, keyed, client_id, next_digest,
+    elsewhere, l, now)
 
-  if string.sub(raw, CURRENT_AT, PREVIOUS_AT - 1) == digest then
-    local previous = has(flags, HAS_PREVIOUS) and string.sub(raw, PREVIOUS_AT, PREVIOUS_AT + DIGEST - 1)
-    if digest == next_digest or previous == next_digest
-        or (next_bucket and indexed_family(hash, next_bucket, next_shard, next_expiry, next_digest, now)) then
-      return {'duplicate'}
-    end
+  if s == 'rotate' then
     -- Family::rotate: the presented token becomes the predecessor (its grace window starts
     -- now, with no replay served yet), the successor current, the idle end renewed.
     local next_i = math.min(a, now + IDLE_LIFETIME)
     -- The binding bits (4, 8, 16) stay; flag 1 is clear here and flag 2 set.
     local next_flags, client_part = HAS_PREVIOUS + flags - flags % 4, ''
     if has(flags, BOUND) then
-      client_part = string.sub(raw, -DIGEST)
+      client_part = binding_of(raw)
     end
     if binds == '1' and not has(flags, KEY_BOUND) then
       -- A family without a key, under a layer that requires proofs: bound late to this one,
@@ -127,7 +107,7 @@ local function rotate(keys, args)
       redis.call('PEXPIRE', hash, ms(math.min(a, next_i) - now), 'GT')
     end
     if GRACE > 0 then
-      -- The window includes its last millisecond (`now - l <= GRACE` below); the slot
+      -- The window includes its last millisecond (`now - l <= GRACE` in step); the slot
       -- never outlives its session.
       redis.call('SET', slot, sealed, 'PX', ms(math.max(1, math.min(GRACE + 1, math.min(a, next_i) - now))))
     end
@@ -135,27 +115,23 @@ local function rotate(keys, args)
       index_token(next_bucket, next_shard, next_expiry, next_digest, id, a, now)
     end
     return {'rotated', id}
-  end
-
-  -- Not the current token: the rest reads the whole record.
-  local f = unpack_family(raw)
-  if f.p == digest then
-    if f.c == next_digest then
-      -- This rotation was done already: a call sent again after a lost reply.
-      return {'rotated', id}
+  elseif s == 'repeat' then
+    -- This rotation was done already: a call sent again after a lost reply.
+    return {'rotated', id}
+  elseif s == 'replay' then
+    local kept = redis.call('GET', slot)
+    if kept then
+      local f = unpack_family(raw)
+      f.n = math.min(f.n + 1, 65535) -- Family::replayed
+      save_family(hash, id, f)
+      return {'grace_replay', id, kept}
     end
-    if GRACE > 0 and now - f.l <= GRACE then
-      if REPLAY_CAP >= 0 and f.n >= REPLAY_CAP then
-        return {'replay_refused', id} -- Step::ReplayRefused: no evidence of theft
-      end
-      local kept = redis.call('GET', slot)
-      if kept then
-        f.n = math.min(f.n + 1, 65535)
-        save_family(hash, id, f)
-        return {'grace_replay', id, kept}
-      end
-    end
+    return reuse(hash, id, unpack_family(raw), slot, now)
+  elseif s == 'reuse' then
+    return reuse(hash, id, unpack_family(raw), slot, now)
+  elseif s == 'duplicate' then
+    return {'duplicate'}
   end
-
-  return reuse(hash, id, f, slot, now)
+  -- wrong_client, wrong_key, revoked, replay_refused: nothing changes.
+  return {s, id}
 end

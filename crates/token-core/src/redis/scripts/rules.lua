@@ -53,11 +53,11 @@ local function refuses(hash, id, raw, flags, client, keyed, client_id)
 end
 
 -- Family::step: what a rotation to `successor` does with a token of `role` in a family
--- present at `now`, its predecessor rotated at `last_rotated` with `replays` served.
--- `elsewhere`: the token index maps the successor to a present family (false with a family
--- claim). The first rule that matches decides.
+-- present at `now`, its predecessor rotated at `last_rotated`. `elsewhere`: the token index
+-- maps the successor to a present family (false with a family claim). The first rule that
+-- matches decides. The replay count is read only where it matters (not on the hot path).
 local function step(hash, id, raw, flags, role, client, keyed, client_id, successor, elsewhere,
-                    last_rotated, replays, now)
+                    last_rotated, now)
   local refusal = refuses(hash, id, raw, flags, client, keyed, client_id)
   if refusal then
     -- Bound by a rotation: the key that presented first may have been a thief's, so the
@@ -81,7 +81,7 @@ local function step(hash, id, raw, flags, role, client, keyed, client_id, succes
     return 'repeat'
   end
   if role == 'previous' and GRACE > 0 and now - last_rotated <= GRACE then
-    if REPLAY_CAP < 0 or replays < REPLAY_CAP then
+    if REPLAY_CAP < 0 or struct.unpack('>H', raw, 2) < REPLAY_CAP then
       return 'replay'
     end
     return 'replay_refused'
