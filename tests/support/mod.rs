@@ -49,19 +49,7 @@ impl App {
     /// Starts `name` (`axum_app` or `hyper_app`) with these environment variables and waits
     /// until it listens.
     pub fn start(name: &'static str, env: &[(&str, &str)]) -> App {
-        let mut app = App {
-            name,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            port: free_port(),
-            metrics_url: None,
-            child: None,
-            printed: Vec::new(),
-            stdout: None,
-            capture_stderr: false,
-        };
+        let mut app = App::new(name, env, false);
         // The port was free when picked, but a test running beside this one may take it
         // first: the app then exits without listening, and another free port is tried.
         for _ in 0..5 {
@@ -76,7 +64,17 @@ impl App {
     /// Starts `name` once, as [`App::start`] does but with its stderr read beside its stdout:
     /// the app once it listens, else every line it printed on either before it exited.
     pub fn try_start(name: &'static str, env: &[(&str, &str)]) -> Result<App, Vec<String>> {
-        let mut app = App {
+        let mut app = App::new(name, env, true);
+        if app.spawn() {
+            Ok(app)
+        } else {
+            Err(std::mem::take(&mut app.printed))
+        }
+    }
+
+    /// An app not started yet, on a free port.
+    fn new(name: &'static str, env: &[(&str, &str)], capture_stderr: bool) -> App {
+        App {
             name,
             env: env
                 .iter()
@@ -87,12 +85,7 @@ impl App {
             child: None,
             printed: Vec::new(),
             stdout: None,
-            capture_stderr: true,
-        };
-        if app.spawn() {
-            Ok(app)
-        } else {
-            Err(std::mem::take(&mut app.printed))
+            capture_stderr,
         }
     }
 
