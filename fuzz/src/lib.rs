@@ -54,6 +54,16 @@ pub fn valid_token(sub: &str, jti: &str) -> String {
     sign(br#"{"alg":"HS256","typ":"JWT"}"#, payload.to_string().as_bytes())
 }
 
+/// A memory store where user `u` has one session, its current token `j1`.
+async fn registered_store() -> MemoryStore {
+    let store = MemoryStore::new(StoreConfig::default());
+    store
+        .register("u", TokenRef::new("j1", 4_000_000_000), None)
+        .await
+        .expect("memory store");
+    store
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
@@ -91,11 +101,7 @@ const DOCUMENTED: [StatusCode; 7] = [
 /// valid successor when `inner` is `None`) and checks the answer.
 pub fn drive(mode: Mode, request: Request<Full<Bytes>>, inner: Option<Response<Full<Bytes>>>) -> StatusCode {
     runtime().block_on(async move {
-        let store = MemoryStore::new(StoreConfig::default());
-        store
-            .register("u", TokenRef::new("j1", 4_000_000_000), None)
-            .await
-            .expect("memory store");
+        let store = registered_store().await;
         let app = tower::service_fn(move |req: Request<RequestBody<Full<Bytes>>>| {
             let inner = inner.clone();
             async move {
@@ -185,11 +191,7 @@ pub fn signed_proof(header: &[u8], claims: &[u8]) -> String {
 /// proof-shaped header. Returns the status.
 pub fn drive_dpop(dpop: &[u8]) -> StatusCode {
     runtime().block_on(async move {
-        let store = MemoryStore::new(StoreConfig::default());
-        store
-            .register("u", TokenRef::new("j1", 4_000_000_000), None)
-            .await
-            .expect("memory store");
+        let store = registered_store().await;
         let config = token_tower::DpopConfig::new()
             .policy(token_tower::DpopPolicy::Required)
             .origin(DPOP_ORIGIN)

@@ -292,6 +292,29 @@ async fn send_within(
     body: Option<&Value>,
     timeout: Duration,
 ) -> Result<(u16, Value), ()> {
+    let bytes = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    exchange(
+        port,
+        method,
+        path,
+        &[("content-type", "application/json")],
+        bytes,
+        timeout,
+    )
+    .await
+}
+
+/// One request with `headers` and `body` on a connection of its own (`Connection: close`);
+/// its status and JSON body, or `Err` when the connection failed or no reply came within
+/// `timeout`.
+async fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(u16, Value), ()> {
     let request = async {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
@@ -300,15 +323,15 @@ async fn send_within(
             .await
             .map_err(drop)?;
         tokio::spawn(connection);
-        let bytes = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header("host", format!("127.0.0.1:{port}"))
-            .header("content-type", "application/json")
-            .header("connection", "close")
-            .body(Full::new(bytes))
-            .map_err(drop)?;
+            .header("connection", "close");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body)).map_err(drop)?;
         let response = sender.send_request(request).await.map_err(drop)?;
         let status = response.status().as_u16();
         let body = response
@@ -714,49 +737,26 @@ async fn send_form(
     dpop: &str,
 ) -> Result<(u16, Value), ()> {
     use base64::Engine;
-    let request = async {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(drop)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(drop)?;
-        tokio::spawn(connection);
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.replace('+', "%2B")
-                        .replace('/', "%2F")
-                        .replace('=', "%3D")
-                )
-            })
-            .collect();
-        let basic = base64::engine::general_purpose::STANDARD.encode("demo-client:demo-secret");
-        let request = Request::builder()
-            .method("POST")
-            .uri(path)
-            .header("host", format!("127.0.0.1:{port}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", format!("Basic {basic}"))
-            .header("dpop", dpop)
-            .header("connection", "close")
-            .body(Full::new(Bytes::from(body.join("&"))))
-            .map_err(drop)?;
-        let response = sender.send_request(request).await.map_err(drop)?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(drop)?
-            .to_bytes();
-        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-    };
-    tokio::time::timeout(Duration::from_secs(10), request)
-        .await
-        .map_err(drop)?
+    let body: Vec<String> = form
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('+', "%2B")
+                    .replace('/', "%2F")
+                    .replace('=', "%3D")
+            )
+        })
+        .collect();
+    let basic = base64::engine::general_purpose::STANDARD.encode("demo-client:demo-secret");
+    let authorization = format!("Basic {basic}");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", authorization.as_str()),
+        ("dpop", dpop),
+    ];
+    let body = Bytes::from(body.join("&"));
+    exchange(port, "POST", path, &headers, body, Duration::from_secs(10)).await
 }
 
 /// DPoP-bound sessions through the OAuth example (logged in with a proof, so bound to the
