@@ -106,43 +106,30 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod body;
-mod config;
-mod context;
-mod dpop;
-mod event;
+mod binding;
 mod flow;
-mod form;
-mod future;
-mod introspect;
-mod json;
-mod jwt;
+mod http;
 mod layer;
-pub mod metrics;
 mod oauth;
-mod origin;
-mod rejection;
-mod request;
-mod response;
-mod service;
-mod shared;
-mod store_error;
+mod observe;
+mod reply;
 
-pub use crate::body::{RequestBody, ResponseBody};
-pub use crate::config::{IssuedToken, PresentedToken, Route};
-#[cfg(feature = "axum")]
-pub use crate::context::MissingRefreshContext;
-pub use crate::context::{ClientId, DpopKey, RefreshContext};
-pub use crate::dpop::{
+pub use crate::binding::dpop::{
     DpopConfig, DpopNonces, DpopPolicy, InvalidOrigin, JwkThumbprintError, jwk_thumbprint,
 };
-pub use crate::event::{LayerEvent, LayerEventKind};
-pub use crate::future::ResponseFuture;
-pub use crate::introspect::{Introspection, IntrospectionResponse};
+pub use crate::http::body::{RequestBody, ResponseBody};
+#[cfg(feature = "axum")]
+pub use crate::http::context::MissingRefreshContext;
+pub use crate::http::context::{ClientId, DpopKey, RefreshContext};
+pub use crate::layer::config::{IssuedToken, PresentedToken, Route};
+pub use crate::layer::future::ResponseFuture;
+pub use crate::layer::service::Rotation;
 pub use crate::layer::{BuildError, RotationLayer, RotationLayerBuilder};
-pub use crate::rejection::{RejectClass, RejectReason, Rejection, RejectionResponse};
-pub use crate::service::Rotation;
-pub use crate::store_error::StoreErrorResponse;
+pub use crate::oauth::introspect::{Introspection, IntrospectionResponse};
+pub use crate::observe::event::{LayerEvent, LayerEventKind};
+pub use crate::observe::metrics;
+pub use crate::reply::rejection::{RejectClass, RejectReason, Rejection, RejectionResponse};
+pub use crate::reply::store_error::StoreErrorResponse;
 
 /// Re-exported so applications configure keys and algorithms with the same jsonwebtoken
 /// the layer verifies with.

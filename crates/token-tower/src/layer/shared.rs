@@ -11,14 +11,14 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderValue, Response, StatusCode, header};
 use token_core::FamilyId;
 
-use crate::body::ResponseBody;
-use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
-use crate::context::ClientId;
-use crate::dpop::{DpopConfig, DpopError, DpopPolicy, VerifiedProof, read_proof};
-use crate::event::{LayerEvent, LayerEventKind};
-use crate::jwt::{JwtRules, VerifiedToken};
-use crate::metrics::Recorder;
-use crate::rejection::{RejectReason, Rejection, RejectionResponse};
+use crate::binding::dpop::{DpopConfig, DpopError, DpopPolicy, VerifiedProof, read_proof};
+use crate::flow::jwt::{JwtRules, VerifiedToken};
+use crate::http::body::ResponseBody;
+use crate::http::context::ClientId;
+use crate::layer::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
+use crate::observe::event::{LayerEvent, LayerEventKind};
+use crate::observe::metrics::Recorder;
+use crate::reply::rejection::{RejectReason, Rejection, RejectionResponse};
 
 /// The hook of [`RotationLayerBuilder::on_event`].
 pub(crate) type EventHook = Arc<dyn Fn(&LayerEvent<'_>) + Send + Sync>;
@@ -51,7 +51,7 @@ pub(crate) struct Shared<St> {
     pub(crate) dpop: DpopConfig,
     /// The same-origin check of the cookie routes, when asked for
     /// ([`RotationLayerBuilder::require_same_origin`](crate::RotationLayerBuilder::require_same_origin)).
-    pub(crate) origin: Option<crate::origin::OriginPolicy>,
+    pub(crate) origin: Option<crate::http::origin::OriginPolicy>,
 }
 
 /// The tokens an app minted before the layer recorded them, and until when they are adopted.

@@ -6,7 +6,7 @@
 //! token family bound to that key's RFC 7638 thumbprint is then accepted only with proofs
 //! from the same key, so a stolen refresh token is useless without the client's key.
 //!
-//! As in [`crate::jwt`], signatures are checked through jsonwebtoken's `rust_crypto`
+//! As in [`crate::flow::jwt`], signatures are checked through jsonwebtoken's `rust_crypto`
 //! provider called directly, never through the process-wide default provider (which panics
 //! when an application enables both of jsonwebtoken's backends, or none). The thumbprint is
 //! computed here for the same reason: jsonwebtoken's `Jwk::thumbprint` hashes through that
@@ -430,15 +430,18 @@ impl DpopError {
 
     /// The [`description`](Self::description), when this refusal is what led to `reason`
     /// (a refused proof's check says nothing about a later refusal of the same request).
-    pub(crate) fn describes(self, reason: crate::rejection::RejectReason) -> Option<&'static str> {
+    pub(crate) fn describes(
+        self,
+        reason: crate::reply::rejection::RejectReason,
+    ) -> Option<&'static str> {
         (self.reason() == reason).then(|| self.description())
     }
 
     /// How the layer answers: no proof where one is required, a proof to sign again with
     /// the server's nonce, or an invalid one. The metric and audit reason stays this coarse;
     /// the [`description`](Self::description) refines it.
-    pub(crate) fn reason(self) -> crate::rejection::RejectReason {
-        use crate::rejection::RejectReason;
+    pub(crate) fn reason(self) -> crate::reply::rejection::RejectReason {
+        use crate::reply::rejection::RejectReason;
         match self {
             DpopError::MissingProof => RejectReason::DpopProofRequired,
             error if error.needs_nonce() => RejectReason::DpopNonceRequired,
@@ -546,7 +549,7 @@ pub(crate) fn verify(
         return Err(DpopError::TooLarge);
     }
     let proof = value.to_str().map_err(|_| DpopError::Malformed)?;
-    let Some((header, payload, signature)) = crate::jwt::compact_segments(proof) else {
+    let Some((header, payload, signature)) = crate::flow::jwt::compact_segments(proof) else {
         return Err(DpopError::Malformed);
     };
     let header = decode_object(header)?;
@@ -1991,7 +1994,7 @@ mod tests {
                 "{message}"
             );
             assert!(
-                crate::rejection::RejectReason::description(error.reason()) != message,
+                crate::reply::rejection::RejectReason::description(error.reason()) != message,
                 "{message} refines its reason's description"
             );
             if !error.needs_nonce() {
@@ -2117,7 +2120,7 @@ mod tests {
             config,
         )
         .expect_err("the proof is refused");
-        let rejection = crate::rejection::Rejection::new(
+        let rejection = crate::reply::rejection::Rejection::new(
             error.reason(),
             http::StatusCode::UNAUTHORIZED,
             Duration::from_secs(1),
@@ -2149,7 +2152,7 @@ mod tests {
         let nonces = DpopNonces::new(&[9; 32], Duration::from_secs(300));
         let with_nonces = config().nonces(nonces.clone());
         let signed = key.proof_with(good.clone());
-        let (head, body, _) = crate::jwt::compact_segments(&signed).unwrap();
+        let (head, body, _) = crate::flow::jwt::compact_segments(&signed).unwrap();
         let forged_signature = format!("{head}.{body}.{}", URL_SAFE_NO_PAD.encode([7; 64]));
         let cases: Vec<(&str, DpopConfig, String, DpopError, &str)> = vec![
             (
@@ -2324,15 +2327,15 @@ mod tests {
         }
         assert!(seen.len() >= 14, "{seen:?}");
         // Without a check (a customiser's own rejection), the reason's description.
-        let plain = crate::rejection::Rejection::new(
-            crate::rejection::RejectReason::InvalidDpopProof,
+        let plain = crate::reply::rejection::Rejection::new(
+            crate::reply::rejection::RejectReason::InvalidDpopProof,
             http::StatusCode::UNAUTHORIZED,
             Duration::from_secs(1),
             false,
         );
         assert_eq!(plain.description(), "the DPoP proof is invalid");
         // A check describes only the reason it led to.
-        use crate::rejection::RejectReason;
+        use crate::reply::rejection::RejectReason;
         assert_eq!(
             DpopError::Expired.describes(RejectReason::DpopKeyMismatch),
             None

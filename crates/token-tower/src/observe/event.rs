@@ -2,7 +2,7 @@
 
 use token_core::FamilyId;
 
-use crate::rejection::RejectReason;
+use crate::reply::rejection::RejectReason;
 
 /// What the layer did with a request on a refresh or issuing route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, header};
 
-use crate::rejection::RejectReason;
+use crate::reply::rejection::RejectReason;
 
 /// True for an `application/x-www-form-urlencoded` request (parameters such as `charset`
 /// allowed).

@@ -6,11 +6,11 @@ use cookie::Cookie;
 use http::{HeaderMap, header};
 use http_body::Body;
 
-use crate::body::{BoxError, RequestBody, collect, content_length};
-use crate::config::PresentedToken;
-use crate::form::{Form, is_form};
-use crate::json::{is_json, json_string_field};
-use crate::rejection::RejectReason;
+use crate::http::body::{BoxError, RequestBody, collect, content_length};
+use crate::http::form::{Form, is_form};
+use crate::http::json::{is_json, json_string_field};
+use crate::layer::config::PresentedToken;
+use crate::reply::rejection::RejectReason;
 
 /// The token `presented` names and the body to hand on: the buffered bytes when the token
 /// was read from the body (at most `limit` of them), else the body untouched.

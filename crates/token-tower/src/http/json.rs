@@ -8,7 +8,7 @@ use http::{HeaderMap, header};
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::rejection::RejectReason;
+use crate::reply::rejection::RejectReason;
 
 /// True for an `application/json` or `application/*+json` message (parameters such as
 /// `charset` allowed).

@@ -1,5 +1,10 @@
 //! [`RotationLayer`] and its builder.
 
+pub(crate) mod config;
+pub(crate) mod future;
+pub(crate) mod service;
+pub(crate) mod shared;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,15 +15,15 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use token_core::RotationStore;
 use tower_layer::Layer;
 
-use crate::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
-use crate::dpop::DpopConfig;
-use crate::event::LayerEvent;
-use crate::introspect::Introspection;
-use crate::jwt::{ClaimNames, JwtRules};
-use crate::metrics::Recorder;
-use crate::rejection::{DefaultRejection, RejectionResponse};
-use crate::service::Rotation;
-use crate::shared::{AdoptionWindow, Shared};
+use crate::binding::dpop::DpopConfig;
+use crate::flow::jwt::{ClaimNames, JwtRules};
+use crate::layer::config::{IssuedToken, PresentedToken, Route, TokenEndpoint};
+use crate::layer::service::Rotation;
+use crate::layer::shared::{AdoptionWindow, Shared};
+use crate::oauth::introspect::Introspection;
+use crate::observe::event::LayerEvent;
+use crate::observe::metrics::Recorder;
+use crate::reply::rejection::{DefaultRejection, RejectionResponse};
 
 /// The layer's bound on a store call when the store sets none of its own.
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -496,7 +501,7 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
 
     /// Records rotations by outcome, rejections by reason, registrations, store latency
     /// and store errors through the `metrics` facade (names and labels in
-    /// [`crate::metrics`]). Off by default.
+    /// [`crate::observe::metrics`]). Off by default.
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics(mut self, enabled: bool) -> Self {
@@ -627,11 +632,11 @@ impl<St: RotationStore> RotationLayerBuilder<St> {
             let trusted = trusted
                 .into_iter()
                 .map(|text| {
-                    crate::origin::Origin::parse(&text)
+                    crate::http::origin::Origin::parse(&text)
                         .ok_or(BuildError::InvalidTrustedOrigin(text))
                 })
                 .collect::<Result<_, _>>()?;
-            self.shared.origin = Some(crate::origin::OriginPolicy { trusted });
+            self.shared.origin = Some(crate::http::origin::OriginPolicy { trusted });
         }
         self.shared.token_endpoint = self
             .token_endpoint

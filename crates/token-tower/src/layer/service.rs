@@ -11,13 +11,13 @@ use tower_service::Service;
 
 use token_core::RotationStore;
 
-use crate::body::{BoxError, RequestBody, ResponseBody};
-use crate::config::PresentedToken;
 use crate::flow;
-use crate::future::ResponseFuture;
+use crate::http::body::{BoxError, RequestBody, ResponseBody};
+use crate::layer::config::PresentedToken;
+use crate::layer::future::ResponseFuture;
+use crate::layer::shared::{Exchange, Shared, reject};
 use crate::oauth;
-use crate::rejection::RejectReason;
-use crate::shared::{Exchange, Shared, reject};
+use crate::reply::rejection::RejectReason;
 
 /// The service built by [`RotationLayer`](crate::RotationLayer).
 ///

@@ -3,6 +3,8 @@
 //! its single `rotate` / `register` call. Reading the request is `request.rs`, reading the
 //! app's response `response.rs`, and how a refusal leaves `shared.rs`.
 
+pub(crate) mod jwt;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -13,15 +15,15 @@ use token_core::{Adoption, FamilyId, RotationOutcome, RotationStore, StoreError,
 use tower_service::Service;
 use tracing::Level;
 
-use crate::body::{BoxError, RequestBody, ResponseBody};
-use crate::context::{DpopKey, RefreshContext};
-use crate::event::LayerEventKind;
-use crate::jwt::VerifiedToken;
-use crate::metrics::StoreCall;
-use crate::rejection::RejectReason;
-use crate::request::read_presented;
-use crate::response::{Inspected, inspect, without_tokens};
-use crate::shared::{Exchange, Reply, Shared, audit, emit, reject, reject_at};
+use crate::flow::jwt::VerifiedToken;
+use crate::http::body::{BoxError, RequestBody, ResponseBody};
+use crate::http::context::{DpopKey, RefreshContext};
+use crate::http::request::read_presented;
+use crate::http::response::{Inspected, inspect, without_tokens};
+use crate::layer::shared::{Exchange, Reply, Shared, audit, emit, reject, reject_at};
+use crate::observe::event::LayerEventKind;
+use crate::observe::metrics::StoreCall;
+use crate::reply::rejection::RejectReason;
 
 pub(crate) async fn refresh<S, St, ReqBody, ResBody>(
     shared: Arc<Shared<St>>,

@@ -8,10 +8,10 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use http_body::Body;
 use serde_json::Value;
 
-use crate::body::{BoxError, ResponseBody, collect};
-use crate::config::IssuedToken;
-use crate::json::json_string_field;
-use crate::rejection::RejectReason;
+use crate::http::body::{BoxError, ResponseBody, collect};
+use crate::http::json::json_string_field;
+use crate::layer::config::IssuedToken;
+use crate::reply::rejection::RejectReason;
 
 /// Passes on a response that must not carry a refresh token (`docs/ARCHITECTURE.md`, *The
 /// layer*): a non-2xx answer, or the 2xx answer of a token-endpoint grant that does not

@@ -3,6 +3,8 @@
 //! refresh token); the token revocation endpoint beside it (RFC 7009); and who the client
 //! is.
 
+pub(crate) mod introspect;
+
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -14,14 +16,14 @@ use token_core::RotationStore;
 use tower_service::Service;
 use tracing::Level;
 
-use crate::body::{BoxError, RequestBody};
-use crate::config::TokenEndpoint;
-use crate::context::ClientId;
 use crate::flow;
-use crate::form::{Form, is_form};
-use crate::rejection::RejectReason;
-use crate::request::read_request_body;
-use crate::shared::{Exchange, Reply, Requester, Shared, audit, reject};
+use crate::http::body::{BoxError, RequestBody};
+use crate::http::context::ClientId;
+use crate::http::form::{Form, is_form};
+use crate::http::request::read_request_body;
+use crate::layer::config::TokenEndpoint;
+use crate::layer::shared::{Exchange, Reply, Requester, Shared, audit, reject};
+use crate::reply::rejection::RejectReason;
 
 /// The grant type of RFC 6749 section 6, and the form field that carries the token.
 const REFRESH_GRANT: &str = "refresh_token";

@@ -48,7 +48,7 @@
 
 use token_core::StoreError;
 
-use crate::rejection::RejectReason;
+use crate::reply::rejection::RejectReason;
 
 /// Refresh requests the store answered, by `outcome`.
 pub const ROTATIONS_TOTAL: &str = "token_rotation_rotations_total";
@@ -599,7 +599,11 @@ mod tests {
     /// used.
     #[test]
     fn operation_label_lists_every_store_call_of_the_layer() {
-        let source = [include_str!("flow.rs"), include_str!("introspect.rs")].concat();
+        let source = [
+            include_str!("../flow/mod.rs"),
+            include_str!("../oauth/introspect.rs"),
+        ]
+        .concat();
         let literals: Vec<&str> = source
             .split("call_store(")
             .skip(1)

@@ -17,8 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 use token_core::FamilyId;
 
-use crate::json::{PICKED, Picked, only, pick};
-use crate::rejection::RejectReason;
+use crate::http::json::{PICKED, Picked, only, pick};
+use crate::reply::rejection::RejectReason;
 
 /// The claim names the layer reads.
 #[derive(Clone, Debug)]

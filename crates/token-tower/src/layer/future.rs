@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::body::ResponseBody;
+use crate::http::body::ResponseBody;
 
 type Flow<B, E> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
 

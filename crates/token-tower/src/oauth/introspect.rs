@@ -17,14 +17,14 @@ use token_core::{RotationStore, SessionInfo};
 use tower_service::Service;
 use tracing::Level;
 
-use crate::body::{BoxError, ResponseBody};
-use crate::context::ClientId;
 use crate::flow::call_store;
-use crate::form::{Form, is_form};
-use crate::jwt::VerifiedToken;
-use crate::rejection::RejectReason;
-use crate::request::read_request_body;
-use crate::shared::{Exchange, Requester, Shared, audit, reject};
+use crate::flow::jwt::VerifiedToken;
+use crate::http::body::{BoxError, ResponseBody};
+use crate::http::context::ClientId;
+use crate::http::form::{Form, is_form};
+use crate::http::request::read_request_body;
+use crate::layer::shared::{Exchange, Requester, Shared, audit, reject};
+use crate::reply::rejection::RejectReason;
 
 /// The response of [`Introspection`]: a body of the layer's own.
 pub type IntrospectionResponse = Response<ResponseBody<Empty<Bytes>>>;
