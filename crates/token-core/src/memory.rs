@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::digest::{Digest, jti_digest};
 use crate::keys::{UserKeys, proof_mark};
 use crate::rules::{
-    Family, Policy, Presenter, Role, Step, adoption_expiry_ms, adoption_refusal, check_expiry,
-    evictions, revocation_mark_ttl_ms, token_index_expiry_ms,
+    Family, Policy, Role, Step, adoption_expiry_ms, adoption_refusal, check_expiry, evictions,
+    revocation_mark_ttl_ms, token_index_expiry_ms,
 };
 use crate::store::{clip_metadata, report_rotation, sessions};
 use crate::{
@@ -328,7 +328,7 @@ impl MemoryStore {
         check_expiry(token.expires_at)?;
         let keys = self.keys(user);
         let digest = jti_digest(token.jti);
-        let presenter = Presenter::of(&token);
+        let presenter = token.presenter();
         let family = token.family.cloned().unwrap_or_else(FamilyId::random);
         let now = self.now();
         let mut state = self.lock();
@@ -369,7 +369,7 @@ impl MemoryStore {
         let cfg = &self.config;
         let digest = jti_digest(token.jti);
         let index = keys.index();
-        let (binding, key_bound) = Presenter::of(token).binding();
+        let (binding, key_bound) = token.presenter().binding();
         state.prune(&index, now);
         let sessions = state.users.entry(index).or_default();
         if let Some(cap) = cfg.max_sessions_per_user {
@@ -459,7 +459,7 @@ impl MemoryStore {
         let keys = self.keys(user);
         let digest = jti_digest(presented.jti);
         let successor_digest = jti_digest(successor.jti);
-        let presenter = Presenter::of(&presented);
+        let presenter = presented.presenter();
         let aad = keys.grace_aad(&digest);
         let slot = keys.grace(presented.family.map(FamilyId::as_str), &digest);
         let now = self.now();

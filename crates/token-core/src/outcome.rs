@@ -1,3 +1,4 @@
+pub use crate::rules::AdoptionRefusal;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -200,32 +201,6 @@ pub enum Adoption {
         /// Why.
         reason: AdoptionRefusal,
     },
-}
-
-/// Why [`adopt`](crate::RotationStore::adopt) refused a token ([`Adoption::Refused`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AdoptionRefusal {
-    /// All the user's sessions, or all those of the token's client, were revoked after the
-    /// token was issued ([`revoke_all`](crate::RotationStore::revoke_all),
-    /// [`revoke_client`](crate::RotationStore::revoke_client), or a reuse with
-    /// [`StoreConfig::revoke_all_on_reuse`](crate::StoreConfig::revoke_all_on_reuse)): the
-    /// revocation ends the tokens issued before it, adopted yet or not.
-    RevokedAfterIssue,
-    /// The token was issued longer ago than a session may last (the absolute lifetime), or
-    /// names no issue time: had it been a session, it would have ended, and the store keeps
-    /// its revocation marks only that long.
-    IssuedTooLongAgo,
-}
-
-impl AdoptionRefusal {
-    /// A short name for logs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            AdoptionRefusal::RevokedAfterIssue => "revoked_after_issue",
-            AdoptionRefusal::IssuedTooLongAgo => "issued_too_long_ago",
-        }
-    }
 }
 
 impl Adoption {

@@ -79,18 +79,18 @@ pub(crate) fn adoption_refusal(
     revoked_at: [Option<i64>; 2],
     now: i64,
     policy: &Policy,
-) -> Option<crate::AdoptionRefusal> {
+) -> Option<AdoptionRefusal> {
     let Some(issued_ms) = issued_at.map(|iat| iat.saturating_mul(1000)) else {
-        return Some(crate::AdoptionRefusal::IssuedTooLongAgo);
+        return Some(AdoptionRefusal::IssuedTooLongAgo);
     };
     if issued_ms.saturating_add(policy.absolute) <= now {
-        return Some(crate::AdoptionRefusal::IssuedTooLongAgo);
+        return Some(AdoptionRefusal::IssuedTooLongAgo);
     }
     revoked_at
         .into_iter()
         .flatten()
         .any(|revoked| issued_ms <= revoked)
-        .then_some(crate::AdoptionRefusal::RevokedAfterIssue)
+        .then_some(AdoptionRefusal::RevokedAfterIssue)
 }
 
 /// Whether `exp` (seconds since the epoch) is a time the store can record.
@@ -157,16 +157,6 @@ pub(crate) struct Presenter {
 }
 
 impl Presenter {
-    pub(crate) fn of(token: &crate::TokenRef<'_>) -> Self {
-        Presenter {
-            client: token.client.map(crate::digest::client_digest),
-            keyed: token
-                .proof
-                .map(|proof| crate::digest::key_binding_digest(token.client, proof.thumbprint)),
-            binds: token.proof.is_some_and(|proof| proof.binds),
-        }
-    }
-
     /// What a family registered by this presenter records as `k`, and whether it is bound to
     /// a key: a login with a proof binds the family to its key, else to its client, if any.
     pub(crate) fn binding(&self) -> (Option<Digest>, bool) {
@@ -432,6 +422,32 @@ pub(crate) fn evictions<'a>(
     ranked.sort_unstable();
     let excess = (ranked.len() + 1).saturating_sub(cap);
     ranked.into_iter().take(excess).map(|(_, id)| id).collect()
+}
+
+/// Why [`adopt`](crate::RotationStore::adopt) refused a token ([`Adoption::Refused`](crate::Adoption::Refused)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdoptionRefusal {
+    /// All the user's sessions, or all those of the token's client, were revoked after the
+    /// token was issued ([`revoke_all`](crate::RotationStore::revoke_all),
+    /// [`revoke_client`](crate::RotationStore::revoke_client), or a reuse with
+    /// [`StoreConfig::revoke_all_on_reuse`](crate::StoreConfig::revoke_all_on_reuse)): the
+    /// revocation ends the tokens issued before it, adopted yet or not.
+    RevokedAfterIssue,
+    /// The token was issued longer ago than a session may last (the absolute lifetime), or
+    /// names no issue time: had it been a session, it would have ended, and the store keeps
+    /// its revocation marks only that long.
+    IssuedTooLongAgo,
+}
+
+impl AdoptionRefusal {
+    /// A short name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdoptionRefusal::RevokedAfterIssue => "revoked_after_issue",
+            AdoptionRefusal::IssuedTooLongAgo => "issued_too_long_ago",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -444,3 +444,16 @@ mod tests {
         assert_eq!(split_metadata_field(b"\xfd"), None, "not UTF-8");
     }
 }
+
+impl TokenRef<'_> {
+    /// The presenter of this token: the digests of its client and of its DPoP binding.
+    pub(crate) fn presenter(&self) -> crate::rules::Presenter {
+        crate::rules::Presenter {
+            client: self.client.map(crate::digest::client_digest),
+            keyed: self
+                .proof
+                .map(|proof| crate::digest::key_binding_digest(self.client, proof.thumbprint)),
+            binds: self.proof.is_some_and(|proof| proof.binds),
+        }
+    }
+}

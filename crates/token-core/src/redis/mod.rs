@@ -17,7 +17,7 @@ use crate::config::millis;
 use crate::digest::{client_digest, jti_digest};
 use crate::keys::{METADATA_MARK, UserKeys, index_pattern, proof_mark, user_of_index_key};
 use crate::record::decode;
-use crate::rules::{Family, Presenter, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
+use crate::rules::{Family, adoption_expiry_ms, check_expiry, token_index_expiry_ms};
 use crate::store::{clip_metadata, report_rotation, sessions, split_metadata_field};
 use crate::{
     Adoption, AdoptionRefusal, FamilyId, RotationEventKind, RotationOutcome, RotationStore,
@@ -484,7 +484,7 @@ impl RotationStore for RedisStore {
             .arg(token_index_expiry_ms(token.expires_at));
         match token.proof {
             Some(proof) => {
-                let (binding, _) = Presenter::of(&token).binding();
+                let (binding, _) = token.presenter().binding();
                 op.arg(binding.map_or(Vec::new(), |d| d.to_vec()))
                     .arg(token.client.unwrap_or(""))
                     .arg("1")
@@ -524,7 +524,7 @@ impl RotationStore for RedisStore {
         let keys = self.keys(user);
         // With a proof the family is bound to its key (late: see `Family::bound_late`); the
         // rotation that follows spends the proof.
-        let (binding, key_bound) = Presenter::of(&token).binding();
+        let (binding, key_bound) = token.presenter().binding();
         let mut op = Op::write("adopt");
         op.key(keys.index()).key(keys.adopted());
         if token.family.is_none() {
@@ -593,7 +593,7 @@ impl RotationStore for RedisStore {
         // key-bound family's client is compared on).
         let client_id = presented.client.unwrap_or("");
         if let Some(proof) = presented.proof {
-            let presenter = Presenter::of(&presented);
+            let presenter = presented.presenter();
             let expiry = |exp: i64| {
                 presented
                     .family
