@@ -1,9 +1,8 @@
 //! The route's DPoP settings: the policy, algorithms, proof age and public origin.
 
-use super::htu::Target;
+use super::algorithm::{is_asymmetric, jws_names};
+use super::htu::{Origin, Target};
 use super::nonce::DpopNonces;
-use super::proof::is_asymmetric;
-use super::proof::jws_names;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -53,13 +52,6 @@ impl Default for DpopConfig {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The configured public origin, normalised as an `htu` claim is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Origin {
-    pub(super) scheme: String,
-    pub(super) authority: String,
 }
 
 /// The origin given to [`DpopConfig::origin`] is not `http://` or `https://` and a host

@@ -9,7 +9,7 @@ pub(crate) enum DpopError {
     MissingProof,
     /// More than one `DPoP` header (RFC 9449 section 4.3, check 1).
     MultipleHeaders,
-    /// The header is longer than [`MAX_PROOF_LEN`].
+    /// The header is longer than [`MAX_PROOF_LEN`](super::proof::MAX_PROOF_LEN).
     TooLarge,
     /// Not a compact JWS of three base64url parts whose first two are JSON objects.
     Malformed,
@@ -27,7 +27,7 @@ pub(crate) enum DpopError {
     UnusableKey,
     /// The signature does not verify with the `jwk`.
     InvalidSignature,
-    /// `jti` is missing, not a string, empty or longer than [`MAX_JTI_LEN`] bytes.
+    /// `jti` is missing, not a string, empty or longer than [`MAX_JTI_LEN`](super::proof::MAX_JTI_LEN) bytes.
     InvalidJti,
     /// `htm` is missing or differs from the request's method.
     MethodMismatch,

@@ -1,6 +1,5 @@
 //! The `htu` claim against the request's URI, both normalised as RFC 3986 says.
 
-use super::config::DpopConfig;
 use super::error::DpopError;
 
 use http::{HeaderMap, Uri};
@@ -138,10 +137,10 @@ pub(super) fn htu_matches(
     htu: &Target,
     headers: &HeaderMap,
     uri: &Uri,
-    config: &DpopConfig,
+    origin: Option<&Origin>,
 ) -> Result<bool, DpopError> {
     let path = normalise_path(uri.path()).ok_or(DpopError::UriMismatch)?;
-    if let Some(origin) = &config.origin {
+    if let Some(origin) = origin {
         return Ok(htu.scheme == origin.scheme
             && htu.authority == origin.authority
             && htu.path == path);
@@ -159,4 +158,11 @@ pub(super) fn htu_matches(
     // The default port to drop depends on the scheme, which is taken from the claim.
     let authority = normalise_authority(&htu.scheme, authority).ok_or(DpopError::UnknownTarget)?;
     Ok(htu.authority == authority && htu.path == path)
+}
+
+/// The configured public origin, normalised as an `htu` claim is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(super) scheme: String,
+    pub(super) authority: String,
 }

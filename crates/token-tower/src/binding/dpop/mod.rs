@@ -15,6 +15,7 @@
 //! Replay detection (remembering each `jti` for the `iat` window) needs the store and is
 //! the caller's; [`VerifiedProof::jti`] and [`VerifiedProof::iat`] are what it needs.
 
+mod algorithm;
 mod config;
 mod error;
 mod htu;
@@ -29,13 +30,3 @@ pub(crate) use self::error::DpopError;
 pub use self::jwk::{JwkThumbprintError, jwk_thumbprint};
 pub use self::nonce::DpopNonces;
 pub(crate) use self::proof::{VerifiedProof, read_proof};
-
-/// The request header carrying the proof (header names are case-insensitive).
-pub(crate) const DPOP_HEADER: &str = "dpop";
-
-/// The longest `DPoP` header accepted. A proof with a 4096-bit RSA key is about 1.5 KiB;
-/// the limit only bounds the work an unauthenticated request can cause.
-pub(crate) const MAX_PROOF_LEN: usize = 8 * 1024;
-
-/// The longest `jti` accepted: it is remembered for replay detection, so its size is bounded.
-pub(crate) const MAX_JTI_LEN: usize = 256;

@@ -1,5 +1,6 @@
 //! Reading and verifying one request's proof: the checks of RFC 9449 section 4.3.
 
+use super::algorithm::{is_asymmetric, proof_algorithm};
 use super::config::DpopConfig;
 use super::config::DpopPolicy;
 use super::error::DpopError;
@@ -8,15 +9,22 @@ use super::htu::htu_matches;
 use super::jwk::PRIVATE_MEMBERS;
 use super::jwk::decoding_key;
 use super::jwk::thumbprint_of;
-use super::{DPOP_HEADER, MAX_JTI_LEN, MAX_PROOF_LEN};
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Method, Uri};
-use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
+
+/// The request header carrying the proof (header names are case-insensitive).
+pub(super) const DPOP_HEADER: &str = "dpop";
+
+/// The longest `DPoP` header accepted. A proof with a 4096-bit RSA key is about 1.5 KiB;
+/// the limit only bounds the work an unauthenticated request can cause.
+pub(super) const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// The longest `jti` accepted: it is remembered for replay detection, so its size is bounded.
+pub(super) const MAX_JTI_LEN: usize = 256;
 
 /// What a valid proof establishes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,7 +159,7 @@ pub(crate) fn verify(
         .and_then(Value::as_str)
         .and_then(Target::parse)
         .ok_or(DpopError::UriMismatch)?;
-    if !htu_matches(&htu, headers, uri, config)? {
+    if !htu_matches(&htu, headers, uri, config.origin.as_ref())? {
         return Err(DpopError::UriMismatch);
     }
     let iat = claims
@@ -183,48 +191,8 @@ pub(crate) fn verify(
     }))
 }
 
-/// RFC 9864's fully specified name for EdDSA over Ed25519. It deprecates the polymorphic
-/// `EdDSA`, and current clients (oauth4webapi, panva's `dpop`) label Ed25519 proofs with it.
-const ED25519: &str = "Ed25519";
-
-/// The algorithm a proof's `alg` names: a JWS name jsonwebtoken knows, or [`ED25519`],
-/// which is verified as `EdDSA` is (and allowed when `EdDSA` is). Both take only an `OKP`
-/// key on the `Ed25519` curve (see [`decoding_key`]): EdDSA over Ed448 is not supported, so
-/// the two names accept the same keys.
-fn proof_algorithm(alg: &str) -> Option<Algorithm> {
-    match alg {
-        ED25519 => Some(Algorithm::EdDSA),
-        alg => Algorithm::from_str(alg).ok(),
-    }
-}
-
-/// The JWS `alg` names of an allowed algorithm, as a proof may carry them: `EdDSA` has two.
-pub(super) fn jws_names(algorithm: Algorithm) -> &'static [&'static str] {
-    match algorithm {
-        Algorithm::ES256 => &["ES256"],
-        Algorithm::ES384 => &["ES384"],
-        Algorithm::EdDSA => &[ED25519, "EdDSA"],
-        Algorithm::RS256 => &["RS256"],
-        Algorithm::RS384 => &["RS384"],
-        Algorithm::RS512 => &["RS512"],
-        Algorithm::PS256 => &["PS256"],
-        Algorithm::PS384 => &["PS384"],
-        Algorithm::PS512 => &["PS512"],
-        // Symmetric algorithms are never allowed, and a name this crate does not know
-        // cannot be published.
-        _ => &[],
-    }
-}
-
 fn whole_secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-pub(super) fn is_asymmetric(algorithm: Algorithm) -> bool {
-    !matches!(
-        algorithm,
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-    )
 }
 
 /// The length of `header.payload`, the signed part of a compact JWS.

@@ -1,9 +1,10 @@
 //! The proof reader's tests, over every check.
 
-use super::config::Origin;
+use super::htu::Origin;
 use super::htu::normalise_path;
 use super::jwk::PRIVATE_MEMBERS;
 use super::proof::decode_object;
+use super::proof::{MAX_JTI_LEN, MAX_PROOF_LEN};
 use super::proof::{check, verify};
 use super::*;
 use std::time::Duration;
