@@ -77,7 +77,8 @@ fn readme_rustdoc_and_code_list_the_same_metrics_and_label_values() {
     let section = &readme[readme.find("\n## Metrics\n").expect("a Metrics section")..];
     let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
     let source =
-        std::fs::read_to_string(format!("{root}/crates/token-tower/src/observe/metrics.rs")).unwrap();
+        std::fs::read_to_string(format!("{root}/crates/token-tower/src/observe/metrics.rs"))
+            .unwrap();
     let rustdoc: String = source
         .lines()
         .filter_map(|l| l.strip_prefix("//!"))
