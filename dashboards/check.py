@@ -6,8 +6,9 @@
 - token-rotation.json is valid JSON with the fields Grafana needs to import it (title, uid,
   schemaVersion, templating, panels with unique ids, a grid position, a Prometheus data
   source and queries);
-- every metric a query or rule names is one the README's Metrics table lists (that table is
-  held equal to `token_tower::metrics::METRICS` by tests/metrics_endpoint.rs), a histogram
+- every metric a query or rule names is one the Metrics table of docs/guides/operating.md
+  lists (that table is held equal to `token_tower::metrics::METRICS` by
+  tests/metrics_endpoint.rs), a histogram
   only through its `_bucket`, `_count` or `_sum` series, and every label value a selector
   matches exactly is one the table lists for that metric;
 - the dashboard shows what it is for (rotations by outcome, reuse, unknown tokens,
@@ -44,17 +45,17 @@ def fail(message):
 
 
 def documented_metrics():
-    """{name: (kind, {label: set(values)})} from the README's Metrics table."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        readme = f.read()
-    section = readme[readme.index("\n## Metrics\n"):]
+    """{name: (kind, {label: set(values)})} from the operating guide's Metrics table."""
+    with open(os.path.join(ROOT, "docs", "guides", "operating.md"), encoding="utf-8") as f:
+        guide = f.read()
+    section = guide[guide.index("\n## Metrics\n"):]
     lines = iter(section.splitlines())
     for line in lines:
         if line.startswith("| metric | kind | labels |"):
             next(lines)  # the |---| line
             break
     else:
-        sys.exit("check.py: no metrics table in the README's Metrics section")
+        sys.exit("check.py: no metrics table in the operating guide's Metrics section")
     metrics = {}
     for line in lines:
         if not line.startswith("|"):
@@ -67,7 +68,7 @@ def documented_metrics():
                 parsed[label_name.strip("`")] = {v.strip("`") for v in values.split(", ")}
         metrics[name.strip("`")] = (kind, parsed)
     if not metrics:
-        sys.exit("check.py: the README's metrics table is empty")
+        sys.exit("check.py: the operating guide's metrics table is empty")
     return metrics
 
 
@@ -77,7 +78,7 @@ def check_references(where, text, metrics):
         series = match.group(0)
         base = resolve(series, metrics)
         if base is None:
-            fail(f"{where}: {series} is not a metric of the README's Metrics table")
+            fail(f"{where}: {series} is not a metric of the operating guide's Metrics table")
             continue
         selector = re.match(r"\{([^}]*)\}", text[match.end():])
         if not selector:

@@ -44,7 +44,11 @@
 //! [`jsonwebtoken`] 11 keys and algorithms: use the re-exported [`jsonwebtoken`] so your app
 //! and the layer agree on one version of it.
 //!
-//! See the README for a quick start and `examples/` for an Axum and a plain Hyper app.
+//! The [`guides`] take it from there: [integrating](guides::integrating) the layer into an
+//! existing app and configuring it, [OAuth 2.0 servers](guides::oauth), [DPoP](guides::dpop),
+//! [the sessions page](guides::sessions_page), [operating](guides::operating) the store in
+//! production, and [upgrading](guides::upgrading). `examples/` in the repository holds an
+//! Axum and a plain Hyper app.
 //!
 //! # Features
 //!
@@ -56,6 +60,9 @@
 //! - `test-util`: `ClockOffset` and `StoreConfig::clock`, to let lifetimes pass in tests.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The guides: integrating, OAuth 2.0, DPoP, the sessions page, operating, upgrading.
+pub mod guides;
 
 pub use token_core;
 #[cfg(feature = "test-util")]

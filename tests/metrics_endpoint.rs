@@ -1,7 +1,8 @@
 //! `GET /metrics` of the Axum example, scraped after a scenario whose every count is known,
 //! on the metrics listener (`METRICS_ADDR`): the public listener does not serve it. Also: the
-//! README, the rustdoc of `token_tower::metrics` and its `METRICS` list the same metrics and
-//! label values, and the exposition has each one with its `# HELP` line.
+//! operating guide (`docs/guides/operating.md`), the rustdoc of `token_tower::metrics` and its
+//! `METRICS` list the same metrics and label values, and the exposition has each one with its
+//! `# HELP` line.
 
 mod support;
 
@@ -71,10 +72,10 @@ fn metrics_in_code() -> Documented {
 }
 
 #[test]
-fn readme_rustdoc_and_code_list_the_same_metrics_and_label_values() {
+fn the_guide_rustdoc_and_code_list_the_same_metrics_and_label_values() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let section = &readme[readme.find("\n## Metrics\n").expect("a Metrics section")..];
+    let guide = std::fs::read_to_string(format!("{root}/docs/guides/operating.md")).unwrap();
+    let section = &guide[guide.find("\n## Metrics\n").expect("a Metrics section")..];
     let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
     let source =
         std::fs::read_to_string(format!("{root}/crates/token-tower/src/observe/metrics.rs"))
@@ -89,7 +90,7 @@ fn readme_rustdoc_and_code_list_the_same_metrics_and_label_values() {
     assert_eq!(
         documented_metrics(section),
         code,
-        "README.md's Metrics table differs from token_tower::metrics::METRICS"
+        "the Metrics table of docs/guides/operating.md differs from token_tower::metrics::METRICS"
     );
     assert_eq!(
         documented_metrics(&rustdoc),
@@ -100,12 +101,12 @@ fn readme_rustdoc_and_code_list_the_same_metrics_and_label_values() {
     let outcomes = &code["token_rotation_rotations_total"].1["outcome"];
     assert!(!outcomes.contains("expired") && outcomes.contains("wrong_client"));
     assert!(code["token_rotation_store_errors_total"].1["operation"].contains("revoke"));
-    // The buckets the README names are the ones the code exports.
+    // The buckets the guide names are the ones the code exports.
     let buckets: Vec<String> = STORE_DURATION_BUCKETS.iter().map(f64::to_string).collect();
     let words = section.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         words.contains(&buckets.join(", ")),
-        "the README names other buckets than {buckets:?}"
+        "the operating guide names other buckets than {buckets:?}"
     );
 }
 

@@ -1,6 +1,9 @@
-//! The README's integration example is `examples/minimal.rs`, which CI compiles: this keeps
-//! the README's copy identical to it, so what a new user pastes is what compiles, and runs
-//! it against Redis to show it logs no warning (its lifetimes agree with the store's).
+//! The README and the guides against the code they show. The integration guide's whole
+//! program is `examples/minimal.rs`, which CI compiles: its copy is kept identical to it, so
+//! what a new user pastes is what compiles, and it is run against Redis to show it logs no
+//! warning (its lifetimes agree with the store's). The README's quick start is the crate
+//! documentation's example, which compiles as a doctest. Every guide under `docs/guides/` is
+//! on docs.rs (through `src/guides.rs`) and linked from the README.
 
 mod support;
 
@@ -8,13 +11,65 @@ use serde_json::{Value, json};
 use support::{App, RedisServer, client};
 
 #[test]
-fn the_readme_shows_the_minimal_example_as_it_is() {
-    let readme = include_str!("../README.md");
+fn the_integration_guide_shows_the_minimal_example_as_it_is() {
+    let guide = include_str!("../docs/guides/integrating.md");
     let minimal = include_str!("../examples/minimal.rs");
     assert!(
-        readme.contains(&format!("```rust,ignore\n{minimal}```")),
-        "README.md's copy of examples/minimal.rs is out of date: paste the file again"
+        guide.contains(&format!("```rust,no_run\n{minimal}```")),
+        "docs/guides/integrating.md's copy of examples/minimal.rs is out of date: paste the file again"
     );
+}
+
+#[test]
+fn the_readme_shows_the_crate_documentation_example_as_it_is() {
+    let readme = include_str!("../README.md");
+    // The crate documentation's first example, without the lines rustdoc hides.
+    let doc: Vec<&str> = include_str!("../src/lib.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect();
+    let start = doc
+        .iter()
+        .position(|l| l.starts_with("```"))
+        .expect("an example");
+    let len = doc[start + 1..]
+        .iter()
+        .position(|l| *l == "```")
+        .expect("the example's end");
+    let shown: String = doc[start + 1..start + 1 + len]
+        .iter()
+        .filter(|l| !(l.starts_with("# ") || **l == "#"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        readme.contains(&format!("```rust\n{shown}```")),
+        "README.md's quick start differs from the example of src/lib.rs: paste it again"
+    );
+}
+
+#[test]
+fn every_guide_is_on_docs_rs_and_linked_from_the_readme() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = include_str!("../README.md");
+    let modules = include_str!("../src/guides.rs");
+    let mut guides = 0;
+    for entry in std::fs::read_dir(format!("{root}/docs/guides")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if !name.ends_with(".md") {
+            continue;
+        }
+        guides += 1;
+        assert!(
+            modules.contains(&format!("include_str!(\"../docs/guides/{name}\")")),
+            "src/guides.rs does not include docs/guides/{name}"
+        );
+        assert!(
+            readme.contains(&format!("(docs/guides/{name})")),
+            "README.md does not link docs/guides/{name}"
+        );
+    }
+    assert!(guides >= 6, "the guides are missing from docs/guides");
 }
 
 /// A login, a rotation and a grace replay on Redis, with every layer and store event logged:
