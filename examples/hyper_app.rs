@@ -18,7 +18,8 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::json;
 use token_rotation::RotationStore;
-use token_rotation::{RefreshContext, RequestBody, RotationLayer};
+use token_rotation::reply::RequestBody;
+use token_rotation::{RefreshContext, RotationLayer};
 use tower::ServiceBuilder;
 
 const MAX_BODY: usize = 16 * 1024;

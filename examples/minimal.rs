@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use token_rotation::events::LayerEventKind;
 use token_rotation::jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, encode};
 use token_rotation::{
-    AnyStore, FamilyId, LayerEventKind, MemoryStore, RedisStore, RefreshContext, RotationLayer,
-    SealingKey, StoreConfig,
+    AnyStore, FamilyId, MemoryStore, RedisStore, RefreshContext, RotationLayer, SealingKey,
+    StoreConfig,
 };
 use tracing_subscriber::EnvFilter;
 

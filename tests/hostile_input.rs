@@ -12,7 +12,8 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use proptest::prelude::*;
-use token_rotation::{IssuedToken, PresentedToken, RequestBody, RotationLayer};
+use token_rotation::reply::RequestBody;
+use token_rotation::{IssuedToken, PresentedToken, RotationLayer};
 use token_rotation::{MemoryStore, StoreConfig};
 use tower::{Layer, ServiceExt};
 

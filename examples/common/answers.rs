@@ -58,7 +58,7 @@ fn rejection_text(rejection: &JsonRejection) -> String {
 /// library's `StoreErrorResponse`; a handler returning `Result<_, StoreErrorResponse>` can
 /// use `?` instead).
 pub fn store_error(e: token_rotation::StoreError) -> Response {
-    token_rotation::StoreErrorResponse::from(e).into_response()
+    token_rotation::reply::StoreErrorResponse::from(e).into_response()
 }
 
 /// The sign-in body of the Axum examples' login routes.

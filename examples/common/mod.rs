@@ -11,11 +11,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use token_rotation::store::{RedisAuth, TokenRef};
 use token_rotation::token_core::admin::redact_url;
 use token_rotation::token_tower::{DpopConfig, DpopPolicy};
 use token_rotation::{
-    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisAuth, RedisStore, RotationLayerBuilder,
-    RotationStore, SealingKey, StoreConfig, TokenRef,
+    AnyStore, ConnectionSource, FamilyId, MemoryStore, RedisStore, RotationLayerBuilder,
+    RotationStore, SealingKey, StoreConfig,
 };
 
 /// Settings read from the environment (see the README's configuration table). No `Debug`:

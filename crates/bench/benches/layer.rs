@@ -25,9 +25,10 @@ use test_support::RedisServer;
 use test_support::dpop::DpopKey;
 use test_support::minter::Minter;
 use token_rotation::FamilyId;
+use token_rotation::dpop::{DpopConfig, DpopPolicy};
 use token_rotation::token_tower::Rotation;
-use token_rotation::{DpopConfig, DpopPolicy, RefreshContext, RotationLayer};
 use token_rotation::{MemoryStore, RedisStore, StoreConfig};
+use token_rotation::{RefreshContext, RotationLayer};
 use tower::{Layer, Service, ServiceExt};
 
 const USER: &str = "bench-user";
