@@ -82,7 +82,6 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub mod admin;
 #[cfg(feature = "redis")]
 mod any;
 mod config;
@@ -91,7 +90,6 @@ mod error;
 mod keys;
 mod memory;
 mod outcome;
-mod record;
 #[cfg(feature = "redis")]
 mod redis;
 mod rules;
@@ -109,6 +107,8 @@ pub use crate::outcome::{
     Adoption, AdoptionRefusal, FamilyId, RotationEvent, RotationEventKind, RotationOutcome,
     SessionInfo,
 };
+#[cfg(feature = "redis")]
+pub use crate::redis::admin;
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};
 pub use crate::rules::MAX_EXPIRES_AT;
