@@ -88,6 +88,9 @@ mod config;
 mod digest;
 mod error;
 mod keys;
+#[cfg(feature = "kit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kit")))]
+pub mod kit;
 mod memory;
 mod outcome;
 #[cfg(feature = "redis")]
