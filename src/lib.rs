@@ -114,6 +114,7 @@ pub mod events {
 
 pub use token_tower::metrics;
 
+#[cfg(feature = "redis")]
 pub use token_core::admin;
 
 /// What a store and its callers exchange: the presented token, the successor, the outcome

@@ -13,6 +13,13 @@ pub enum StoreError {
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[error("redis error")]
     Redis(#[source] redis::RedisError),
+    /// Another backend failed: the database or service of a store written outside this
+    /// crate (Postgres, DynamoDB, ...) could not be reached or answered with an error. The
+    /// backend's own error is the [`source`](std::error::Error::source). Like
+    /// [`Redis`](StoreError::Redis), it counts as unavailable: the caller fails closed and the
+    /// client retries later. Build it with [`StoreError::backend`].
+    #[error("store backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// No pooled connection became available in time (Redis is down or the pool exhausted).
     #[error("no redis connection available within {0:?}")]
     PoolTimedOut(Duration),
@@ -54,6 +61,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A [`Backend`](StoreError::Backend) error around another backend's own error.
+    ///
+    /// ```
+    /// use token_core::StoreError;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let err = StoreError::backend(io);
+    /// assert!(err.is_unavailable());
+    /// assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "refused");
+    /// ```
+    pub fn backend(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(err.into())
+    }
+
     /// True when the store could not be reached or did not answer in time: the caller should
     /// fail closed and ask the client to retry later (HTTP 503).
     pub fn is_unavailable(&self) -> bool {
@@ -63,7 +84,10 @@ impl StoreError {
         }
         matches!(
             self,
-            StoreError::PoolTimedOut(_) | StoreError::Timeout(_) | StoreError::NotReplicated { .. }
+            StoreError::Backend(_)
+                | StoreError::PoolTimedOut(_)
+                | StoreError::Timeout(_)
+                | StoreError::NotReplicated { .. }
         )
     }
 }

@@ -82,16 +82,17 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub mod admin;
 #[cfg(feature = "redis")]
 mod any;
 mod config;
 mod digest;
 mod error;
 mod keys;
+#[cfg(feature = "kit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kit")))]
+pub mod kit;
 mod memory;
 mod outcome;
-mod record;
 #[cfg(feature = "redis")]
 mod redis;
 mod rules;
@@ -109,6 +110,8 @@ pub use crate::outcome::{
     Adoption, AdoptionRefusal, FamilyId, RotationEvent, RotationEventKind, RotationOutcome,
     SessionInfo,
 };
+#[cfg(feature = "redis")]
+pub use crate::redis::admin;
 #[cfg(feature = "redis")]
 pub use crate::redis::{ConnectionSource, RedisAuth, RedisStore};
 pub use crate::rules::MAX_EXPIRES_AT;

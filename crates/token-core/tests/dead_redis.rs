@@ -32,7 +32,7 @@ async fn rotations_while_dead(backend: Backend, count: usize) -> Vec<Duration> {
         matches!(outcome, RotationOutcome::Rotated { .. }),
         "{outcome:?}"
     );
-    f.server.as_mut().unwrap().kill();
+    f.backend.server.as_mut().unwrap().kill();
     // Idle: the server's close reaches the connection before the next call is written.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut took = Vec::with_capacity(count);

@@ -106,7 +106,7 @@ async fn scenario(store: &RedisStore, user: &str) {
 async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
     for backend in BACKENDS {
         let f = Redis(backend, Mode::TokenIndex).make(|c| c);
-        let server = f.server.as_ref().unwrap();
+        let server = f.backend.server.as_ref().unwrap();
         scenario(&f.store.inner, "alice").await;
         scenario(&f.store.inner, "bob").await;
         let contents = redis_contents(server);
@@ -166,7 +166,7 @@ async fn redis_never_holds_a_raw_token_and_every_key_has_a_ttl() {
 async fn grace_slots_vanish_with_the_window() {
     let f = Redis(Backend::RedisManager, Mode::TokenIndex)
         .make(|c| c.grace(Duration::from_millis(200)));
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     f.store
         .inner
         .register("alice", TokenRef::new("t0", exp()), None)
@@ -202,7 +202,7 @@ async fn grace_slots_vanish_with_the_window() {
 async fn a_family_keeps_one_grace_slot_however_often_it_rotates() {
     let f =
         Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c.grace(Duration::from_secs(60)));
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     let family = FamilyId::from("fam");
     let store = &f.store.inner;
     store
@@ -252,7 +252,7 @@ async fn a_family_keeps_one_grace_slot_however_often_it_rotates() {
 #[tokio::test]
 async fn a_busy_hour_spills_into_shards_and_every_token_stays_known() {
     let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c.grace(Duration::ZERO));
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     let store = &f.store.inner;
     store
         .register("alice", TokenRef::new("t0", exp()), None)
@@ -322,7 +322,7 @@ async fn a_busy_hour_spills_into_shards_and_every_token_stays_known() {
 #[tokio::test]
 async fn keys_of_one_user_share_one_hash_tag() {
     let f = Redis(Backend::RedisManager, Mode::TokenIndex).make(|c| c);
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     for user in ["alice", "a}b{c", "{x}", "*:*"] {
         f.store
             .inner
@@ -390,7 +390,7 @@ fn assert_one_round_trip(stats: Vec<(String, u64)>, what: &str) {
 async fn register_rotate_and_adopt_cost_one_fcall_each_on_every_source() {
     for backend in BACKENDS {
         let f = Redis(backend, Mode::TokenIndex).make(|c| c);
-        let server = f.server.as_ref().unwrap();
+        let server = f.backend.server.as_ref().unwrap();
         // Warm up: connect and load the function library once.
         f.store
             .inner
@@ -437,7 +437,7 @@ async fn register_rotate_and_adopt_cost_one_fcall_each_on_every_source() {
 async fn a_dpop_login_and_rotation_cost_one_fcall_each() {
     for mode in [Mode::FamilyClaim, Mode::TokenIndex] {
         let f = Redis(Backend::RedisManager, mode).make(|c| c);
-        let server = f.server.as_ref().unwrap();
+        let server = f.backend.server.as_ref().unwrap();
         let proof = |jti| KeyProof {
             thumbprint: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
             jti,
@@ -849,7 +849,7 @@ async fn token_index_entries_end_with_their_family() {
         c.absolute_lifetime(Duration::from_secs(2))
             .idle_lifetime(Duration::from_secs(2))
     });
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     let month = exp() + 30 * 24 * 3600;
     let store = &f.store.inner;
     store
@@ -891,7 +891,7 @@ async fn token_index_entries_end_with_their_family() {
 #[tokio::test]
 async fn the_function_library_is_loaded_once_and_again_after_a_flush() {
     let f = Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c);
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     f.store.register("alice", "t0", None).await.unwrap();
     let loads = |server: &RedisServer| {
         commandstats(server)
@@ -925,7 +925,7 @@ async fn the_function_library_is_loaded_once_and_again_after_a_flush() {
 #[tokio::test]
 async fn a_users_sessions_stay_one_listpack_encoded_hash() {
     let f = Redis(Backend::RedisManager, Mode::FamilyClaim).make(|c| c);
-    let server = f.server.as_ref().unwrap();
+    let server = f.backend.server.as_ref().unwrap();
     let store = &f.store.inner;
     let agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox1";
     assert_eq!(agent.len(), 40);

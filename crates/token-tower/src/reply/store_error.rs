@@ -205,6 +205,19 @@ mod tests {
     }
 
     #[test]
+    fn another_backend_failing_is_503_and_its_message_stays_inside() {
+        let cause = std::io::Error::other("postgres at db.internal:5432 refused the login");
+        let response = StoreErrorResponse::new(StoreError::backend(cause)).response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body(&response)["error"], "temporarily_unavailable");
+        let text = std::str::from_utf8(response.body()).unwrap();
+        assert!(
+            !text.contains("postgres") && !text.contains("db.internal"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn retry_after_is_at_least_one_second() {
         let response = StoreErrorResponse::new(StoreError::PoolTimedOut(Duration::ZERO))
             .retry_after(Duration::from_millis(200))

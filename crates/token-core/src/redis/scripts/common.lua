@@ -22,7 +22,7 @@
 --                       absolute lifetime and two hours. Derived from <base>:s here
 --                       (`revocations_of`), never sent.
 --
--- A family record, packed with `struct` (read and written in Rust by `src/record.rs`):
+-- A family record, packed with `struct` (read and written in Rust by `src/redis/record.rs`):
 --   flags   one byte: 1 revoked, 2 has a predecessor, 4 bound to a client, 8 bound to a
 --           DPoP key (and the client, if any: k is then a digest over both), 16 (with 8)
 --           bound to that key late: by a rotation or an adoption, not at login

@@ -81,7 +81,7 @@ where
         if field.as_ref().first() == Some(&crate::keys::METADATA_MARK) {
             continue;
         }
-        match crate::record::decode(value.as_ref()) {
+        match super::record::decode(value.as_ref()) {
             Ok(f) if f.is_live(now_ms) => summary.live += 1,
             Ok(f) if f.is_present(now_ms) => summary.revoked += 1,
             _ => summary.ended += 1,
