@@ -1,7 +1,8 @@
 //! The store kit on a store from outside the library crates: token-core's conformance suite,
-//! in both modes, on a `CountingStore` around the memory store.
+//! in both modes, and its model test, on a `CountingStore` around the memory store.
 
 use counting_store::{CountingStore, Operation};
+use token_core::kit::model::{ModelKit, agrees_with_the_rules};
 use token_core::kit::{Fixture, Mode, StoreKit, config};
 use token_core::{ClockOffset, MemoryStore, RotationStore, StoreConfig, TokenRef};
 
@@ -47,4 +48,21 @@ async fn each_operation_is_counted_once_per_call() {
         1,
         "clones share the counts"
     );
+}
+
+/// The model test's kit: a counting store around a memory store, which decides every expiry
+/// by the store's clock, so nothing needs aging.
+struct CountingModel;
+
+impl ModelKit for CountingModel {
+    type Store = CountingStore<MemoryStore>;
+
+    async fn store(&self, config: StoreConfig) -> Self::Store {
+        CountingStore::new(MemoryStore::new(config))
+    }
+}
+
+#[test]
+fn counting_store_agrees_with_the_rules() {
+    agrees_with_the_rules(&CountingModel, 32);
 }
