@@ -5,8 +5,8 @@ use test_support::RedisServer;
 use token_rotation::token_core::FamilyId;
 
 use crate::args::Options;
-use crate::figures::{median, paired};
-use crate::library::load_bench_library;
+use crate::figures::median;
+use crate::library::{ABSOLUTE, load_bench_library};
 use crate::population::{TOKEN_LEN, sessions_key};
 use crate::server::{CommandStats, all_command_stats, fcall_cost, flushall};
 
@@ -36,7 +36,12 @@ pub(crate) fn digest(n: u64) -> String {
     format!("d{n:011}")
 }
 
-/// The breakdown's steps, in order: label, bench function, and what it is called on.
+/// The breakdown's steps, in order: label, function, and what it is called on. Each adds
+/// one thing `rotate` does to the step before it. Steps 0–1 are no rule (what `FCALL` and
+/// the least function cost), step 2 `rotate`'s shape without a rule, step 3 the decision by
+/// the library's own reader and rules (`role`, `step`), and steps 4–6 the store's `rotate`
+/// itself, under the policies that leave one part of it out after the other (see
+/// `library::policies`).
 pub(crate) const STEPS: [(&str, &str, StepOn); 7] = [
     ("FCALL of an empty function", "bench_empty", StepOn::Minimal),
     (
@@ -46,32 +51,35 @@ pub(crate) const STEPS: [(&str, &str, StepOn); 7] = [
     ),
     (
         "+ rotate's 2 keys, 5 arguments (the 332-byte sealed successor among them), its \
-         clock and 2-item reply",
+         clock and 2-item reply; the record read and written back as it was",
         "bench_args",
         StepOn::Steps,
     ),
     (
-        "+ the record unpacked, checked, stepped and packed through a Lua table (struct)",
-        "bench_record",
+        "+ the decision by the library's own reader and rules: the record's head unpacked \
+         (RECORD_HEAD), the token's role and the rotation's step (role, step); the record \
+         written back unchanged",
+        "bench_decide",
         StepOn::Steps,
     ),
     (
-        "+ the grace slot: SET of the sealed successor PX grace (the family's one slot, \
-         overwritten)",
-        "bench_slot",
-        StepOn::Steps,
+        "+ the rotated record packed and written: rotate itself, grace off, idle lifetime = \
+         absolute (no grace slot, no PEXPIRE)",
+        "bench_rotate_bare",
+        StepOn::Chain(0),
     ),
     (
-        "+ PEXPIRE … GT of the user's hash (rotate sends it when the family's end moved: idle \
-         lifetime under the absolute one)",
-        "bench_pexpire",
-        StepOn::Steps,
+        "+ the grace slot: rotate, grace on (SET of the sealed successor PX grace, the \
+         family's one slot overwritten), idle lifetime = absolute",
+        "bench_rotate_slot",
+        StepOn::Chain(1),
     ),
     (
-        "rotate itself, store defaults (idle 14 d < absolute 30 d: PEXPIRE whenever the \
-         family's end moved, i.e. the clock passed a millisecond since its last rotation)",
+        "+ PEXPIRE … GT of the user's hash: rotate, store defaults (idle 14 d < absolute 30 d: \
+         PEXPIRE whenever the family's end moved, i.e. the clock passed a millisecond since \
+         its last rotation)",
         "bench_rotate",
-        StepOn::Chain,
+        StepOn::Chain(2),
     ),
 ];
 
@@ -80,29 +88,32 @@ pub(crate) const STEPS: [(&str, &str, StepOn); 7] = [
 pub(crate) enum StepOn {
     /// A field of its own in the steps' family's hash (`bench_empty`, `bench_minimal`).
     Minimal,
-    /// The steps' family, with rotate's keys and arguments (any digests).
+    /// The steps' family, with rotate's keys and arguments: its current token presented,
+    /// a new successor each call (the family never moves: these steps write it back).
     Steps,
-    /// A family rotated in a valid chain.
-    Chain,
+    /// A family of its own rotated in a valid chain, one per step that is `rotate`.
+    Chain(usize),
 }
 
-/// The families of the breakdown, one user each, and the chain's current digest.
+/// The families of the breakdown, one user each, and the chains' current digests.
 pub(crate) struct Breakdown {
     value: String,
     sealed: String,
     /// The steps' family: (hash, id).
     steps: (String, String),
-    /// The chained family: (hash, id, current digest number).
-    chain: (String, String, u64),
+    /// The chained families: (hash, id, current digest number).
+    chains: Vec<(String, String, u64)>,
 }
 
-pub(crate) const ABSOLUTE_MS: u64 = 30 * 24 * 3_600_000;
-
-pub(crate) const IDLE_MS: u64 = 14 * 24 * 3_600_000;
+/// The lifetimes a family of the breakdown is registered with, in ms: the store's
+/// defaults, or (for the policies with the idle lifetime the absolute one) absolute alone.
+const ABSOLUTE_MS: u64 = ABSOLUTE.as_secs() * 1000;
+const IDLE_MS: u64 = 14 * 24 * 3_600_000;
 
 impl Breakdown {
-    /// Registers a family with `bench_register` (the store's own `register`).
-    async fn family(one: &mut MultiplexedConnection, user: &str) -> (String, String) {
+    /// Registers a family with `bench_register` (the store's own `register`), its idle
+    /// lifetime `idle_ms`.
+    async fn family(one: &mut MultiplexedConnection, user: &str, idle_ms: u64) -> (String, String) {
         let (hash, id) = (sessions_key(user), FamilyId::random().as_str().to_owned());
         let reply: redis::Value = redis::cmd("FCALL")
             .arg("bench_register")
@@ -112,7 +123,7 @@ impl Breakdown {
             .arg(digest(0))
             .arg(&id)
             .arg(ABSOLUTE_MS)
-            .arg(IDLE_MS)
+            .arg(idle_ms)
             .arg("")
             .arg(0)
             .arg(0)
@@ -140,9 +151,9 @@ impl Breakdown {
                 let _: redis::Value = cmd.query_async(one).await.expect("breakdown step");
                 return;
             }
-            StepOn::Steps => (&self.steps.0, &self.steps.1, digest(i), digest(i + 1)),
-            StepOn::Chain => {
-                let (hash, id, n) = &mut self.chain;
+            StepOn::Steps => (&self.steps.0, &self.steps.1, digest(0), digest(i + 1)),
+            StepOn::Chain(chain) => {
+                let (hash, id, n) = &mut self.chains[chain];
                 *n += 1;
                 (&*hash, &*id, digest(*n - 1), digest(*n))
             }
@@ -169,9 +180,10 @@ pub(crate) fn replied(reply: &redis::Value, tag: &str) -> bool {
 }
 
 /// From the minimal function to rotate's happy path, one step at a time: how much each
-/// thing rotate does costs Redis. Bare functions of the bench library (which holds the
-/// store's Lua source) on one family each, in interleaved rounds; the last step is
-/// the store's `rotate` itself. Beside each step, the Redis commands it ran and their time.
+/// thing rotate does costs Redis. Functions of the bench libraries (the store's own Lua
+/// source) on one family each, in interleaved rounds: wrappers over the library's reader
+/// and rules, then the store's `rotate` itself under three policies. Beside each step, the
+/// Redis commands it ran and their time.
 pub(crate) async fn breakdown(
     server: &RedisServer,
     conn: &mut MultiplexedConnection,
@@ -184,13 +196,19 @@ pub(crate) async fn breakdown(
         .await
         .expect("connect");
     load_bench_library(&mut one).await;
-    let steps = Breakdown::family(&mut one, "breakdown-steps").await;
-    let chain = Breakdown::family(&mut one, "breakdown-chain").await;
+    let steps = Breakdown::family(&mut one, "breakdown-steps", IDLE_MS).await;
+    let mut chains = Vec::new();
+    // The policies with the idle lifetime the absolute one, then the store's defaults.
+    for (k, idle_ms) in [ABSOLUTE_MS, ABSOLUTE_MS, IDLE_MS].into_iter().enumerate() {
+        let (hash, id) =
+            Breakdown::family(&mut one, &format!("breakdown-chain-{k}"), idle_ms).await;
+        chains.push((hash, id, 0));
+    }
     let mut ctx = Breakdown {
         value: "v".repeat(51),
         sealed: "s".repeat(TOKEN_LEN + 72),
         steps,
-        chain: (chain.0, chain.1, 0),
+        chains,
     };
     let mut next = 0u64;
     for step in 0..STEPS.len() {
@@ -234,10 +252,12 @@ pub(crate) async fn breakdown(
     flushall(conn).await;
     println!();
     println!(
-        "Where rotate's Redis time goes (family claim, happy path): bare functions of a bench \
-         library holding the store's Lua source, each adding one thing to the one before; \
-         median of {} rounds of {per_round} calls each (usec per FCALL from INFO commandstats; \
-         the commands inside from the same statistics, over every round)",
+        "Where rotate's Redis time goes (family claim, happy path): functions of bench \
+         libraries holding the store's own Lua source (steps 2–3 wrappers over its record \
+         reader, role and step; steps 4–6 its rotate under three policies), each adding one \
+         thing to the one before; median of {} rounds of {per_round} calls each (usec per \
+         FCALL from INFO commandstats; the commands inside from the same statistics, over \
+         every round)",
         opts.rounds
     );
     println!();
@@ -249,17 +269,6 @@ pub(crate) async fn breakdown(
         let usec = median(&samples[step]);
         let added = match step {
             0 => String::new(),
-            // The store's rotate is set against the last step, not the one before it.
-            6 => format!("{:+.1} against step 4", usec - median(&samples[4])),
-            7 => format!("{:+.1} against step 5", usec - median(&samples[5])),
-            8 | 9 => {
-                let (ratio, lo, hi) = paired(&samples[step], &samples[step - 2]);
-                format!(
-                    "{:+.1} against step {}; ÷ it, median of the rounds {ratio:.2} ({lo:.2}–{hi:.2})",
-                    usec - median(&samples[step - 2]),
-                    step - 2
-                )
-            }
             _ => format!("{:+.1}", usec - before),
         };
         let (seen, fcalls) = &inner[step];
@@ -274,10 +283,6 @@ pub(crate) async fn breakdown(
             inside.join(", ")
         );
         line += &format!(" step{step}={usec:.2} step{step}_inside={inside_usec:.2}");
-        if step >= 8 {
-            let (ratio, _, _) = paired(&samples[step], &samples[step - 2]);
-            line += &format!(" step{step}_ratio={ratio:.3}");
-        }
         before = usec;
     }
     println!("{line}");

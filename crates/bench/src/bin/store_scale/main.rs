@@ -38,8 +38,12 @@
 //!    in one keyspace, and the batches run in `--rounds` rounds, each round taking its slice
 //!    of every cell and baseline in a shifting order, so that all of them see the same
 //!    noise of the machine; a cell's figure is the median over rounds, a ratio the median
-//!    of the per-round ratios. Then the breakdown of `rotate`'s time, step by step, with
-//!    bare functions of a bench library that holds the store's Lua source.
+//!    of the per-round ratios. Then the breakdown of `rotate`'s time, step by step, on the
+//!    store's own Lua (`RedisStore::functions_source`): after an empty and a minimal
+//!    function, `rotate`'s shape without a rule, then a thin wrapper that reads the record
+//!    and decides with the library's own `role` and `step`, then the library's `rotate`
+//!    itself under three policies (grace off with the idle lifetime the absolute one; grace
+//!    on; the store's defaults), each adding one part of it.
 //! 2. **Memory** (`--memory`): `used_memory` (`INFO memory`) deltas, which include every
 //!    key's entry in the keyspace and in its expiry table. Family-claim mode: bytes per
 //!    live session for `--sessions` sessions, 1 per user and 10 per user, for each
