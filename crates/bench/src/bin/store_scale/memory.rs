@@ -14,7 +14,7 @@ use crate::population::{
 };
 use crate::server::{
     config_get, dbsize, flushall, hstrlen, memory_stats, memory_usage, object_encoding, store,
-    used_memory, wait_for_dbsize, wait_for_no_grace_slots,
+    used_memory, wait_for_dbsize, wait_for_no_grace_slots, with_grace,
 };
 
 /// `used_memory`, and the parts of it in the keyspace's hash tables and in client buffers.
@@ -76,7 +76,7 @@ pub(crate) async fn memory_sessions(
     subset: bool,
 ) -> SessionsMemory {
     let grace = Duration::from_secs(1);
-    let store_with_grace = store(server, StoreConfig::default().grace(grace));
+    let store_with_grace = store(server, with_grace(grace));
     // The first rotation without a grace slot: the figure after it is the session's own,
     // not a burst of slots that the keyspace's hash tables grew for (see `deep`).
     let store_no_grace = store(server, StoreConfig::default().grace(Duration::ZERO));
@@ -292,8 +292,7 @@ pub(crate) async fn memory_expiry(
 ) {
     let lifetime = opts.lifetime;
     let grace = Duration::from_secs(1);
-    let config = StoreConfig::default()
-        .grace(grace)
+    let config = with_grace(grace)
         .absolute_lifetime(lifetime)
         .idle_lifetime(lifetime);
     let store = store(server, config);
@@ -328,7 +327,7 @@ pub(crate) async fn memory_token_index(
     opts: &Options,
 ) {
     let grace = Duration::from_secs(1);
-    let store = store(server, StoreConfig::default().grace(grace));
+    let store = store(server, with_grace(grace));
     let token = "t".repeat(TOKEN_LEN);
     let first_hour = month_ahead() - HOUR / 2;
     // Each user's tokens fill `buckets` hours, `rate` tokens expiring in each hour.

@@ -208,6 +208,13 @@ pub(crate) async fn wait_for_dbsize(
     }
 }
 
+/// The store's defaults with a replay window of `grace`: the window is the longer of the
+/// grace and the retry window (2 minutes by default), so both are set, or the grace slots
+/// the memory part waits out would live 2 minutes, not `grace`.
+pub(crate) fn with_grace(grace: Duration) -> StoreConfig {
+    StoreConfig::default().grace(grace).retry_window(grace)
+}
+
 pub(crate) fn store(server: &RedisServer, config: StoreConfig) -> RedisStore {
     RedisStore::open(&server.url(), config.timeout(Duration::from_secs(10))).expect("a store")
 }
