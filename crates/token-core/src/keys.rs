@@ -128,6 +128,7 @@ pub(crate) fn proof_mark(prefix: &str, jti: &str) -> String {
 }
 
 /// The first byte of a metadata field in a user's hash (see the schema above).
+#[cfg(feature = "redis")]
 pub(crate) const METADATA_MARK: u8 = 0xFF;
 
 /// The byte around a DPoP key's thumbprint at the start of a metadata field's value.
@@ -135,6 +136,7 @@ pub(crate) const METADATA_MARK: u8 = 0xFF;
 pub(crate) const THUMBPRINT_MARK: u8 = 0xFE;
 
 /// `text` with the glob characters of `SCAN MATCH` escaped.
+#[cfg(feature = "redis")]
 pub(crate) fn escape_glob(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 4);
     for c in text.chars() {
@@ -147,6 +149,7 @@ pub(crate) fn escape_glob(text: &str) -> String {
 }
 
 /// What a key under a prefix is, by the schema above.
+#[cfg(feature = "redis")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyKind {
@@ -170,6 +173,7 @@ pub enum KeyKind {
 }
 
 /// The kind of `key` under `prefix`.
+#[cfg(feature = "redis")]
 pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
     if user_of_index_key(prefix, key).is_some() {
         return KeyKind::SessionIndex;
@@ -213,11 +217,13 @@ pub(crate) fn key_kind(prefix: &str, key: &str) -> KeyKind {
 
 /// The `SCAN MATCH` pattern of every session index under `prefix`. It can also match other
 /// keys (a family id may end in `:s`); [`user_of_index_key`] tells them apart.
+#[cfg(feature = "redis")]
 pub(crate) fn index_pattern(prefix: &str) -> String {
     format!("{}{{u*}}:s", escape_glob(prefix))
 }
 
 /// The user whose session index `key` is, when it is one under `prefix`.
+#[cfg(feature = "redis")]
 pub(crate) fn user_of_index_key(prefix: &str, key: &str) -> Option<String> {
     let encoded = key
         .strip_prefix(prefix)?

@@ -40,6 +40,7 @@
 //! [`StoreKit::keys_left`], so the test of expired sessions can check that nothing stayed.
 
 mod fixture;
+pub mod model;
 pub mod suite;
 
 pub use self::fixture::{ByJti, EXP, Fixture, ISSUED, Memory, Mode, StoreKit, config, next};
