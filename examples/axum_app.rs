@@ -3,7 +3,7 @@
 //! `REDIS_URL=redis://127.0.0.1:6379 cargo run --example axum_app`.
 //!
 //! Routes: `POST /login`, `POST /refresh`, `POST /logout`, `POST /logout-all`,
-//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README). The browser version of the
+//! `GET /sessions`, `GET /me`, `GET /healthz` (see the README's curl session). The browser version of the
 //! same app, with the refresh token in a cookie, is the `sessions_page` example.
 //!
 //! `GET /metrics` (Prometheus text format) is served on a listener of its own, at

@@ -1,7 +1,7 @@
 //! An OAuth 2.0 token endpoint (RFC 6749) with the rotation layer in front:
 //! `cargo run --example oauth_server` (in-memory store), or with
-//! `REDIS_URL=redis://127.0.0.1:6379`. The README's "In front of an OAuth 2.0 token
-//! endpoint" section drives it with curl.
+//! `REDIS_URL=redis://127.0.0.1:6379`. The OAuth guide (`docs/guides/oauth.md`) drives it
+//! with curl.
 //!
 //! `POST /token` serves the password grant (any username, password `demo`) and the refresh
 //! grant for two confidential clients, `demo-client` / `demo-secret` and `other-client` /

@@ -19,7 +19,7 @@ use token_rotation::{
     RotationStore, SealingKey, StoreConfig,
 };
 
-/// Settings read from the environment (see the README's configuration table). No `Debug`:
+/// Settings read from the environment (see the configuration table of `docs/guides/integrating.md`). No `Debug`:
 /// it holds the JWT secret.
 #[derive(Clone)]
 pub struct Settings {

@@ -21,7 +21,7 @@ use crate::StoreError;
 /// its constructors.
 ///
 /// All sources multiplex requests over their connections. The default,
-/// [`ConnectionSource::connection_manager`], was the fastest in `BENCHMARKS.md`; bb8 pools
+/// [`ConnectionSource::connection_manager`], was the fastest of them in the benchmarks (`docs/benchmarks-history.md`, store v2); bb8 pools
 /// come with the `bb8` feature.
 #[derive(Clone)]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

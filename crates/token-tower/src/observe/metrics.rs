@@ -168,7 +168,7 @@ const OPERATIONS: &[&str] = &["rotate", "register", "revoke", "adopt", "introspe
 const ERROR_KINDS: &[&str] = &["unavailable", "timeout", "refused"];
 
 /// Every metric the layer records, with every label value it uses: the table above in code.
-/// The README's Metrics section lists the same, and a test holds the three together.
+/// The Metrics section of the operating guide (`docs/guides/operating.md`) lists the same, and a test holds the three together.
 pub const METRICS: [Metric; 7] = [
     Metric {
         name: ROTATIONS_TOTAL,

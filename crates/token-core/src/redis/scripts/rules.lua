@@ -76,8 +76,10 @@ local function step(hash, id, raw, flags, role, client, keyed, client_id, succes
     return 'revoked'
   end
   if role == 'current' then
+    -- The digests are cut inline (`current_of`, `previous_of`): this is every refresh.
     if string.sub(raw, CURRENT_AT, PREVIOUS_AT - 1) == successor
-        or previous_of(raw, flags) == successor or elsewhere then
+        or (flags % 4 >= HAS_PREVIOUS and string.sub(raw, PREVIOUS_AT, PREVIOUS_AT + DIGEST - 1) == successor)
+        or elsewhere then
       return 'duplicate'
     end
     return 'rotate'
