@@ -73,7 +73,8 @@ local function rotate(keys, args)
   end
   local flags = string.byte(raw, 1)
   local t, l, a, i = struct.unpack('>i6i6i6i6', raw, 4) -- after flags and n
-  if math.min(a, i) <= now then
+  local ends = math.min(a, i) -- Family::ends_at
+  if ends <= now then
     return {'unknown'} -- ended: gone, as in `load_family`
   end
   local presented = role(raw, flags, digest)
@@ -85,11 +86,12 @@ local function rotate(keys, args)
 
   if s == 'rotate' then
     -- Family::rotate: the presented token becomes the predecessor (its grace window starts
-    -- now, with no replay served yet), the successor current, the idle end renewed.
+    -- now, with no replay served yet), the successor current, the idle end renewed: the
+    -- family's new end, as it is never past the absolute end.
     local next_i = math.min(a, now + IDLE_LIFETIME)
     -- The binding bits (4, 8, 16) stay; flag 1 is clear here and flag 2 set.
     local next_flags, client_part = HAS_PREVIOUS + flags - flags % 4, ''
-    if has(flags, BOUND) then
+    if flags % 8 >= BOUND then -- has(flags, BOUND), inline on the hot path
       client_part = binding_of(raw)
     end
     if binds == '1' and not has(flags, KEY_BOUND) then
@@ -103,13 +105,13 @@ local function rotate(keys, args)
       .. next_digest .. digest .. client_part)
     -- The hash lives until its latest family end; skipped when this one did not move (an
     -- idle end capped by the absolute end), one call fewer.
-    if math.min(a, next_i) > math.min(a, i) then
-      redis.call('PEXPIRE', hash, ms(math.min(a, next_i) - now), 'GT')
+    if next_i > ends then
+      redis.call('PEXPIRE', hash, string.format('%d', next_i - now), 'GT')
     end
     if GRACE > 0 then
       -- The window includes its last millisecond (`now - l <= GRACE` in step); the slot
       -- never outlives its session.
-      redis.call('SET', slot, sealed, 'PX', ms(math.max(1, math.min(GRACE + 1, math.min(a, next_i) - now))))
+      redis.call('SET', slot, sealed, 'PX', string.format('%d', math.max(1, math.min(GRACE + 1, next_i - now))))
     end
     if next_bucket then
       index_token(next_bucket, next_shard, next_expiry, next_digest, id, a, now)
