@@ -112,9 +112,6 @@ pub async fn a_grace_replay_is_served_only_to_the_same_key<K: StoreKit>(m: K) {
     );
 }
 
-/// A proof's jti is good for one call, checked in the rotation's own atomic step: a second
-/// use is refused and changes nothing, at a rotation as at a login; the same rotation sent
-/// again after a lost reply (same proof, same successor) is done, not refused.
 /// A DPoP proof is good for one call on the server, whatever session it comes with (RFC
 /// 9449, section 11.1): a client using one key for several users (a backend for frontends)
 /// cannot refresh two sessions with one proof, at login or at rotation.
@@ -177,7 +174,9 @@ pub async fn a_dpop_proof_refreshes_one_session_of_one_user_only<K: StoreKit>(m:
     assert!(f.store.list("carol").await.unwrap().is_empty());
 }
 
-/// A dpop proof is good for one call.
+/// A proof's jti is good for one call, checked in the rotation's own atomic step: a second
+/// use is refused and changes nothing, at a rotation as at a login; the same rotation sent
+/// again after a lost reply (same proof, same successor) is done, not refused.
 pub async fn a_dpop_proof_is_good_for_one_call<K: StoreKit>(m: K) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
