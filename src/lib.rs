@@ -40,6 +40,7 @@
 //!   refusals, [`Rejection`] and its [`RejectReason`].
 //!
 //! The rest lives in modules, one per concern: [`dpop`] (sessions bound to a key),
+//! [`mtls`] (a TLS client certificate's thumbprint and where it is read from),
 //! [`oauth`] (introspection and the token endpoint's client), [`reply`] (customising the
 //! layer's answers), [`events`] (what the layer observed), [`metrics`] (the metric names and
 //! labels), [`admin`] (finding and cleaning the store's keys) and [`store`] (what a store and
@@ -88,6 +89,16 @@ pub mod dpop {
     pub use token_tower::{
         DpopConfig, DpopKey, DpopNonces, DpopPolicy, InvalidOrigin, JwkThumbprintError,
         jwk_thumbprint,
+    };
+}
+
+/// Certificate-bound sessions (RFC 8705): a TLS client certificate's `x5t#S256` thumbprint,
+/// and the certificate read from the connection or from a trusted proxy's `Client-Cert`
+/// header (RFC 9440).
+pub mod mtls {
+    pub use token_tower::{
+        CLIENT_CERT, ClientCertError, MAX_CLIENT_CERT_LEN, PeerCertificate, TrustedProxies,
+        certificate_thumbprint, client_cert_header,
     };
 }
 

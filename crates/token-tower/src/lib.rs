@@ -117,6 +117,10 @@ mod reply;
 pub use crate::binding::dpop::{
     DpopConfig, DpopNonces, DpopPolicy, InvalidOrigin, JwkThumbprintError, jwk_thumbprint,
 };
+pub use crate::binding::mtls::{
+    CLIENT_CERT, ClientCertError, MAX_CLIENT_CERT_LEN, PeerCertificate, TrustedProxies,
+    certificate_thumbprint, client_cert_header,
+};
 pub use crate::http::body::{RequestBody, ResponseBody};
 #[cfg(feature = "axum")]
 pub use crate::http::context::MissingRefreshContext;
