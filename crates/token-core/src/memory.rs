@@ -193,10 +193,11 @@ impl State {
     /// Spends the request's DPoP proof, if any (the scripts' `spend_proof`): true when it is
     /// new, or was spent by this very call sent again (`did`: what the call makes current).
     fn spend_proof(&mut self, prefix: &str, token: &TokenRef<'_>, did: &Digest, now: i64) -> bool {
-        let Some(proof) = token.proof else {
+        // A key proven without a single-use id (a client certificate) spends nothing.
+        let Some(jti) = token.proof.and_then(|proof| proof.jti) else {
             return true;
         };
-        let key = proof_mark(prefix, proof.jti);
+        let key = proof_mark(prefix, jti);
         match self.proofs.get(&key) {
             Some((done, forgotten)) if *forgotten > now => done == did,
             _ => {

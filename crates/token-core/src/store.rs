@@ -61,14 +61,20 @@ pub struct TokenRef<'a> {
 /// cannot come back once the store has forgotten it.
 pub const PROOF_JTI_LIFETIME: Duration = Duration::from_secs(300);
 
-/// A verified DPoP proof (RFC 9449), as the store needs it: the key it was signed with and
-/// its single-use id.
+/// What binds a request to a key, as the store needs it: the key's thumbprint and, for a
+/// proof signed per request (DPoP, RFC 9449), the proof's single-use id. A client
+/// certificate (RFC 8705) proves its key in the TLS handshake of every connection and has
+/// no such id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyProof<'a> {
-    /// The JWK SHA-256 thumbprint (RFC 7638) of the proof's public key: the `jkt`.
+    /// The key's thumbprint: for DPoP the JWK SHA-256 thumbprint (RFC 7638) of the proof's
+    /// public key, the `jkt`. The store compares thumbprints as they are: a caller binding
+    /// sessions by more than one kind of key gives each kind a prefix of its own.
     pub thumbprint: &'a str,
-    /// The proof's `jti`.
-    pub jti: &'a str,
+    /// The proof's `jti`, spent once per server (a second call with it is
+    /// [`RotationOutcome::ProofReplayed`](crate::RotationOutcome::ProofReplayed)); `None` for
+    /// a key proven without a single-use id (a client certificate).
+    pub jti: Option<&'a str>,
     /// Whether a rotation with this proof binds a family not yet bound to a key (one that
     /// started without a proof: an older bearer login, an adoption) to this proof's key, in
     /// the same atomic step. The layer sets it under `DpopPolicy::Required`, so that every

@@ -440,7 +440,7 @@ async fn a_dpop_login_and_rotation_cost_one_fcall_each() {
         let server = f.backend.server.as_ref().unwrap();
         let proof = |jti| KeyProof {
             thumbprint: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
-            jti,
+            jti: Some(jti),
             binds: false,
         };
         f.store

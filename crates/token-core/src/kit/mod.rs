@@ -124,6 +124,7 @@ macro_rules! conformance_tests {
             a_thief_who_binds_first_is_exposed_by_the_owners_spent_token,
             an_adoption_with_a_proof_binds_the_family_to_its_key,
             another_client_is_refused_as_such_before_the_key_is_checked,
+            a_certificate_bound_family_rotates_only_with_its_certificate,
         );
     };
 }

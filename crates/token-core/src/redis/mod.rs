@@ -162,7 +162,7 @@ impl RedisStore {
         UserKeys::new(&self.config.key_prefix, user)
     }
 
-    /// Spends the DPoP proof `jti` for the call `op` (`did`: what the call makes current),
+    /// Spends the DPoP proof `jti` (if any) for the call `op` (`did`: what the call makes current),
     /// or makes `op` spend it. A proof's mark is one per server, not per user: outside a
     /// Cluster it is one more key of `op`, checked and set in the same atomic step; on a
     /// Cluster it lives in a slot of its own, which `op` cannot touch, so it is spent here
@@ -172,9 +172,13 @@ impl RedisStore {
     async fn proof_goes_with(
         &self,
         op: &mut Op,
-        jti: &str,
+        jti: Option<&str>,
         did: &[u8],
     ) -> Result<bool, StoreError> {
+        // A key proven without a single-use id (a client certificate) spends nothing.
+        let Some(jti) = jti else {
+            return Ok(true);
+        };
         let mark = proof_mark(&self.config.key_prefix, jti);
         if !self.source.is_cluster() {
             op.key(mark);

@@ -254,7 +254,7 @@ impl Exchange {
             client: self.client.as_deref(),
             proof: self.proof.as_ref().map(|proof| token_core::KeyProof {
                 thumbprint: &proof.thumbprint,
-                jti: &proof.jti,
+                jti: Some(&proof.jti),
                 binds: self.binds_keys,
             }),
             ..token.token_ref()

@@ -171,7 +171,7 @@ impl<K: ModelKit> Pair<'_, K> {
             client,
             proof: key.map(|thumbprint| KeyProof {
                 thumbprint,
-                jti: &proof_jti,
+                jti: Some(&proof_jti),
                 binds: false,
             }),
             issued_at: None,
@@ -218,7 +218,7 @@ impl<K: ModelKit> Pair<'_, K> {
         let proof_jti = self.proof_jti();
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
-            jti: &proof_jti,
+            jti: Some(&proof_jti),
             binds: self.policy == Policy::Required,
         });
         let (m_claim, r_claim) = (self.claim(family), self.claim(&self.other_family(family)));
@@ -305,7 +305,7 @@ impl<K: ModelKit> Pair<'_, K> {
         let proof_jti = self.proof_jti();
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
-            jti: &proof_jti,
+            jti: Some(&proof_jti),
             binds: self.policy == Policy::Required,
         });
         let token = tok(successor);

@@ -247,3 +247,67 @@ pub async fn another_client_is_refused_as_such_before_the_key_is_checked<K: Stor
         RotationOutcome::WrongKey { family }
     );
 }
+
+/// A key proven without a single-use id, as by a client certificate (RFC 8705).
+fn certificate(thumbprint: &str) -> Option<KeyProof<'_>> {
+    Some(KeyProof {
+        thumbprint,
+        jti: None,
+        binds: false,
+    })
+}
+
+/// A family bound at login to a key proven without a single-use id (a client certificate)
+/// rotates with that key on every refresh, nothing spent for it, so the same proof serves
+/// again and again and for other users too; another key or none is refused and changes
+/// nothing; the session lists the key's thumbprint.
+pub async fn a_certificate_bound_family_rotates_only_with_its_certificate<K: StoreKit>(m: K) {
+    let f = m.make(|c| c);
+    let cert_a = "x5t#S256:cert-a";
+    let family = f
+        .store
+        .register_with("alice", "t0", None, Some("app-a"), certificate(cert_a))
+        .await
+        .unwrap();
+    // The same certificate logs in another user: no proof id to spend, nothing replayed.
+    f.store
+        .register_with("bob", "b0", None, Some("app-a"), certificate(cert_a))
+        .await
+        .unwrap();
+    let wrong = RotationOutcome::WrongKey {
+        family: family.clone(),
+    };
+    let rotate = |presented: &'static str, key: Option<&'static str>, jti: &'static str| {
+        let store = &f.store;
+        async move {
+            store
+                .rotate_with(
+                    "alice",
+                    presented,
+                    Some("app-a"),
+                    key.and_then(certificate),
+                    next(jti, &tok(jti)),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rotate("t0", None, "x").await, wrong);
+    assert_eq!(rotate("t0", Some("x5t#S256:cert-b"), "x").await, wrong);
+    assert_eq!(
+        rotate("t0", Some("cert-a"), "x").await,
+        wrong,
+        "another kind's thumbprint of the same value is another key"
+    );
+    for (prev, jti) in [("t0", "t1"), ("t1", "t2"), ("t2", "t3")] {
+        assert_eq!(
+            rotate(prev, Some(cert_a), jti).await,
+            RotationOutcome::Rotated {
+                family: family.clone()
+            }
+        );
+    }
+    let sessions = f.store.list("alice").await.unwrap();
+    assert!(sessions[0].is_current("t3"));
+    assert_eq!(sessions[0].key_thumbprint.as_deref(), Some(cert_a));
+}

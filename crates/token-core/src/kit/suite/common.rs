@@ -43,7 +43,7 @@ pub(crate) const REVOKED_AFTER_ISSUE: Adoption = Adoption::Refused {
 pub(crate) fn binding_proof<'a>(key: &'a str, jti: &'a str) -> Option<KeyProof<'a>> {
     Some(KeyProof {
         thumbprint: key,
-        jti,
+        jti: Some(jti),
         binds: true,
     })
 }
@@ -85,7 +85,7 @@ pub(crate) async fn rotate_as<S: RotationStore>(
 pub(crate) fn proof<'a>(key: &'a str, jti: &'a str) -> Option<KeyProof<'a>> {
     Some(KeyProof {
         thumbprint: key,
-        jti,
+        jti: Some(jti),
         binds: false,
     })
 }
