@@ -111,4 +111,7 @@ pub(super) enum Policy {
     Optional,
     /// Every call with a proof; a rotation binds an unbound family (`KeyProof::binds`).
     Required,
+    /// Keys proven without a single-use id, as client certificates are (RFC 8705): when the
+    /// client has one, as under `Optional`, and nothing spent for it.
+    Certificate,
 }

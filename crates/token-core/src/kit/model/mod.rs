@@ -8,7 +8,8 @@
 //! an OAuth 2.0 client or to none and tokens presented by the right client, another or none,
 //! logins, adoptions and rotations with DPoP proofs by one of two keys or none (a proof sent
 //! again now and then) under each DPoP policy of the layer (none: never a proof; optional;
-//! required: every call proves a key, and a rotation binds an unbound family), and every
+//! required: every call proves a key, and a rotation binds an unbound family; certificate:
+//! keys proven without a single-use id, as client certificates are), and every
 //! answer must match.
 //!
 //! Beside agreement, the histories check the seams between the ways into a session and the
@@ -57,8 +58,13 @@ pub fn agrees_with_the_rules<K: ModelKit>(kit: &K, cases: u32) {
         cases,
         ..ProptestConfig::default()
     };
-    let policies = [Policy::Disabled, Policy::Optional, Policy::Required];
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60), claim in any::<bool>(), policy in 0..3usize)| {
+    let policies = [
+        Policy::Disabled,
+        Policy::Optional,
+        Policy::Required,
+        Policy::Certificate,
+    ];
+    proptest!(config, |(ops in proptest::collection::vec(op(), 1..60), claim in any::<bool>(), policy in 0..policies.len())| {
         let n = case.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mode = if claim { Mode::FamilyClaim } else { Mode::TokenIndex };
         runtime.block_on(check(kit, n, mode, policies[policy], &ops));

@@ -79,7 +79,7 @@ impl<K: ModelKit> Pair<'_, K> {
     fn policy_key(&self, wanted: Option<&'static str>, fallback: usize) -> Option<&'static str> {
         match self.policy {
             Policy::Disabled => None,
-            Policy::Optional => wanted,
+            Policy::Optional | Policy::Certificate => wanted,
             Policy::Required => wanted.or(KEYS[1 + fallback % 2]),
         }
     }
@@ -98,6 +98,11 @@ impl<K: ModelKit> Pair<'_, K> {
     fn fresh_jti(&mut self) -> String {
         self.counter += 1;
         format!("j{}", self.counter)
+    }
+
+    /// The proof id a call sends under the history's policy: none for a certificate.
+    fn single_use<'a>(&self, id: &'a str) -> Option<&'a str> {
+        (self.policy != Policy::Certificate).then_some(id)
     }
 
     /// A DPoP proof id for the next request: a fresh one, or now and then the last one
@@ -164,6 +169,7 @@ impl<K: ModelKit> Pair<'_, K> {
         let client = CLIENTS[self.counter % CLIENTS.len()];
         let key = self.policy_key(KEYS[(self.counter / 3) % KEYS.len()], self.counter);
         let proof_jti = self.proof_jti();
+        let proof_jti = self.single_use(&proof_jti);
         let token = TokenRef {
             jti: &jti,
             family: claim.as_ref(),
@@ -171,7 +177,7 @@ impl<K: ModelKit> Pair<'_, K> {
             client,
             proof: key.map(|thumbprint| KeyProof {
                 thumbprint,
-                jti: Some(&proof_jti),
+                jti: proof_jti,
                 binds: false,
             }),
             issued_at: None,
@@ -216,9 +222,10 @@ impl<K: ModelKit> Pair<'_, K> {
         };
         let key = self.policy_key(KEYS[(self.counter / 5) % KEYS.len()], self.counter);
         let proof_jti = self.proof_jti();
+        let proof_jti = self.single_use(&proof_jti);
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
-            jti: Some(&proof_jti),
+            jti: proof_jti,
             binds: self.policy == Policy::Required,
         });
         let (m_claim, r_claim) = (self.claim(family), self.claim(&self.other_family(family)));
@@ -303,9 +310,10 @@ impl<K: ModelKit> Pair<'_, K> {
     ) -> Result<RotationOutcome, String> {
         let key = self.policy_key(key, self.counter);
         let proof_jti = self.proof_jti();
+        let proof_jti = self.single_use(&proof_jti);
         let proof = key.map(|thumbprint| KeyProof {
             thumbprint,
-            jti: Some(&proof_jti),
+            jti: proof_jti,
             binds: self.policy == Policy::Required,
         });
         let token = tok(successor);
