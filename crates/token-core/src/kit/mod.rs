@@ -24,7 +24,6 @@
 //!     }
 //! }
 //!
-//! # #[cfg(any())]
 //! mod family_claim {
 //!     use super::*;
 //!     token_core::conformance_tests!(MyKit(Mode::FamilyClaim));
